@@ -26,4 +26,11 @@ export interface Transport {
   /** Requests sent whose replies have not been delivered yet. */
   readonly inFlight: number;
   close(): Promise<void>;
+  /**
+   * Answers one request synchronously. Only transports that need no I/O
+   * (in-process) offer it. Frontends prefer it when present: it skips the
+   * batching round trip, and uWebSockets.js can only keep pipelined HTTP
+   * requests in order when the reply is written before the handler returns.
+   */
+  handleNow?(request: SwarmRequest): SwarmReply;
 }

@@ -1,0 +1,112 @@
+/**
+ * Every metric the tracker exports is declared here, once. Dashboards and
+ * alerts refer to these names, so renaming one is a breaking change.
+ */
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { CounterChild, FastCounter, FastHistogram, HistogramChild, ReadThroughCounter } from './fast-metrics.js';
+
+export type Protocol = 'udp' | 'http' | 'ws';
+export type RequestAction = 'connect' | 'announce' | 'scrape' | 'invalid';
+/**
+ * ok: answered normally. error: answered with a protocol error/failure.
+ * dropped: no reply on purpose (bad connection id, unparsable datagram).
+ * denied: refused by the access list. unavailable: the swarm could not answer.
+ */
+export type RequestResult = 'ok' | 'error' | 'dropped' | 'denied' | 'unavailable';
+
+/** Latency buckets in seconds: from 50 µs (in-process) to 2.5 s (a stuck swarm). */
+const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5];
+
+export interface StoreStatsSource {
+  stats(): { torrents: number; peers: { v4: { seeders: number; leechers: number }; v6: { seeders: number; leechers: number } } };
+}
+
+export interface AccessListStatsSource {
+  readonly size: number;
+  readonly reloadsOk: number;
+  readonly reloadsFailed: number;
+}
+
+export class TrackerMetrics {
+  readonly registry = new Registry();
+  private readonly requests: FastCounter;
+  private readonly latency: FastHistogram;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.requests = new FastCounter(
+      'tracker_requests_total',
+      'Client requests by protocol, action and result',
+      ['protocol', 'action', 'result'],
+      this.registry,
+    );
+    this.latency = new FastHistogram(
+      'tracker_request_duration_seconds',
+      'Time from receiving a request to sending its reply',
+      ['protocol', 'action'],
+      LATENCY_BUCKETS,
+      this.registry,
+    );
+  }
+
+  /** Bind once per (protocol, action, result); updating the child is a field increment. */
+  requestCounter(protocol: Protocol, action: RequestAction, result: RequestResult): CounterChild {
+    return this.requests.child({ protocol, action, result });
+  }
+
+  latencyHistogram(protocol: Protocol, action: RequestAction): HistogramChild {
+    return this.latency.child({ protocol, action });
+  }
+
+  /** Gauges read from the store when scraped (O(1) there). */
+  observeStore(store: StoreStatsSource): void {
+    new Gauge({
+      name: 'tracker_torrents',
+      help: 'Torrents with at least one peer',
+      registers: [this.registry],
+      collect() {
+        this.set(store.stats().torrents);
+      },
+    });
+    new Gauge({
+      name: 'tracker_peers',
+      help: 'Peers by address family and kind',
+      labelNames: ['family', 'kind'] as const,
+      registers: [this.registry],
+      collect() {
+        const { peers } = store.stats();
+        this.set({ family: 'ipv4', kind: 'seeder' }, peers.v4.seeders);
+        this.set({ family: 'ipv4', kind: 'leecher' }, peers.v4.leechers);
+        this.set({ family: 'ipv6', kind: 'seeder' }, peers.v6.seeders);
+        this.set({ family: 'ipv6', kind: 'leecher' }, peers.v6.leechers);
+      },
+    });
+  }
+
+  observeAccessList(source: () => AccessListStatsSource): void {
+    new Gauge({
+      name: 'tracker_access_list_hashes',
+      help: 'Info-hashes in the loaded access list',
+      registers: [this.registry],
+      collect() {
+        this.set(source().size);
+      },
+    });
+    new ReadThroughCounter(
+      'tracker_access_list_reloads_total',
+      'Access list reloads by result (a failed reload keeps the previous list)',
+      () => {
+        const s = source();
+        return [
+          { labels: { result: 'ok' }, value: s.reloadsOk },
+          { labels: { result: 'failed' }, value: s.reloadsFailed },
+        ];
+      },
+      this.registry,
+    );
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

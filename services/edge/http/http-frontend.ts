@@ -1,0 +1,173 @@
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { encodeAnnounceReply, encodeFailure, encodeScrapeReply, parseAnnounceQuery, parseScrapeQuery } from '../../../lib/protocol/http.js';
+import { compactEndpoint } from '../../../lib/net/ip.js';
+import type { AnnounceRequest, ScrapeRequest, SwarmReply } from '../../../lib/transport/messages.js';
+import type { Logger } from '../../../lib/runtime/logger.js';
+import type { RequestResult, TrackerMetrics } from '../../../lib/runtime/metrics.js';
+import type { CounterChild, HistogramChild } from '../../../lib/runtime/fast-metrics.js';
+import type { SwarmRouter } from '../router.js';
+import { ScrapeSelection, type InfoHashPolicy } from '../info-hash-policy.js';
+import type { ClientAddressResolver } from './client-address.js';
+
+export interface HttpFrontendOptions {
+  maxQueryBytes: number;
+  maxScrapeHashes: number;
+  clientAddress: ClientAddressResolver;
+  router: SwarmRouter;
+  policy: InfoHashPolicy;
+  metrics: TrackerMetrics;
+  logger: Logger;
+}
+
+type Action = 'announce' | 'scrape';
+
+/**
+ * BEP 3/23/7/48 over uWebSockets.js: GET /announce and GET /scrape.
+ * Every tracker-level problem is a bencoded failure with status 200, as
+ * clients expect; only unknown paths get a plain 404. A response is written
+ * exactly once, and never after the client went away.
+ */
+export class HttpFrontend {
+  private pending = 0;
+  private readonly counters = new Map<string, CounterChild>();
+  private readonly latency: Record<Action, HistogramChild>;
+
+  constructor(private readonly options: HttpFrontendOptions) {
+    const m = options.metrics;
+    for (const action of ['announce', 'scrape', 'invalid'] as const) {
+      for (const result of ['ok', 'error', 'denied', 'unavailable'] as const) {
+        this.counters.set(`${action}/${result}`, m.requestCounter('http', action, result));
+      }
+    }
+    this.latency = { announce: m.latencyHistogram('http', 'announce'), scrape: m.latencyHistogram('http', 'scrape') };
+  }
+
+  get inFlight(): number {
+    return this.pending;
+  }
+
+  register(app: TemplatedApp): void {
+    app.get('/announce', (res, req) => this.onAnnounce(res, req));
+    app.get('/scrape', (res, req) => this.onScrape(res, req));
+  }
+
+  private count(action: Action | 'invalid', result: RequestResult): void {
+    this.counters.get(`${action}/${result}`)?.inc();
+  }
+
+  private onAnnounce(res: HttpResponse, req: HttpRequest): void {
+    const started = performance.now();
+    const query = req.getQuery() ?? '';
+    if (query.length > this.options.maxQueryBytes) {
+      this.fail(res, 'announce', `query string longer than ${this.options.maxQueryBytes} bytes`);
+      return;
+    }
+    const parsed = parseAnnounceQuery(query);
+    if (!parsed.ok) {
+      this.fail(res, 'announce', parsed.error);
+      return;
+    }
+    const params = parsed.value;
+    if (!this.options.policy.allows(params.infoHash)) {
+      this.fail(res, 'announce', 'torrent not allowed on this tracker', 'denied');
+      return;
+    }
+    const address = this.options.clientAddress.resolve(
+      new Uint8Array(res.getRemoteAddress()),
+      req.getHeader(this.options.clientAddress.headerName),
+    );
+    const request: AnnounceRequest = {
+      type: 'announce',
+      infoHash: params.infoHash,
+      peerId: params.peerId,
+      endpoint: compactEndpoint(address, params.port),
+      event: params.event,
+      left: params.left,
+      numwant: params.numwant,
+    };
+    const compact = params.compact;
+    const peerLength = address.length === 4 ? 6 : 18;
+    const respond = (reply: SwarmReply): void => {
+      if (reply.type !== 'announce') {
+        this.fail(res, 'announce', reply.type === 'error' ? reply.message : 'internal error', 'unavailable');
+        return;
+      }
+      const body = encodeAnnounceReply({
+        interval: reply.interval,
+        minInterval: reply.minInterval,
+        complete: reply.complete,
+        incomplete: reply.incomplete,
+        downloaded: reply.downloaded,
+        peers: reply.peers,
+        peerLength,
+        compact,
+      });
+      this.ok(res, 'announce', body, started);
+    };
+    this.dispatch(res, request, respond);
+  }
+
+  private onScrape(res: HttpResponse, req: HttpRequest): void {
+    const started = performance.now();
+    const query = req.getQuery() ?? '';
+    if (query.length > this.options.maxQueryBytes) {
+      this.fail(res, 'scrape', `query string longer than ${this.options.maxQueryBytes} bytes`);
+      return;
+    }
+    const parsed = parseScrapeQuery(query, this.options.maxScrapeHashes);
+    if (!parsed.ok) {
+      this.fail(res, 'scrape', parsed.error);
+      return;
+    }
+    if (parsed.infoHashes.length === 0) {
+      this.fail(res, 'scrape', 'full scrapes are not allowed');
+      return;
+    }
+    const selection = new ScrapeSelection(parsed.infoHashes, this.options.policy);
+    const respond = (reply: SwarmReply): void => {
+      if (reply.type !== 'scrape') {
+        this.fail(res, 'scrape', reply.type === 'error' ? reply.message : 'internal error', 'unavailable');
+        return;
+      }
+      const stats = selection.spread(reply.files);
+      const body = encodeScrapeReply(selection.hashes.map((hash, i) => [hash, stats[i]] as const));
+      this.ok(res, 'scrape', body, started);
+    };
+    if (selection.allowed.length === 0) {
+      respond({ type: 'scrape', files: [] });
+      return;
+    }
+    const request: ScrapeRequest = { type: 'scrape', infoHashes: selection.allowed };
+    this.dispatch(res, request, respond);
+  }
+
+  /** Answers inside the handler when the swarm is in-process (keeps pipelining in order), else later. */
+  private dispatch(res: HttpResponse, request: AnnounceRequest | ScrapeRequest, respond: (reply: SwarmReply) => void): void {
+    const now = this.options.router.trySync(request);
+    if (now) {
+      respond(now);
+      return;
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    this.pending++;
+    this.options.router.request(request, (reply) => {
+      this.pending--;
+      if (aborted) return;
+      res.cork(() => respond(reply));
+    });
+  }
+
+  private ok(res: HttpResponse, action: Action, body: Uint8Array, started: number): void {
+    res.writeHeader('Content-Type', 'text/plain').end(body);
+    this.count(action, 'ok');
+    this.latency[action].observe((performance.now() - started) / 1000);
+  }
+
+  private fail(res: HttpResponse, action: Action, reason: string, result: RequestResult = 'error'): void {
+    res.writeHeader('Content-Type', 'text/plain').end(encodeFailure(reason));
+    this.count(action, result);
+  }
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * `tracker <command> [--key=value ...]`
+ *
+ *   all-in-one   edge and swarm in one process (the default)
+ *   loadtest     the project's load generator (see bench/loadtest)
+ *
+ * Flags, environment variables (TRACKER_*) and a YAML file (--config) set
+ * the configuration; `--print-config` prints every key with its default.
+ */
+import { ConfigError, defaultConfigYaml, loadConfig } from '../../lib/runtime/config.js';
+import { createLogger } from '../../lib/runtime/logger.js';
+import { startAllInOne, type RunningTracker } from './all-in-one.js';
+
+const USAGE = `usage: tracker [all-in-one|loadtest] [--config file.yaml] [--key=value ...] [--print-config]
+
+  all-in-one   UDP + HTTP tracker with peers in memory, one process (default)
+  loadtest     load generator: tracker loadtest udp|http --help
+
+Every configuration key can be set as a flag (--announce.intervalSeconds=1800),
+an environment variable (TRACKER_ANNOUNCE__INTERVAL_SECONDS=1800) or in a YAML
+file (--config). --print-config prints all keys with their defaults.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    if (argv[0] !== 'loadtest') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+  }
+  if (argv[0] === 'loadtest') {
+    const { runLoadtestCli } = await import('../../bench/loadtest/cli.js');
+    return runLoadtestCli(argv.slice(1));
+  }
+
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig({ argv, env: process.env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`tracker: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (loaded.printConfig) {
+    process.stdout.write(defaultConfigYaml());
+    return 0;
+  }
+  const command = loaded.positionals[0] ?? 'all-in-one';
+  if (command !== 'all-in-one') {
+    process.stderr.write(`tracker: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+
+  const config = loaded.config;
+  const logger = createLogger({ level: config.log.level, base: { role: command } });
+  let tracker: RunningTracker;
+  try {
+    tracker = await startAllInOne(config, logger);
+  } catch (error) {
+    logger.error('cannot start', { error });
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        logger.warn('second stop signal: exiting now', { signal });
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      logger.info('stopping', { signal, graceSeconds: config.shutdown.graceSeconds });
+      tracker.stop().then(
+        () => {
+          logger.info('stopped');
+          resolve(0);
+        },
+        (error: unknown) => {
+          logger.error('unclean stop', { error });
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    // SIGUSR1 belongs to Node's debugger, so reloads use SIGHUP (kubectl exec ... kill -HUP 1).
+    process.on('SIGHUP', () => {
+      logger.info('SIGHUP: reloading access list');
+      tracker.reload().catch((error: unknown) => logger.error('reload failed', { error }));
+    });
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Sockets owned by native code (uWebSockets.js) can keep the loop alive after a graceful stop.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(`tracker: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
