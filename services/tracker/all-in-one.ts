@@ -128,7 +128,6 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     },
   };
   logger.info('tracker listening', {
-    role: 'all-in-one',
     host: config.host,
     udpPort: running.udpPort,
     tcpPort: running.tcpPort,

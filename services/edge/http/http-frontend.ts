@@ -34,11 +34,12 @@ export class HttpFrontend {
 
   constructor(private readonly options: HttpFrontendOptions) {
     const m = options.metrics;
-    for (const action of ['announce', 'scrape', 'invalid'] as const) {
-      for (const result of ['ok', 'error', 'denied', 'unavailable'] as const) {
+    for (const action of ['announce', 'scrape'] as const) {
+      for (const result of ['ok', 'error', 'unavailable'] as const) {
         this.counters.set(`${action}/${result}`, m.requestCounter('http', action, result));
       }
     }
+    this.counters.set('announce/denied', m.requestCounter('http', 'announce', 'denied'));
     this.latency = { announce: m.latencyHistogram('http', 'announce'), scrape: m.latencyHistogram('http', 'scrape') };
   }
 
@@ -51,7 +52,7 @@ export class HttpFrontend {
     app.get('/scrape', (res, req) => this.onScrape(res, req));
   }
 
-  private count(action: Action | 'invalid', result: RequestResult): void {
+  private count(action: Action, result: RequestResult): void {
     this.counters.get(`${action}/${result}`)?.inc();
   }
 

@@ -1,0 +1,762 @@
+/**
+ * HTTP tracker codec (BEP 3, BEP 23 compact peers, BEP 7 IPv6 peers,
+ * BEP 48 scrape). No sockets, no module state observable by callers.
+ *
+ * Server side:
+ * - `parseAnnounceQuery` / `parseScrapeQuery` take the raw query string
+ *   exactly as received (the part after `?`; a leading `?` is tolerated),
+ *   still percent-encoded. Each char of it is one byte of the request line;
+ *   a char above 0xFF can only come from a broken upstream decoder and makes
+ *   any parameter we read from it invalid. They never throw.
+ * - `encodeAnnounceReply` / `encodeScrapeReply` / `encodeFailure` build the
+ *   bencoded body, sized first and allocated once.
+ *
+ * Client side (tests, load generator): `buildAnnounceQuery`,
+ * `buildScrapeQuery`, `parseAnnounceReply`, `parseScrapeReply`.
+ *
+ * Query parsing rules (documented decisions):
+ * - Parameter names are matched as sent (not percent-decoded); unknown
+ *   parameters are skipped without being validated.
+ * - A repeated parameter: the first occurrence wins (announce). Scrape takes
+ *   every `info_hash`.
+ * - `+` is a literal byte 0x2B, not a space: these are RFC 3986 query
+ *   components carrying binary data, not HTML form data.
+ * - info_hash / peer_id: raw chars (<= 0xFF) and %XX (either hex case) mix
+ *   freely and must decode to exactly 20 bytes. Never UTF-8 decoded.
+ * - Numbers: decimal digits only (percent-encoded digits are accepted),
+ *   values beyond Number.MAX_SAFE_INTEGER clamp to it. numwant may also be
+ *   negative, which means 0 ("default").
+ */
+import { Buffer } from 'node:buffer';
+import { AnnounceEvent } from '../transport/messages.js';
+import { formatIp, hexValue, readUint16BE, writeLatin1 } from './binary.js';
+import { asDict, decode, type BencodeDict, type BencodeValue } from './bencode.js';
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const C_PERCENT = 37;
+const C_AMP = '&';
+const C_EQ = '=';
+
+/** Default cap on info-hashes per HTTP scrape (the same as one UDP scrape, so both frontends agree). */
+export const DEFAULT_MAX_SCRAPE_HASHES = 74;
+
+// ---------------------------------------------------------------- query parsing
+
+export interface HttpAnnounceParams {
+  /** 20-byte info-hash as a latin1 string. */
+  readonly infoHash: string;
+  /** 20-byte peer id as a latin1 string. */
+  readonly peerId: string;
+  /** 1..65535. */
+  readonly port: number;
+  readonly uploaded: number;
+  readonly downloaded: number;
+  readonly left: number;
+  readonly event: AnnounceEvent;
+  /** 0 means "the configured default" (missing or negative numwant). */
+  readonly numwant: number;
+  /** Default true; `compact=0` selects the dictionary model. */
+  readonly compact: boolean;
+  /** Informational: replies never carry peer ids anyway. */
+  readonly noPeerId: boolean;
+  /** `key` (percent-decoded, latin1), when sent. */
+  readonly key?: string;
+  /** `trackerid` (percent-decoded, latin1), when sent. */
+  readonly trackerId?: string;
+}
+
+export type HttpAnnounceParseResult =
+  | { readonly ok: true; readonly value: HttpAnnounceParams }
+  | { readonly ok: false; readonly error: string };
+
+export type HttpScrapeParseResult =
+  | { readonly ok: true; readonly infoHashes: string[]; readonly truncated: boolean }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Percent-decode raw[s, e) into `out` (which has room for `max` bytes).
+ * Returns the byte count, or -1 on a bad escape, a char > 0xFF, or more than
+ * `max` bytes.
+ */
+function percentDecodeInto(raw: string, s: number, e: number, out: Uint8Array, max: number): number {
+  let n = 0;
+  let i = s;
+  while (i < e) {
+    if (n === max) return -1;
+    let c = raw.charCodeAt(i);
+    if (c === C_PERCENT) {
+      if (i + 2 >= e) return -1;
+      const hi = hexValue(raw.charCodeAt(i + 1));
+      const lo = hexValue(raw.charCodeAt(i + 2));
+      if (hi < 0 || lo < 0) return -1;
+      c = (hi << 4) | lo;
+      i += 3;
+    } else {
+      if (c > 0xff) return -1;
+      i++;
+    }
+    out[n++] = c;
+  }
+  return n;
+}
+
+/** Decode raw[s, e) to exactly 20 bytes as a fresh latin1 string, or null. */
+function decodeBinary20(raw: string, s: number, e: number, scratch: Buffer): string | null {
+  // At most 60 chars can encode 20 bytes; anything longer is wrong without a look.
+  if (e - s > 60 || e - s < 20) return null;
+  return percentDecodeInto(raw, s, e, scratch, 20) === 20 ? scratch.toString('latin1', 0, 20) : null;
+}
+
+/** Percent-decode raw[s, e) to a latin1 string, or null on a bad escape / char > 0xFF. */
+function decodeText(raw: string, s: number, e: number): string | null {
+  const scratch = Buffer.allocUnsafe(e - s);
+  const n = percentDecodeInto(raw, s, e, scratch, e - s);
+  return n < 0 ? null : scratch.toString('latin1', 0, n);
+}
+
+/** Non-negative decimal integer in raw[s, e), clamped to MAX_SAFE; -1 if empty or not all digits. */
+function parseUint(raw: string, s: number, e: number, allowEscapes: boolean): number {
+  if (s >= e) return -1;
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const d = raw.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) {
+      if (allowEscapes && raw.charCodeAt(i) === C_PERCENT) {
+        const text = decodeText(raw, s, e);
+        return text === null ? -1 : parseUint(text, 0, text.length, false);
+      }
+      return -1;
+    }
+    n = n * 10 + d;
+    if (n > MAX_SAFE) n = MAX_SAFE;
+  }
+  return n;
+}
+
+/** True when raw[s, e), percent-decoded on the fly, equals the ASCII literal `lit`. No allocation. */
+function fieldEquals(raw: string, s: number, e: number, lit: string): boolean {
+  let j = 0;
+  let i = s;
+  while (i < e) {
+    if (j >= lit.length) return false;
+    let c = raw.charCodeAt(i);
+    if (c === C_PERCENT) {
+      if (i + 2 >= e) return false;
+      const hi = hexValue(raw.charCodeAt(i + 1));
+      const lo = hexValue(raw.charCodeAt(i + 2));
+      if (hi < 0 || lo < 0) return false;
+      c = (hi << 4) | lo;
+      i += 3;
+    } else {
+      i++;
+    }
+    if (c !== lit.charCodeAt(j++)) return false;
+  }
+  return j === lit.length;
+}
+
+function fail(error: string): { readonly ok: false; readonly error: string } {
+  return { ok: false, error };
+}
+
+/**
+ * Parse an announce query. Never throws.
+ *
+ * Errors (client-facing): missing/invalid info_hash, peer_id, port (0 and
+ * > 65535 are invalid), left (BEP 3 makes it required; defaulting it to 0
+ * would turn a leecher into a seeder); invalid uploaded, downloaded, numwant,
+ * event, key, trackerid. uploaded/downloaded default to 0. event accepts
+ * started, completed, stopped; empty, missing and `paused` (BEP 21) mean none.
+ */
+export function parseAnnounceQuery(raw: string): HttpAnnounceParseResult {
+  if (typeof raw !== 'string') return fail('invalid query');
+  let ihS = -1, ihE = -1, pidS = -1, pidE = -1, portS = -1, portE = -1;
+  let upS = -1, upE = -1, downS = -1, downE = -1, leftS = -1, leftE = -1;
+  let evS = -1, evE = -1, nwS = -1, nwE = -1, cpS = -1, cpE = -1;
+  let npS = -1, npE = -1, keyS = -1, keyE = -1, tidS = -1, tidE = -1;
+
+  const len = raw.length;
+  let i = len > 0 && raw.charCodeAt(0) === 63 /* ? */ ? 1 : 0;
+  while (i < len) {
+    let amp = raw.indexOf(C_AMP, i);
+    if (amp < 0) amp = len;
+    let eq = raw.indexOf(C_EQ, i);
+    if (eq < 0 || eq > amp) eq = amp;
+    const kl = eq - i;
+    const vs = eq < amp ? eq + 1 : amp;
+    switch (kl) {
+      case 3:
+        if (keyS < 0 && raw.startsWith('key', i)) (keyS = vs), (keyE = amp);
+        break;
+      case 4:
+        if (portS < 0 && raw.startsWith('port', i)) (portS = vs), (portE = amp);
+        else if (leftS < 0 && raw.startsWith('left', i)) (leftS = vs), (leftE = amp);
+        break;
+      case 5:
+        if (evS < 0 && raw.startsWith('event', i)) (evS = vs), (evE = amp);
+        break;
+      case 7:
+        if (pidS < 0 && raw.startsWith('peer_id', i)) (pidS = vs), (pidE = amp);
+        else if (nwS < 0 && raw.startsWith('numwant', i)) (nwS = vs), (nwE = amp);
+        else if (cpS < 0 && raw.startsWith('compact', i)) (cpS = vs), (cpE = amp);
+        break;
+      case 8:
+        if (upS < 0 && raw.startsWith('uploaded', i)) (upS = vs), (upE = amp);
+        else if (nwS < 0 && raw.startsWith('num_want', i)) (nwS = vs), (nwE = amp);
+        break;
+      case 9:
+        if (ihS < 0 && raw.startsWith('info_hash', i)) (ihS = vs), (ihE = amp);
+        else if (tidS < 0 && raw.startsWith('trackerid', i)) (tidS = vs), (tidE = amp);
+        break;
+      case 10:
+        if (downS < 0 && raw.startsWith('downloaded', i)) (downS = vs), (downE = amp);
+        else if (npS < 0 && raw.startsWith('no_peer_id', i)) (npS = vs), (npE = amp);
+        break;
+    }
+    i = amp + 1;
+  }
+
+  if (ihS < 0) return fail('missing info_hash');
+  const scratch = Buffer.allocUnsafe(20);
+  const infoHash = decodeBinary20(raw, ihS, ihE, scratch);
+  if (infoHash === null) return fail('invalid info_hash');
+  if (pidS < 0) return fail('missing peer_id');
+  const peerId = decodeBinary20(raw, pidS, pidE, scratch);
+  if (peerId === null) return fail('invalid peer_id');
+
+  if (portS < 0) return fail('missing port');
+  const port = parseUint(raw, portS, portE, true);
+  if (port <= 0 || port > 65535) return fail('invalid port');
+
+  if (leftS < 0) return fail('missing left');
+  const left = parseUint(raw, leftS, leftE, true);
+  if (left < 0) return fail('invalid left');
+  let uploaded = 0;
+  if (upS >= 0 && (uploaded = parseUint(raw, upS, upE, true)) < 0) return fail('invalid uploaded');
+  let downloaded = 0;
+  if (downS >= 0 && (downloaded = parseUint(raw, downS, downE, true)) < 0) return fail('invalid downloaded');
+
+  let event: AnnounceEvent = AnnounceEvent.None;
+  if (evS >= 0 && evE > evS) {
+    if (fieldEquals(raw, evS, evE, 'started')) event = AnnounceEvent.Started;
+    else if (fieldEquals(raw, evS, evE, 'completed')) event = AnnounceEvent.Completed;
+    else if (fieldEquals(raw, evS, evE, 'stopped')) event = AnnounceEvent.Stopped;
+    // `paused` is BEP 21's partial seed; `empty` is what some clients send for "none".
+    else if (!fieldEquals(raw, evS, evE, 'paused') && !fieldEquals(raw, evS, evE, 'empty')) {
+      return fail('invalid event');
+    }
+  }
+
+  let numwant = 0;
+  if (nwS >= 0) {
+    const negative = nwE > nwS && raw.charCodeAt(nwS) === 45; /* - */
+    const n = parseUint(raw, negative ? nwS + 1 : nwS, nwE, true);
+    if (n < 0) return fail('invalid numwant');
+    numwant = negative ? 0 : n;
+  }
+
+  const compact = cpS < 0 || !fieldEquals(raw, cpS, cpE, '0');
+  const noPeerId = npS >= 0 && !fieldEquals(raw, npS, npE, '0');
+
+  let key: string | undefined;
+  if (keyS >= 0) {
+    const k = decodeText(raw, keyS, keyE);
+    if (k === null) return fail('invalid key');
+    key = k;
+  }
+  let trackerId: string | undefined;
+  if (tidS >= 0) {
+    const t = decodeText(raw, tidS, tidE);
+    if (t === null) return fail('invalid trackerid');
+    trackerId = t;
+  }
+
+  return {
+    ok: true,
+    value: { infoHash, peerId, port, uploaded, downloaded, left, event, numwant, compact, noPeerId, key, trackerId },
+  };
+}
+
+/**
+ * Parse a scrape query: every `info_hash` parameter, each exactly 20 bytes
+ * (one invalid hash fails the whole request). Duplicates are removed (first
+ * occurrence order kept) so the reply's `files` dictionary has unique keys.
+ * After `maxHashes` distinct hashes the remaining `info_hash` parameters are
+ * ignored unread and `truncated` is true. Zero hashes is `ok` with an empty
+ * list: refusing a full scrape is the server's policy. Never throws.
+ */
+export function parseScrapeQuery(raw: string, maxHashes: number = DEFAULT_MAX_SCRAPE_HASHES): HttpScrapeParseResult {
+  if (typeof raw !== 'string') return fail('invalid query');
+  const cap = maxHashes > 0 ? Math.floor(maxHashes) : 0;
+  const infoHashes: string[] = [];
+  let seen: Set<string> | null = null;
+  let truncated = false;
+  const scratch = Buffer.allocUnsafe(20);
+  const len = raw.length;
+  let i = len > 0 && raw.charCodeAt(0) === 63 /* ? */ ? 1 : 0;
+  while (i < len) {
+    let amp = raw.indexOf(C_AMP, i);
+    if (amp < 0) amp = len;
+    if (amp - i >= 10 && raw.charCodeAt(i + 9) === 61 /* = */ && raw.startsWith('info_hash', i)) {
+      if (infoHashes.length >= cap) {
+        truncated = true;
+        break;
+      }
+      const h = decodeBinary20(raw, i + 10, amp, scratch);
+      if (h === null) return fail('invalid info_hash');
+      if (seen === null && infoHashes.length >= 16) seen = new Set(infoHashes);
+      if (seen !== null ? !seen.has(h) : !infoHashes.includes(h)) {
+        infoHashes.push(h);
+        seen?.add(h);
+      }
+    }
+    i = amp + 1;
+  }
+  return { ok: true, infoHashes, truncated };
+}
+
+// ---------------------------------------------------------------- reply encoding
+
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/** Integers for bencode: truncate, clamp to the safe range, NaN -> 0. */
+function toInt(v: number): number {
+  if (!(v === v)) return 0;
+  if (v > MAX_SAFE) return MAX_SAFE;
+  if (v < -MAX_SAFE) return -MAX_SAFE;
+  return Math.trunc(v);
+}
+
+/** Decimal digits of a non-negative safe integer. */
+function digitsOf(v: number): number {
+  let n = 1;
+  while (n < 16 && v >= POW10[n]) n++;
+  return n;
+}
+
+/** Text length of an integer (with a leading '-' when negative). */
+function intTextLength(v: number): number {
+  return v < 0 ? 1 + digitsOf(-v) : digitsOf(v);
+}
+
+function putAscii(buf: Buffer, o: number, s: string): number {
+  for (let i = 0; i < s.length; i++) buf[o + i] = s.charCodeAt(i);
+  return o + s.length;
+}
+
+function putInt(buf: Buffer, o: number, v: number): number {
+  if (v < 0) {
+    buf[o++] = 45;
+    v = -v;
+  }
+  const n = digitsOf(v);
+  for (let p = o + n - 1; p >= o; p--) {
+    const q = Math.floor(v / 10);
+    buf[p] = 48 + (v - q * 10);
+    v = q;
+  }
+  return o + n;
+}
+
+/** Writes `<key>i<v>e` where key is already bencoded (e.g. "8:complete"). */
+function putIntField(buf: Buffer, o: number, key: string, v: number): number {
+  o = putAscii(buf, o, key);
+  buf[o++] = 0x69; // i
+  o = putInt(buf, o, v);
+  buf[o++] = 0x65; // e
+  return o;
+}
+
+function putStringHeader(buf: Buffer, o: number, byteLength: number): number {
+  o = putInt(buf, o, byteLength);
+  buf[o++] = 0x3a; // :
+  return o;
+}
+
+function intFieldLength(key: string, v: number): number {
+  return key.length + 2 + intTextLength(v);
+}
+
+function stringLength(byteLength: number): number {
+  return digitsOf(byteLength) + 1 + byteLength;
+}
+
+const K_COMPLETE = '8:complete';
+const K_DOWNLOADED = '10:downloaded';
+const K_INCOMPLETE = '10:incomplete';
+const K_INTERVAL = '8:interval';
+const K_MIN_INTERVAL = '12:min interval';
+const K_PEERS = '5:peers';
+const K_PEERS6 = '6:peers6';
+const K_TRACKER_ID = '10:tracker id';
+const K_WARNING = '15:warning message';
+const K_FAILURE = '14:failure reason';
+
+export interface HttpAnnounceReplyParams {
+  readonly interval: number;
+  readonly minInterval?: number;
+  /** Seeders. */
+  readonly complete: number;
+  /** Leechers. */
+  readonly incomplete: number;
+  readonly downloaded?: number;
+  /** Compact endpoints concatenated; a trailing partial entry is ignored. */
+  readonly peers: Uint8Array;
+  readonly peerLength: 6 | 18;
+  readonly compact: boolean;
+  /** UTF-8 text for `warning message`. */
+  readonly warning?: string;
+  /** `tracker id`, as a latin1 binary string (bytes echoed as given). */
+  readonly trackerId?: string;
+}
+
+/**
+ * Bencoded announce reply (keys in bencode order). Compact: IPv4 entries as
+ * `peers`, IPv6 entries as `peers6` (BEP 7) with an empty `peers` alongside
+ * for clients that insist on the key. Non-compact: `peers` is a list of
+ * `{ip, port}` dictionaries (no `peer id`: we do not store peer ids, which
+ * also honours no_peer_id), IPv6 addresses in RFC 5952 text.
+ */
+export function encodeAnnounceReply(p: HttpAnnounceReplyParams): Buffer {
+  const pl = p.peerLength === 18 ? 18 : 6;
+  const count = Math.floor(p.peers.length / pl);
+  const peerBytes = count * pl;
+  const complete = toInt(p.complete);
+  const incomplete = toInt(p.incomplete);
+  const interval = toInt(p.interval);
+  const downloaded = p.downloaded === undefined ? 0 : toInt(p.downloaded);
+  const minInterval = p.minInterval === undefined ? 0 : toInt(p.minInterval);
+  const warning = p.warning;
+  const warningBytes = warning === undefined ? 0 : Buffer.byteLength(warning, 'utf8');
+  const trackerId = p.trackerId;
+
+  let size = 2; // d ... e
+  size += intFieldLength(K_COMPLETE, complete);
+  if (p.downloaded !== undefined) size += intFieldLength(K_DOWNLOADED, downloaded);
+  size += intFieldLength(K_INCOMPLETE, incomplete);
+  size += intFieldLength(K_INTERVAL, interval);
+  if (p.minInterval !== undefined) size += intFieldLength(K_MIN_INTERVAL, minInterval);
+
+  let ips: string[] | null = null;
+  if (p.compact) {
+    if (pl === 6) size += K_PEERS.length + stringLength(peerBytes);
+    else size += K_PEERS.length + 2 + K_PEERS6.length + stringLength(peerBytes);
+  } else {
+    ips = new Array<string>(count);
+    size += K_PEERS.length + 2; // l ... e
+    for (let i = 0, o = 0; i < count; i++, o += pl) {
+      const ip = formatIp(p.peers, o, pl);
+      ips[i] = ip;
+      // d 2:ip <len>:<ip> 4:port i<port>e e
+      size += 2 + 4 + stringLength(ip.length) + 6 + 2 + digitsOf(readUint16BE(p.peers, o + pl - 2));
+    }
+  }
+  if (trackerId !== undefined) size += K_TRACKER_ID.length + stringLength(trackerId.length);
+  if (warning !== undefined) size += K_WARNING.length + stringLength(warningBytes);
+
+  const buf = Buffer.allocUnsafe(size);
+  let o = 0;
+  buf[o++] = 0x64; // d
+  o = putIntField(buf, o, K_COMPLETE, complete);
+  if (p.downloaded !== undefined) o = putIntField(buf, o, K_DOWNLOADED, downloaded);
+  o = putIntField(buf, o, K_INCOMPLETE, incomplete);
+  o = putIntField(buf, o, K_INTERVAL, interval);
+  if (p.minInterval !== undefined) o = putIntField(buf, o, K_MIN_INTERVAL, minInterval);
+  if (ips === null) {
+    o = putAscii(buf, o, K_PEERS);
+    if (pl === 6) {
+      o = putStringHeader(buf, o, peerBytes);
+    } else {
+      buf[o++] = 0x30; // 0
+      buf[o++] = 0x3a; // :
+      o = putAscii(buf, o, K_PEERS6);
+      o = putStringHeader(buf, o, peerBytes);
+    }
+    buf.set(peerBytes === p.peers.length ? p.peers : p.peers.subarray(0, peerBytes), o);
+    o += peerBytes;
+  } else {
+    o = putAscii(buf, o, K_PEERS);
+    buf[o++] = 0x6c; // l
+    for (let i = 0, po = 0; i < count; i++, po += pl) {
+      const ip = ips[i];
+      buf[o++] = 0x64; // d
+      o = putAscii(buf, o, '2:ip');
+      o = putStringHeader(buf, o, ip.length);
+      o = putAscii(buf, o, ip);
+      o = putIntField(buf, o, '4:port', readUint16BE(p.peers, po + pl - 2));
+      buf[o++] = 0x65; // e
+    }
+    buf[o++] = 0x65; // e
+  }
+  if (trackerId !== undefined) {
+    o = putAscii(buf, o, K_TRACKER_ID);
+    o = putStringHeader(buf, o, trackerId.length);
+    o = writeLatin1(buf, o, trackerId);
+  }
+  if (warning !== undefined) {
+    o = putAscii(buf, o, K_WARNING);
+    o = putStringHeader(buf, o, warningBytes);
+    o += buf.write(warning, o, 'utf8');
+  }
+  buf[o++] = 0x65; // e
+  return buf;
+}
+
+export interface HttpScrapeStats {
+  readonly complete: number;
+  readonly incomplete: number;
+  readonly downloaded: number;
+}
+
+/**
+ * `d5:filesd<20-byte hash>d8:complete..10:downloaded..10:incomplete..e...ee`.
+ * Hashes are latin1 binary strings written as raw bytes; entries are sorted
+ * by hash bytes (as bencode requires) and duplicate hashes keep the first entry.
+ */
+export function encodeScrapeReply(entries: readonly (readonly [infoHash: string, stats: HttpScrapeStats])[]): Buffer {
+  const sorted = entries.slice();
+  // For strings of chars <= 0xFF, UTF-16 code unit order is byte order.
+  sorted.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let size = 2 + 7 + 2; // d 5:files d ... e e
+  let prev: string | null = null;
+  for (const [hash, s] of sorted) {
+    if (hash === prev) continue;
+    prev = hash;
+    size += stringLength(hash.length) + 2;
+    size += intFieldLength(K_COMPLETE, toInt(s.complete));
+    size += intFieldLength(K_DOWNLOADED, toInt(s.downloaded));
+    size += intFieldLength(K_INCOMPLETE, toInt(s.incomplete));
+  }
+  const buf = Buffer.allocUnsafe(size);
+  let o = putAscii(buf, 0, 'd5:filesd');
+  prev = null;
+  for (const [hash, s] of sorted) {
+    if (hash === prev) continue;
+    prev = hash;
+    o = putStringHeader(buf, o, hash.length);
+    o = writeLatin1(buf, o, hash);
+    buf[o++] = 0x64; // d
+    o = putIntField(buf, o, K_COMPLETE, toInt(s.complete));
+    o = putIntField(buf, o, K_DOWNLOADED, toInt(s.downloaded));
+    o = putIntField(buf, o, K_INCOMPLETE, toInt(s.incomplete));
+    buf[o++] = 0x65; // e
+  }
+  buf[o++] = 0x65;
+  buf[o++] = 0x65;
+  return buf;
+}
+
+/** `d14:failure reason<len>:<reason>e`, len in UTF-8 bytes. Send with status 200. */
+export function encodeFailure(reason: string): Buffer {
+  const n = Buffer.byteLength(reason, 'utf8');
+  const buf = Buffer.allocUnsafe(2 + K_FAILURE.length + stringLength(n));
+  let o = 0;
+  buf[o++] = 0x64;
+  o = putAscii(buf, o, K_FAILURE);
+  o = putStringHeader(buf, o, n);
+  o += buf.write(reason, o, 'utf8');
+  buf[o] = 0x65;
+  return buf;
+}
+
+// ---------------------------------------------------------------- client side: queries
+
+const HEX_UPPER = '0123456789ABCDEF';
+
+function isUnreserved(c: number): boolean {
+  return (
+    (c >= 0x41 && c <= 0x5a) || // A-Z
+    (c >= 0x61 && c <= 0x7a) || // a-z
+    (c >= 0x30 && c <= 0x39) || // 0-9
+    c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e // - . _ ~
+  );
+}
+
+/**
+ * Percent-encode a latin1 binary string byte by byte (RFC 3986 unreserved
+ * chars stay raw, everything else becomes %XX). Throws RangeError on a char
+ * above 0xFF: binary strings never contain one.
+ */
+export function percentEncodeBinary(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff) throw new RangeError('not a binary (latin1) string');
+    out += isUnreserved(c) ? s[i] : '%' + HEX_UPPER[c >>> 4] + HEX_UPPER[c & 15];
+  }
+  return out;
+}
+
+export interface HttpAnnounceQueryParams {
+  readonly infoHash: string;
+  readonly peerId: string;
+  readonly port: number;
+  readonly uploaded?: number;
+  readonly downloaded?: number;
+  /** Default 0. */
+  readonly left?: number;
+  readonly event?: AnnounceEvent;
+  readonly numwant?: number;
+  /** Default true (sent as compact=1). */
+  readonly compact?: boolean;
+  readonly noPeerId?: boolean;
+  readonly key?: string;
+  readonly trackerId?: string;
+}
+
+const EVENT_NAMES: readonly string[] = ['', 'completed', 'started', 'stopped'];
+
+/** Announce query string (without `?`), binary values percent-encoded. */
+export function buildAnnounceQuery(p: HttpAnnounceQueryParams): string {
+  let q =
+    'info_hash=' + percentEncodeBinary(p.infoHash) +
+    '&peer_id=' + percentEncodeBinary(p.peerId) +
+    '&port=' + p.port +
+    '&uploaded=' + (p.uploaded ?? 0) +
+    '&downloaded=' + (p.downloaded ?? 0) +
+    '&left=' + (p.left ?? 0);
+  if (p.event !== undefined && p.event !== AnnounceEvent.None) q += '&event=' + EVENT_NAMES[p.event];
+  if (p.numwant !== undefined) q += '&numwant=' + p.numwant;
+  q += p.compact === false ? '&compact=0' : '&compact=1';
+  if (p.noPeerId) q += '&no_peer_id=1';
+  if (p.key !== undefined) q += '&key=' + percentEncodeBinary(p.key);
+  if (p.trackerId !== undefined) q += '&trackerid=' + percentEncodeBinary(p.trackerId);
+  return q;
+}
+
+/** Scrape query string (without `?`): one `info_hash` per hash. */
+export function buildScrapeQuery(infoHashes: readonly string[]): string {
+  let q = '';
+  for (let i = 0; i < infoHashes.length; i++) {
+    q += (i === 0 ? 'info_hash=' : '&info_hash=') + percentEncodeBinary(infoHashes[i]);
+  }
+  return q;
+}
+
+// ---------------------------------------------------------------- client side: replies
+
+export interface HttpPeerEntry {
+  readonly ip: string;
+  readonly port: number;
+}
+
+export interface HttpAnnounceReplyDecoded {
+  readonly type: 'announce';
+  readonly interval: number;
+  readonly minInterval?: number;
+  readonly complete: number;
+  readonly incomplete: number;
+  readonly downloaded?: number;
+  /** Compact IPv4 peers (6-byte entries); empty when absent or in the dictionary model. */
+  readonly peers: Uint8Array;
+  /** Compact IPv6 peers (18-byte entries); empty when absent. */
+  readonly peers6: Uint8Array;
+  /** Dictionary-model peers, when `peers` was a list. */
+  readonly peerList?: HttpPeerEntry[];
+  readonly warning?: string;
+  readonly trackerId?: string;
+}
+
+export type HttpAnnounceReplyParseResult =
+  | HttpAnnounceReplyDecoded
+  | { readonly type: 'failure'; readonly reason: string }
+  | { readonly type: 'invalid'; readonly error: string };
+
+export type HttpScrapeReplyParseResult =
+  | { readonly type: 'scrape'; readonly files: Map<string, HttpScrapeStats> }
+  | { readonly type: 'failure'; readonly reason: string }
+  | { readonly type: 'invalid'; readonly error: string };
+
+const EMPTY = new Uint8Array(0);
+
+function num(v: BencodeValue | undefined): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+function bytesOf(v: BencodeValue | undefined): Buffer | undefined {
+  return Buffer.isBuffer(v) ? v : undefined;
+}
+
+type ReplyProblem = { readonly type: 'failure'; readonly reason: string } | { readonly type: 'invalid'; readonly error: string };
+
+/** The top-level dictionary of a reply, or the failure / decoding problem to return instead. */
+function decodeTop(body: Uint8Array): { readonly dict: BencodeDict } | { readonly problem: ReplyProblem } {
+  const r = decode(body);
+  if (!r.ok) return { problem: { type: 'invalid', error: `bencode: ${r.error} at ${r.offset}` } };
+  const dict = asDict(r.value);
+  if (dict === null) return { problem: { type: 'invalid', error: 'reply is not a dictionary' } };
+  const failure = bytesOf(dict['failure reason']);
+  if (failure !== undefined) return { problem: { type: 'failure', reason: failure.toString('utf8') } };
+  return { dict };
+}
+
+/** Decode an announce reply body as a client. Never throws. */
+export function parseAnnounceReply(body: Uint8Array): HttpAnnounceReplyParseResult {
+  const top = decodeTop(body);
+  if ('problem' in top) return top.problem;
+  const d = top.dict;
+  const interval = num(d['interval']);
+  const complete = num(d['complete']) ?? 0;
+  const incomplete = num(d['incomplete']) ?? 0;
+  if (interval === undefined) return { type: 'invalid', error: 'missing interval' };
+  const rawPeers = d['peers'];
+  let peers: Uint8Array = EMPTY;
+  let peerList: HttpPeerEntry[] | undefined;
+  if (Buffer.isBuffer(rawPeers)) {
+    if (rawPeers.length % 6 !== 0) return { type: 'invalid', error: 'partial compact peer' };
+    peers = rawPeers;
+  } else if (Array.isArray(rawPeers)) {
+    peerList = [];
+    for (const item of rawPeers) {
+      const pd = asDict(item);
+      const ip = pd === null ? undefined : bytesOf(pd['ip']);
+      const port = pd === null ? undefined : num(pd['port']);
+      if (ip === undefined || port === undefined) return { type: 'invalid', error: 'bad peer dictionary' };
+      peerList.push({ ip: ip.toString('latin1'), port });
+    }
+  } else if (rawPeers !== undefined) {
+    return { type: 'invalid', error: 'bad peers' };
+  }
+  const rawPeers6 = d['peers6'];
+  let peers6: Uint8Array = EMPTY;
+  if (Buffer.isBuffer(rawPeers6)) {
+    if (rawPeers6.length % 18 !== 0) return { type: 'invalid', error: 'partial compact peer6' };
+    peers6 = rawPeers6;
+  } else if (rawPeers6 !== undefined) {
+    return { type: 'invalid', error: 'bad peers6' };
+  }
+  const warning = bytesOf(d['warning message']);
+  const trackerId = bytesOf(d['tracker id']);
+  return {
+    type: 'announce',
+    interval,
+    minInterval: num(d['min interval']),
+    complete,
+    incomplete,
+    downloaded: num(d['downloaded']),
+    peers,
+    peers6,
+    peerList,
+    warning: warning?.toString('utf8'),
+    trackerId: trackerId?.toString('latin1'),
+  };
+}
+
+/** Decode a scrape reply body as a client; `files` is keyed by latin1 info-hash. Never throws. */
+export function parseScrapeReply(body: Uint8Array): HttpScrapeReplyParseResult {
+  const top = decodeTop(body);
+  if ('problem' in top) return top.problem;
+  const files = asDict(top.dict['files']);
+  if (files === null) return { type: 'invalid', error: 'missing files' };
+  const out = new Map<string, HttpScrapeStats>();
+  for (const hash of Object.keys(files)) {
+    const s = asDict(files[hash]);
+    if (s === null) return { type: 'invalid', error: 'bad file entry' };
+    out.set(hash, {
+      complete: num(s['complete']) ?? 0,
+      incomplete: num(s['incomplete']) ?? 0,
+      downloaded: num(s['downloaded']) ?? 0,
+    });
+  }
+  return { type: 'scrape', files: out };
+}

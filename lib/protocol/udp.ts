@@ -1,0 +1,498 @@
+/**
+ * BEP 15 (UDP tracker protocol) codec. No sockets, no module state.
+ *
+ * Server side: `parseUdpRequest` (never throws) and reply writers that fill a
+ * caller-provided buffer and return the number of bytes written.
+ * Client side (tests, load generator): request writers and `parseUdpReply`
+ * (never throws).
+ *
+ * All multi-byte fields are big-endian. Connection ids are carried as two
+ * uint32 halves (`connectionIdHigh`, `connectionIdLow`) so that neither side
+ * allocates a BigInt or a Buffer per packet.
+ */
+import {
+  asBuffer,
+  clampInt32,
+  clampUint32,
+  latin1FromBytes,
+  readInt32BE,
+  readUint16BE,
+  readUint32BE,
+  readUint64BEClamped,
+  writeLatin1,
+  writeUint16BE,
+  writeUint32BE,
+  writeUint64BE,
+} from './binary.js';
+import type { AnnounceEvent } from '../transport/messages.js';
+
+// ---------------------------------------------------------------- constants
+
+/** High 32 bits of the BEP 15 protocol id 0x41727101980. */
+export const UDP_PROTOCOL_ID_HIGH = 0x417;
+/** Low 32 bits of the BEP 15 protocol id 0x41727101980. */
+export const UDP_PROTOCOL_ID_LOW = 0x27101980;
+
+export const UDP_ACTION_CONNECT = 0;
+export const UDP_ACTION_ANNOUNCE = 1;
+export const UDP_ACTION_SCRAPE = 2;
+export const UDP_ACTION_ERROR = 3;
+
+/** Size of a connect request and of a connect reply. */
+export const UDP_CONNECT_LENGTH = 16;
+/** Size of an announce request without BEP 41 options. */
+export const UDP_ANNOUNCE_REQUEST_LENGTH = 98;
+/** Size of an announce reply header (peers follow). */
+export const UDP_ANNOUNCE_REPLY_HEADER_LENGTH = 20;
+/** Size of a scrape request header (20-byte hashes follow). */
+export const UDP_SCRAPE_REQUEST_HEADER_LENGTH = 16;
+/** Size of a scrape reply header (12 bytes per hash follow). */
+export const UDP_SCRAPE_REPLY_HEADER_LENGTH = 8;
+/** Size of an error reply header (the message text follows). */
+export const UDP_ERROR_REPLY_HEADER_LENGTH = 8;
+
+/**
+ * Largest UDP payload that fits one unfragmented datagram on a 1500-byte MTU
+ * path for both address families (1500 - 40 IPv6 - 8 UDP).
+ */
+export const UDP_SAFE_PAYLOAD = 1452;
+
+/**
+ * Hashes per scrape, as BEP 15 puts it ("up to about 74 torrents can be
+ * scraped at once"): the request (16 + 20 * 74 = 1496 bytes) fits a 1500-byte
+ * datagram, and the reply (8 + 12 * 74 = 896 bytes) fits easily.
+ */
+export const UDP_MAX_SCRAPE_HASHES = 74;
+
+/** How many scrape entries a reply of at most `limitBytes` can carry (never negative). */
+export function maxScrapeHashesForDatagram(limitBytes: number): number {
+  const n = Math.floor((limitBytes - UDP_SCRAPE_REPLY_HEADER_LENGTH) / 12);
+  return n > 0 ? n : 0;
+}
+
+/** How many compact peers of `peerLength` bytes an announce reply of at most `limitBytes` can carry. */
+export function maxPeersForDatagram(limitBytes: number, peerLength: 6 | 18): number {
+  const n = Math.floor((limitBytes - UDP_ANNOUNCE_REPLY_HEADER_LENGTH) / peerLength);
+  return n > 0 ? n : 0;
+}
+
+// ---------------------------------------------------------------- requests (server side)
+
+export interface UdpConnectRequest {
+  readonly type: 'connect';
+  readonly transactionId: number;
+}
+
+export interface UdpAnnounceRequest {
+  readonly type: 'announce';
+  readonly connectionIdHigh: number;
+  readonly connectionIdLow: number;
+  readonly transactionId: number;
+  /** 20-byte info-hash as a latin1 string. */
+  readonly infoHash: string;
+  /** 20-byte peer id as a latin1 string. */
+  readonly peerId: string;
+  /** 64-bit counters; values above Number.MAX_SAFE_INTEGER are clamped to it. */
+  readonly downloaded: number;
+  readonly left: number;
+  readonly uploaded: number;
+  readonly event: AnnounceEvent;
+  /**
+   * The client-supplied IPv4 address as a uint32 (0 = "use the source").
+   * Parsed for completeness only: servers ignore it and use the packet source.
+   */
+  readonly ip: number;
+  readonly key: number;
+  /** Signed; <= 0 means "the default" (-1 is what most clients send). */
+  readonly numwant: number;
+  /** 1..65535 (a packet with port 0 parses as invalid). */
+  readonly port: number;
+}
+
+export interface UdpScrapeRequest {
+  readonly type: 'scrape';
+  readonly connectionIdHigh: number;
+  readonly connectionIdLow: number;
+  readonly transactionId: number;
+  /** 20-byte info-hashes as latin1 strings, in packet order, at most maxScrapeHashes; may be empty. */
+  readonly infoHashes: string[];
+  /** True when the packet held more hashes than maxScrapeHashes (the extra ones were dropped). */
+  readonly truncated: boolean;
+}
+
+export interface UdpInvalidRequest {
+  readonly type: 'invalid';
+  /** Short, client-safe reason, suitable for an error reply. */
+  readonly reason: string;
+  /** Present whenever the packet had at least 16 bytes. */
+  readonly connectionIdHigh?: number;
+  readonly connectionIdLow?: number;
+  readonly transactionId?: number;
+  readonly action?: number;
+}
+
+export type UdpRequest = UdpConnectRequest | UdpAnnounceRequest | UdpScrapeRequest | UdpInvalidRequest;
+
+const TOO_SHORT: UdpInvalidRequest = Object.freeze({ type: 'invalid', reason: 'packet too short' });
+
+function invalid(msg: Uint8Array, action: number, reason: string): UdpInvalidRequest {
+  return {
+    type: 'invalid',
+    reason,
+    connectionIdHigh: readUint32BE(msg, 0),
+    connectionIdLow: readUint32BE(msg, 4),
+    transactionId: readUint32BE(msg, 12),
+    action,
+  };
+}
+
+/**
+ * Parse one request datagram. Never throws.
+ *
+ * - connect: >= 16 bytes with the protocol id (extra bytes ignored).
+ * - announce: >= 98 bytes; trailing bytes (BEP 41 options) are ignored
+ *   without being looked at, so malformed options never fail a request.
+ *   event must be 0..3 and port non-zero.
+ * - scrape: floor((len - 16) / 20) hashes (a partial trailing hash is
+ *   ignored); hashes beyond `maxScrapeHashes` are dropped with
+ *   `truncated: true`. Zero hashes is returned as-is: refusing a "full
+ *   scrape" is the server's policy.
+ * - anything else is `invalid`; it carries the connection id and transaction
+ *   id when 16 bytes were present, so the server may answer with an error if
+ *   (and only if) the connection id is valid.
+ */
+export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRequest {
+  const len = msg.length;
+  if (len < 16) return TOO_SHORT;
+  const action = readUint32BE(msg, 8);
+  switch (action) {
+    case UDP_ACTION_CONNECT:
+      if (readUint32BE(msg, 0) !== UDP_PROTOCOL_ID_HIGH || readUint32BE(msg, 4) !== UDP_PROTOCOL_ID_LOW) {
+        return invalid(msg, action, 'bad protocol id');
+      }
+      return { type: 'connect', transactionId: readUint32BE(msg, 12) };
+
+    case UDP_ACTION_ANNOUNCE: {
+      if (len < UDP_ANNOUNCE_REQUEST_LENGTH) return invalid(msg, action, 'announce too short');
+      const event = readUint32BE(msg, 80);
+      if (event > 3) return invalid(msg, action, 'invalid event');
+      const port = readUint16BE(msg, 96);
+      if (port === 0) return invalid(msg, action, 'invalid port');
+      return {
+        type: 'announce',
+        connectionIdHigh: readUint32BE(msg, 0),
+        connectionIdLow: readUint32BE(msg, 4),
+        transactionId: readUint32BE(msg, 12),
+        infoHash: latin1FromBytes(msg, 16, 36),
+        peerId: latin1FromBytes(msg, 36, 56),
+        downloaded: readUint64BEClamped(msg, 56),
+        left: readUint64BEClamped(msg, 64),
+        uploaded: readUint64BEClamped(msg, 72),
+        event: event as AnnounceEvent,
+        ip: readUint32BE(msg, 84),
+        key: readUint32BE(msg, 88),
+        numwant: readInt32BE(msg, 92),
+        port,
+      };
+    }
+
+    case UDP_ACTION_SCRAPE: {
+      const available = Math.floor((len - UDP_SCRAPE_REQUEST_HEADER_LENGTH) / 20);
+      const cap = maxScrapeHashes > 0 ? Math.floor(maxScrapeHashes) : 0;
+      const count = available < cap ? available : cap;
+      const infoHashes = new Array<string>(count);
+      const buf = asBuffer(msg);
+      for (let i = 0, o = UDP_SCRAPE_REQUEST_HEADER_LENGTH; i < count; i++, o += 20) {
+        infoHashes[i] = buf.toString('latin1', o, o + 20);
+      }
+      return {
+        type: 'scrape',
+        connectionIdHigh: readUint32BE(msg, 0),
+        connectionIdLow: readUint32BE(msg, 4),
+        transactionId: readUint32BE(msg, 12),
+        infoHashes,
+        truncated: available > count,
+      };
+    }
+
+    default:
+      return invalid(msg, action, 'unknown action');
+  }
+}
+
+// ---------------------------------------------------------------- replies (server side)
+
+function need(buf: Uint8Array, bytes: number): void {
+  if (buf.length < bytes) throw new RangeError(`reply needs ${bytes} bytes, buffer has ${buf.length}`);
+}
+
+/**
+ * Writers below fill `buf` from offset 0 and return the reply length. The
+ * buffer must be large enough (a programming error otherwise: RangeError).
+ * Ids are written bit-exact (low 32 bits); counts are clamped to 0..2^32-1.
+ */
+export function writeConnectReply(
+  buf: Uint8Array,
+  transactionId: number,
+  connectionIdHigh: number,
+  connectionIdLow: number,
+): number {
+  need(buf, UDP_CONNECT_LENGTH);
+  writeUint32BE(buf, 0, UDP_ACTION_CONNECT);
+  writeUint32BE(buf, 4, transactionId);
+  writeUint32BE(buf, 8, connectionIdHigh);
+  writeUint32BE(buf, 12, connectionIdLow);
+  return UDP_CONNECT_LENGTH;
+}
+
+/** Announce reply length for `peersLength` bytes of compact peers. */
+export function announceReplyLength(peersLength: number): number {
+  return UDP_ANNOUNCE_REPLY_HEADER_LENGTH + peersLength;
+}
+
+/**
+ * `peers` is compact endpoints concatenated: 6-byte IPv4 entries for IPv4
+ * clients, 18-byte IPv6 entries for IPv6 clients (BEP 15 / BEP 7 style).
+ * Bytes are copied verbatim.
+ */
+export function writeAnnounceReply(
+  buf: Uint8Array,
+  transactionId: number,
+  interval: number,
+  leechers: number,
+  seeders: number,
+  peers: Uint8Array,
+): number {
+  const total = UDP_ANNOUNCE_REPLY_HEADER_LENGTH + peers.length;
+  need(buf, total);
+  writeUint32BE(buf, 0, UDP_ACTION_ANNOUNCE);
+  writeUint32BE(buf, 4, transactionId);
+  writeUint32BE(buf, 8, clampUint32(interval));
+  writeUint32BE(buf, 12, clampUint32(leechers));
+  writeUint32BE(buf, 16, clampUint32(seeders));
+  buf.set(peers, UDP_ANNOUNCE_REPLY_HEADER_LENGTH);
+  return total;
+}
+
+export interface UdpScrapeStats {
+  readonly complete: number;
+  readonly incomplete: number;
+  readonly downloaded: number;
+}
+
+/** Scrape reply length for `count` hashes. */
+export function scrapeReplyLength(count: number): number {
+  return UDP_SCRAPE_REPLY_HEADER_LENGTH + 12 * count;
+}
+
+/** One entry per requested hash, in request order: seeders, completed, leechers (BEP 15 order). */
+export function writeScrapeReply(buf: Uint8Array, transactionId: number, stats: readonly UdpScrapeStats[]): number {
+  const total = scrapeReplyLength(stats.length);
+  need(buf, total);
+  writeUint32BE(buf, 0, UDP_ACTION_SCRAPE);
+  writeUint32BE(buf, 4, transactionId);
+  for (let i = 0, o = UDP_SCRAPE_REPLY_HEADER_LENGTH; i < stats.length; i++, o += 12) {
+    const s = stats[i];
+    writeUint32BE(buf, o, clampUint32(s.complete));
+    writeUint32BE(buf, o + 4, clampUint32(s.downloaded));
+    writeUint32BE(buf, o + 8, clampUint32(s.incomplete));
+  }
+  return total;
+}
+
+/**
+ * Error reply with `message` as UTF-8 text. If the buffer is too small for
+ * the whole message it is cut (at a UTF-8 character boundary); the 8-byte
+ * header must fit.
+ */
+export function writeErrorReply(buf: Uint8Array, transactionId: number, message: string): number {
+  need(buf, UDP_ERROR_REPLY_HEADER_LENGTH);
+  writeUint32BE(buf, 0, UDP_ACTION_ERROR);
+  writeUint32BE(buf, 4, transactionId);
+  const written = asBuffer(buf).write(message, UDP_ERROR_REPLY_HEADER_LENGTH, 'utf8');
+  return UDP_ERROR_REPLY_HEADER_LENGTH + written;
+}
+
+// ---------------------------------------------------------------- requests (client side)
+
+/** Connect request (16 bytes). */
+export function writeConnectRequest(buf: Uint8Array, transactionId: number): number {
+  need(buf, UDP_CONNECT_LENGTH);
+  writeUint32BE(buf, 0, UDP_PROTOCOL_ID_HIGH);
+  writeUint32BE(buf, 4, UDP_PROTOCOL_ID_LOW);
+  writeUint32BE(buf, 8, UDP_ACTION_CONNECT);
+  writeUint32BE(buf, 12, transactionId);
+  return UDP_CONNECT_LENGTH;
+}
+
+export interface UdpAnnounceRequestParams {
+  readonly connectionIdHigh: number;
+  readonly connectionIdLow: number;
+  readonly transactionId: number;
+  /** 20-char latin1 string. */
+  readonly infoHash: string;
+  /** 20-char latin1 string. */
+  readonly peerId: string;
+  readonly downloaded: number;
+  readonly left: number;
+  readonly uploaded: number;
+  readonly event: AnnounceEvent;
+  /** IPv4 as uint32; default 0 ("use the source address"). */
+  readonly ip?: number;
+  readonly key: number;
+  /** Signed; default -1 ("tracker default"). */
+  readonly numwant?: number;
+  readonly port: number;
+  /** Raw BEP 41 option bytes appended after the 98-byte body. */
+  readonly options?: Uint8Array;
+}
+
+/** Announce request: 98 bytes plus any option bytes. Throws RangeError if a hash or peer id is not 20 chars. */
+export function writeAnnounceRequest(buf: Uint8Array, p: UdpAnnounceRequestParams): number {
+  if (p.infoHash.length !== 20) throw new RangeError('infoHash must be 20 chars');
+  if (p.peerId.length !== 20) throw new RangeError('peerId must be 20 chars');
+  const options = p.options;
+  const total = UDP_ANNOUNCE_REQUEST_LENGTH + (options ? options.length : 0);
+  need(buf, total);
+  writeUint32BE(buf, 0, p.connectionIdHigh);
+  writeUint32BE(buf, 4, p.connectionIdLow);
+  writeUint32BE(buf, 8, UDP_ACTION_ANNOUNCE);
+  writeUint32BE(buf, 12, p.transactionId);
+  writeLatin1(buf, 16, p.infoHash);
+  writeLatin1(buf, 36, p.peerId);
+  writeUint64BE(buf, 56, p.downloaded);
+  writeUint64BE(buf, 64, p.left);
+  writeUint64BE(buf, 72, p.uploaded);
+  writeUint32BE(buf, 80, p.event);
+  writeUint32BE(buf, 84, p.ip ?? 0);
+  writeUint32BE(buf, 88, p.key);
+  writeUint32BE(buf, 92, clampInt32(p.numwant ?? -1));
+  writeUint16BE(buf, 96, p.port);
+  if (options) buf.set(options, UDP_ANNOUNCE_REQUEST_LENGTH);
+  return total;
+}
+
+/** Scrape request: 16 + 20 * hashes bytes. Throws RangeError if a hash is not 20 chars. */
+export function writeScrapeRequest(
+  buf: Uint8Array,
+  connectionIdHigh: number,
+  connectionIdLow: number,
+  transactionId: number,
+  infoHashes: readonly string[],
+): number {
+  const total = UDP_SCRAPE_REQUEST_HEADER_LENGTH + 20 * infoHashes.length;
+  need(buf, total);
+  writeUint32BE(buf, 0, connectionIdHigh);
+  writeUint32BE(buf, 4, connectionIdLow);
+  writeUint32BE(buf, 8, UDP_ACTION_SCRAPE);
+  writeUint32BE(buf, 12, transactionId);
+  for (let i = 0, o = UDP_SCRAPE_REQUEST_HEADER_LENGTH; i < infoHashes.length; i++, o += 20) {
+    const h = infoHashes[i];
+    if (h.length !== 20) throw new RangeError('info hashes must be 20 chars');
+    writeLatin1(buf, o, h);
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------- replies (client side)
+
+export interface UdpConnectReply {
+  readonly type: 'connect';
+  readonly transactionId: number;
+  readonly connectionIdHigh: number;
+  readonly connectionIdLow: number;
+}
+
+export interface UdpAnnounceReply {
+  readonly type: 'announce';
+  readonly transactionId: number;
+  readonly interval: number;
+  readonly leechers: number;
+  readonly seeders: number;
+  /** View into the datagram (no copy): `peerCount` entries of `peerLength` bytes. */
+  readonly peers: Uint8Array;
+  readonly peerCount: number;
+}
+
+export interface UdpScrapeReply {
+  readonly type: 'scrape';
+  readonly transactionId: number;
+  readonly stats: UdpScrapeStats[];
+}
+
+export interface UdpErrorReply {
+  readonly type: 'error';
+  readonly transactionId: number;
+  readonly message: string;
+}
+
+export interface UdpInvalidReply {
+  readonly type: 'invalid';
+  readonly reason: string;
+  /** Present whenever the datagram had at least 8 bytes. */
+  readonly transactionId?: number;
+}
+
+export type UdpReply = UdpConnectReply | UdpAnnounceReply | UdpScrapeReply | UdpErrorReply | UdpInvalidReply;
+
+/**
+ * Parse a reply datagram as a client. Never throws. Strict about sizes: an
+ * announce reply whose peer bytes are not a multiple of `peerLength`, or a
+ * scrape reply whose body is not a multiple of 12 bytes, is invalid.
+ * Error text is decoded as UTF-8 (malformed sequences become U+FFFD).
+ */
+export function parseUdpReply(msg: Uint8Array, peerLength: 6 | 18): UdpReply {
+  const len = msg.length;
+  if (len < 8) return { type: 'invalid', reason: 'packet too short' };
+  const action = readUint32BE(msg, 0);
+  const transactionId = readUint32BE(msg, 4);
+  switch (action) {
+    case UDP_ACTION_CONNECT:
+      if (len < UDP_CONNECT_LENGTH) return { type: 'invalid', reason: 'connect reply too short', transactionId };
+      return {
+        type: 'connect',
+        transactionId,
+        connectionIdHigh: readUint32BE(msg, 8),
+        connectionIdLow: readUint32BE(msg, 12),
+      };
+    case UDP_ACTION_ANNOUNCE: {
+      if (len < UDP_ANNOUNCE_REPLY_HEADER_LENGTH) {
+        return { type: 'invalid', reason: 'announce reply too short', transactionId };
+      }
+      const peerBytes = len - UDP_ANNOUNCE_REPLY_HEADER_LENGTH;
+      if (peerLength !== 6 && peerLength !== 18) return { type: 'invalid', reason: 'bad peer length', transactionId };
+      if (peerBytes % peerLength !== 0) return { type: 'invalid', reason: 'partial peer entry', transactionId };
+      return {
+        type: 'announce',
+        transactionId,
+        interval: readUint32BE(msg, 8),
+        leechers: readUint32BE(msg, 12),
+        seeders: readUint32BE(msg, 16),
+        peers: msg.subarray(UDP_ANNOUNCE_REPLY_HEADER_LENGTH, len),
+        peerCount: peerBytes / peerLength,
+      };
+    }
+    case UDP_ACTION_SCRAPE: {
+      const body = len - UDP_SCRAPE_REPLY_HEADER_LENGTH;
+      if (body % 12 !== 0) return { type: 'invalid', reason: 'partial scrape entry', transactionId };
+      const count = body / 12;
+      const stats = new Array<UdpScrapeStats>(count);
+      for (let i = 0, o = UDP_SCRAPE_REPLY_HEADER_LENGTH; i < count; i++, o += 12) {
+        stats[i] = {
+          complete: readUint32BE(msg, o),
+          downloaded: readUint32BE(msg, o + 4),
+          incomplete: readUint32BE(msg, o + 8),
+        };
+      }
+      return { type: 'scrape', transactionId, stats };
+    }
+    case UDP_ACTION_ERROR:
+      return {
+        type: 'error',
+        transactionId,
+        message: asBuffer(msg).toString('utf8', UDP_ERROR_REPLY_HEADER_LENGTH, len),
+      };
+    default:
+      return { type: 'invalid', reason: 'unknown action', transactionId };
+  }
+}

@@ -1,0 +1,757 @@
+/**
+ * Runtime configuration.
+ *
+ * SCHEMA below defines every key exactly once (type, default, bounds or allowed
+ * values, one-line doc). Everything else is derived from it: the `Config` type,
+ * the defaults, validation, the environment-variable and flag names, `--help`
+ * text and the commented default YAML.
+ *
+ * Precedence (later wins):
+ *   defaults < YAML file (--config PATH or TRACKER_CONFIG) < environment < flags
+ *
+ * Environment: TRACKER_ + the key path in SCREAMING_SNAKE, levels joined by
+ * "__": udp.connectionIdKey -> TRACKER_UDP__CONNECTION_ID_KEY, port ->
+ * TRACKER_PORT. Flags: --udp.connectionIdKey=abc or --udp.connectionIdKey abc;
+ * booleans also bare (--udp.enabled) or --http.enabled=false. Lists are
+ * comma-separated in the environment and in flags.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import YAML from 'yaml';
+import { parseCidrList } from './cidr.js';
+
+// ---------------------------------------------------------------------------
+// Field descriptors
+
+type Coerced<T> = { ok: true; value: T } | { ok: false; detail?: string };
+
+class Field<T> {
+  constructor(
+    readonly kind: 'string' | 'integer' | 'boolean' | 'enum' | 'list',
+    readonly defaultValue: T,
+    readonly doc: string,
+    /** What is allowed, phrased to follow "must be": "an integer between 1 and 1000". */
+    readonly allowed: string,
+    /** raw is a string (env, flag) or any YAML value. */
+    readonly coerce: (raw: unknown) => Coerced<T>,
+    readonly secret = false,
+  ) {}
+}
+
+function integer(defaultValue: number, min: number, max: number, doc: string): Field<number> {
+  const allowed = `an integer between ${min} and ${max}`;
+  return new Field<number>('integer', defaultValue, doc, allowed, (raw) => {
+    let n: number;
+    if (typeof raw === 'number') n = raw;
+    else if (typeof raw === 'string' && /^\s*[+-]?\d+\s*$/.test(raw)) n = Number(raw);
+    else return { ok: false };
+    if (!Number.isSafeInteger(n) || n < min || n > max) return { ok: false };
+    return { ok: true, value: n };
+  });
+}
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+
+function boolean(defaultValue: boolean, doc: string): Field<boolean> {
+  return new Field<boolean>('boolean', defaultValue, doc, 'true or false', (raw) => {
+    if (typeof raw === 'boolean') return { ok: true, value: raw };
+    if (typeof raw === 'string') {
+      const word = raw.trim().toLowerCase();
+      if (TRUE_WORDS.has(word)) return { ok: true, value: true };
+      if (FALSE_WORDS.has(word)) return { ok: true, value: false };
+    }
+    return { ok: false };
+  });
+}
+
+function oneOf<const V extends readonly [string, ...string[]]>(values: V, defaultValue: V[number], doc: string): Field<V[number]> {
+  const allowed = `one of ${values.map((v) => `"${v}"`).join(', ')}`;
+  return new Field<V[number]>('enum', defaultValue, doc, allowed, (raw) => {
+    if (typeof raw !== 'string') return { ok: false };
+    const value = raw.trim();
+    return (values as readonly string[]).includes(value) ? { ok: true, value: value as V[number] } : { ok: false };
+  });
+}
+
+interface TextOptions {
+  allowed?: string;
+  /** Applied before `check`; the normalized value is what the config holds. */
+  normalize?: (value: string) => string;
+  /** Returns a reason when the value is not acceptable. */
+  check?: (value: string) => string | undefined;
+  secret?: boolean;
+}
+
+function text(defaultValue: string, doc: string, options: TextOptions = {}): Field<string> {
+  return new Field<string>(
+    'string',
+    defaultValue,
+    doc,
+    options.allowed ?? 'a string',
+    (raw) => {
+      if (typeof raw !== 'string') {
+        if (typeof raw === 'number' || typeof raw === 'boolean') return { ok: false, detail: 'quote it in YAML' };
+        if (raw === null) return { ok: false, detail: 'write "" for an empty value' };
+        return { ok: false };
+      }
+      const value = options.normalize ? options.normalize(raw) : raw;
+      const problem = options.check?.(value);
+      return problem === undefined ? { ok: true, value } : { ok: false, detail: problem };
+    },
+    options.secret ?? false,
+  );
+}
+
+function list(defaultValue: string[], doc: string, allowed: string, check?: (items: string[]) => string | undefined): Field<string[]> {
+  return new Field<string[]>('list', defaultValue, doc, allowed, (raw) => {
+    let items: string[];
+    if (typeof raw === 'string') items = raw.split(',');
+    else if (Array.isArray(raw) && raw.every((item) => typeof item === 'string')) items = raw as string[];
+    else if (raw === null) items = [];
+    else return { ok: false };
+    items = items.map((item) => item.trim()).filter((item) => item !== '');
+    const problem = check?.(items);
+    return problem === undefined ? { ok: true, value: items } : { ok: false, detail: problem };
+  });
+}
+
+// Value checks -------------------------------------------------------------
+
+function checkHost(value: string): string | undefined {
+  if (value.trim() === '') return 'it is empty';
+  if (/\s/.test(value)) return 'it contains whitespace';
+  if (value.startsWith('[')) return 'write IPv6 addresses without brackets';
+  return undefined;
+}
+
+function checkHexKey(value: string): string | undefined {
+  if (value === '') return undefined;
+  if (!/^[0-9a-fA-F]*$/.test(value)) return 'it contains characters other than 0-9 and a-f';
+  if (value.length % 2 !== 0) return `it has an odd number of hex digits (${value.length})`;
+  if (value.length < 32 || value.length > 128) return `it has ${value.length} hex digits`;
+  return undefined;
+}
+
+function checkHeaderName(value: string): string | undefined {
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(value)) return 'it is not a valid HTTP header name';
+  return undefined;
+}
+
+function checkCidrs(items: string[]): string | undefined {
+  try {
+    parseCidrList(items);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The schema: every key, once.
+
+const MiB = 1024 * 1024;
+
+const SCHEMA = {
+  host: text('::', 'Address for UDP, HTTP and WebSocket; "::" listens on IPv6 and IPv4 (dual-stack).', {
+    allowed: 'a host name or IP address',
+    check: checkHost,
+  }),
+  port: integer(6969, 0, 65535, 'Port for UDP and TCP (HTTP and WebSocket share it); 0 picks a free port.'),
+  udp: {
+    enabled: boolean(true, 'Serve the UDP tracker protocol (BEP 15).'),
+    connectionIdKey: text(
+      '',
+      'Key for UDP connection ids, hex; the same on every edge. "" = random per process (fine for one process only).',
+      {
+        allowed: 'empty or an even number (32 to 128) of hex digits',
+        normalize: (value) => value.trim(),
+        check: checkHexKey,
+        secret: true,
+      },
+    ),
+    connectionIdTtlSeconds: integer(120, 1, 3600, 'How long a UDP connection id stays valid (BEP 15 says 2 minutes).'),
+    connectionIdSlackSeconds: integer(60, 0, 3600, 'Extra time a connection id is still accepted after it expires.'),
+    connectionIdFutureSkewSeconds: integer(5, 0, 300, 'Clock skew tolerated between edges for ids issued "in the future".'),
+    maxScrapeHashes: integer(70, 1, 256, 'Most info-hashes answered in one UDP scrape; extra hashes are ignored.'),
+    socketBufferBytes: integer(8 * MiB, 0, 1024 * MiB, 'UDP socket send and receive buffer size; 0 keeps the OS default.'),
+  },
+  http: {
+    enabled: boolean(true, 'Serve HTTP announce/scrape (BEP 3/23/7/48) and WebTorrent WebSockets.'),
+    trustedProxies: list(
+      [],
+      'Proxies (CIDRs or addresses) whose client-address header is believed; [] = use the socket address.',
+      'a list of IPv4/IPv6 CIDRs or addresses',
+      checkCidrs,
+    ),
+    clientAddressHeader: text('x-forwarded-for', 'Header carrying the client address when the peer is a trusted proxy.', {
+      allowed: 'an HTTP header name',
+      normalize: (value) => value.trim().toLowerCase(),
+      check: checkHeaderName,
+    }),
+    maxQueryBytes: integer(4096, 256, 65536, 'Longest accepted request target (path + query) in bytes.'),
+    maxScrapeHashes: integer(100, 1, 1000, 'Most info-hashes answered in one HTTP scrape.'),
+    idleTimeoutSeconds: integer(30, 1, 3600, 'Close idle HTTP keep-alive connections after this long.'),
+  },
+  announce: {
+    intervalSeconds: integer(1800, 1, 86400, 'Announce interval sent to clients.'),
+    minIntervalSeconds: integer(900, 1, 86400, 'Minimum announce interval sent to clients; at most intervalSeconds.'),
+    intervalJitterSeconds: integer(180, 0, 3600, 'Random variation added to the interval to spread re-announces.'),
+    numwantDefault: integer(50, 1, 1000, 'Peers returned when the client does not say how many it wants.'),
+    numwantMax: integer(200, 1, 1000, 'Most peers returned in one announce.'),
+    peerTimeoutSeconds: integer(2700, 1, 86400, 'A peer that has not announced for this long is dropped.'),
+  },
+  store: {
+    sweepIntervalMs: integer(1000, 10, 60000, 'How often the expiry sweep runs.'),
+    sweepBudgetMs: integer(4, 1, 1000, 'Longest one sweep step may block the event loop.'),
+  },
+  accessList: {
+    mode: oneOf(['off', 'allow', 'deny'], 'off', 'off: serve every torrent; allow: only listed info-hashes; deny: all but listed ones.'),
+    file: text('', 'Access list file: one 40-hex info-hash per line, # comments. Required unless mode is off.', {
+      allowed: 'a file path',
+    }),
+    watch: boolean(true, 'Reload the access list when the file (or its ConfigMap mount) changes.'),
+  },
+  metrics: {
+    enabled: boolean(true, 'Serve Prometheus metrics at /metrics on their own port.'),
+    host: text('::', 'Address for the metrics endpoint.', { allowed: 'a host name or IP address', check: checkHost }),
+    port: integer(9000, 0, 65535, 'Port for the metrics endpoint (TCP); 0 picks a free port.'),
+  },
+  log: {
+    level: oneOf(['debug', 'info', 'warn', 'error'], 'info', 'Lowest level written; logs are JSON lines.'),
+  },
+  shutdown: {
+    graceSeconds: integer(10, 0, 600, 'On SIGTERM/SIGINT, time allowed to drain and hand off before exiting.'),
+  },
+};
+
+const SECTION_DOCS: Record<string, string> = {
+  udp: 'UDP tracker (BEP 15).',
+  http: 'HTTP tracker and WebTorrent WebSockets, on the same TCP port.',
+  announce: 'Announce replies.',
+  store: 'In-memory peer store (swarm role).',
+  accessList: 'Which torrents are served. Reload with SIGHUP or by changing the file.',
+  metrics: 'Prometheus metrics.',
+  log: 'Logging.',
+  shutdown: 'Shutdown.',
+};
+
+// ---------------------------------------------------------------------------
+// Types derived from the schema
+
+type ConfigOf<S> = { -readonly [K in keyof S]: S[K] extends Field<infer T> ? T : ConfigOf<S[K]> };
+
+/** The whole runtime configuration; its shape is derived from SCHEMA. */
+export interface Config extends ConfigOf<typeof SCHEMA> {}
+
+export type AccessListMode = Config['accessList']['mode'];
+export type ConfigLogLevel = Config['log']['level'];
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  /** The config key (e.g. "announce.numwantMax"), or "config" for problems with the config file itself. */
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(message);
+    this.key = key;
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Arguments after the script name: process.argv.slice(2). */
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  /** Flags (names without "--") that belong to the caller, e.g. a subcommand's own options; returned in `extraFlags`. */
+  extraFlags?: readonly string[];
+  /** TRACKER_* variables that belong to the caller and are not config keys. */
+  extraEnv?: readonly string[];
+}
+
+export interface LoadConfigResult {
+  config: Config;
+  printConfig: boolean;
+  /** --help or -h was given. */
+  help: boolean;
+  /** Absolute path of the config file read, if any. */
+  configFile?: string;
+  /** Arguments that are not flags (e.g. the subcommand), in order. */
+  positionals: string[];
+  /** Values of the caller's `extraFlags` that were given: "--rate 5" -> { rate: "5" }, bare "--x" -> { x: true }. */
+  extraFlags: Record<string, string | true>;
+  /** Things worth logging that are not errors. */
+  warnings: string[];
+}
+
+// ---------------------------------------------------------------------------
+// Key tables
+
+interface KeyInfo {
+  key: string;
+  path: string[];
+  field: Field<unknown>;
+  env: string;
+  flag: string;
+}
+
+function screamingSnake(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+const KEYS: KeyInfo[] = [];
+const SECTIONS = new Set<string>();
+
+(function collect(section: Record<string, unknown>, path: string[]): void {
+  for (const [name, value] of Object.entries(section)) {
+    const here = [...path, name];
+    if (value instanceof Field) {
+      KEYS.push({
+        key: here.join('.'),
+        path: here,
+        field: value as Field<unknown>,
+        env: `TRACKER_${here.map(screamingSnake).join('__')}`,
+        flag: `--${here.join('.')}`,
+      });
+    } else {
+      SECTIONS.add(here.join('.'));
+      collect(value as Record<string, unknown>, here);
+    }
+  }
+})(SCHEMA, []);
+
+const BY_KEY = new Map(KEYS.map((info) => [info.key, info]));
+const BY_ENV = new Map(KEYS.map((info) => [info.env, info]));
+const CONFIG_ENV = 'TRACKER_CONFIG';
+
+function getPath(config: unknown, path: readonly string[]): unknown {
+  let node = config as Record<string, unknown>;
+  for (const part of path) node = node[part] as Record<string, unknown>;
+  return node;
+}
+
+function setPath(config: unknown, path: readonly string[], value: unknown): void {
+  let node = config as Record<string, unknown>;
+  for (let i = 0; i < path.length - 1; i++) node = (node[path[i]] ??= {}) as Record<string, unknown>;
+  node[path[path.length - 1]] = value;
+}
+
+function clone<T>(value: T): T {
+  return Array.isArray(value) ? (value.slice() as T) : value;
+}
+
+/** A fresh Config holding every default. */
+export function defaultConfig(): Config {
+  const config: Record<string, unknown> = {};
+  for (const info of KEYS) setPath(config, info.path, clone(info.field.defaultValue));
+  return config as unknown as Config;
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+function describeValue(raw: unknown, secret: boolean): string {
+  if (secret && typeof raw === 'string') return `a value of ${raw.length} characters (not shown)`;
+  if (raw === null || raw === undefined) return 'nothing (null)';
+  if (Array.isArray(raw)) {
+    const json = JSON.stringify(raw);
+    return json.length > 120 ? `a list of ${raw.length} items` : json;
+  }
+  if (typeof raw === 'object') return 'a mapping';
+  const json = JSON.stringify(raw) ?? String(raw);
+  return json.length > 120 ? `${json.slice(0, 100)}..." (${String(raw).length} characters)` : json;
+}
+
+function levenshtein(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const saved = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = saved;
+    }
+  }
+  return row[b.length];
+}
+
+function suggest(wanted: string, candidates: Iterable<string>): string {
+  let best = '';
+  let bestDistance = Infinity;
+  const w = wanted.toLowerCase();
+  for (const candidate of candidates) {
+    const d = levenshtein(w, candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best !== '' && bestDistance <= Math.max(2, Math.floor(wanted.length / 4)) ? `; did you mean "${best}"?` : '';
+}
+
+function unknownKeyError(key: string, source: string, suggestion: string): ConfigError {
+  return new ConfigError(key, `config key "${key}": unknown key (from ${source})${suggestion}`);
+}
+
+function sectionKeyError(key: string, source: string, how: string): ConfigError {
+  const children = KEYS.filter((info) => info.key.startsWith(`${key}.`)).map((info) => info.key.slice(key.length + 1));
+  return new ConfigError(key, `config key "${key}": is a section, not a value (from ${source}); set its keys instead, ${how}: ${children.join(', ')}`);
+}
+
+// ---------------------------------------------------------------------------
+// Applying values
+
+class Loader {
+  readonly config = defaultConfig();
+  readonly sources = new Map<string, string>();
+
+  set(info: KeyInfo, raw: unknown, source: string): void {
+    const result = info.field.coerce(raw);
+    if (!result.ok) {
+      let message = `config key "${info.key}": must be ${info.field.allowed}, got ${describeValue(raw, info.field.secret)} (from ${source})`;
+      if (result.detail) message += `; ${result.detail}`;
+      throw new ConfigError(info.key, message);
+    }
+    setPath(this.config, info.path, result.value);
+    this.sources.set(info.key, source);
+  }
+
+  source(key: string): string {
+    return this.sources.get(key) ?? 'default';
+  }
+
+  applyYaml(value: unknown, prefix: string, file: string): void {
+    if (value === null || value === undefined) return; // empty file, or a section with every key commented out
+    const where = prefix === '' ? 'the top level' : `"${prefix}"`;
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      const key = prefix === '' ? 'config' : prefix;
+      throw new ConfigError(key, `config file "${file}": ${where} must be a mapping of keys, got ${describeValue(value, false)}`);
+    }
+    for (const [name, child] of Object.entries(value as Record<string, unknown>)) {
+      const key = prefix === '' ? name : `${prefix}.${name}`;
+      const source = `file ${file}`;
+      const info = BY_KEY.get(key);
+      if (info) this.set(info, child, source);
+      else if (SECTIONS.has(key)) this.applyYaml(child, key, file);
+      else {
+        const siblings = [...BY_KEY.keys(), ...SECTIONS].filter((k) => k.lastIndexOf('.') === key.lastIndexOf('.') && k.startsWith(prefix));
+        throw unknownKeyError(key, source, suggest(key, siblings));
+      }
+    }
+  }
+}
+
+function readConfigFile(file: string): unknown {
+  let textContent: string;
+  try {
+    textContent = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read it: ${(error as Error).message}`;
+    throw new ConfigError('config', `config file "${file}": ${reason}`);
+  }
+  const doc = YAML.parseDocument(textContent, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError('config', `config file "${file}": invalid YAML: ${doc.errors[0].message}`);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError('config', `config file "${file}": invalid YAML: ${(error as Error).message}`);
+  }
+}
+
+// Kubernetes injects <SERVICE>_PORT=tcp://..., <SERVICE>_SERVICE_HOST, ... for every
+// Service in the namespace; a Service named "tracker..." collides with our prefix.
+const SERVICE_LINK_NAME = /^TRACKER(_[A-Z0-9_]+)?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$/;
+const SERVICE_LINK_PORT = /^TRACKER(_[A-Z0-9_]+)?_PORT$/;
+const SERVICE_LINK_VALUE = /^(tcp|udp|sctp):\/\/[^\s]+:\d+$/;
+
+function isServiceLink(name: string, value: string): boolean {
+  return SERVICE_LINK_NAME.test(name) || (SERVICE_LINK_PORT.test(name) && SERVICE_LINK_VALUE.test(value));
+}
+
+// ---------------------------------------------------------------------------
+// argv
+
+interface ParsedArgs {
+  flags: Array<{ info: KeyInfo; raw: string; source: string }>;
+  configFile?: string;
+  printConfig: boolean;
+  help: boolean;
+  positionals: string[];
+  extraFlags: Record<string, string | true>;
+}
+
+function parseArgs(argv: readonly string[], extraFlags: ReadonlySet<string>): ParsedArgs {
+  const out: ParsedArgs = { flags: [], printConfig: false, help: false, positionals: [], extraFlags: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      out.positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '-h') {
+      out.help = true;
+      continue;
+    }
+    if (!arg.startsWith('--') || arg === '--') {
+      if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) {
+        throw new ConfigError(arg, `config key "${arg}": unknown flag; flags are written --key or --key=value (see --help)`);
+      }
+      out.positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const inline = eq === -1 ? undefined : arg.slice(eq + 1);
+    const next = argv[i + 1];
+    const nextIsValue = next !== undefined && !next.startsWith('--');
+    const takeValue = (): string | undefined => {
+      if (inline !== undefined) return inline;
+      if (nextIsValue) {
+        i++;
+        return next;
+      }
+      return undefined;
+    };
+    const requireValue = (what: string): string => {
+      const value = takeValue();
+      if (value === undefined) throw new ConfigError(what, `config key "${what}": flag --${name} needs a value (--${name}=VALUE or --${name} VALUE)`);
+      return value;
+    };
+
+    if (name === 'print-config' || name === 'help') {
+      let on = true;
+      if (inline !== undefined) {
+        const word = inline.trim().toLowerCase();
+        if (!TRUE_WORDS.has(word) && !FALSE_WORDS.has(word)) {
+          throw new ConfigError(name, `config key "${name}": must be true or false, got ${JSON.stringify(inline)} (from flag --${name})`);
+        }
+        on = TRUE_WORDS.has(word);
+      }
+      if (name === 'help') out.help = on;
+      else out.printConfig = on;
+      continue;
+    }
+    if (name === 'config') {
+      const value = requireValue('config');
+      if (value.trim() === '') throw new ConfigError('config', 'config key "config": must be a file path, got "" (from flag --config)');
+      out.configFile = value;
+      continue;
+    }
+    if (extraFlags.has(name)) {
+      out.extraFlags[name] = takeValue() ?? true;
+      continue;
+    }
+    const info = BY_KEY.get(name);
+    if (!info) {
+      if (SECTIONS.has(name)) throw sectionKeyError(name, `flag --${name}`, 'e.g. --' + name + '.KEY=VALUE');
+      const candidates = [...BY_KEY.keys(), 'config', 'print-config', 'help', ...extraFlags];
+      throw unknownKeyError(name, `flag --${name}`, suggest(name, candidates).replace(/"([^"]+)"\?$/, '"--$1"?'));
+    }
+    let raw: string;
+    if (info.field.kind === 'boolean') {
+      if (inline !== undefined) raw = inline;
+      else if (next !== undefined && /^(true|false)$/i.test(next)) {
+        raw = next; // --udp.enabled false
+        i++;
+      } else raw = 'true'; // bare --udp.enabled
+    } else raw = requireValue(info.key);
+    out.flags.push({ info, raw, source: `flag --${name}` });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Cross-field checks
+
+function crossCheck(loader: Loader, warnings: string[]): void {
+  const c = loader.config;
+
+  /** low <= high; blames the key that was set explicitly. */
+  const ordered = (lowKey: string, highKey: string): void => {
+    const low = getPath(c, lowKey.split('.')) as number;
+    const high = getPath(c, highKey.split('.')) as number;
+    if (low <= high) return;
+    const lowSource = loader.source(lowKey);
+    const highSource = loader.source(highKey);
+    if (lowSource === 'default' && highSource !== 'default') {
+      throw new ConfigError(highKey, `config key "${highKey}": must be at least ${lowKey} (${low}, ${lowSource}), got ${high} (from ${highSource})`);
+    }
+    throw new ConfigError(lowKey, `config key "${lowKey}": must be at most ${highKey} (${high}, ${highSource === 'default' ? 'default' : `from ${highSource}`}), got ${low} (from ${lowSource})`);
+  };
+  ordered('announce.minIntervalSeconds', 'announce.intervalSeconds');
+  ordered('announce.numwantDefault', 'announce.numwantMax');
+
+  if (c.accessList.mode !== 'off' && c.accessList.file.trim() === '') {
+    throw new ConfigError(
+      'accessList.file',
+      `config key "accessList.file": must name the access list file when accessList.mode is "${c.accessList.mode}" (from ${loader.source('accessList.mode')}), got ""; set accessList.file or accessList.mode=off`,
+    );
+  }
+
+  const wildcard = (host: string): boolean => host === '::' || host === '0.0.0.0' || host === '::0' || host === '';
+  if (
+    c.metrics.enabled &&
+    c.http.enabled &&
+    c.port !== 0 &&
+    c.metrics.port === c.port &&
+    (c.metrics.host === c.host || wildcard(c.metrics.host) || wildcard(c.host))
+  ) {
+    const blamed = loader.source('metrics.port') === 'default' ? 'port' : 'metrics.port';
+    throw new ConfigError(
+      blamed,
+      `config key "${blamed}": metrics.port and port are both ${c.port} on overlapping hosts (${JSON.stringify(c.metrics.host)}, ${JSON.stringify(c.host)}) (from ${loader.source(blamed)}); choose different ports`,
+    );
+  }
+
+  if (c.announce.peerTimeoutSeconds < c.announce.intervalSeconds + c.announce.intervalJitterSeconds) {
+    warnings.push(
+      `announce.peerTimeoutSeconds (${c.announce.peerTimeoutSeconds}) is shorter than announce.intervalSeconds + announce.intervalJitterSeconds (${c.announce.intervalSeconds + c.announce.intervalJitterSeconds}): peers will expire before they re-announce`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Public API
+
+export function loadConfig(opts: LoadConfigOptions): LoadConfigResult {
+  const extraFlags = new Set(opts.extraFlags ?? []);
+  const extraEnv = new Set(opts.extraEnv ?? []);
+  const args = parseArgs(opts.argv, extraFlags);
+  const loader = new Loader();
+  const warnings: string[] = [];
+
+  const envConfig = opts.env[CONFIG_ENV];
+  const fileArg = args.configFile ?? (envConfig !== undefined && envConfig.trim() !== '' ? envConfig : undefined);
+  let configFile: string | undefined;
+  if (fileArg !== undefined) {
+    configFile = resolvePath(fileArg);
+    loader.applyYaml(readConfigFile(configFile), '', configFile);
+  }
+
+  for (const name of Object.keys(opts.env).sort()) {
+    if (!name.startsWith('TRACKER_') || name === CONFIG_ENV || extraEnv.has(name)) continue;
+    const value = opts.env[name];
+    if (value === undefined) continue;
+    const info = BY_ENV.get(name);
+    if (info && !(name === 'TRACKER_PORT' && SERVICE_LINK_VALUE.test(value.trim()))) {
+      loader.set(info, value, `env ${name}`);
+      continue;
+    }
+    if (isServiceLink(name, value.trim())) {
+      warnings.push(`ignored environment variable ${name}: it looks like a Kubernetes service link; set enableServiceLinks: false in the pod spec`);
+      continue;
+    }
+    const sectionKey = [...SECTIONS].find((s) => `TRACKER_${s.split('.').map(screamingSnake).join('__')}` === name);
+    if (sectionKey) throw sectionKeyError(sectionKey, `env ${name}`, `e.g. ${name}__KEY`);
+    const guess = name
+      .slice('TRACKER_'.length)
+      .split('__')
+      .map((part) => part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()))
+      .join('.');
+    throw unknownKeyError(guess, `env ${name}`, suggest(name, [...BY_ENV.keys(), CONFIG_ENV]));
+  }
+
+  for (const flag of args.flags) loader.set(flag.info, flag.raw, flag.source);
+
+  crossCheck(loader, warnings);
+
+  const result: LoadConfigResult = {
+    config: loader.config,
+    printConfig: args.printConfig,
+    help: args.help,
+    positionals: args.positionals,
+    extraFlags: args.extraFlags,
+    warnings,
+  };
+  if (configFile !== undefined) result.configFile = configFile;
+  return result;
+}
+
+function formatValue(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => JSON.stringify(item)).join(', ')}]`;
+  if (typeof value === 'string') return JSON.stringify(value);
+  return String(value);
+}
+
+export interface ConfigYamlOptions {
+  /** Write each key's doc, allowed values, env and flag as comments. Default true. */
+  comments?: boolean;
+  /** Replace secret values (udp.connectionIdKey) with a placeholder. Default true. */
+  redactSecrets?: boolean;
+}
+
+/** The given config as YAML, in schema order. */
+export function configToYaml(config: Config, options: ConfigYamlOptions = {}): string {
+  const comments = options.comments ?? true;
+  const redact = options.redactSecrets ?? true;
+  const lines: string[] = [];
+  if (comments) {
+    lines.push(
+      '# Tracker configuration. Every key is listed with its default.',
+      '# Precedence (later wins): defaults < this file (--config PATH or TRACKER_CONFIG)',
+      '#   < environment (TRACKER_*) < command-line flags.',
+    );
+  }
+  let open: string[] = [];
+  for (const info of KEYS) {
+    const sectionPath = info.path.slice(0, -1);
+    const section = sectionPath.join('.');
+    const indent = '  '.repeat(sectionPath.length);
+    if (section !== open.join('.')) {
+      let common = 0;
+      while (common < open.length && common < sectionPath.length && open[common] === sectionPath[common]) common++;
+      for (let level = common; level < sectionPath.length; level++) {
+        const name = sectionPath.slice(0, level + 1).join('.');
+        if (comments) {
+          lines.push('');
+          if (SECTION_DOCS[name]) lines.push(`${'  '.repeat(level)}# ${SECTION_DOCS[name]}`);
+        }
+        lines.push(`${'  '.repeat(level)}${sectionPath[level]}:`);
+      }
+      open = sectionPath;
+    }
+    const value = getPath(config, info.path);
+    const shown = info.field.secret && redact && value !== '' ? '"<redacted>"' : formatValue(value);
+    if (comments) {
+      if (sectionPath.length === 0) lines.push('');
+      lines.push(`${indent}# ${info.field.doc}`);
+      lines.push(`${indent}# ${info.field.allowed}; env ${info.env}; flag ${info.flag}`);
+    }
+    lines.push(`${indent}${info.path.at(-1)}: ${shown}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Every key with its doc as a comment; valid YAML that loads back to the defaults. */
+export function defaultConfigYaml(): string {
+  return configToYaml(defaultConfig(), { comments: true });
+}
+
+/** Help text for --help: every key with its flag, env variable, default and doc. */
+export function configHelp(): string {
+  const lines = [
+    'Configuration (later wins): defaults < --config FILE / TRACKER_CONFIG < TRACKER_* env < flags',
+    '  --config PATH          YAML config file (env TRACKER_CONFIG)',
+    '  --print-config         print the effective configuration as YAML and exit',
+    '  --help, -h             show this help',
+    '',
+  ];
+  for (const info of KEYS) {
+    lines.push(`  ${info.flag}=${info.field.kind === 'boolean' ? 'true|false' : 'VALUE'}   (env ${info.env}, default ${formatValue(info.field.defaultValue)})`);
+    lines.push(`      ${info.field.doc} Must be ${info.field.allowed}.`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Every key with its env name, flag and default (for docs and tests). */
+export function configKeys(): Array<{ key: string; env: string; flag: string; defaultValue: unknown; doc: string; allowed: string }> {
+  return KEYS.map((info) => ({
+    key: info.key,
+    env: info.env,
+    flag: info.flag,
+    defaultValue: clone(info.field.defaultValue),
+    doc: info.field.doc,
+    allowed: info.field.allowed,
+  }));
+}

@@ -1,0 +1,558 @@
+/**
+ * Packed peer lists of one address family, for every torrent of a store.
+ *
+ * A torrent is a small integer id (assigned by the store). For each id this
+ * table keeps, in one Int32Array row of `META_STRIDE` entries:
+ *
+ *   [ block handle | size class (-1 = no block) | peer count | leecher count ]
+ *
+ * The peers themselves are fixed-size records in one slab block (see slab.ts)
+ * of 2^class records, dense (no holes: removal moves another record into the
+ * gap) and partitioned: leechers occupy [0, leechers), seeders
+ * [leechers, count). One record is
+ *
+ *   [ endpoint (6 or 18 bytes) | lastSeen uint32 BE (seconds) | flags uint8 ]
+ *
+ * so 11 bytes for IPv4 and 23 for IPv6. Peer ids are not stored.
+ *
+ * Lookup by endpoint is a linear scan for small blocks; blocks of
+ * 2^INDEX_CLASS records or more also get an open-addressing index
+ * (Int32Array, linear probing, load <= 1/2, value = position + 1, backward
+ * shift deletion) keyed by a seeded hash of the endpoint bytes, so a client
+ * choosing its ports cannot aim at collisions it can predict.
+ *
+ * Blocks grow by doubling and shrink to half-full when only a quarter is used;
+ * an empty torrent holds no block at all.
+ */
+import { SlabAllocator, readU32 } from './slab.js';
+
+export const FLAG_SEEDER = 1;
+/** The peer already sent event=completed while present. */
+export const FLAG_COMPLETED = 2;
+
+/** Blocks with at least 2^INDEX_CLASS records (64) get a hash index. */
+export const INDEX_CLASS = 6;
+
+const META_STRIDE = 4;
+const M_HANDLE = 0;
+const M_CLASS = 1;
+const M_COUNT = 2;
+const M_LEECHERS = 3;
+
+const EMPTY = new Uint8Array(0);
+
+export class PeerTable {
+  /** 6 (IPv4) or 18 (IPv6). */
+  readonly endpointLength: number;
+  /** endpointLength + 5. */
+  readonly recordSize: number;
+  readonly slab: SlabAllocator;
+
+  private meta: Int32Array;
+  private indexes: (Int32Array | null)[] = [];
+  private readonly seed: number;
+  private readonly random: () => number;
+
+  /** Peers of this family across all torrents. */
+  totalPeers = 0;
+  /** Leechers of this family across all torrents. */
+  totalLeechers = 0;
+  /** Bytes held by hash indexes. */
+  indexBytes = 0;
+
+  constructor(endpointLength: number, random: () => number, seed: number, initialTorrents = 1024) {
+    if (endpointLength !== 6 && endpointLength !== 18) throw new RangeError('endpoint length must be 6 or 18');
+    this.endpointLength = endpointLength;
+    this.recordSize = endpointLength + 5;
+    this.slab = new SlabAllocator(this.recordSize);
+    this.random = random;
+    this.seed = seed | 0;
+    this.meta = new Int32Array(Math.max(1, initialTorrents) * META_STRIDE);
+    this.initMeta(0, Math.max(1, initialTorrents));
+  }
+
+  /** Makes room for torrent ids < n. */
+  ensureTorrents(n: number): void {
+    const have = this.meta.length / META_STRIDE;
+    if (n <= have) return;
+    let cap = have;
+    while (cap < n) cap *= 2;
+    const meta = new Int32Array(cap * META_STRIDE);
+    meta.set(this.meta);
+    this.meta = meta;
+    this.initMeta(have, cap);
+  }
+
+  private initMeta(from: number, to: number): void {
+    const meta = this.meta;
+    for (let t = from; t < to; t++) meta[t * META_STRIDE + M_CLASS] = -1;
+  }
+
+  count(tid: number): number {
+    return this.meta[tid * META_STRIDE + M_COUNT];
+  }
+
+  leechers(tid: number): number {
+    return this.meta[tid * META_STRIDE + M_LEECHERS];
+  }
+
+  seeders(tid: number): number {
+    const m = tid * META_STRIDE;
+    return this.meta[m + M_COUNT] - this.meta[m + M_LEECHERS];
+  }
+
+  /** Capacity in records of the torrent's block (0 if none). */
+  capacity(tid: number): number {
+    const k = this.meta[tid * META_STRIDE + M_CLASS];
+    return k < 0 ? 0 : 2 ** k;
+  }
+
+  hasIndex(tid: number): boolean {
+    return (this.indexes[tid] ?? null) !== null;
+  }
+
+  // ---------------------------------------------------------------- lookup
+
+  /** Position of the peer with this endpoint, or -1. `ep` holds exactly one endpoint. */
+  find(tid: number, ep: Uint8Array): number {
+    const m = tid * META_STRIDE;
+    const count = this.meta[m + M_COUNT];
+    if (count === 0) return -1;
+    const h = this.meta[m + M_HANDLE];
+    const page = this.slab.pages[h >>> 16]!;
+    const base = h & 0xffff;
+    const R = this.recordSize;
+    const E = this.endpointLength;
+    const idx = this.indexes[tid] ?? null;
+    if (idx !== null) {
+      const mask = idx.length - 1;
+      let s = hashBytes(ep, 0, E, this.seed) & mask;
+      for (;;) {
+        const v = idx[s];
+        if (v === 0) return -1;
+        const pos = v - 1;
+        if (sameEndpoint(page, base + pos * R, ep, E)) return pos;
+        s = (s + 1) & mask;
+      }
+    }
+    const e0 = ep[0];
+    const e1 = ep[1];
+    for (let i = 0, o = base; i < count; i++, o += R) {
+      if (page[o] === e0 && page[o + 1] === e1 && sameEndpoint(page, o, ep, E)) return i;
+    }
+    return -1;
+  }
+
+  lastSeen(tid: number, pos: number): number {
+    const h = this.meta[tid * META_STRIDE + M_HANDLE];
+    return readU32(this.slab.pages[h >>> 16]!, (h & 0xffff) + pos * this.recordSize + this.endpointLength);
+  }
+
+  flags(tid: number, pos: number): number {
+    const h = this.meta[tid * META_STRIDE + M_HANDLE];
+    return this.slab.pages[h >>> 16]![(h & 0xffff) + pos * this.recordSize + this.endpointLength + 4];
+  }
+
+  setFlags(tid: number, pos: number, flags: number): void {
+    const h = this.meta[tid * META_STRIDE + M_HANDLE];
+    this.slab.pages[h >>> 16]![(h & 0xffff) + pos * this.recordSize + this.endpointLength + 4] = flags;
+  }
+
+  /** Copies the endpoint of the record at `pos` into `out` at `outOff`. */
+  endpointAt(tid: number, pos: number, out: Uint8Array, outOff: number): void {
+    const h = this.meta[tid * META_STRIDE + M_HANDLE];
+    const page = this.slab.pages[h >>> 16]!;
+    const o = (h & 0xffff) + pos * this.recordSize;
+    for (let j = 0; j < this.endpointLength; j++) out[outOff + j] = page[o + j];
+  }
+
+  // ---------------------------------------------------------------- updates
+
+  /**
+   * Adds a peer that `find` did not find. Returns its position. FLAG_SEEDER
+   * in the stored flags is set from `seeder`.
+   */
+  insert(tid: number, ep: Uint8Array, seeder: boolean, now: number, flags: number): number {
+    flags = seeder ? flags | FLAG_SEEDER : flags & ~FLAG_SEEDER;
+    const m = tid * META_STRIDE;
+    const meta = this.meta;
+    const count = meta[m + M_COUNT];
+    const k = meta[m + M_CLASS];
+    if (k < 0 || count >= 2 ** k) this.resize(tid, k < 0 ? 0 : k + 1);
+    const h = meta[m + M_HANDLE];
+    const page = this.slab.pages[h >>> 16]!;
+    const base = h & 0xffff;
+    const R = this.recordSize;
+    const idx = this.indexes[tid] ?? null;
+    let pos: number;
+    if (seeder) {
+      pos = count;
+    } else {
+      pos = meta[m + M_LEECHERS];
+      // Make room at the end of the leecher run: the first seeder moves to the end.
+      if (pos < count) this.move(page, base, idx, pos, count);
+      meta[m + M_LEECHERS] = pos + 1;
+      this.totalLeechers++;
+    }
+    const o = base + pos * R;
+    const E = this.endpointLength;
+    for (let j = 0; j < E; j++) page[o + j] = ep[j];
+    page[o + E] = now >>> 24;
+    page[o + E + 1] = now >>> 16;
+    page[o + E + 2] = now >>> 8;
+    page[o + E + 3] = now;
+    page[o + E + 4] = flags;
+    if (idx !== null) this.indexAdd(idx, page, o, pos);
+    meta[m + M_COUNT] = count + 1;
+    this.totalPeers++;
+    return pos;
+  }
+
+  /**
+   * Refreshes an existing peer: lastSeen, and its place in the partition when
+   * it changed between leecher and seeder. Returns its (possibly new) position.
+   */
+  touch(tid: number, pos: number, seeder: boolean, now: number): number {
+    const m = tid * META_STRIDE;
+    const meta = this.meta;
+    const h = meta[m + M_HANDLE];
+    const page = this.slab.pages[h >>> 16]!;
+    const base = h & 0xffff;
+    const R = this.recordSize;
+    const E = this.endpointLength;
+    let o = base + pos * R + E;
+    page[o] = now >>> 24;
+    page[o + 1] = now >>> 16;
+    page[o + 2] = now >>> 8;
+    page[o + 3] = now;
+    const L = meta[m + M_LEECHERS];
+    const wasSeeder = pos >= L;
+    if (wasSeeder === seeder) return pos;
+    const idx = this.indexes[tid] ?? null;
+    let to: number;
+    if (seeder) {
+      // Leecher -> seeder: swap with the last leecher, the boundary moves down.
+      to = L - 1;
+      meta[m + M_LEECHERS] = L - 1;
+      this.totalLeechers--;
+    } else {
+      // Seeder -> leecher: swap with the first seeder, the boundary moves up.
+      to = L;
+      meta[m + M_LEECHERS] = L + 1;
+      this.totalLeechers++;
+    }
+    if (to !== pos) this.swap(page, base, idx, pos, to);
+    o = base + to * R + E + 4;
+    page[o] = seeder ? page[o] | FLAG_SEEDER : page[o] & ~FLAG_SEEDER;
+    return to;
+  }
+
+  /** Removes the peer at `pos`. Positions >= pos may be refilled from above. */
+  remove(tid: number, pos: number): void {
+    const m = tid * META_STRIDE;
+    const meta = this.meta;
+    const h = meta[m + M_HANDLE];
+    const page = this.slab.pages[h >>> 16]!;
+    const base = h & 0xffff;
+    const idx = this.indexes[tid] ?? null;
+    const count = meta[m + M_COUNT];
+    const L = meta[m + M_LEECHERS];
+    if (idx !== null) this.indexDelete(idx, page, base, pos);
+    const last = count - 1;
+    if (pos < L) {
+      // Leecher: the last leecher fills the gap, the last seeder fills the leecher's old slot.
+      const lastLeecher = L - 1;
+      if (pos !== lastLeecher) this.move(page, base, idx, lastLeecher, pos);
+      if (last !== lastLeecher) this.move(page, base, idx, last, lastLeecher);
+      meta[m + M_LEECHERS] = L - 1;
+      this.totalLeechers--;
+    } else if (pos !== last) {
+      this.move(page, base, idx, last, pos);
+    }
+    meta[m + M_COUNT] = last;
+    this.totalPeers--;
+    const k = meta[m + M_CLASS];
+    if (last === 0) {
+      this.resize(tid, -1);
+    } else if (k > 0 && last * 4 <= 2 ** k) {
+      // Shrink to the tightest class: the next insert may grow it again, but
+      // only after ~half of it has been removed can it shrink again (no thrash).
+      this.resize(tid, ceilLog2(last));
+    }
+  }
+
+  /**
+   * Examines positions `from` down to `to` (inclusive, from < count) and
+   * removes the peers last seen at or before `cutoff`. Going downwards keeps
+   * it exact: a removal only refills `pos` from positions already examined.
+   * Returns the number removed.
+   */
+  expireRange(tid: number, from: number, to: number, cutoff: number): number {
+    const m = tid * META_STRIDE;
+    const meta = this.meta;
+    const R = this.recordSize;
+    const E = this.endpointLength;
+    let h = meta[m + M_HANDLE];
+    let page = this.slab.pages[h >>> 16]!;
+    let base = (h & 0xffff) + E;
+    let removed = 0;
+    for (let pos = from; pos >= to; pos--) {
+      const o = base + pos * R;
+      const seen = ((page[o] << 24) | (page[o + 1] << 16) | (page[o + 2] << 8) | page[o + 3]) >>> 0;
+      if (seen <= cutoff) {
+        this.remove(tid, pos);
+        removed++;
+        if (meta[m + M_COUNT] === 0) break;
+        h = meta[m + M_HANDLE];
+        page = this.slab.pages[h >>> 16]!;
+        base = (h & 0xffff) + E;
+      }
+    }
+    return removed;
+  }
+
+  /** Removes every peer (used when a torrent is dropped). */
+  clear(tid: number): void {
+    const m = tid * META_STRIDE;
+    this.totalPeers -= this.meta[m + M_COUNT];
+    this.totalLeechers -= this.meta[m + M_LEECHERS];
+    this.meta[m + M_COUNT] = 0;
+    this.meta[m + M_LEECHERS] = 0;
+    this.resize(tid, -1);
+  }
+
+  // ---------------------------------------------------------------- sampling
+
+  /**
+   * Up to `numwant` endpoints, concatenated, from a random window (wrapping)
+   * over the dense records, skipping `selfPos`. Seeders (forSeeder) are
+   * offered leechers only: the window then covers [0, leechers).
+   */
+  sample(tid: number, selfPos: number, forSeeder: boolean, numwant: number): Uint8Array {
+    const m = tid * META_STRIDE;
+    const meta = this.meta;
+    const size = forSeeder ? meta[m + M_LEECHERS] : meta[m + M_COUNT];
+    const selfIn = selfPos >= 0 && selfPos < size;
+    const avail = selfIn ? size - 1 : size;
+    const n = numwant < avail ? numwant : avail;
+    if (n <= 0) return EMPTY;
+    const E = this.endpointLength;
+    const R = this.recordSize;
+    const out = Buffer.allocUnsafe(n * E);
+    const h = meta[m + M_HANDLE];
+    const page = this.slab.pages[h >>> 16]!;
+    const base = h & 0xffff;
+    let i = Math.floor(this.random() * size);
+    if (!(i >= 0 && i < size)) i = 0;
+    let w = 0;
+    const end = n * E;
+    while (w < end) {
+      if (i !== selfPos) {
+        const o = base + i * R;
+        for (let j = 0; j < E; j++) out[w + j] = page[o + j];
+        w += E;
+      }
+      if (++i === size) i = 0;
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Moves the torrent's records into a block of class `k` (-1: drop the block). */
+  private resize(tid: number, k: number): void {
+    const m = tid * META_STRIDE;
+    const meta = this.meta;
+    const oldK = meta[m + M_CLASS];
+    const oldH = meta[m + M_HANDLE];
+    const count = meta[m + M_COUNT];
+    const old = this.indexes[tid] ?? null;
+    if (old !== null) {
+      this.indexBytes -= old.byteLength;
+      this.indexes[tid] = null;
+    }
+    if (k < 0) {
+      if (oldK >= 0) this.slab.free(oldH, oldK);
+      meta[m + M_CLASS] = -1;
+      meta[m + M_HANDLE] = 0;
+      return;
+    }
+    const h = this.slab.alloc(k);
+    const page = this.slab.pages[h >>> 16]!;
+    const base = h & 0xffff;
+    if (oldK >= 0) {
+      const oldPage = this.slab.pages[oldH >>> 16]!;
+      const ob = oldH & 0xffff;
+      const bytes = count * this.recordSize;
+      if (bytes <= 64) {
+        for (let j = 0; j < bytes; j++) page[base + j] = oldPage[ob + j];
+      } else {
+        page.set(oldPage.subarray(ob, ob + bytes), base);
+      }
+      this.slab.free(oldH, oldK);
+    }
+    meta[m + M_CLASS] = k;
+    meta[m + M_HANDLE] = h;
+    if (k >= INDEX_CLASS) {
+      const idx = new Int32Array(2 ** (k + 1));
+      const R = this.recordSize;
+      for (let i = 0, o = base; i < count; i++, o += R) this.indexAdd(idx, page, o, i);
+      this.ensureIndexSlot(tid);
+      this.indexes[tid] = idx;
+      this.indexBytes += idx.byteLength;
+    }
+  }
+
+  private ensureIndexSlot(tid: number): void {
+    while (this.indexes.length <= tid) this.indexes.push(null);
+  }
+
+  /** Copies record `from` over record `to` and repoints the index. */
+  private move(page: Uint8Array, base: number, idx: Int32Array | null, from: number, to: number): void {
+    const R = this.recordSize;
+    const fo = base + from * R;
+    if (idx !== null) idx[this.indexSlotOf(idx, page, fo, from)] = to + 1;
+    const to0 = base + to * R;
+    for (let j = 0; j < R; j++) page[to0 + j] = page[fo + j];
+  }
+
+  private swap(page: Uint8Array, base: number, idx: Int32Array | null, a: number, b: number): void {
+    const R = this.recordSize;
+    const ao = base + a * R;
+    const bo = base + b * R;
+    if (idx !== null) {
+      const sa = this.indexSlotOf(idx, page, ao, a);
+      const sb = this.indexSlotOf(idx, page, bo, b);
+      idx[sa] = b + 1;
+      idx[sb] = a + 1;
+    }
+    for (let j = 0; j < R; j++) {
+      const t = page[ao + j];
+      page[ao + j] = page[bo + j];
+      page[bo + j] = t;
+    }
+  }
+
+  private indexAdd(idx: Int32Array, page: Uint8Array, o: number, pos: number): void {
+    const mask = idx.length - 1;
+    let s = hashBytes(page, o, this.endpointLength, this.seed) & mask;
+    while (idx[s] !== 0) s = (s + 1) & mask;
+    idx[s] = pos + 1;
+  }
+
+  /** Slot of the index that points at record `pos` (whose bytes start at `o`). */
+  private indexSlotOf(idx: Int32Array, page: Uint8Array, o: number, pos: number): number {
+    const mask = idx.length - 1;
+    let s = hashBytes(page, o, this.endpointLength, this.seed) & mask;
+    const want = pos + 1;
+    while (idx[s] !== want) {
+      if (idx[s] === 0) throw new Error('peer index corrupt');
+      s = (s + 1) & mask;
+    }
+    return s;
+  }
+
+  /** Deletes the entry for `pos` with backward-shift deletion (no tombstones). */
+  private indexDelete(idx: Int32Array, page: Uint8Array, base: number, pos: number): void {
+    const R = this.recordSize;
+    const E = this.endpointLength;
+    const mask = idx.length - 1;
+    let i = this.indexSlotOf(idx, page, base + pos * R, pos);
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const v = idx[j];
+      if (v === 0) break;
+      const home = hashBytes(page, base + (v - 1) * R, E, this.seed) & mask;
+      // Can the entry at j move to the gap at i? Only if its home is not in (i, j] (cyclically).
+      const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (!inRange) {
+        idx[i] = v;
+        i = j;
+      }
+    }
+    idx[i] = 0;
+  }
+
+  // ---------------------------------------------------------------- checks (tests)
+
+  /** Full consistency check of one torrent's records and index; returns a problem or null. */
+  validate(tid: number): string | null {
+    const m = tid * META_STRIDE;
+    const meta = this.meta;
+    const k = meta[m + M_CLASS];
+    const count = meta[m + M_COUNT];
+    const L = meta[m + M_LEECHERS];
+    if (L < 0 || L > count) return `leechers ${L} out of [0, ${count}]`;
+    if (k < 0) return count === 0 ? null : `count ${count} without a block`;
+    if (count > 2 ** k) return `count ${count} > capacity ${2 ** k}`;
+    if (count === 0) return 'empty torrent holds a block';
+    const h = meta[m + M_HANDLE];
+    const page = this.slab.pages[h >>> 16];
+    if (!page) return 'block on a released page';
+    const base = h & 0xffff;
+    const R = this.recordSize;
+    const E = this.endpointLength;
+    const idx = this.indexes[tid] ?? null;
+    if ((idx !== null) !== k >= INDEX_CLASS) return `index presence wrong for class ${k}`;
+    const seen = new Set<string>();
+    for (let i = 0; i < count; i++) {
+      const o = base + i * R;
+      const key = Buffer.from(page.subarray(o, o + E)).toString('hex');
+      if (seen.has(key)) return `duplicate endpoint ${key}`;
+      seen.add(key);
+      const seederFlag = (page[o + E + 4] & FLAG_SEEDER) !== 0;
+      if (seederFlag !== i >= L) return `record ${i} seeder flag ${seederFlag} but leechers=${L}`;
+      const ep = page.slice(o, o + E);
+      if (this.find(tid, ep) !== i) return `record ${i} not found at its position`;
+    }
+    if (idx !== null) {
+      let used = 0;
+      for (let s = 0; s < idx.length; s++) {
+        const v = idx[s];
+        if (v === 0) continue;
+        used++;
+        if (v < 1 || v > count) return `index slot ${s} points at ${v - 1} >= count ${count}`;
+      }
+      if (used !== count) return `index holds ${used} entries for ${count} records`;
+    }
+    return null;
+  }
+}
+
+function sameEndpoint(page: Uint8Array, o: number, ep: Uint8Array, E: number): boolean {
+  for (let j = 0; j < E; j++) if (page[o + j] !== ep[j]) return false;
+  return true;
+}
+
+/** Seeded murmur3-style hash of `len` bytes (len = 4n + 2: whole words, then the port). */
+export function hashBytes(b: Uint8Array, o: number, len: number, seed: number): number {
+  let h = seed;
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    let k = (b[o + i] << 24) | (b[o + i + 1] << 16) | (b[o + i + 2] << 8) | b[o + i + 3];
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  let k = 0;
+  for (; i < len; i++) k = (k << 8) | b[o + i];
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h ^= len;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function ceilLog2(n: number): number {
+  return n <= 1 ? 0 : 32 - Math.clz32(n - 1);
+}

@@ -1,0 +1,393 @@
+/**
+ * The in-memory swarm store: torrents and their UDP/HTTP peers, protocol
+ * agnostic, packed into typed arrays.
+ *
+ * Layout (see peer-table.ts and slab.ts for the details):
+ * - `Map<infoHash, torrentId>`: the only per-torrent JS allocation is the Map
+ *   entry and its 20-char key string; the id is a small integer (Smi).
+ * - Per torrent id: `hashes[id]` (the key, for deletion), `downloaded[id]`
+ *   (Uint32Array), and one row in each family's PeerTable meta array.
+ * - Per torrent and family: one block of fixed-size records carved from a
+ *   slab of shared 64 KiB pages; big blocks get a hash index.
+ *
+ * Peers are keyed by endpoint (address + port); peer ids are not stored.
+ * A seeder is offered leechers only (records are partitioned leechers first,
+ * so that is still one random window); a leecher gets a random window over
+ * everybody. The announcer is inserted/refreshed first and skipped by the
+ * window, so it never gets itself back.
+ *
+ * Time is in whole seconds from `options.now` (default: wall clock), read
+ * once per `handle` batch and once per `sweepStep`.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { SwarmService } from '../../../lib/transport/transport.js';
+import {
+  AnnounceEvent,
+  COMPACT_V4_LENGTH,
+  COMPACT_V6_LENGTH,
+  type AnnounceReply,
+  type AnnounceRequest,
+  type ErrorReply,
+  type ScrapeReply,
+  type ScrapeRequest,
+  type SwarmReply,
+  type SwarmRequest,
+  type TorrentStats,
+} from '../../../lib/transport/messages.js';
+import { FLAG_COMPLETED, PeerTable } from './peer-table.js';
+
+export interface StoreConfig {
+  intervalSeconds: number;
+  minIntervalSeconds: number;
+  intervalJitterSeconds: number;
+  numwantDefault: number;
+  numwantMax: number;
+  peerTimeoutSeconds: number;
+}
+
+export interface StoreOptions {
+  /** Current time in seconds (may be fractional); injectable for tests. */
+  now?: () => number;
+  /** Uniform [0, 1); injectable for tests. */
+  random?: () => number;
+}
+
+export interface FamilyStats {
+  seeders: number;
+  leechers: number;
+}
+
+export interface StoreStats {
+  torrents: number;
+  peers: { v4: FamilyStats; v6: FamilyStats };
+}
+
+export interface SweepResult {
+  /** True when this call finished a full pass over all torrents. */
+  done: boolean;
+  /** Peers removed by this call. */
+  removed: number;
+}
+
+/** The sweep looks at the clock after this many units of work (records or torrents). */
+export const SWEEP_CHECK_EVERY = 256;
+
+const INFO_HASH_LENGTH = 20;
+const NOT_STARTED = 0x7fffffff;
+const EMPTY = new Uint8Array(0);
+const ZERO_STATS: TorrentStats = Object.freeze({ complete: 0, incomplete: 0, downloaded: 0 });
+
+function systemSeconds(): number {
+  return Date.now() / 1000;
+}
+
+export class SwarmStore implements SwarmService {
+  readonly config: Readonly<StoreConfig>;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  private readonly ids = new Map<string, number>();
+  private hashes: (string | undefined)[] = [];
+  private downloaded: Uint32Array;
+  private readonly freeIds: number[] = [];
+  /** Ids in [0, idHigh) have been handed out at least once. */
+  private idHigh = 0;
+  private idCapacity: number;
+  private torrentCount = 0;
+
+  readonly v4: PeerTable;
+  readonly v6: PeerTable;
+
+  private sweepTid = 0;
+  private sweepFamily = 0;
+  private sweepPos = NOT_STARTED;
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(config: StoreConfig, options: StoreOptions = {}) {
+    this.config = { ...config };
+    this.now = options.now ?? systemSeconds;
+    this.random = options.random ?? Math.random;
+    const seeds = randomBytes(8);
+    this.idCapacity = 1024;
+    this.downloaded = new Uint32Array(this.idCapacity);
+    this.v4 = new PeerTable(COMPACT_V4_LENGTH, this.random, seeds.readInt32LE(0), this.idCapacity);
+    this.v6 = new PeerTable(COMPACT_V6_LENGTH, this.random, seeds.readInt32LE(4), this.idCapacity);
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  handle(requests: readonly SwarmRequest[]): SwarmReply[] {
+    const now = this.clock();
+    const replies = new Array<SwarmReply>(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i];
+      try {
+        if (r.type === 'announce') replies[i] = this.announce(r, now);
+        else if (r.type === 'scrape') replies[i] = this.scrape(r);
+        else replies[i] = errorReply('unknown request type');
+      } catch {
+        replies[i] = errorReply('internal error');
+      }
+    }
+    return replies;
+  }
+
+  /** Announces one peer at time `now` (seconds). */
+  announce(r: AnnounceRequest, now: number = this.clock()): AnnounceReply | ErrorReply {
+    const ep = r.endpoint;
+    if (typeof r.infoHash !== 'string' || r.infoHash.length !== INFO_HASH_LENGTH) {
+      return errorReply('invalid info_hash');
+    }
+    if (!(ep instanceof Uint8Array)) return errorReply('invalid peer address');
+    let table: PeerTable;
+    if (ep.length === COMPACT_V4_LENGTH) table = this.v4;
+    else if (ep.length === COMPACT_V6_LENGTH) table = this.v6;
+    else return errorReply('invalid peer address');
+    const c = this.config;
+
+    let tid = this.ids.get(r.infoHash);
+    if (r.event === AnnounceEvent.Stopped) {
+      if (tid === undefined) return this.announceReply(0, 0, 0, EMPTY);
+      const pos = table.find(tid, ep);
+      if (pos >= 0) table.remove(tid, pos);
+      return this.announceReply(
+        this.v4.seeders(tid) + this.v6.seeders(tid),
+        this.v4.leechers(tid) + this.v6.leechers(tid),
+        this.downloaded[tid],
+        EMPTY,
+      );
+    }
+
+    if (tid === undefined) tid = this.createTorrent(r.infoHash);
+    const seeder = r.left === 0;
+    let pos = table.find(tid, ep);
+    if (pos < 0) {
+      pos = table.insert(tid, ep, seeder, now, 0);
+    } else {
+      pos = table.touch(tid, pos, seeder, now);
+    }
+    if (r.event === AnnounceEvent.Completed) {
+      const flags = table.flags(tid, pos);
+      if ((flags & FLAG_COMPLETED) === 0) {
+        table.setFlags(tid, pos, flags | FLAG_COMPLETED);
+        this.downloaded[tid] = this.downloaded[tid] + 1;
+      }
+    }
+
+    let numwant = Math.floor(r.numwant);
+    if (!(numwant > 0)) numwant = c.numwantDefault;
+    if (numwant > c.numwantMax) numwant = c.numwantMax;
+    const peers = table.sample(tid, pos, seeder, numwant);
+    return this.announceReply(
+      this.v4.seeders(tid) + this.v6.seeders(tid),
+      this.v4.leechers(tid) + this.v6.leechers(tid),
+      this.downloaded[tid],
+      peers,
+    );
+  }
+
+  scrape(r: ScrapeRequest): ScrapeReply {
+    const hashes = r.infoHashes;
+    const files = new Array<TorrentStats>(hashes.length);
+    for (let i = 0; i < hashes.length; i++) files[i] = this.torrentStats(hashes[i]);
+    return { type: 'scrape', files };
+  }
+
+  /** Counts of one torrent; zeros when unknown. */
+  torrentStats(infoHash: string): TorrentStats {
+    const tid = this.ids.get(infoHash);
+    if (tid === undefined) return ZERO_STATS;
+    return {
+      complete: this.v4.seeders(tid) + this.v6.seeders(tid),
+      incomplete: this.v4.leechers(tid) + this.v6.leechers(tid),
+      downloaded: this.downloaded[tid],
+    };
+  }
+
+  /** O(1): everything is counted incrementally. */
+  stats(): StoreStats {
+    const a = this.v4;
+    const b = this.v6;
+    return {
+      torrents: this.torrentCount,
+      peers: {
+        v4: { seeders: a.totalPeers - a.totalLeechers, leechers: a.totalLeechers },
+        v6: { seeders: b.totalPeers - b.totalLeechers, leechers: b.totalLeechers },
+      },
+    };
+  }
+
+  /** Bytes held in typed arrays (records, indexes, per-torrent rows); excludes the Map. */
+  storageBytes(): { records: number; recordsReserved: number; indexes: number } {
+    return {
+      records: this.v4.slab.usedBytes + this.v6.slab.usedBytes,
+      recordsReserved: this.v4.slab.reservedBytes + this.v6.slab.reservedBytes,
+      indexes: this.v4.indexBytes + this.v6.indexBytes,
+    };
+  }
+
+  /** Endpoints of one torrent and family, in storage order (diagnostics and tests). */
+  endpoints(infoHash: string, family: 4 | 6): Uint8Array[] {
+    const tid = this.ids.get(infoHash);
+    if (tid === undefined) return [];
+    const table = family === 4 ? this.v4 : this.v6;
+    const n = table.count(tid);
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) {
+      const ep = new Uint8Array(table.endpointLength);
+      table.endpointAt(tid, i, ep, 0);
+      out.push(ep);
+    }
+    return out;
+  }
+
+  /** Consistency check of one torrent's tables (tests); null when sound or unknown. */
+  validate(infoHash: string): string | null {
+    const tid = this.ids.get(infoHash);
+    if (tid === undefined) return null;
+    return this.v4.validate(tid) ?? this.v6.validate(tid);
+  }
+
+  // ------------------------------------------------------------------ expiry
+
+  /**
+   * Removes peers not seen for `peerTimeoutSeconds`, resuming where the last
+   * call stopped, and deletes torrents left without peers. Stops once
+   * `budgetMs` has passed (checked every SWEEP_CHECK_EVERY records/torrents).
+   * Peers moved around by announces between two calls may be skipped in this
+   * pass; the next pass catches them.
+   */
+  sweepStep(budgetMs: number): SweepResult {
+    const deadline = performance.now() + (budgetMs > 0 ? budgetMs : 0);
+    const cutoff = Math.floor(this.now()) - this.config.peerTimeoutSeconds;
+    let removed = 0;
+    let credit = SWEEP_CHECK_EVERY;
+    while (this.sweepTid < this.idHigh) {
+      const tid = this.sweepTid;
+      if (this.hashes[tid] !== undefined) {
+        while (this.sweepFamily < 2) {
+          const table = this.sweepFamily === 0 ? this.v4 : this.v6;
+          let pos = Math.min(this.sweepPos, table.count(tid) - 1);
+          while (pos >= 0) {
+            const n = pos + 1 < credit ? pos + 1 : credit;
+            removed += table.expireRange(tid, pos, pos - n + 1, cutoff);
+            pos -= n;
+            credit -= n;
+            if (credit === 0) {
+              credit = SWEEP_CHECK_EVERY;
+              if (performance.now() >= deadline) {
+                this.sweepPos = pos;
+                return { done: false, removed };
+              }
+            }
+          }
+          this.sweepFamily++;
+          this.sweepPos = NOT_STARTED;
+        }
+        if (this.v4.count(tid) === 0 && this.v6.count(tid) === 0) this.deleteTorrent(tid);
+      }
+      this.sweepTid++;
+      this.sweepFamily = 0;
+      this.sweepPos = NOT_STARTED;
+      if (--credit === 0) {
+        credit = SWEEP_CHECK_EVERY;
+        if (performance.now() >= deadline) return { done: this.sweepTid >= this.idHigh ? this.endPass() : false, removed };
+      }
+    }
+    return { done: this.endPass(), removed };
+  }
+
+  /** Runs `sweepStep(budgetMs)` every `intervalMs` on an unref'd timer. */
+  startSweeper(intervalMs: number, budgetMs: number): void {
+    this.stopSweeper();
+    const t = setInterval(() => {
+      try {
+        this.sweepStep(budgetMs);
+      } catch {
+        // A sweep must never take the process down; the next tick retries.
+      }
+    }, Math.max(1, intervalMs));
+    t.unref();
+    this.sweeper = t;
+  }
+
+  stopSweeper(): void {
+    if (this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private endPass(): true {
+    this.sweepTid = 0;
+    this.sweepFamily = 0;
+    this.sweepPos = NOT_STARTED;
+    return true;
+  }
+
+  private clock(): number {
+    const t = Math.floor(this.now());
+    return t > 0 ? t >>> 0 : 0;
+  }
+
+  private announceReply(complete: number, incomplete: number, downloaded: number, peers: Uint8Array): AnnounceReply {
+    const c = this.config;
+    const jitter = c.intervalJitterSeconds > 0 ? Math.min(c.intervalJitterSeconds, Math.floor(this.random() * (c.intervalJitterSeconds + 1))) : 0;
+    return {
+      type: 'announce',
+      interval: c.intervalSeconds + jitter,
+      minInterval: c.minIntervalSeconds,
+      complete,
+      incomplete,
+      downloaded,
+      peers,
+    };
+  }
+
+  private createTorrent(infoHash: string): number {
+    let tid = this.freeIds.pop();
+    if (tid === undefined) {
+      tid = this.idHigh++;
+      if (tid >= this.idCapacity) this.growIds(tid + 1);
+    }
+    // Keep a flat copy of the key: the caller's string may be a slice of a
+    // much larger string (a whole query or message) that we must not retain.
+    const copy = Buffer.from(infoHash, 'latin1').toString('latin1');
+    const key = copy === infoHash ? copy : infoHash;
+    this.ids.set(key, tid);
+    this.hashes[tid] = key;
+    this.downloaded[tid] = 0;
+    this.torrentCount++;
+    return tid;
+  }
+
+  private deleteTorrent(tid: number): void {
+    const key = this.hashes[tid];
+    if (key === undefined) return;
+    this.ids.delete(key);
+    this.hashes[tid] = undefined;
+    this.downloaded[tid] = 0;
+    this.v4.clear(tid);
+    this.v6.clear(tid);
+    this.freeIds.push(tid);
+    this.torrentCount--;
+  }
+
+  private growIds(n: number): void {
+    let cap = this.idCapacity;
+    while (cap < n) cap *= 2;
+    const d = new Uint32Array(cap);
+    d.set(this.downloaded);
+    this.downloaded = d;
+    this.v4.ensureTorrents(cap);
+    this.v6.ensureTorrents(cap);
+    this.idCapacity = cap;
+  }
+}
+
+function errorReply(message: string): ErrorReply {
+  return { type: 'error', message };
+}

@@ -1,0 +1,108 @@
+/**
+ * Test and benchmark support for the store: a seeded PRNG, an injectable
+ * clock, endpoint builders and announce helpers. Not used by the tracker.
+ */
+import { AnnounceEvent, type AnnounceReply, type AnnounceRequest, type SwarmReply } from '../../../lib/transport/messages.js';
+import { SwarmStore, type StoreConfig, type StoreOptions } from './swarm-store.js';
+
+export const CONFIG: StoreConfig = {
+  intervalSeconds: 1800,
+  minIntervalSeconds: 900,
+  intervalJitterSeconds: 0,
+  numwantDefault: 50,
+  numwantMax: 200,
+  peerTimeoutSeconds: 3600,
+};
+
+/** Deterministic PRNG (mulberry32), uniform in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface TestClock {
+  t: number;
+  now: () => number;
+}
+
+export function clock(start = 1_000_000): TestClock {
+  const c: TestClock = { t: start, now: () => c.t };
+  return c;
+}
+
+export function makeStore(config: Partial<StoreConfig> = {}, options: StoreOptions = {}): SwarmStore {
+  return new SwarmStore({ ...CONFIG, ...config }, options);
+}
+
+/** A distinct 20-byte info-hash (latin1 string) per integer. */
+export function hash(n: number): string {
+  let s = String.fromCharCode((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+  for (let i = 4; i < 20; i++) s += String.fromCharCode((i * 37 + n * 11) & 0xff);
+  return s;
+}
+
+/** IPv4 endpoint 10.x.y.z:port from an integer. */
+export function v4(n: number, port = 6881): Uint8Array {
+  return Uint8Array.of(10, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff, port >>> 8, port & 0xff);
+}
+
+/** IPv6 endpoint 2001:db8::n:port. */
+export function v6(n: number, port = 6881): Uint8Array {
+  const b = new Uint8Array(18);
+  b[0] = 0x20;
+  b[1] = 0x01;
+  b[2] = 0x0d;
+  b[3] = 0xb8;
+  b[12] = (n >>> 24) & 0xff;
+  b[13] = (n >>> 16) & 0xff;
+  b[14] = (n >>> 8) & 0xff;
+  b[15] = n & 0xff;
+  b[16] = port >>> 8;
+  b[17] = port & 0xff;
+  return b;
+}
+
+export interface AnnounceOpts {
+  left?: number;
+  event?: AnnounceEvent;
+  numwant?: number;
+  peerId?: string;
+}
+
+export function req(infoHash: string, endpoint: Uint8Array, o: AnnounceOpts = {}): AnnounceRequest {
+  return {
+    type: 'announce',
+    infoHash,
+    peerId: o.peerId ?? '-TS0001-000000000000',
+    endpoint,
+    event: o.event ?? AnnounceEvent.None,
+    left: o.left ?? 100,
+    numwant: o.numwant ?? 0,
+  };
+}
+
+export function asAnnounce(r: SwarmReply | undefined): AnnounceReply {
+  if (!r || r.type !== 'announce') throw new Error(`expected an announce reply, got ${JSON.stringify(r)}`);
+  return r;
+}
+
+export function announce(store: SwarmStore, infoHash: string, endpoint: Uint8Array, o: AnnounceOpts = {}): AnnounceReply {
+  return asAnnounce(store.handle([req(infoHash, endpoint, o)])[0]);
+}
+
+/** Splits a compact peer list into hex strings, one per endpoint. */
+export function split(peers: Uint8Array, width: number): string[] {
+  const out: string[] = [];
+  for (let o = 0; o < peers.length; o += width) out.push(Buffer.from(peers.subarray(o, o + width)).toString('hex'));
+  return out;
+}
+
+export function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
