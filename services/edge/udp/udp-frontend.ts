@@ -2,7 +2,9 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type { AnnounceRequest, ScrapeRequest, SwarmReply, TorrentStats } from '../../../lib/transport/messages.js';
 import {
+  maxPeersForDatagram,
   parseUdpRequest,
+  UDP_SAFE_PAYLOAD,
   writeAnnounceReply,
   writeConnectReply,
   writeErrorReply,
@@ -134,7 +136,8 @@ export class UdpFrontend {
           endpoint: compactEndpoint(address, request.port),
           event: request.event,
           left: request.left,
-          numwant: request.numwant,
+          // Keep the reply inside one unfragmented datagram (79 IPv6 / 238 IPv4 peers).
+          numwant: Math.min(request.numwant, maxPeersForDatagram(UDP_SAFE_PAYLOAD, address.length === 4 ? 6 : 18)),
         };
         const transactionId = request.transactionId;
         const now = this.options.router.trySync(swarmRequest);
@@ -209,8 +212,14 @@ export class UdpFrontend {
       this.c.announceUnavailable.inc();
       return;
     }
-    const out = Buffer.allocUnsafe(20 + reply.peers.length);
-    const length = writeAnnounceReply(out, transactionId, reply.interval, reply.incomplete, reply.complete, reply.peers);
+    let peers = reply.peers;
+    if (20 + peers.length > UDP_SAFE_PAYLOAD) {
+      // A configured default numwant larger than a datagram holds: cut at a whole entry.
+      const entry = peerLengthOf(rinfo);
+      peers = peers.subarray(0, Math.floor((UDP_SAFE_PAYLOAD - 20) / entry) * entry);
+    }
+    const out = Buffer.allocUnsafe(20 + peers.length);
+    const length = writeAnnounceReply(out, transactionId, reply.interval, reply.incomplete, reply.complete, peers);
     this.send(out, length, rinfo);
     this.c.announceOk.inc();
     this.latency.announce.observe((performance.now() - started) / 1000);
@@ -241,3 +250,8 @@ export class UdpFrontend {
   }
 }
 
+
+/** IPv4 clients (including IPv4-mapped on a dual-stack socket) get 6-byte peers, IPv6 clients 18-byte peers. */
+function peerLengthOf(rinfo: dgram.RemoteInfo): 6 | 18 {
+  return rinfo.family === 'IPv4' || rinfo.address.startsWith('::ffff:') ? 6 : 18;
+}
