@@ -191,7 +191,6 @@ const SCHEMA = {
     }),
     maxQueryBytes: integer(4096, 256, 65536, 'Longest accepted request target (path + query) in bytes.'),
     maxScrapeHashes: integer(100, 1, 1000, 'Most info-hashes answered in one HTTP scrape.'),
-    idleTimeoutSeconds: integer(30, 1, 3600, 'Close idle HTTP keep-alive connections after this long.'),
   },
   announce: {
     intervalSeconds: integer(1800, 1, 86400, 'Announce interval sent to clients.'),

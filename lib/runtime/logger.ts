@@ -69,7 +69,10 @@ export function serializeError(error: Error, depth = 0): Record<string, unknown>
   return out;
 }
 
-function replacer(_key: string, value: unknown): unknown {
+function replacer(this: unknown, key: string, value: unknown): unknown {
+  // Buffers have toJSON(), which runs before the replacer; look at the original.
+  const original = key === '' ? value : (this as Record<string, unknown>)[key];
+  if (original instanceof Uint8Array) return original.length <= 64 ? Buffer.from(original.buffer, original.byteOffset, original.length).toString('hex') : `[${original.length} bytes]`;
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Error) return serializeError(value);
   if (value instanceof Map) return Object.fromEntries(value);
@@ -81,8 +84,8 @@ function replacer(_key: string, value: unknown): unknown {
 
 function safeReplacer(): (key: string, value: unknown) => unknown {
   const seen = new WeakSet<object>();
-  return (key, value) => {
-    const v = replacer(key, value);
+  return function (this: unknown, key: string, value: unknown) {
+    const v = replacer.call(this, key, value);
     if (typeof v === 'object' && v !== null) {
       if (seen.has(v)) return '[Circular]';
       seen.add(v);

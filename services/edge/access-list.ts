@@ -66,7 +66,8 @@ export class AccessList implements InfoHashPolicy {
    * (as parseAccessListText returns them) or 40-character hex; a Set of the
    * former is adopted without copying.
    */
-  replace(set: Iterable<string>): void {
+  replace(hashes: Iterable<string>): void {
+    const set = hashes instanceof Set || Array.isArray(hashes) ? hashes : [...hashes];
     let adopt = set instanceof Set;
     for (const hash of set) {
       if (hash.length === 20) continue;

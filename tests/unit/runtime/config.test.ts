@@ -1,0 +1,648 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import {
+  ConfigError,
+  configHelp,
+  configKeys,
+  configToYaml,
+  defaultConfig,
+  defaultConfigYaml,
+  loadConfig,
+  type Config,
+} from '../../../lib/runtime/config.js';
+
+// --- the exported shape, as the rest of the code is written against it -----
+interface ExpectedConfig {
+  host: string;
+  port: number;
+  udp: {
+    enabled: boolean;
+    connectionIdKey: string;
+    connectionIdTtlSeconds: number;
+    connectionIdSlackSeconds: number;
+    connectionIdFutureSkewSeconds: number;
+    maxScrapeHashes: number;
+    socketBufferBytes: number;
+  };
+  http: {
+    enabled: boolean;
+    trustedProxies: string[];
+    clientAddressHeader: string;
+    maxQueryBytes: number;
+    maxScrapeHashes: number;
+  };
+  announce: {
+    intervalSeconds: number;
+    minIntervalSeconds: number;
+    intervalJitterSeconds: number;
+    numwantDefault: number;
+    numwantMax: number;
+    peerTimeoutSeconds: number;
+  };
+  store: { sweepIntervalMs: number; sweepBudgetMs: number };
+  accessList: { mode: 'off' | 'allow' | 'deny'; file: string; watch: boolean };
+  metrics: { enabled: boolean; host: string; port: number };
+  log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  shutdown: { graceSeconds: number };
+}
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const shapeMatches: Same<Config, ExpectedConfig> = true;
+const sectionsMatch: Same<Config['udp'], ExpectedConfig['udp']> &
+  Same<Config['http'], ExpectedConfig['http']> &
+  Same<Config['accessList'], ExpectedConfig['accessList']> &
+  Same<Config['log'], ExpectedConfig['log']> = true;
+
+const DEFAULTS: ExpectedConfig = {
+  host: '::',
+  port: 6969,
+  udp: {
+    enabled: true,
+    connectionIdKey: '',
+    connectionIdTtlSeconds: 120,
+    connectionIdSlackSeconds: 60,
+    connectionIdFutureSkewSeconds: 5,
+    maxScrapeHashes: 70,
+    socketBufferBytes: 8 * 1024 * 1024,
+  },
+  http: {
+    enabled: true,
+    trustedProxies: [],
+    clientAddressHeader: 'x-forwarded-for',
+    maxQueryBytes: 4096,
+    maxScrapeHashes: 100,
+  },
+  announce: {
+    intervalSeconds: 1800,
+    minIntervalSeconds: 900,
+    intervalJitterSeconds: 180,
+    numwantDefault: 50,
+    numwantMax: 200,
+    peerTimeoutSeconds: 2700,
+  },
+  store: { sweepIntervalMs: 1000, sweepBudgetMs: 4 },
+  accessList: { mode: 'off', file: '', watch: true },
+  metrics: { enabled: true, host: '::', port: 9000 },
+  log: { level: 'info' },
+  shutdown: { graceSeconds: 10 },
+};
+
+const KEY64 = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'tracker-config-'));
+}
+
+function writeYaml(dir: string, text: string, name = 'config.yaml'): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function load(argv: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  return loadConfig({ argv, env });
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config defaults', () => {
+  test('the exported type has the agreed shape', () => {
+    assert.equal(shapeMatches, true);
+    assert.equal(sectionsMatch, true);
+  });
+
+  test('no input gives the documented defaults', () => {
+    const result = load();
+    assert.deepEqual(result.config, DEFAULTS);
+    assert.deepEqual(defaultConfig(), DEFAULTS);
+    assert.equal(result.printConfig, false);
+    assert.equal(result.help, false);
+    assert.equal(result.configFile, undefined);
+    assert.deepEqual(result.positionals, []);
+    assert.deepEqual(result.warnings, []);
+  });
+
+  test('defaultConfig returns fresh objects', () => {
+    const a = defaultConfig();
+    a.http.trustedProxies.push('10.0.0.0/8');
+    a.udp.enabled = false;
+    assert.deepEqual(defaultConfig(), DEFAULTS);
+  });
+
+  test('env and flag names are derived from the key path', () => {
+    const keys = new Map(configKeys().map((k) => [k.key, k]));
+    assert.equal(keys.get('udp.connectionIdKey')?.env, 'TRACKER_UDP__CONNECTION_ID_KEY');
+    assert.equal(keys.get('port')?.env, 'TRACKER_PORT');
+    assert.equal(keys.get('announce.numwantMax')?.env, 'TRACKER_ANNOUNCE__NUMWANT_MAX');
+    assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
+    assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
+    assert.equal(keys.size, 31);
+    for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
+  });
+});
+
+describe('config precedence', () => {
+  test('defaults < file < env < flags', () => {
+    const dir = tempDir();
+    try {
+      const file = writeYaml(dir, 'port: 1000\nannounce:\n  numwantMax: 300\n  numwantDefault: 20\nlog:\n  level: warn\n');
+      const fileOnly = load(['--config', file]);
+      assert.equal(fileOnly.config.port, 1000);
+      assert.equal(fileOnly.config.announce.numwantMax, 300);
+      assert.equal(fileOnly.config.announce.numwantDefault, 20);
+      assert.equal(fileOnly.config.log.level, 'warn');
+      assert.equal(fileOnly.config.announce.intervalSeconds, 1800);
+      assert.equal(fileOnly.configFile, file);
+
+      const withEnv = load([`--config=${file}`], { TRACKER_PORT: '2000', TRACKER_LOG__LEVEL: 'debug' });
+      assert.equal(withEnv.config.port, 2000);
+      assert.equal(withEnv.config.log.level, 'debug');
+      assert.equal(withEnv.config.announce.numwantMax, 300);
+
+      const withFlag = load([`--config=${file}`, '--port=3000'], { TRACKER_PORT: '2000' });
+      assert.equal(withFlag.config.port, 3000);
+      assert.equal(withFlag.config.log.level, 'warn');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('TRACKER_CONFIG names the file; --config wins over it', () => {
+    const dir = tempDir();
+    try {
+      const a = writeYaml(dir, 'port: 1111\n', 'a.yaml');
+      const b = writeYaml(dir, 'port: 2222\n', 'b.yaml');
+      const fromEnv = load([], { TRACKER_CONFIG: a });
+      assert.equal(fromEnv.config.port, 1111);
+      assert.equal(fromEnv.configFile, a);
+      const fromFlag = load(['--config', b], { TRACKER_CONFIG: a });
+      assert.equal(fromFlag.config.port, 2222);
+      assert.equal(fromFlag.configFile, b);
+      assert.equal(load([], { TRACKER_CONFIG: '' }).configFile, undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a later flag wins over an earlier one', () => {
+    assert.equal(load(['--port=1', '--port', '2']).config.port, 2);
+  });
+
+  test('cross-field checks see the merged result', () => {
+    // file sets a low interval, env lowers the min interval to fit: valid.
+    const dir = tempDir();
+    try {
+      const file = writeYaml(dir, 'announce:\n  intervalSeconds: 60\n');
+      assert.throws(() => load(['--config', file]), ConfigError);
+      const ok = load(['--config', file], { TRACKER_ANNOUNCE__MIN_INTERVAL_SECONDS: '30' });
+      assert.equal(ok.config.announce.intervalSeconds, 60);
+      assert.equal(ok.config.announce.minIntervalSeconds, 30);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('config environment variables', () => {
+  test('nested keys, booleans, lists and enums', () => {
+    const { config } = load([], {
+      TRACKER_UDP__CONNECTION_ID_KEY: KEY64,
+      TRACKER_UDP__ENABLED: 'false',
+      TRACKER_HTTP__TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.1 ,fd00::/8',
+      TRACKER_HTTP__CLIENT_ADDRESS_HEADER: 'X-Real-IP',
+      TRACKER_ACCESS_LIST__MODE: 'deny',
+      TRACKER_ACCESS_LIST__FILE: '/etc/tracker/list.txt',
+      TRACKER_ACCESS_LIST__WATCH: 'no',
+      TRACKER_METRICS__PORT: '9100',
+      TRACKER_HOST: '0.0.0.0',
+    });
+    assert.equal(config.udp.connectionIdKey, KEY64);
+    assert.equal(config.udp.enabled, false);
+    assert.deepEqual(config.http.trustedProxies, ['10.0.0.0/8', '192.168.1.1', 'fd00::/8']);
+    assert.equal(config.http.clientAddressHeader, 'x-real-ip', 'header is lower-cased');
+    assert.equal(config.accessList.mode, 'deny');
+    assert.equal(config.accessList.file, '/etc/tracker/list.txt');
+    assert.equal(config.accessList.watch, false);
+    assert.equal(config.metrics.port, 9100);
+    assert.equal(config.host, '0.0.0.0');
+  });
+
+  test('boolean spellings', () => {
+    for (const word of ['true', 'TRUE', '1', 'yes', 'on']) assert.equal(load([], { TRACKER_METRICS__ENABLED: word }).config.metrics.enabled, true);
+    for (const word of ['false', 'False', '0', 'no', 'off']) assert.equal(load([], { TRACKER_METRICS__ENABLED: word }).config.metrics.enabled, false);
+  });
+
+  test('an empty list variable means no entries', () => {
+    assert.deepEqual(load([], { TRACKER_HTTP__TRUSTED_PROXIES: '' }).config.http.trustedProxies, []);
+  });
+
+  test('the connection id key is trimmed (Secrets often end in a newline)', () => {
+    assert.equal(load([], { TRACKER_UDP__CONNECTION_ID_KEY: `${KEY64}\n` }).config.udp.connectionIdKey, KEY64);
+  });
+
+  test('unknown TRACKER_* variables are errors, with a suggestion', () => {
+    const e = configError(() => load([], { TRACKER_UDP_ENABLED: 'true' }));
+    assert.match(e.message, /unknown key/);
+    assert.match(e.message, /env TRACKER_UDP_ENABLED/);
+    assert.match(e.message, /TRACKER_UDP__ENABLED/);
+    const typo = configError(() => load([], { TRACKER_ANNOUNCE__NUMWANT_MAXX: '5' }));
+    assert.equal(typo.key, 'announce.numwantMaxx');
+    assert.match(typo.message, /did you mean "TRACKER_ANNOUNCE__NUMWANT_MAX"/);
+  });
+
+  test('a section name as a variable is an error', () => {
+    const e = configError(() => load([], { TRACKER_UDP: 'x' }));
+    assert.equal(e.key, 'udp');
+    assert.match(e.message, /section/);
+  });
+
+  test('other variables and TRACKER_CONFIG are not config keys', () => {
+    const result = load([], { PATH: '/bin', HOME: '/root', tracker_port: 'x', TRACKER_CONFIG: '' });
+    assert.deepEqual(result.config, DEFAULTS);
+  });
+
+  test('Kubernetes service-link variables are ignored with a warning', () => {
+    const result = load([], {
+      TRACKER_PORT: 'udp://10.96.0.10:6969',
+      TRACKER_SERVICE_HOST: '10.96.0.10',
+      TRACKER_SERVICE_PORT: '6969',
+      TRACKER_PORT_6969_UDP: 'udp://10.96.0.10:6969',
+      TRACKER_PORT_6969_UDP_ADDR: '10.96.0.10',
+      TRACKER_EDGE_PORT: 'tcp://10.96.0.11:6969',
+      TRACKER_EDGE_SERVICE_PORT_HTTP: '6969',
+    });
+    assert.equal(result.config.port, 6969);
+    assert.equal(result.warnings.length, 7);
+    assert.match(result.warnings[0], /enableServiceLinks/);
+  });
+});
+
+describe('config flags', () => {
+  test('--key=value, --key value, bare booleans, lists, positionals', () => {
+    const result = load([
+      'all-in-one',
+      `--udp.connectionIdKey=${KEY64}`,
+      '--port',
+      '7000',
+      '--http.enabled=false',
+      '--udp.enabled',
+      '--metrics.enabled',
+      'false',
+      '--accessList.watch=off',
+      '--http.trustedProxies',
+      '10.0.0.0/8,::1',
+      'extra',
+    ]);
+    assert.equal(result.config.udp.connectionIdKey, KEY64);
+    assert.equal(result.config.port, 7000);
+    assert.equal(result.config.http.enabled, false);
+    assert.equal(result.config.udp.enabled, true);
+    assert.equal(result.config.metrics.enabled, false);
+    assert.equal(result.config.accessList.watch, false);
+    assert.deepEqual(result.config.http.trustedProxies, ['10.0.0.0/8', '::1']);
+    assert.deepEqual(result.positionals, ['all-in-one', 'extra']);
+  });
+
+  test('a bare boolean does not swallow a following positional', () => {
+    const result = load(['--udp.enabled', 'all-in-one']);
+    assert.equal(result.config.udp.enabled, true);
+    assert.deepEqual(result.positionals, ['all-in-one']);
+  });
+
+  test('--print-config, --help and -h', () => {
+    assert.equal(load(['--print-config']).printConfig, true);
+    assert.equal(load(['--print-config=false']).printConfig, false);
+    assert.equal(load(['--help']).help, true);
+    assert.equal(load(['-h']).help, true);
+  });
+
+  test('"--" ends the flags', () => {
+    const result = load(['--port=1', '--', '--port=2', 'x']);
+    assert.equal(result.config.port, 1);
+    assert.deepEqual(result.positionals, ['--port=2', 'x']);
+  });
+
+  test('negative numbers are values, and get a range error', () => {
+    const e = configError(() => load(['--store.sweepBudgetMs', '-1']));
+    assert.equal(e.key, 'store.sweepBudgetMs');
+    assert.match(e.message, /between 1 and 1000, got "-1"/);
+  });
+
+  test('extraFlags belong to the caller', () => {
+    const result = loadConfig({ argv: ['loadtest', '--rate', '500', '--verbose', '--port=1'], env: {}, extraFlags: ['rate', 'verbose'] });
+    assert.deepEqual(result.extraFlags, { rate: '500', verbose: true });
+    assert.equal(result.config.port, 1);
+    assert.deepEqual(result.positionals, ['loadtest']);
+  });
+
+  test('extraEnv belongs to the caller', () => {
+    const result = loadConfig({ argv: [], env: { TRACKER_POD_NAME: 'edge-0' }, extraEnv: ['TRACKER_POD_NAME'] });
+    assert.deepEqual(result.config, DEFAULTS);
+    configError(() => load([], { TRACKER_POD_NAME: 'edge-0' }));
+  });
+
+  test('unknown flags are errors, with a suggestion', () => {
+    const e = configError(() => load(['--udp.connectionIdkey=ab']));
+    assert.equal(e.key, 'udp.connectionIdkey');
+    assert.match(e.message, /unknown key \(from flag --udp.connectionIdkey\); did you mean "--udp.connectionIdKey"\?/);
+    const single = configError(() => load(['-p', '1']));
+    assert.match(single.message, /unknown flag/);
+    const section = configError(() => load(['--announce=1']));
+    assert.equal(section.key, 'announce');
+  });
+
+  test('a flag without its value is an error naming the key', () => {
+    const e = configError(() => load(['--port']));
+    assert.equal(e.key, 'port');
+    assert.match(e.message, /needs a value/);
+    const f = configError(() => load(['--config']));
+    assert.equal(f.key, 'config');
+  });
+});
+
+describe('config errors name the key', () => {
+  const bad: Record<string, string> = {
+    host: ' ',
+    port: '70000',
+    'udp.enabled': 'maybe',
+    'udp.connectionIdKey': 'not-hex-not-hex-not-hex-not-hex-!',
+    'udp.connectionIdTtlSeconds': '0',
+    'udp.connectionIdSlackSeconds': '-5',
+    'udp.connectionIdFutureSkewSeconds': '1.5',
+    'udp.maxScrapeHashes': '0',
+    'udp.socketBufferBytes': '12MB',
+    'http.enabled': 'enabled',
+    'http.trustedProxies': '10.0.0.0/8,not-an-ip',
+    'http.clientAddressHeader': 'bad header',
+    'http.maxQueryBytes': '1',
+    'http.maxScrapeHashes': 'lots',
+    'announce.intervalSeconds': '0x10',
+    'announce.minIntervalSeconds': '0',
+    'announce.intervalJitterSeconds': '99999',
+    'announce.numwantDefault': '0',
+    'announce.numwantMax': 'abc',
+    'announce.peerTimeoutSeconds': '1e3',
+    'store.sweepIntervalMs': '1',
+    'store.sweepBudgetMs': '0',
+    'accessList.mode': 'whitelist',
+    'accessList.watch': '2',
+    'metrics.enabled': 'y',
+    'metrics.host': '[::1]',
+    'metrics.port': '-1',
+    'log.level': 'trace',
+    'shutdown.graceSeconds': 'ten',
+  };
+
+  test('every key is covered (accessList.file accepts any string; checked via YAML below)', () => {
+    const keys = configKeys()
+      .map((k) => k.key)
+      .filter((k) => k !== 'accessList.file');
+    assert.deepEqual(Object.keys(bad).sort(), keys.sort());
+  });
+
+  for (const info of configKeys()) {
+    const value = bad[info.key];
+    if (value === undefined) continue;
+    test(`${info.key} from env and from a flag`, () => {
+      const fromEnv = configError(() => load([], { [info.env]: value }));
+      assert.equal(fromEnv.key, info.key);
+      assert.ok(fromEnv.message.startsWith(`config key "${info.key}": must be ${info.allowed}, got `), fromEnv.message);
+      assert.ok(fromEnv.message.includes(`(from env ${info.env})`), fromEnv.message);
+
+      const fromFlag = configError(() => load([`${info.flag}=${value}`]));
+      assert.equal(fromFlag.key, info.key);
+      assert.ok(fromFlag.message.includes(`(from flag ${info.flag})`), fromFlag.message);
+    });
+  }
+
+  test('the message has the documented form', () => {
+    const e = configError(() => load([], { TRACKER_ANNOUNCE__NUMWANT_MAX: 'abc' }));
+    assert.equal(
+      e.message,
+      'config key "announce.numwantMax": must be an integer between 1 and 1000, got "abc" (from env TRACKER_ANNOUNCE__NUMWANT_MAX)',
+    );
+    assert.equal(e.name, 'ConfigError');
+  });
+
+  test('the connection id key is never echoed', () => {
+    const secret = 'abcdefabcdefabcdefabcdefabcdefabcdef0'; // 37 hex digits: odd
+    const e = configError(() => load([], { TRACKER_UDP__CONNECTION_ID_KEY: secret }));
+    assert.ok(!e.message.includes(secret));
+    assert.match(e.message, /odd number of hex digits/);
+  });
+
+  test('connection id key length bounds', () => {
+    assert.equal(load([`--udp.connectionIdKey=${'a'.repeat(32)}`]).config.udp.connectionIdKey, 'a'.repeat(32));
+    assert.equal(load([`--udp.connectionIdKey=${'A'.repeat(128)}`]).config.udp.connectionIdKey, 'A'.repeat(128));
+    assert.equal(configError(() => load([`--udp.connectionIdKey=${'a'.repeat(30)}`])).key, 'udp.connectionIdKey');
+    assert.equal(configError(() => load([`--udp.connectionIdKey=${'a'.repeat(130)}`])).key, 'udp.connectionIdKey');
+  });
+
+  test('trusted proxies must be CIDRs or addresses, and the bad entry is named', () => {
+    const e = configError(() => load(['--http.trustedProxies=10.0.0.0/8,10.0.0.0/33']));
+    assert.equal(e.key, 'http.trustedProxies');
+    assert.match(e.message, /"10\.0\.0\.0\/33": prefix length/);
+    assert.deepEqual(load(['--http.trustedProxies=::ffff:10.0.0.0/104,2001:db8::1']).config.http.trustedProxies, [
+      '::ffff:10.0.0.0/104',
+      '2001:db8::1',
+    ]);
+  });
+});
+
+describe('config cross-field checks', () => {
+  test('minIntervalSeconds <= intervalSeconds', () => {
+    const low = configError(() => load(['--announce.minIntervalSeconds=2000']));
+    assert.equal(low.key, 'announce.minIntervalSeconds');
+    assert.match(low.message, /must be at most announce\.intervalSeconds \(1800, default\), got 2000 \(from flag/);
+    const high = configError(() => load([], { TRACKER_ANNOUNCE__INTERVAL_SECONDS: '600' }));
+    assert.equal(high.key, 'announce.intervalSeconds', 'blames the key that was set');
+    assert.match(high.message, /must be at least announce\.minIntervalSeconds \(900, default\), got 600/);
+    assert.equal(load(['--announce.minIntervalSeconds=1800']).config.announce.minIntervalSeconds, 1800);
+  });
+
+  test('numwantDefault <= numwantMax', () => {
+    const e = configError(() => load(['--announce.numwantMax=10']));
+    assert.equal(e.key, 'announce.numwantMax');
+    const f = configError(() => load(['--announce.numwantMax=10', '--announce.numwantDefault=11']));
+    assert.equal(f.key, 'announce.numwantDefault');
+    assert.equal(load(['--announce.numwantMax=10', '--announce.numwantDefault=10']).config.announce.numwantMax, 10);
+  });
+
+  test('an access list mode other than off needs a file', () => {
+    for (const mode of ['allow', 'deny']) {
+      const e = configError(() => load([`--accessList.mode=${mode}`]));
+      assert.equal(e.key, 'accessList.file');
+      assert.match(e.message, new RegExp(`accessList\\.mode is "${mode}"`));
+    }
+    assert.equal(load(['--accessList.mode=allow', '--accessList.file=list.txt']).config.accessList.mode, 'allow');
+    assert.equal(load(['--accessList.file=list.txt']).config.accessList.mode, 'off');
+  });
+
+  test('metrics and the tracker cannot share a TCP port', () => {
+    const e = configError(() => load(['--metrics.port=6969']));
+    assert.equal(e.key, 'metrics.port');
+    assert.ok(load(['--metrics.port=6969', '--metrics.enabled=false']));
+    assert.ok(load(['--port=0', '--metrics.port=0']));
+  });
+
+  test('a peer timeout shorter than the interval is a warning', () => {
+    const result = load(['--announce.peerTimeoutSeconds=60']);
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0], /peerTimeoutSeconds/);
+  });
+});
+
+describe('config file', () => {
+  test('missing, unreadable and invalid files name the file', () => {
+    const dir = tempDir();
+    try {
+      const missing = join(dir, 'nope.yaml');
+      const e1 = configError(() => load(['--config', missing]));
+      assert.equal(e1.key, 'config');
+      assert.ok(e1.message.includes(missing));
+      const e2 = configError(() => load(['--config', dir])); // a directory: EISDIR
+      assert.ok(e2.message.includes(dir));
+      const broken = writeYaml(dir, 'port: [1, 2\nudp: {', 'broken.yaml');
+      const e3 = configError(() => load([], { TRACKER_CONFIG: broken }));
+      assert.ok(e3.message.includes(broken));
+      assert.match(e3.message, /invalid YAML/);
+      const dup = writeYaml(dir, 'port: 1\nport: 2\n', 'dup.yaml');
+      assert.match(configError(() => load(['--config', dup])).message, /invalid YAML/);
+      const list = writeYaml(dir, '- port\n', 'list.yaml');
+      assert.match(configError(() => load(['--config', list])).message, /mapping/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('unknown and misplaced keys in the file are errors', () => {
+    const dir = tempDir();
+    try {
+      const typo = writeYaml(dir, 'udp:\n  connectionIdTTLSeconds: 5\n', 'a.yaml');
+      const e1 = configError(() => load(['--config', typo]));
+      assert.equal(e1.key, 'udp.connectionIdTTLSeconds');
+      assert.match(e1.message, /unknown key \(from file .*a\.yaml\); did you mean "udp\.connectionIdTtlSeconds"/);
+      const top = writeYaml(dir, 'prot: 5\n', 'b.yaml');
+      assert.match(configError(() => load(['--config', top])).message, /did you mean "port"/);
+      const scalarSection = writeYaml(dir, 'udp: true\n', 'c.yaml');
+      assert.equal(configError(() => load(['--config', scalarSection])).key, 'udp');
+      const flat = writeYaml(dir, 'numwantMax: 5\n', 'd.yaml');
+      assert.equal(configError(() => load(['--config', flat])).key, 'numwantMax');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('YAML types: numbers, quoted numbers, lists, empty sections, empty file', () => {
+    const dir = tempDir();
+    try {
+      const file = writeYaml(
+        dir,
+        [
+          'port: "7000"',
+          'udp:',
+          '  connectionIdKey: "' + KEY64 + '"',
+          'http:',
+          '  trustedProxies:',
+          '    - 10.0.0.0/8',
+          '    - "::1"',
+          '  clientAddressHeader: X-Forwarded-For',
+          'announce:      # every key commented out',
+          '#  intervalSeconds: 1800',
+          'accessList:',
+          '  mode: allow',
+          '  file: /data/list.txt',
+          '',
+        ].join('\n'),
+      );
+      const { config } = load(['--config', file]);
+      assert.equal(config.port, 7000);
+      assert.equal(config.udp.connectionIdKey, KEY64);
+      assert.deepEqual(config.http.trustedProxies, ['10.0.0.0/8', '::1']);
+      assert.equal(config.http.clientAddressHeader, 'x-forwarded-for');
+      assert.deepEqual(config.announce, DEFAULTS.announce);
+      assert.equal(config.accessList.mode, 'allow');
+      const empty = writeYaml(dir, '# nothing here\n', 'empty.yaml');
+      assert.deepEqual(load(['--config', empty]).config, DEFAULTS);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('YAML type errors name the key and the file', () => {
+    const dir = tempDir();
+    try {
+      const file = writeYaml(dir, 'accessList:\n  file: 123\n');
+      const e = configError(() => load(['--config', file]));
+      assert.equal(e.key, 'accessList.file');
+      assert.ok(e.message.includes(`(from file ${file})`));
+      assert.match(e.message, /quote it/);
+      const nul = writeYaml(dir, 'host:\n', 'n.yaml');
+      assert.match(configError(() => load(['--config', nul])).message, /write "" for an empty value/);
+      const float = writeYaml(dir, 'port: 69.5\n', 'f.yaml');
+      assert.equal(configError(() => load(['--config', float])).key, 'port');
+      const obj = writeYaml(dir, 'http:\n  trustedProxies: {a: 1}\n', 'o.yaml');
+      assert.equal(configError(() => load(['--config', obj])).key, 'http.trustedProxies');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('config YAML output', () => {
+  test('defaultConfigYaml parses back to the defaults', () => {
+    const text = defaultConfigYaml();
+    assert.deepEqual(YAML.parse(text), DEFAULTS);
+    const dir = tempDir();
+    try {
+      const file = writeYaml(dir, text);
+      assert.deepEqual(load(['--config', file]).config, DEFAULTS);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('every key is documented in a comment next to it', () => {
+    const lines = defaultConfigYaml().split('\n');
+    for (const info of configKeys()) {
+      const name = info.key.split('.').at(-1)!;
+      const index = lines.findIndex((line, i) => line.trim().startsWith(`${name}:`) && lines[i - 2]?.includes(info.doc));
+      assert.ok(index > 0, `${info.key} has its doc above it`);
+      assert.ok(lines[index - 1].includes(info.env), `${info.key} names its env variable`);
+    }
+  });
+
+  test('configToYaml round-trips a non-default config, and redacts the key by default', () => {
+    const { config } = load([
+      `--udp.connectionIdKey=${KEY64}`,
+      '--http.trustedProxies=10.0.0.0/8,::1',
+      '--accessList.mode=deny',
+      '--accessList.file=/tmp/a "quoted" path.txt',
+      '--log.level=debug',
+    ]);
+    const plain = configToYaml(config, { redactSecrets: false, comments: false });
+    assert.deepEqual(YAML.parse(plain), config);
+    const redacted = configToYaml(config);
+    assert.ok(!redacted.includes(KEY64));
+    assert.equal(YAML.parse(redacted).udp.connectionIdKey, '<redacted>');
+  });
+
+  test('help lists every flag and variable', () => {
+    const help = configHelp();
+    for (const info of configKeys()) {
+      assert.ok(help.includes(info.flag));
+      assert.ok(help.includes(info.env));
+    }
+  });
+});
