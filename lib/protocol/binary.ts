@@ -29,6 +29,18 @@ export function latin1FromBytes(bytes: Uint8Array, start = 0, end = bytes.length
   return asBuffer(bytes).toString('latin1', start, end);
 }
 
+/**
+ * The 20 bytes at `o` (an info-hash or peer id) as a latin1 string. The hot
+ * path variant of latin1FromBytes: about 2.5x faster than Buffer#toString for
+ * this size, and the result is a flat sequential string. Caller checks bounds.
+ */
+export function latin1From20(b: Uint8Array, o: number): string {
+  return String.fromCharCode(
+    b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7], b[o + 8], b[o + 9],
+    b[o + 10], b[o + 11], b[o + 12], b[o + 13], b[o + 14], b[o + 15], b[o + 16], b[o + 17], b[o + 18], b[o + 19],
+  );
+}
+
 /** A latin1 binary string as bytes. Chars above 0xFF keep only their low byte (check with isLatin1 first). */
 export function bytesFromLatin1(s: string): Buffer {
   return Buffer.from(s, 'latin1');

@@ -29,7 +29,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { AnnounceEvent } from '../transport/messages.js';
-import { formatIp, hexValue, readUint16BE, writeLatin1 } from './binary.js';
+import { formatIp, hexValue, latin1From20, readUint16BE, writeLatin1 } from './binary.js';
 import { asDict, decode, type BencodeDict, type BencodeValue } from './bencode.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -100,18 +100,35 @@ function percentDecodeInto(raw: string, s: number, e: number, out: Uint8Array, m
   return n;
 }
 
-/** Decode raw[s, e) to exactly 20 bytes as a fresh latin1 string, or null. */
-function decodeBinary20(raw: string, s: number, e: number, scratch: Buffer): string | null {
+/**
+ * Scratch space for decoding a 20-byte id. Private, used synchronously and
+ * never escapes (the result is copied into a string), so sharing it between
+ * calls is unobservable; it saves an allocation per id on the hot path.
+ */
+const ID_SCRATCH = new Uint8Array(20);
+
+/** Decode raw[s, e) to exactly 20 bytes as a fresh flat latin1 string, or null. */
+function decodeBinary20(raw: string, s: number, e: number): string | null {
   // At most 60 chars can encode 20 bytes; anything longer is wrong without a look.
   if (e - s > 60 || e - s < 20) return null;
-  return percentDecodeInto(raw, s, e, scratch, 20) === 20 ? scratch.toString('latin1', 0, 20) : null;
+  return percentDecodeInto(raw, s, e, ID_SCRATCH, 20) === 20 ? latin1From20(ID_SCRATCH, 0) : null;
 }
 
 /** Percent-decode raw[s, e) to a latin1 string, or null on a bad escape / char > 0xFF. */
 function decodeText(raw: string, s: number, e: number): string | null {
-  const scratch = Buffer.allocUnsafe(e - s);
-  const n = percentDecodeInto(raw, s, e, scratch, e - s);
-  return n < 0 ? null : scratch.toString('latin1', 0, n);
+  let plain = true;
+  for (let i = s; i < e; i++) {
+    const c = raw.charCodeAt(i);
+    if (c > 0xff) return null;
+    if (c === C_PERCENT) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return raw.slice(s, e);
+  const out = Buffer.allocUnsafe(e - s);
+  const n = percentDecodeInto(raw, s, e, out, e - s);
+  return n < 0 ? null : out.toString('latin1', 0, n);
 }
 
 /** Non-negative decimal integer in raw[s, e), clamped to MAX_SAFE; -1 if empty or not all digits. */
@@ -155,6 +172,12 @@ function fieldEquals(raw: string, s: number, e: number, lit: string): boolean {
   return j === lit.length;
 }
 
+/** raw[i, i + lit.length) === lit, for a caller that already checked the length. (Faster than startsWith here.) */
+function keyIs(raw: string, i: number, lit: string): boolean {
+  for (let j = 0; j < lit.length; j++) if (raw.charCodeAt(i + j) !== lit.charCodeAt(j)) return false;
+  return true;
+}
+
 function fail(error: string): { readonly ok: false; readonly error: string } {
   return { ok: false, error };
 }
@@ -177,51 +200,53 @@ export function parseAnnounceQuery(raw: string): HttpAnnounceParseResult {
 
   const len = raw.length;
   let i = len > 0 && raw.charCodeAt(0) === 63 /* ? */ ? 1 : 0;
+  // Next '=' at or after i; -1 once there is none left. Cached so that a query
+  // of many '='-less parameters stays linear instead of rescanning to the end.
+  let nextEq = -2;
   while (i < len) {
     let amp = raw.indexOf(C_AMP, i);
     if (amp < 0) amp = len;
-    let eq = raw.indexOf(C_EQ, i);
-    if (eq < 0 || eq > amp) eq = amp;
+    if (nextEq !== -1 && nextEq < i) nextEq = raw.indexOf(C_EQ, i);
+    const eq = nextEq >= 0 && nextEq < amp ? nextEq : amp;
     const kl = eq - i;
     const vs = eq < amp ? eq + 1 : amp;
     switch (kl) {
       case 3:
-        if (keyS < 0 && raw.startsWith('key', i)) (keyS = vs), (keyE = amp);
+        if (keyS < 0 && keyIs(raw, i, 'key')) (keyS = vs), (keyE = amp);
         break;
       case 4:
-        if (portS < 0 && raw.startsWith('port', i)) (portS = vs), (portE = amp);
-        else if (leftS < 0 && raw.startsWith('left', i)) (leftS = vs), (leftE = amp);
+        if (portS < 0 && keyIs(raw, i, 'port')) (portS = vs), (portE = amp);
+        else if (leftS < 0 && keyIs(raw, i, 'left')) (leftS = vs), (leftE = amp);
         break;
       case 5:
-        if (evS < 0 && raw.startsWith('event', i)) (evS = vs), (evE = amp);
+        if (evS < 0 && keyIs(raw, i, 'event')) (evS = vs), (evE = amp);
         break;
       case 7:
-        if (pidS < 0 && raw.startsWith('peer_id', i)) (pidS = vs), (pidE = amp);
-        else if (nwS < 0 && raw.startsWith('numwant', i)) (nwS = vs), (nwE = amp);
-        else if (cpS < 0 && raw.startsWith('compact', i)) (cpS = vs), (cpE = amp);
+        if (pidS < 0 && keyIs(raw, i, 'peer_id')) (pidS = vs), (pidE = amp);
+        else if (nwS < 0 && keyIs(raw, i, 'numwant')) (nwS = vs), (nwE = amp);
+        else if (cpS < 0 && keyIs(raw, i, 'compact')) (cpS = vs), (cpE = amp);
         break;
       case 8:
-        if (upS < 0 && raw.startsWith('uploaded', i)) (upS = vs), (upE = amp);
-        else if (nwS < 0 && raw.startsWith('num_want', i)) (nwS = vs), (nwE = amp);
+        if (upS < 0 && keyIs(raw, i, 'uploaded')) (upS = vs), (upE = amp);
+        else if (nwS < 0 && keyIs(raw, i, 'num_want')) (nwS = vs), (nwE = amp);
         break;
       case 9:
-        if (ihS < 0 && raw.startsWith('info_hash', i)) (ihS = vs), (ihE = amp);
-        else if (tidS < 0 && raw.startsWith('trackerid', i)) (tidS = vs), (tidE = amp);
+        if (ihS < 0 && keyIs(raw, i, 'info_hash')) (ihS = vs), (ihE = amp);
+        else if (tidS < 0 && keyIs(raw, i, 'trackerid')) (tidS = vs), (tidE = amp);
         break;
       case 10:
-        if (downS < 0 && raw.startsWith('downloaded', i)) (downS = vs), (downE = amp);
-        else if (npS < 0 && raw.startsWith('no_peer_id', i)) (npS = vs), (npE = amp);
+        if (downS < 0 && keyIs(raw, i, 'downloaded')) (downS = vs), (downE = amp);
+        else if (npS < 0 && keyIs(raw, i, 'no_peer_id')) (npS = vs), (npE = amp);
         break;
     }
     i = amp + 1;
   }
 
   if (ihS < 0) return fail('missing info_hash');
-  const scratch = Buffer.allocUnsafe(20);
-  const infoHash = decodeBinary20(raw, ihS, ihE, scratch);
+  const infoHash = decodeBinary20(raw, ihS, ihE);
   if (infoHash === null) return fail('invalid info_hash');
   if (pidS < 0) return fail('missing peer_id');
-  const peerId = decodeBinary20(raw, pidS, pidE, scratch);
+  const peerId = decodeBinary20(raw, pidS, pidE);
   if (peerId === null) return fail('invalid peer_id');
 
   if (portS < 0) return fail('missing port');
@@ -291,18 +316,19 @@ export function parseScrapeQuery(raw: string, maxHashes: number = DEFAULT_MAX_SC
   const infoHashes: string[] = [];
   let seen: Set<string> | null = null;
   let truncated = false;
-  const scratch = Buffer.allocUnsafe(20);
   const len = raw.length;
   let i = len > 0 && raw.charCodeAt(0) === 63 /* ? */ ? 1 : 0;
   while (i < len) {
     let amp = raw.indexOf(C_AMP, i);
     if (amp < 0) amp = len;
-    if (amp - i >= 10 && raw.charCodeAt(i + 9) === 61 /* = */ && raw.startsWith('info_hash', i)) {
+    const kl = amp - i;
+    if (kl === 9 && keyIs(raw, i, 'info_hash')) return fail('invalid info_hash'); // no value at all
+    if (kl >= 10 && raw.charCodeAt(i + 9) === 61 /* = */ && keyIs(raw, i, 'info_hash')) {
       if (infoHashes.length >= cap) {
         truncated = true;
         break;
       }
-      const h = decodeBinary20(raw, i + 10, amp, scratch);
+      const h = decodeBinary20(raw, i + 10, amp);
       if (h === null) return fail('invalid info_hash');
       if (seen === null && infoHashes.length >= 16) seen = new Set(infoHashes);
       if (seen !== null ? !seen.has(h) : !infoHashes.includes(h)) {

@@ -14,7 +14,7 @@ import {
   asBuffer,
   clampInt32,
   clampUint32,
-  latin1FromBytes,
+  latin1From20,
   readInt32BE,
   readUint16BE,
   readUint32BE,
@@ -183,8 +183,8 @@ export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRe
         connectionIdHigh: readUint32BE(msg, 0),
         connectionIdLow: readUint32BE(msg, 4),
         transactionId: readUint32BE(msg, 12),
-        infoHash: latin1FromBytes(msg, 16, 36),
-        peerId: latin1FromBytes(msg, 36, 56),
+        infoHash: latin1From20(msg, 16),
+        peerId: latin1From20(msg, 36),
         downloaded: readUint64BEClamped(msg, 56),
         left: readUint64BEClamped(msg, 64),
         uploaded: readUint64BEClamped(msg, 72),
@@ -201,9 +201,8 @@ export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRe
       const cap = maxScrapeHashes > 0 ? Math.floor(maxScrapeHashes) : 0;
       const count = available < cap ? available : cap;
       const infoHashes = new Array<string>(count);
-      const buf = asBuffer(msg);
       for (let i = 0, o = UDP_SCRAPE_REQUEST_HEADER_LENGTH; i < count; i++, o += 20) {
-        infoHashes[i] = buf.toString('latin1', o, o + 20);
+        infoHashes[i] = latin1From20(msg, o);
       }
       return {
         type: 'scrape',

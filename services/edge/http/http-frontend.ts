@@ -21,6 +21,23 @@ export interface HttpFrontendOptions {
 
 type Action = 'announce' | 'scrape';
 
+const NON_ASCII = /[^\x00-\x7f]/;
+const RAW_BYTES_FAILURE = 'query contains raw bytes that are not valid UTF-8: percent-encode info_hash and peer_id';
+
+/**
+ * The query as the client sent it, one char per byte, as the codec expects.
+ * uWebSockets.js hands the query over decoded as UTF-8. Clients percent-encode
+ * binary values, so the query is almost always ASCII and passes untouched; raw
+ * bytes that formed valid UTF-8 are recovered exactly, and raw bytes that did
+ * not were replaced by U+FFFD inside uWebSockets.js and cannot be recovered,
+ * so such a request is refused rather than stored under a wrong info-hash.
+ */
+function rawQuery(query: string): string | null {
+  if (!NON_ASCII.test(query)) return query;
+  if (query.includes('\ufffd')) return null;
+  return Buffer.from(query, 'utf8').toString('latin1');
+}
+
 /**
  * BEP 3/23/7/48 over uWebSockets.js: GET /announce and GET /scrape.
  * Every tracker-level problem is a bencoded failure with status 200, as
@@ -58,7 +75,11 @@ export class HttpFrontend {
 
   private onAnnounce(res: HttpResponse, req: HttpRequest): void {
     const started = performance.now();
-    const query = req.getQuery() ?? '';
+    const query = rawQuery(req.getQuery() ?? '');
+    if (query === null) {
+      this.fail(res, 'announce', RAW_BYTES_FAILURE);
+      return;
+    }
     if (query.length > this.options.maxQueryBytes) {
       this.fail(res, 'announce', `query string longer than ${this.options.maxQueryBytes} bytes`);
       return;
@@ -110,7 +131,11 @@ export class HttpFrontend {
 
   private onScrape(res: HttpResponse, req: HttpRequest): void {
     const started = performance.now();
-    const query = req.getQuery() ?? '';
+    const query = rawQuery(req.getQuery() ?? '');
+    if (query === null) {
+      this.fail(res, 'scrape', RAW_BYTES_FAILURE);
+      return;
+    }
     if (query.length > this.options.maxQueryBytes) {
       this.fail(res, 'scrape', `query string longer than ${this.options.maxQueryBytes} bytes`);
       return;

@@ -147,7 +147,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('announce.numwantMax')?.env, 'TRACKER_ANNOUNCE__NUMWANT_MAX');
     assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
-    assert.equal(keys.size, 31);
+    assert.equal(keys.size, 30);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
