@@ -7,31 +7,35 @@
  *   [ block handle | size class (-1 = no block) | peer count | leecher count ]
  *
  * The peers themselves are fixed-size records in one slab block (see slab.ts)
- * of 2^class records, dense (no holes: removal moves another record into the
- * gap) and partitioned: leechers occupy [0, leechers), seeders
- * [leechers, count). One record is
+ * of CLASS_CAPACITY[class] records, dense (no holes: removal moves another
+ * record into the gap) and partitioned: leechers occupy [0, leechers),
+ * seeders [leechers, count). One record is
  *
  *   [ endpoint (6 or 18 bytes) | lastSeen uint32 BE (seconds) | flags uint8 ]
  *
  * so 11 bytes for IPv4 and 23 for IPv6. Peer ids are not stored.
  *
  * Lookup by endpoint is a linear scan for small blocks; blocks of
- * 2^INDEX_CLASS records or more also get an open-addressing index
- * (Int32Array, linear probing, load <= 1/2, value = position + 1, backward
- * shift deletion) keyed by a seeded hash of the endpoint bytes, so a client
- * choosing its ports cannot aim at collisions it can predict.
+ * INDEX_MIN_CAPACITY records or more also get an open-addressing index
+ * (Uint16Array, or Int32Array from 65536 records; linear probing, load <= 1/2,
+ * value = position + 1, backward-shift deletion) keyed by a seeded hash of the
+ * endpoint bytes, so a client choosing its ports cannot aim at collisions it
+ * can predict.
  *
- * Blocks grow by doubling and shrink to half-full when only a quarter is used;
- * an empty torrent holds no block at all.
+ * Blocks grow one size class at a time (x1.33 / x1.5) and shrink to the
+ * tightest class once only a quarter is used; an empty torrent holds no block.
  */
-import { SlabAllocator, readU32 } from './slab.js';
+import { CLASS_CAPACITY, SlabAllocator, classFor, readU32 } from './slab.js';
 
 export const FLAG_SEEDER = 1;
 /** The peer already sent event=completed while present. */
 export const FLAG_COMPLETED = 2;
 
-/** Blocks with at least 2^INDEX_CLASS records (64) get a hash index. */
-export const INDEX_CLASS = 6;
+/** Blocks of at least this many records get a hash index (smaller ones: linear scan). */
+export const INDEX_MIN_CAPACITY = 48;
+
+/** Index slots hold position + 1; 16 bits suffice below 65536 records. */
+type PeerIndex = Uint16Array | Int32Array;
 
 const META_STRIDE = 4;
 const M_HANDLE = 0;
@@ -49,7 +53,7 @@ export class PeerTable {
   readonly slab: SlabAllocator;
 
   private meta: Int32Array;
-  private indexes: (Int32Array | null)[] = [];
+  private indexes: (PeerIndex | null)[] = [];
   private readonly seed: number;
   private readonly random: () => number;
 
@@ -76,7 +80,7 @@ export class PeerTable {
     const have = this.meta.length / META_STRIDE;
     if (n <= have) return;
     let cap = have;
-    while (cap < n) cap *= 2;
+    while (cap < n) cap = Math.ceil(cap * 1.5);
     const meta = new Int32Array(cap * META_STRIDE);
     meta.set(this.meta);
     this.meta = meta;
@@ -104,7 +108,12 @@ export class PeerTable {
   /** Capacity in records of the torrent's block (0 if none). */
   capacity(tid: number): number {
     const k = this.meta[tid * META_STRIDE + M_CLASS];
-    return k < 0 ? 0 : 2 ** k;
+    return k < 0 ? 0 : CLASS_CAPACITY[k];
+  }
+
+  /** Bytes of the per-torrent rows. */
+  get metaBytes(): number {
+    return this.meta.byteLength;
   }
 
   hasIndex(tid: number): boolean {
@@ -178,7 +187,7 @@ export class PeerTable {
     const meta = this.meta;
     const count = meta[m + M_COUNT];
     const k = meta[m + M_CLASS];
-    if (k < 0 || count >= 2 ** k) this.resize(tid, k < 0 ? 0 : k + 1);
+    if (k < 0 || count >= CLASS_CAPACITY[k]) this.resize(tid, k < 0 ? 0 : k + 1);
     const h = meta[m + M_HANDLE];
     const page = this.slab.pages[h >>> 16]!;
     const base = h & 0xffff;
@@ -274,10 +283,10 @@ export class PeerTable {
     const k = meta[m + M_CLASS];
     if (last === 0) {
       this.resize(tid, -1);
-    } else if (k > 0 && last * 4 <= 2 ** k) {
-      // Shrink to the tightest class: the next insert may grow it again, but
-      // only after ~half of it has been removed can it shrink again (no thrash).
-      this.resize(tid, ceilLog2(last));
+    } else if (k > 0 && last * 4 <= CLASS_CAPACITY[k]) {
+      // Shrink to the tightest class: the next insert may grow it again, but it
+      // shrinks again only after three quarters are removed (no thrashing).
+      this.resize(tid, classFor(last));
     }
   }
 
@@ -393,8 +402,11 @@ export class PeerTable {
     }
     meta[m + M_CLASS] = k;
     meta[m + M_HANDLE] = h;
-    if (k >= INDEX_CLASS) {
-      const idx = new Int32Array(2 ** (k + 1));
+    const cap = CLASS_CAPACITY[k];
+    if (cap >= INDEX_MIN_CAPACITY) {
+      // Load factor <= 1/2 at full capacity.
+      const slots = 2 ** (ceilLog2(cap) + 1);
+      const idx: PeerIndex = cap < 65536 ? new Uint16Array(slots) : new Int32Array(slots);
       const R = this.recordSize;
       for (let i = 0, o = base; i < count; i++, o += R) this.indexAdd(idx, page, o, i);
       this.ensureIndexSlot(tid);
@@ -408,7 +420,7 @@ export class PeerTable {
   }
 
   /** Copies record `from` over record `to` and repoints the index. */
-  private move(page: Uint8Array, base: number, idx: Int32Array | null, from: number, to: number): void {
+  private move(page: Uint8Array, base: number, idx: PeerIndex | null, from: number, to: number): void {
     const R = this.recordSize;
     const fo = base + from * R;
     if (idx !== null) idx[this.indexSlotOf(idx, page, fo, from)] = to + 1;
@@ -416,7 +428,7 @@ export class PeerTable {
     for (let j = 0; j < R; j++) page[to0 + j] = page[fo + j];
   }
 
-  private swap(page: Uint8Array, base: number, idx: Int32Array | null, a: number, b: number): void {
+  private swap(page: Uint8Array, base: number, idx: PeerIndex | null, a: number, b: number): void {
     const R = this.recordSize;
     const ao = base + a * R;
     const bo = base + b * R;
@@ -433,7 +445,7 @@ export class PeerTable {
     }
   }
 
-  private indexAdd(idx: Int32Array, page: Uint8Array, o: number, pos: number): void {
+  private indexAdd(idx: PeerIndex, page: Uint8Array, o: number, pos: number): void {
     const mask = idx.length - 1;
     let s = hashBytes(page, o, this.endpointLength, this.seed) & mask;
     while (idx[s] !== 0) s = (s + 1) & mask;
@@ -441,7 +453,7 @@ export class PeerTable {
   }
 
   /** Slot of the index that points at record `pos` (whose bytes start at `o`). */
-  private indexSlotOf(idx: Int32Array, page: Uint8Array, o: number, pos: number): number {
+  private indexSlotOf(idx: PeerIndex, page: Uint8Array, o: number, pos: number): number {
     const mask = idx.length - 1;
     let s = hashBytes(page, o, this.endpointLength, this.seed) & mask;
     const want = pos + 1;
@@ -453,7 +465,7 @@ export class PeerTable {
   }
 
   /** Deletes the entry for `pos` with backward-shift deletion (no tombstones). */
-  private indexDelete(idx: Int32Array, page: Uint8Array, base: number, pos: number): void {
+  private indexDelete(idx: PeerIndex, page: Uint8Array, base: number, pos: number): void {
     const R = this.recordSize;
     const E = this.endpointLength;
     const mask = idx.length - 1;
@@ -485,7 +497,7 @@ export class PeerTable {
     const L = meta[m + M_LEECHERS];
     if (L < 0 || L > count) return `leechers ${L} out of [0, ${count}]`;
     if (k < 0) return count === 0 ? null : `count ${count} without a block`;
-    if (count > 2 ** k) return `count ${count} > capacity ${2 ** k}`;
+    if (count > CLASS_CAPACITY[k]) return `count ${count} > capacity ${CLASS_CAPACITY[k]}`;
     if (count === 0) return 'empty torrent holds a block';
     const h = meta[m + M_HANDLE];
     const page = this.slab.pages[h >>> 16];
@@ -494,7 +506,7 @@ export class PeerTable {
     const R = this.recordSize;
     const E = this.endpointLength;
     const idx = this.indexes[tid] ?? null;
-    if ((idx !== null) !== k >= INDEX_CLASS) return `index presence wrong for class ${k}`;
+    if ((idx !== null) !== CLASS_CAPACITY[k] >= INDEX_MIN_CAPACITY) return `index presence wrong for class ${k}`;
     const seen = new Set<string>();
     for (let i = 0; i < count; i++) {
       const o = base + i * R;

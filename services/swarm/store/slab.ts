@@ -2,7 +2,7 @@
  * A slab allocator for fixed-size peer-record blocks.
  *
  * Every torrent keeps its peers of one address family in a single block of
- * `recordSize << sizeClass` bytes (a power-of-two number of records). Giving
+ * `recordSize * CLASS_CAPACITY[sizeClass]` bytes. Giving
  * every torrent its own Uint8Array would cost ~100-300 bytes of V8 and malloc
  * overhead per array, which is more than the records themselves for the long
  * tail of torrents with one or two peers. Instead, blocks of one size class
@@ -26,8 +26,24 @@
 export const PAGE_BYTES = 65536;
 /** A size class is carved from shared pages only if this many blocks fit in one. */
 const MIN_BLOCKS_PER_PAGE = 8;
-/** Largest supported size class (2^26 records). */
-export const MAX_CLASS = 26;
+/**
+ * Records per block by size class: 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (two
+ * classes per doubling, so a block is on average ~80% full rather than ~70%).
+ */
+export const CLASS_CAPACITY: readonly number[] = (() => {
+  const caps = [1];
+  for (let p = 2; p <= 2 ** 26; p *= 2) caps.push(p, p + p / 2);
+  return caps;
+})();
+/** Largest supported size class. */
+export const MAX_CLASS = CLASS_CAPACITY.length - 1;
+
+/** Smallest size class holding at least `n` records. */
+export function classFor(n: number): number {
+  let k = 0;
+  while (CLASS_CAPACITY[k] < n) k++;
+  return k;
+}
 const NO_FREE = -1;
 
 export class SlabAllocator {
@@ -58,7 +74,7 @@ export class SlabAllocator {
     if (!(recordSize >= 4)) throw new RangeError('recordSize must be >= 4');
     this.recordSize = recordSize;
     let k = 0;
-    while (((recordSize << (k + 1)) * MIN_BLOCKS_PER_PAGE) <= PAGE_BYTES) k++;
+    while (recordSize * CLASS_CAPACITY[k + 1] * MIN_BLOCKS_PER_PAGE <= PAGE_BYTES) k++;
     this.maxSharedClass = k;
     for (let c = 0; c <= MAX_CLASS; c++) {
       this.avail.push([]);
@@ -68,10 +84,10 @@ export class SlabAllocator {
 
   /** Bytes of a block of class `k`. */
   blockBytes(k: number): number {
-    return this.recordSize * 2 ** k;
+    return this.recordSize * CLASS_CAPACITY[k];
   }
 
-  /** Returns a handle to an uninitialised block of `recordSize << k` bytes. */
+  /** Returns a handle to an uninitialised block of `blockBytes(k)` bytes. */
   alloc(k: number): number {
     if (k < 0 || k > MAX_CLASS) throw new RangeError(`size class ${k} out of range`);
     const bytes = this.blockBytes(k);

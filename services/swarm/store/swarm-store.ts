@@ -3,10 +3,10 @@
  * agnostic, packed into typed arrays.
  *
  * Layout (see peer-table.ts and slab.ts for the details):
- * - `Map<infoHash, torrentId>`: the only per-torrent JS allocation is the Map
- *   entry and its 20-char key string; the id is a small integer (Smi).
- * - Per torrent id: `hashes[id]` (the key, for deletion), `downloaded[id]`
- *   (Uint32Array), and one row in each family's PeerTable meta array.
+ * - TorrentTable: info-hash -> small integer torrent id, keys kept as bytes
+ *   in a typed array (no JS string or object per torrent).
+ * - Per torrent id: `live[id]`, `downloaded[id]` (typed arrays) and one row
+ *   in each family's PeerTable meta array.
  * - Per torrent and family: one block of fixed-size records carved from a
  *   slab of shared 64 KiB pages; big blocks get a hash index.
  *
@@ -36,6 +36,7 @@ import {
   type TorrentStats,
 } from '../../../lib/transport/messages.js';
 import { FLAG_COMPLETED, PeerTable } from './peer-table.js';
+import { TorrentTable } from './torrent-table.js';
 
 export interface StoreConfig {
   intervalSeconds: number;
@@ -71,7 +72,7 @@ export interface SweepResult {
 }
 
 /** The sweep looks at the clock after this many units of work (records or torrents). */
-export const SWEEP_CHECK_EVERY = 256;
+export const SWEEP_CHECK_EVERY = 128;
 
 const INFO_HASH_LENGTH = 20;
 const NOT_STARTED = 0x7fffffff;
@@ -87,8 +88,9 @@ export class SwarmStore implements SwarmService {
   private readonly now: () => number;
   private readonly random: () => number;
 
-  private readonly ids = new Map<string, number>();
-  private hashes: (string | undefined)[] = [];
+  private readonly ids: TorrentTable;
+  /** 1 for ids in use. */
+  private live: Uint8Array;
   private downloaded: Uint32Array;
   private readonly freeIds: number[] = [];
   /** Ids in [0, idHigh) have been handed out at least once. */
@@ -108,8 +110,10 @@ export class SwarmStore implements SwarmService {
     this.config = { ...config };
     this.now = options.now ?? systemSeconds;
     this.random = options.random ?? Math.random;
-    const seeds = randomBytes(8);
+    const seeds = randomBytes(12);
     this.idCapacity = 1024;
+    this.ids = new TorrentTable(seeds.readInt32LE(8), this.idCapacity);
+    this.live = new Uint8Array(this.idCapacity);
     this.downloaded = new Uint32Array(this.idCapacity);
     this.v4 = new PeerTable(COMPACT_V4_LENGTH, this.random, seeds.readInt32LE(0), this.idCapacity);
     this.v6 = new PeerTable(COMPACT_V6_LENGTH, this.random, seeds.readInt32LE(4), this.idCapacity);
@@ -148,7 +152,7 @@ export class SwarmStore implements SwarmService {
 
     let tid = this.ids.get(r.infoHash);
     if (r.event === AnnounceEvent.Stopped) {
-      if (tid === undefined) return this.announceReply(0, 0, 0, EMPTY);
+      if (tid < 0) return this.announceReply(0, 0, 0, EMPTY);
       const pos = table.find(tid, ep);
       if (pos >= 0) table.remove(tid, pos);
       return this.announceReply(
@@ -159,7 +163,10 @@ export class SwarmStore implements SwarmService {
       );
     }
 
-    if (tid === undefined) tid = this.createTorrent(r.infoHash);
+    if (tid < 0) {
+      if (!TorrentTable.valid(r.infoHash)) return errorReply('invalid info_hash');
+      tid = this.createTorrent(r.infoHash);
+    }
     const seeder = r.left === 0;
     let pos = table.find(tid, ep);
     if (pos < 0) {
@@ -196,8 +203,8 @@ export class SwarmStore implements SwarmService {
 
   /** Counts of one torrent; zeros when unknown. */
   torrentStats(infoHash: string): TorrentStats {
-    const tid = this.ids.get(infoHash);
-    if (tid === undefined) return ZERO_STATS;
+    const tid = typeof infoHash === 'string' ? this.ids.get(infoHash) : -1;
+    if (tid < 0) return ZERO_STATS;
     return {
       complete: this.v4.seeders(tid) + this.v6.seeders(tid),
       incomplete: this.v4.leechers(tid) + this.v6.leechers(tid),
@@ -218,19 +225,25 @@ export class SwarmStore implements SwarmService {
     };
   }
 
-  /** Bytes held in typed arrays (records, indexes, per-torrent rows); excludes the Map. */
-  storageBytes(): { records: number; recordsReserved: number; indexes: number } {
+  /** Bytes held in typed arrays, by purpose. */
+  storageBytes(): { records: number; recordsReserved: number; indexes: number; torrents: number } {
     return {
       records: this.v4.slab.usedBytes + this.v6.slab.usedBytes,
       recordsReserved: this.v4.slab.reservedBytes + this.v6.slab.reservedBytes,
       indexes: this.v4.indexBytes + this.v6.indexBytes,
+      torrents:
+        this.ids.byteLength +
+        this.live.byteLength +
+        this.downloaded.byteLength +
+        this.v4.metaBytes +
+        this.v6.metaBytes,
     };
   }
 
   /** Endpoints of one torrent and family, in storage order (diagnostics and tests). */
   endpoints(infoHash: string, family: 4 | 6): Uint8Array[] {
     const tid = this.ids.get(infoHash);
-    if (tid === undefined) return [];
+    if (tid < 0) return [];
     const table = family === 4 ? this.v4 : this.v6;
     const n = table.count(tid);
     const out: Uint8Array[] = [];
@@ -245,7 +258,7 @@ export class SwarmStore implements SwarmService {
   /** Consistency check of one torrent's tables (tests); null when sound or unknown. */
   validate(infoHash: string): string | null {
     const tid = this.ids.get(infoHash);
-    if (tid === undefined) return null;
+    if (tid < 0) return null;
     return this.v4.validate(tid) ?? this.v6.validate(tid);
   }
 
@@ -265,7 +278,7 @@ export class SwarmStore implements SwarmService {
     let credit = SWEEP_CHECK_EVERY;
     while (this.sweepTid < this.idHigh) {
       const tid = this.sweepTid;
-      if (this.hashes[tid] !== undefined) {
+      if (this.live[tid] !== 0) {
         while (this.sweepFamily < 2) {
           const table = this.sweepFamily === 0 ? this.v4 : this.v6;
           let pos = Math.min(this.sweepPos, table.count(tid) - 1);
@@ -353,22 +366,17 @@ export class SwarmStore implements SwarmService {
       tid = this.idHigh++;
       if (tid >= this.idCapacity) this.growIds(tid + 1);
     }
-    // Keep a flat copy of the key: the caller's string may be a slice of a
-    // much larger string (a whole query or message) that we must not retain.
-    const copy = Buffer.from(infoHash, 'latin1').toString('latin1');
-    const key = copy === infoHash ? copy : infoHash;
-    this.ids.set(key, tid);
-    this.hashes[tid] = key;
+    this.ids.add(infoHash, tid);
+    this.live[tid] = 1;
     this.downloaded[tid] = 0;
     this.torrentCount++;
     return tid;
   }
 
   private deleteTorrent(tid: number): void {
-    const key = this.hashes[tid];
-    if (key === undefined) return;
-    this.ids.delete(key);
-    this.hashes[tid] = undefined;
+    if (this.live[tid] === 0) return;
+    this.ids.delete(tid);
+    this.live[tid] = 0;
     this.downloaded[tid] = 0;
     this.v4.clear(tid);
     this.v6.clear(tid);
@@ -378,10 +386,14 @@ export class SwarmStore implements SwarmService {
 
   private growIds(n: number): void {
     let cap = this.idCapacity;
-    while (cap < n) cap *= 2;
+    while (cap < n) cap = Math.ceil(cap * 1.5);
     const d = new Uint32Array(cap);
     d.set(this.downloaded);
     this.downloaded = d;
+    const l = new Uint8Array(cap);
+    l.set(this.live);
+    this.live = l;
+    this.ids.setIdCapacity(cap);
     this.v4.ensureTorrents(cap);
     this.v6.ensureTorrents(cap);
     this.idCapacity = cap;
