@@ -15,7 +15,7 @@
  * booleans also bare (--udp.enabled) or --http.enabled=false. Lists are
  * comma-separated in the environment and in flags.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import { parseCidrList } from './cidr.js';
@@ -133,6 +133,11 @@ function checkHexKey(value: string): string | undefined {
   return undefined;
 }
 
+function checkReadableFile(value: string): string | undefined {
+  if (value === '') return undefined;
+  return existsSync(value) ? undefined : 'no such file';
+}
+
 function checkHeaderName(value: string): string | undefined {
   if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(value)) return 'it is not a valid HTTP header name';
   return undefined;
@@ -177,7 +182,7 @@ const SCHEMA = {
     socketBufferBytes: integer(8 * MiB, 0, 1024 * MiB, 'UDP socket send and receive buffer size; 0 keeps the OS default.'),
   },
   http: {
-    enabled: boolean(true, 'Serve HTTP announce/scrape (BEP 3/23/7/48) and WebTorrent WebSockets.'),
+    enabled: boolean(true, 'Serve HTTP announce/scrape (BEP 3/23/7/48).'),
     trustedProxies: list(
       [],
       'Proxies (CIDRs or addresses) whose client-address header is believed; [] = use the socket address.',
@@ -191,6 +196,26 @@ const SCHEMA = {
     }),
     maxQueryBytes: integer(4096, 256, 65536, 'Longest accepted request target (path + query) in bytes.'),
     maxScrapeHashes: integer(100, 1, 1000, 'Most info-hashes answered in one HTTP scrape.'),
+  },
+  webtorrent: {
+    enabled: boolean(true, 'Serve WebTorrent tracking over WebSocket (ws:// on the TCP port; wss:// behind a TLS proxy).'),
+    intervalSeconds: integer(120, 10, 3600, 'Announce interval sent to WebTorrent clients.'),
+    peerTimeoutSeconds: integer(300, 10, 86400, 'A WebTorrent peer whose socket stays silent this long is dropped (closed sockets leave at once).'),
+    offerTtlSeconds: integer(60, 1, 600, 'How long a relayed offer can be answered.'),
+    maxPendingOffers: integer(200000, 100, 10_000_000, 'Offers awaiting an answer, across all torrents; the oldest are forgotten first.'),
+    maxMessageBytes: integer(64 * 1024, 1024, 16 * MiB, 'Largest WebSocket message accepted; bigger ones close the socket.'),
+    maxOffersPerAnnounce: integer(10, 0, 100, 'Offers relayed from one announce; extra offers are ignored.'),
+    maxTorrentsPerSocket: integer(256, 1, 100000, 'Torrents one WebSocket may announce; more get a failure reply.'),
+    maxScrapeHashes: integer(100, 1, 1000, 'Most info-hashes answered in one WebTorrent scrape.'),
+    idleTimeoutSeconds: integer(120, 8, 960, 'Close a WebSocket silent for this long (pings are sent automatically); a multiple of 4.'),
+    maxBackpressureBytes: integer(1 * MiB, 16 * 1024, 256 * MiB, 'Unsent bytes queued for one slow socket before messages to it are dropped and it is closed.'),
+  },
+  tls: {
+    certFile: text('', 'PEM certificate chain: serve https:// and wss:// directly. "" = plain TCP (terminate TLS at a proxy or ingress).', {
+      allowed: 'empty or an existing file',
+      check: checkReadableFile,
+    }),
+    keyFile: text('', 'PEM private key for tls.certFile.', { allowed: 'empty or an existing file', check: checkReadableFile }),
   },
   announce: {
     intervalSeconds: integer(1800, 1, 86400, 'Announce interval sent to clients.'),
@@ -226,7 +251,9 @@ const SCHEMA = {
 
 const SECTION_DOCS: Record<string, string> = {
   udp: 'UDP tracker (BEP 15).',
-  http: 'HTTP tracker and WebTorrent WebSockets, on the same TCP port.',
+  http: 'HTTP tracker, on the same TCP port as WebSockets.',
+  webtorrent: 'WebTorrent tracking over WebSocket, on the TCP port.',
+  tls: 'TLS on the TCP port (HTTPS and WSS). Both files or neither.',
   announce: 'Announce replies.',
   store: 'In-memory peer store (swarm role).',
   accessList: 'Which torrents are served. Reload with SIGHUP or by changing the file.',
@@ -600,6 +627,19 @@ function crossCheck(loader: Loader, warnings: string[]): void {
     throw new ConfigError(
       blamed,
       `config key "${blamed}": metrics.port and port are both ${c.port} on overlapping hosts (${JSON.stringify(c.metrics.host)}, ${JSON.stringify(c.host)}) (from ${loader.source(blamed)}); choose different ports`,
+    );
+  }
+
+  if ((c.tls.certFile === '') !== (c.tls.keyFile === '')) {
+    const missing = c.tls.certFile === '' ? 'tls.certFile' : 'tls.keyFile';
+    throw new ConfigError(missing, `config key "${missing}": TLS needs both tls.certFile and tls.keyFile, got only ${missing === 'tls.certFile' ? 'tls.keyFile' : 'tls.certFile'}`);
+  }
+
+  if (c.webtorrent.idleTimeoutSeconds % 4 !== 0) {
+    // uWebSockets.js counts idle time in 4-second ticks and refuses other values.
+    throw new ConfigError(
+      'webtorrent.idleTimeoutSeconds',
+      `config key "webtorrent.idleTimeoutSeconds": must be a multiple of 4, got ${c.webtorrent.idleTimeoutSeconds} (from ${loader.source('webtorrent.idleTimeoutSeconds')})`,
     );
   }
 

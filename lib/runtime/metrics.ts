@@ -6,7 +6,7 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { CounterChild, FastCounter, FastHistogram, HistogramChild, ReadThroughCounter } from './fast-metrics.js';
 
 export type Protocol = 'udp' | 'http' | 'ws';
-export type RequestAction = 'connect' | 'announce' | 'scrape' | 'invalid';
+export type RequestAction = 'connect' | 'announce' | 'scrape' | 'answer' | 'invalid';
 /**
  * ok: answered normally. error: answered with a protocol error/failure.
  * dropped: no reply on purpose (bad connection id, unparsable datagram).
@@ -31,6 +31,8 @@ export class TrackerMetrics {
   readonly registry = new Registry();
   private readonly requests: FastCounter;
   private readonly latency: FastHistogram;
+  private readonly relayed: FastCounter;
+  private readonly wsDropped: FastCounter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -47,6 +49,13 @@ export class TrackerMetrics {
       LATENCY_BUCKETS,
       this.registry,
     );
+    this.relayed = new FastCounter('tracker_ws_relayed_total', 'WebTorrent offers and answers delivered to sockets', ['kind'], this.registry);
+    this.wsDropped = new FastCounter(
+      'tracker_ws_dropped_total',
+      'WebTorrent messages or sockets dropped, by reason',
+      ['reason'],
+      this.registry,
+    );
   }
 
   /** Bind once per (protocol, action, result); updating the child is a field increment. */
@@ -56,6 +65,57 @@ export class TrackerMetrics {
 
   latencyHistogram(protocol: Protocol, action: RequestAction): HistogramChild {
     return this.latency.child({ protocol, action });
+  }
+
+  /** WebTorrent relay counters: offers and answers delivered to sockets, and what was dropped. */
+  relayCounter(kind: 'offer' | 'answer'): CounterChild {
+    return this.relayed.child({ kind });
+  }
+
+  /** reason: backpressure (slow reader), gone (socket closed before delivery), oversize (message too big). */
+  wsDropCounter(reason: 'backpressure' | 'gone' | 'oversize'): CounterChild {
+    return this.wsDropped.child({ reason });
+  }
+
+  observeWebSockets(source: () => number): void {
+    new Gauge({
+      name: 'tracker_ws_sockets',
+      help: 'Open WebTorrent WebSockets',
+      registers: [this.registry],
+      collect() {
+        this.set(source());
+      },
+    });
+  }
+
+  observeWebTorrent(source: () => { torrents: number; seeders: number; leechers: number; pendingOffers: number }): void {
+    new Gauge({
+      name: 'tracker_webtorrent_peers',
+      help: 'WebTorrent peers by kind',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        const s = source();
+        this.set({ kind: 'seeder' }, s.seeders);
+        this.set({ kind: 'leecher' }, s.leechers);
+      },
+    });
+    new Gauge({
+      name: 'tracker_webtorrent_torrents',
+      help: 'Torrents with at least one WebTorrent peer',
+      registers: [this.registry],
+      collect() {
+        this.set(source().torrents);
+      },
+    });
+    new Gauge({
+      name: 'tracker_webtorrent_pending_offers',
+      help: 'Relayed offers waiting for an answer',
+      registers: [this.registry],
+      collect() {
+        this.set(source().pendingOffers);
+      },
+    });
   }
 
   /** Gauges read from the store when scraped (O(1) there). */

@@ -1,4 +1,13 @@
-import type { ScrapeReply, SwarmReply, SwarmRequest, TorrentStats } from '../../lib/transport/messages.js';
+import type {
+  ScrapeReply,
+  ScrapeRequest,
+  SwarmReply,
+  SwarmRequest,
+  TorrentStats,
+  WtDisconnectRequest,
+  WtScrapeReply,
+  WtScrapeRequest,
+} from '../../lib/transport/messages.js';
 import type { Transport } from '../../lib/transport/transport.js';
 
 export type ReplyCallback = (reply: SwarmReply) => void;
@@ -37,31 +46,48 @@ export class SwarmRouter {
   ) {}
 
   request(request: SwarmRequest, callback: ReplyCallback): void {
-    if (request.type === 'scrape') {
-      this.scrape(request.infoHashes, callback);
-      return;
+    switch (request.type) {
+      case 'scrape':
+      case 'wt-scrape':
+        this.scrape(request, callback);
+        return;
+      case 'wt-disconnect':
+        this.disconnect(request, callback);
+        return;
+      default:
+        this.enqueue(this.destinations.transportFor(request.infoHash), request, callback);
     }
-    this.enqueue(this.destinations.transportFor(request.infoHash), request, callback);
   }
 
   /**
    * The reply right now when the owning swarm is in-process, else undefined
-   * (then use `request`). A scrape qualifies only if one swarm owns every hash.
+   * (then use `request`). Requests spanning hashes qualify only if one swarm
+   * owns them all.
    */
   trySync(request: SwarmRequest): SwarmReply | undefined {
-    let transport: Transport;
-    if (request.type === 'scrape') {
-      if (request.infoHashes.length === 0) return { type: 'scrape', files: [] };
-      transport = this.destinations.transportFor(request.infoHashes[0]);
-      if (!transport.handleNow) return undefined;
-      for (let i = 1; i < request.infoHashes.length; i++) {
-        if (this.destinations.transportFor(request.infoHashes[i]) !== transport) return undefined;
-      }
-    } else {
-      transport = this.destinations.transportFor(request.infoHash);
-      if (!transport.handleNow) return undefined;
+    const transport = this.soleOwner(request);
+    return transport?.handleNow ? transport.handleNow(request) : undefined;
+  }
+
+  private soleOwner(request: SwarmRequest): Transport | undefined {
+    let hashes: readonly string[];
+    switch (request.type) {
+      case 'scrape':
+      case 'wt-scrape':
+        hashes = request.infoHashes;
+        break;
+      case 'wt-disconnect':
+        hashes = request.peers.map((p) => p.infoHash);
+        break;
+      default:
+        return this.destinations.transportFor(request.infoHash);
     }
-    return transport.handleNow!(request);
+    if (hashes.length === 0) return undefined;
+    const transport = this.destinations.transportFor(hashes[0]);
+    for (let i = 1; i < hashes.length; i++) {
+      if (this.destinations.transportFor(hashes[i]) !== transport) return undefined;
+    }
+    return transport;
   }
 
   /** Requests queued or sent but not answered yet, across destinations. */
@@ -85,8 +111,51 @@ export class SwarmRouter {
     }
   }
 
-  private scrape(infoHashes: readonly string[], callback: ReplyCallback): void {
-    // Group by owner; a single owner (always so all-in-one) needs no merging.
+  private scrape(request: ScrapeRequest | WtScrapeRequest, callback: ReplyCallback): void {
+    const infoHashes = request.infoHashes;
+    this.fanOut(
+      infoHashes,
+      (indexes) => ({ type: request.type, infoHashes: indexes.map((i) => infoHashes[i]) }) as SwarmRequest,
+      (parts) => {
+        const files = new Array<TorrentStats>(infoHashes.length);
+        for (const { indexes, reply } of parts) {
+          if (reply.type !== request.type) return reply;
+          const got = (reply as ScrapeReply | WtScrapeReply).files;
+          for (let k = 0; k < indexes.length; k++) files[indexes[k]] = got[k];
+        }
+        return { type: request.type, files } as SwarmReply;
+      },
+      callback,
+    );
+  }
+
+  private disconnect(request: WtDisconnectRequest, callback: ReplyCallback): void {
+    this.fanOut(
+      request.peers.map((p) => p.infoHash),
+      (indexes) => ({ type: 'wt-disconnect', from: request.from, peers: indexes.map((i) => request.peers[i]) }),
+      (parts) => {
+        let removed = 0;
+        for (const { reply } of parts) {
+          if (reply.type !== 'wt-disconnect') return reply;
+          removed += reply.removed;
+        }
+        return { type: 'wt-disconnect', removed };
+      },
+      callback,
+    );
+  }
+
+  /**
+   * Splits a request over several info-hashes by owning swarm, sends one part
+   * to each, and merges the replies (in the original order) once all are in.
+   * With a single owner (always so all-in-one) the request goes as it is.
+   */
+  private fanOut(
+    infoHashes: readonly string[],
+    part: (indexes: number[]) => SwarmRequest,
+    merge: (parts: { indexes: number[]; reply: SwarmReply }[]) => SwarmReply,
+    callback: ReplyCallback,
+  ): void {
     const groups = new Map<Transport, number[]>();
     for (let i = 0; i < infoHashes.length; i++) {
       const transport = this.destinations.transportFor(infoHashes[i]);
@@ -94,27 +163,16 @@ export class SwarmRouter {
       if (group) group.push(i);
       else groups.set(transport, [i]);
     }
-    if (groups.size <= 1) {
-      const [transport] = groups.keys();
-      if (!transport) {
-        callback({ type: 'scrape', files: [] });
-        return;
-      }
-      this.enqueue(transport, { type: 'scrape', infoHashes }, callback);
+    if (groups.size === 0) {
+      callback(merge([]));
       return;
     }
-    const files = new Array<TorrentStats>(infoHashes.length);
+    const parts: { indexes: number[]; reply: SwarmReply }[] = [];
     let remaining = groups.size;
-    let failed: SwarmReply | undefined;
     for (const [transport, indexes] of groups) {
-      const part = indexes.map((i) => infoHashes[i]);
-      this.enqueue(transport, { type: 'scrape', infoHashes: part }, (reply) => {
-        if (reply.type === 'scrape') {
-          for (let k = 0; k < indexes.length; k++) files[indexes[k]] = reply.files[k];
-        } else {
-          failed ??= reply;
-        }
-        if (--remaining === 0) callback(failed ?? ({ type: 'scrape', files } satisfies ScrapeReply));
+      this.enqueue(transport, part(indexes), (reply) => {
+        parts.push({ indexes, reply });
+        if (--remaining === 0) callback(merge(parts));
       });
     }
   }

@@ -3,15 +3,16 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 
 /**
  * The TCP side of the tracker port: one uWebSockets.js app that the HTTP
- * frontend (and later the WebSocket frontend) register routes on.
+ * and WebSocket frontends register routes on.
  */
 export class TcpServer {
   readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | undefined;
   private boundPort = 0;
 
-  constructor() {
-    this.app = uWS.App();
+  /** With a certificate and key the port speaks TLS (https:// and wss://); otherwise plain TCP. */
+  constructor(tls: { certFile: string; keyFile: string } = { certFile: '', keyFile: '' }) {
+    this.app = tls.certFile !== '' ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uWS.App();
   }
 
   /** Call after every frontend registered its routes: the catch-all must come last. */

@@ -12,6 +12,12 @@ import { HttpFrontend } from '../edge/http/http-frontend.js';
 import { ClientAddressResolver } from '../edge/http/client-address.js';
 import { TcpServer } from '../edge/tcp-server.js';
 import { AccessListReloader } from '../edge/access-list.js';
+import { WsFrontend } from '../edge/ws/ws-frontend.js';
+import { WebTorrentSwarms } from '../swarm/store/webtorrent-swarms.js';
+import { Swarm } from '../swarm/swarm.js';
+
+/** The edge id of the one in-process edge; gRPC edges use their pod name. */
+const LOCAL_EDGE = 'local';
 
 export interface RunningTracker {
   readonly udpPort: number;
@@ -47,10 +53,18 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     numwantMax: config.announce.numwantMax,
     peerTimeoutSeconds: config.announce.peerTimeoutSeconds,
   });
-  store.startSweeper(config.store.sweepIntervalMs, config.store.sweepBudgetMs);
+  const webtorrent = new WebTorrentSwarms({
+    intervalSeconds: config.webtorrent.intervalSeconds,
+    peerTimeoutSeconds: config.webtorrent.peerTimeoutSeconds,
+    offerTtlSeconds: config.webtorrent.offerTtlSeconds,
+    maxPendingOffers: config.webtorrent.maxPendingOffers,
+  });
+  const swarm = new Swarm(store, webtorrent);
+  swarm.startSweeper(config.store.sweepIntervalMs, config.store.sweepBudgetMs);
   metrics.observeStore(store);
+  metrics.observeWebTorrent(() => webtorrent.stats());
 
-  const transport = new InProcessTransport(store);
+  const transport = new InProcessTransport(swarm);
   const router = new SwarmRouter(new SingleDestination(transport), 256, (error) =>
     logger.error('reply handler failed', { error }),
   );
@@ -86,8 +100,23 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
 
   let tcp: TcpServer | undefined;
   let http: HttpFrontend | undefined;
-  if (config.http.enabled) {
-    tcp = new TcpServer();
+  let ws: WsFrontend | undefined;
+  if (config.http.enabled || config.webtorrent.enabled) {
+    tcp = new TcpServer(config.tls);
+  }
+  if (tcp && config.webtorrent.enabled) {
+    ws = new WsFrontend({
+      edgeId: LOCAL_EDGE,
+      limits: config.webtorrent,
+      router,
+      policy,
+      metrics,
+      logger: logger.child({ component: 'ws' }),
+    });
+    webtorrent.setRelay(ws);
+    ws.register(tcp.app);
+  }
+  if (tcp && config.http.enabled) {
     http = new HttpFrontend({
       maxQueryBytes: config.http.maxQueryBytes,
       maxScrapeHashes: config.http.maxScrapeHashes,
@@ -102,8 +131,8 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
       logger: logger.child({ component: 'http' }),
     });
     http.register(tcp.app);
-    await tcp.listen(config.host, config.port);
   }
+  await tcp?.listen(config.host, config.port);
 
   ready = true;
   const running: RunningTracker = {
@@ -117,11 +146,12 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
       ready = false;
       const deadline = config.shutdown.graceSeconds * 1000;
       tcp?.close();
+      ws?.closeAll();
       router.flush();
       await udp?.stop(deadline);
       const until = Date.now() + deadline;
-      while ((http?.inFlight ?? 0) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      store.stopSweeper();
+      while ((http?.inFlight ?? 0) + (ws?.inFlight ?? 0) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      swarm.stopSweeper();
       await transport.close();
       await accessList.close();
       await ops?.close();
@@ -132,6 +162,8 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     udpPort: running.udpPort,
     tcpPort: running.tcpPort,
     metricsPort,
+    webtorrent: config.webtorrent.enabled,
+    tls: config.tls.certFile !== '',
     accessList: config.accessList.mode,
   });
   return running;

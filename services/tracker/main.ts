@@ -58,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
 
   const config = loaded.config;
   const logger = createLogger({ level: config.log.level, base: { role: command } });
+  for (const warning of loaded.warnings) logger.warn(warning);
   let tracker: RunningTracker;
   try {
     tracker = await startAllInOne(config, logger);

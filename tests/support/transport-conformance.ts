@@ -19,11 +19,19 @@ export class EchoSwarm implements SwarmService {
   handled = 0;
   handle(requests: readonly SwarmRequest[]): SwarmReply[] {
     this.handled += requests.length;
-    return requests.map((r) =>
-      r.type === 'announce'
-        ? { type: 'announce', interval: 1800, minInterval: 900, complete: r.left === 0 ? 1 : 0, incomplete: r.left === 0 ? 0 : 1, downloaded: r.numwant, peers: r.endpoint }
-        : { type: 'scrape', files: r.infoHashes.map((h) => ({ complete: h.charCodeAt(0), incomplete: h.charCodeAt(1), downloaded: h.length })) },
-    );
+    return requests.map((r): SwarmReply => {
+      switch (r.type) {
+        case 'announce':
+          return { type: 'announce', interval: 1800, minInterval: 900, complete: r.left === 0 ? 1 : 0, incomplete: r.left === 0 ? 0 : 1, downloaded: r.numwant, peers: r.endpoint };
+        case 'scrape':
+        case 'wt-scrape':
+          return { type: r.type, files: r.infoHashes.map((h) => ({ complete: h.charCodeAt(0), incomplete: h.charCodeAt(1), downloaded: h.length })) };
+        case 'wt-disconnect':
+          return { type: 'wt-disconnect', removed: r.peers.length };
+        default:
+          return { type: 'error', message: `echo swarm does not handle ${r.type}` };
+      }
+    });
   }
 }
 

@@ -74,6 +74,11 @@ export class HttpFrontend {
   }
 
   private onAnnounce(res: HttpResponse, req: HttpRequest): void {
+    // WebTorrent clients often connect to ws://host/announce: leave upgrades to the WebSocket route.
+    if (req.getHeader('sec-websocket-key') !== '') {
+      req.setYield(true);
+      return;
+    }
     const started = performance.now();
     const query = rawQuery(req.getQuery() ?? '');
     if (query === null) {
@@ -130,6 +135,10 @@ export class HttpFrontend {
   }
 
   private onScrape(res: HttpResponse, req: HttpRequest): void {
+    if (req.getHeader('sec-websocket-key') !== '') {
+      req.setYield(true);
+      return;
+    }
     const started = performance.now();
     const query = rawQuery(req.getQuery() ?? '');
     if (query === null) {

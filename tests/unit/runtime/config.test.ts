@@ -35,6 +35,20 @@ interface ExpectedConfig {
     maxQueryBytes: number;
     maxScrapeHashes: number;
   };
+  webtorrent: {
+    enabled: boolean;
+    intervalSeconds: number;
+    peerTimeoutSeconds: number;
+    offerTtlSeconds: number;
+    maxPendingOffers: number;
+    maxMessageBytes: number;
+    maxOffersPerAnnounce: number;
+    maxTorrentsPerSocket: number;
+    maxScrapeHashes: number;
+    idleTimeoutSeconds: number;
+    maxBackpressureBytes: number;
+  };
+  tls: { certFile: string; keyFile: string };
   announce: {
     intervalSeconds: number;
     minIntervalSeconds: number;
@@ -75,6 +89,20 @@ const DEFAULTS: ExpectedConfig = {
     maxQueryBytes: 4096,
     maxScrapeHashes: 100,
   },
+  webtorrent: {
+    enabled: true,
+    intervalSeconds: 120,
+    peerTimeoutSeconds: 300,
+    offerTtlSeconds: 60,
+    maxPendingOffers: 200000,
+    maxMessageBytes: 65536,
+    maxOffersPerAnnounce: 10,
+    maxTorrentsPerSocket: 256,
+    maxScrapeHashes: 100,
+    idleTimeoutSeconds: 120,
+    maxBackpressureBytes: 1048576,
+  },
+  tls: { certFile: '', keyFile: '' },
   announce: {
     intervalSeconds: 1800,
     minIntervalSeconds: 900,
@@ -147,7 +175,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('announce.numwantMax')?.env, 'TRACKER_ANNOUNCE__NUMWANT_MAX');
     assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
-    assert.equal(keys.size, 30);
+    assert.equal(keys.size, 43);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -387,6 +415,19 @@ describe('config errors name the key', () => {
     'http.clientAddressHeader': 'bad header',
     'http.maxQueryBytes': '1',
     'http.maxScrapeHashes': 'lots',
+    'webtorrent.enabled': 'maybe',
+    'tls.certFile': '/nonexistent/cert.pem',
+    'tls.keyFile': '/nonexistent/key.pem',
+    'webtorrent.intervalSeconds': '5',
+    'webtorrent.peerTimeoutSeconds': '-1',
+    'webtorrent.offerTtlSeconds': '0',
+    'webtorrent.maxPendingOffers': '10',
+    'webtorrent.maxMessageBytes': '1MB',
+    'webtorrent.maxOffersPerAnnounce': '101',
+    'webtorrent.maxTorrentsPerSocket': '0',
+    'webtorrent.maxScrapeHashes': '1.5',
+    'webtorrent.idleTimeoutSeconds': '4',
+    'webtorrent.maxBackpressureBytes': '1',
     'announce.intervalSeconds': '0x10',
     'announce.minIntervalSeconds': '0',
     'announce.intervalJitterSeconds': '99999',
@@ -461,6 +502,13 @@ describe('config errors name the key', () => {
 });
 
 describe('config cross-field checks', () => {
+  test('webtorrent.idleTimeoutSeconds must be a multiple of 4 (uWebSockets.js counts in 4 s ticks)', () => {
+    const e = configError(() => load(['--webtorrent.idleTimeoutSeconds=10']));
+    assert.equal(e.key, 'webtorrent.idleTimeoutSeconds');
+    assert.match(e.message, /multiple of 4, got 10/);
+    assert.equal(load(['--webtorrent.idleTimeoutSeconds=12']).config.webtorrent.idleTimeoutSeconds, 12);
+  });
+
   test('minIntervalSeconds <= intervalSeconds', () => {
     const low = configError(() => load(['--announce.minIntervalSeconds=2000']));
     assert.equal(low.key, 'announce.minIntervalSeconds');
