@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suites need, only if they are missing.
+# Idempotent and silent when there is nothing to do. Debian/Ubuntu (apt-get).
+#
+#   aria2c               (aria2)               e2e: HTTP tracker transfers, IPv4 and IPv6
+#   rtorrent             (rtorrent)            e2e: UDP tracker transfers
+#   python3 + libtorrent (python3-libtorrent)  e2e: UDP over IPv6, access list
+#
+# As root it installs directly (CI); otherwise through sudo when available;
+# otherwise it prints the exact command and exits 1.
+set -euo pipefail
+
+missing=()
+
+have_command() { command -v "$1" >/dev/null 2>&1; }
+
+have_libtorrent() {
+  local python
+  for python in "${TRACKER_E2E_PYTHON:-}" /usr/bin/python3 python3; do
+    [ -n "$python" ] || continue
+    "$python" -c 'import libtorrent' >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
+check_all() {
+  missing=()
+  have_command aria2c || missing+=(aria2)
+  have_command rtorrent || missing+=(rtorrent)
+  have_libtorrent || missing+=(python3-libtorrent)
+}
+
+check_all
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+install_cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+
+if ! have_command apt-get; then
+  echo "install-test-deps: missing test dependencies: ${missing[*]}" >&2
+  echo "install-test-deps: no apt-get here; install the equivalents of these Debian packages: ${missing[*]}" >&2
+  exit 1
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif have_command sudo; then
+  as_root=(sudo)
+else
+  echo "install-test-deps: missing test dependencies: ${missing[*]}" >&2
+  echo "install-test-deps: not root and no sudo; as root run:" >&2
+  echo "  $install_cmd" >&2
+  exit 1
+fi
+
+echo "install-test-deps: installing ${missing[*]}" >&2
+apt_opts=(-o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -q)
+if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update >&2 ||
+  ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}" >&2; then
+  echo "install-test-deps: installation failed; as root run:" >&2
+  echo "  $install_cmd" >&2
+  exit 1
+fi
+
+check_all
+if [ "${#missing[@]}" -ne 0 ]; then
+  echo "install-test-deps: still missing after installation: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-test-deps: done" >&2
