@@ -697,3 +697,258 @@ export async function launchTracker(args: readonly string[] = [], options: { env
     stop: () => proc.stop({ timeoutMs: 10_000 }),
   };
 }
+
+// ---------------------------------------------------------------- WebTorrent client (the `ws` package)
+
+// (Imports are hoisted; they sit here so this section can be appended on its own.)
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import {
+  encodeAnnounceRequest,
+  encodeAnswerRequest,
+  encodeScrapeRequest,
+  parseWtServerMessage,
+  type WtAnnounceReplyDecoded,
+  type WtAnnounceRequestParams,
+  type WtAnswerDecoded,
+  type WtAnswerRequestParams,
+  type WtFailureDecoded,
+  type WtOfferDecoded,
+  type WtScrapeReplyDecoded,
+  type WtScrapeStats,
+  type WtServerMessage,
+  type WtSdp,
+} from '../../lib/protocol/webtorrent.js';
+
+export type { WtServerMessage, WtOfferDecoded, WtAnswerDecoded, WtFailureDecoded, WtScrapeStats };
+
+/** One frame received from the tracker, as text (UTF-8 decoded) and as parsed by the client codec. */
+export interface WtFrame {
+  readonly text: string;
+  readonly binary: boolean;
+  readonly message: WtServerMessage;
+}
+
+export interface WtClose {
+  code: number;
+  reason: string;
+}
+
+/** A fake SDP of about `size` characters. */
+export function fakeSdp(type: 'offer' | 'answer', size = 64, tag = ''): WtSdp {
+  const head = `v=0\r\no=- ${tag || randomBytes(4).toString('hex')} 2 IN IP4 127.0.0.1\r\n`;
+  return { type, sdp: head.length >= size ? head : head + 'a=x'.padEnd(size - head.length, 'x') };
+}
+
+/** `n` offers with fresh random (binary) offer ids. */
+export function makeOffers(n: number, sdpSize = 64): Array<{ offerId: string; offer: WtSdp }> {
+  return Array.from({ length: n }, () => ({ offerId: randomId20(), offer: fakeSdp('offer', sdpSize) }));
+}
+
+/**
+ * A WebTorrent client on one WebSocket. Every frame the tracker sends is kept
+ * in `frames`; `next` hands out (and marks as taken) the first frame not yet
+ * taken that matches, waiting (bounded) for it. Helpers for announce, answer
+ * and scrape build frames with the project's client-side encoders.
+ */
+export class WtTestClient {
+  readonly frames: WtFrame[] = [];
+  private readonly taken = new Set<number>();
+  private scanFrom = 0;
+  private wakers: Array<() => void> = [];
+  private closeInfo: WtClose | undefined;
+  private lastError: Error | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+      const text = buf.toString('utf8');
+      this.frames.push({ text, binary: isBinary, message: parseWtServerMessage(text) });
+      this.wake();
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.closeInfo = { code, reason: reason.toString('utf8') };
+      this.wake();
+    });
+    ws.on('error', (error: Error) => {
+      this.lastError = error;
+      this.wake();
+    });
+  }
+
+  static async open(port: number, options: { host?: string; path?: string; timeoutMs?: number } = {}): Promise<WtTestClient> {
+    const host = options.host ?? '127.0.0.1';
+    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${port}${options.path ?? '/announce'}`;
+    const ws = new WebSocket(url, { handshakeTimeout: options.timeoutMs ?? 3000, perMessageDeflate: false });
+    const client = new WtTestClient(ws);
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+        ws.once('close', (code: number) => reject(new Error(`closed (code ${code}) before opening`)));
+      }),
+      options.timeoutMs ?? 3000,
+      `a WebSocket to ${url}`,
+    );
+    return client;
+  }
+
+  private wake(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const w of wakers) w();
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  get closed(): WtClose | undefined {
+    return this.closeInfo;
+  }
+
+  /** The underlying TCP socket (for pausing reads). */
+  get tcpSocket(): net.Socket {
+    return (this.ws as unknown as { _socket: net.Socket })._socket;
+  }
+
+  /** Sends a frame (text unless `binary`) and resolves once it is written. */
+  send(data: string | Buffer, binary = false): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.ws.send(data, { binary }, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /** Sends without waiting (for bursts). Errors surface as a close. */
+  sendNow(data: string | Buffer, binary = false): void {
+    this.ws.send(data, { binary }, () => {});
+  }
+
+  /** Messages of one type received so far (taken or not). */
+  all<T extends WtServerMessage['type']>(type: T): Array<Extract<WtServerMessage, { type: T }>> {
+    return this.frames.filter((f) => f.message.type === type).map((f) => f.message as Extract<WtServerMessage, { type: T }>);
+  }
+
+  /** The first not-yet-taken message matching `match`, waiting at most `timeoutMs`. */
+  async next<T extends WtServerMessage>(match: (m: WtServerMessage) => m is T, timeoutMs: number, what: string): Promise<T>;
+  async next(match: (m: WtServerMessage) => boolean, timeoutMs: number, what: string): Promise<WtServerMessage>;
+  async next(match: (m: WtServerMessage) => boolean, timeoutMs: number, what: string): Promise<WtServerMessage> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.scanFrom < this.frames.length && this.taken.has(this.scanFrom)) this.scanFrom++;
+      for (let i = this.scanFrom; i < this.frames.length; i++) {
+        if (this.taken.has(i)) continue;
+        if (match(this.frames[i].message)) {
+          this.taken.add(i);
+          return this.frames[i].message;
+        }
+      }
+      const left = until - Date.now();
+      if (this.closeInfo || left <= 0) {
+        const state = this.closeInfo ? `socket closed (code ${this.closeInfo.code} ${this.closeInfo.reason})` : `timed out after ${timeoutMs} ms`;
+        const recent = this.frames.slice(-5).map((f) => f.text.slice(0, 160));
+        throw new Error(`${state} waiting for ${what}${this.lastError ? ` (error: ${this.lastError.message})` : ''}; last frames: ${JSON.stringify(recent)}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wakers.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Sends an announce and waits for its reply: the announce reply or a failure for that info_hash. */
+  async announce(p: WtAnnounceRequestParams, timeoutMs = 3000): Promise<WtAnnounceReplyDecoded | WtFailureDecoded> {
+    await this.send(encodeAnnounceRequest(p));
+    return this.next(
+      (m): m is WtAnnounceReplyDecoded | WtFailureDecoded =>
+        (m.type === 'announce' || (m.type === 'failure' && m.action !== 'scrape')) && m.infoHash === p.infoHash,
+      timeoutMs,
+      'an announce reply',
+    );
+  }
+
+  /** An announce that must succeed. */
+  async announceOk(p: WtAnnounceRequestParams, timeoutMs = 3000): Promise<WtAnnounceReplyDecoded> {
+    const reply = await this.announce(p, timeoutMs);
+    if (reply.type !== 'announce') throw new Error(`announce failed: ${reply.reason}`);
+    return reply;
+  }
+
+  /** Sends an answer (success is silent: nothing comes back to the answerer). */
+  async sendAnswer(p: WtAnswerRequestParams): Promise<void> {
+    await this.send(encodeAnswerRequest(p));
+  }
+
+  /** Any not-yet-taken failure (optionally for `infoHash`), waiting at most `timeoutMs`. */
+  failure(timeoutMs = 3000, infoHash?: string): Promise<WtFailureDecoded> {
+    return this.next(
+      (m): m is WtFailureDecoded => m.type === 'failure' && (infoHash === undefined || m.infoHash === infoHash),
+      timeoutMs,
+      `a failure${infoHash ? ' for that info_hash' : ''}`,
+    );
+  }
+
+  /**
+   * Waits for a failure or for the socket to close (for input a server may
+   * answer either way): 'failure' if one arrived, else 'closed'.
+   */
+  async failureOrClose(timeoutMs = 3000): Promise<'failure' | 'closed'> {
+    try {
+      await this.failure(timeoutMs);
+      return 'failure';
+    } catch (error) {
+      if (this.closeInfo) return 'closed';
+      throw error;
+    }
+  }
+
+  /** Sends a scrape and waits for the scrape reply or a scrape failure. */
+  async scrape(infoHashes: string | readonly string[], timeoutMs = 3000): Promise<WtScrapeReplyDecoded | WtFailureDecoded> {
+    await this.send(encodeScrapeRequest(infoHashes));
+    return this.next(
+      (m): m is WtScrapeReplyDecoded | WtFailureDecoded => m.type === 'scrape' || (m.type === 'failure' && m.action === 'scrape'),
+      timeoutMs,
+      'a scrape reply',
+    );
+  }
+
+  async scrapeOk(infoHashes: string | readonly string[], timeoutMs = 3000): Promise<Map<string, WtScrapeStats>> {
+    const reply = await this.scrape(infoHashes, timeoutMs);
+    if (reply.type !== 'scrape') throw new Error(`scrape failed: ${reply.reason}`);
+    return reply.files;
+  }
+
+  /**
+   * A round trip (a scrape of an unknown torrent): frames are ordered on a
+   * socket, so anything the tracker sent this socket before it handled the
+   * scrape has arrived when this resolves.
+   */
+  async sync(timeoutMs = 3000): Promise<void> {
+    await this.scrapeOk(randomId20('sync'), timeoutMs);
+  }
+
+  /** Resolves with the close code once the socket is closed (by either side), within `ms`. */
+  async waitClose(ms: number): Promise<WtClose> {
+    return eventually(() => this.closeInfo, ms, 'the WebSocket to close', 10);
+  }
+
+  close(): void {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    try {
+      this.ws.terminate();
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** The process's resident set size in KiB (Linux /proc), or NaN elsewhere. */
+export function processRssKb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}

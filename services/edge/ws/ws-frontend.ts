@@ -97,7 +97,7 @@ export class WsFrontend implements RelaySink {
         this.sockets.set(state.id, ws);
       },
       message: (ws, message) => this.onMessage(ws, Buffer.from(message).toString('utf8')),
-      close: (ws, code) => this.onClose(ws, code),
+      close: (ws, code, reason) => this.onClose(ws, code, reason),
     });
   }
 
@@ -256,11 +256,12 @@ export class WsFrontend implements RelaySink {
     });
   }
 
-  private onClose(ws: Ws, code: number): void {
+  private onClose(ws: Ws, code: number, reason: ArrayBuffer): void {
     const state = ws.getUserData();
     state.closed = true;
     this.sockets.delete(state.id);
-    if (code === 1009) this.dropped.oversize.inc(); // "message too big": maxMessageBytes
+    // uWebSockets.js reports a frame over maxPayloadLength as 1006 with this text (not 1009).
+    if (code === 1009 || (code === 1006 && Buffer.from(reason).toString() === 'Received too big message')) this.dropped.oversize.inc();
     if (state.peers.size === 0) return;
     const peers = [...state.peers].map(([infoHash, peerId]) => ({ infoHash, peerId }));
     state.peers.clear();
@@ -291,7 +292,10 @@ export class WsFrontend implements RelaySink {
     }
     if (ws.send(text, false) === SEND_DROPPED) {
       this.dropped.backpressure.inc();
-      if (!state.closed) ws.end(1013, 'too slow: messages dropped');
+      // Closing runs the close handler at once, which would change the swarm
+      // while it may still be relaying this very announce: close just after.
+      state.closed = true;
+      setImmediate(() => ws.end(1013, 'too slow: messages dropped'));
       return false;
     }
     return true;

@@ -169,19 +169,23 @@ export class WebTorrentSwarms {
     const peers = torrent.peers;
     const n = peers.length;
     const start = Math.floor(this.random() * n);
-    let sent = 0;
-    for (let k = 0; k < n && sent < r.offers.length; k++) {
+    // Targets are chosen before anything is delivered: a delivery may close a
+    // slow socket and so remove peers from this very array.
+    const targets: WtPeer[] = [];
+    for (let k = 0; k < n && targets.length < r.offers.length; k++) {
       const i = (start + k) % n;
       if (i === self) continue;
       const target = peers[i];
       if (r.seeder && target.seeder) continue;
-      const { offerId, offer } = r.offers[sent];
-      this.remember(r.infoHash, target.peerId, offerId, r.peerId, now);
-      relay.deliver(target, { kind: 'offer', infoHash: r.infoHash, fromPeerId: r.peerId, offerId, offer });
-      sent++;
+      targets.push(target);
     }
-    this.offersRelayed += sent;
-    return sent;
+    for (let t = 0; t < targets.length; t++) {
+      const { offerId, offer } = r.offers[t];
+      this.remember(r.infoHash, targets[t].peerId, offerId, r.peerId, now);
+      relay.deliver({ edge: targets[t].edge, socket: targets[t].socket }, { kind: 'offer', infoHash: r.infoHash, fromPeerId: r.peerId, offerId, offer });
+    }
+    this.offersRelayed += targets.length;
+    return targets.length;
   }
 
   private remember(infoHash: string, answerer: string, offerId: string, offerer: string, now: number): void {
