@@ -5,6 +5,7 @@
 #   aria2c               (aria2)               e2e: HTTP tracker transfers, IPv4 and IPv6
 #   rtorrent             (rtorrent)            e2e: UDP tracker transfers
 #   python3 + libtorrent (python3-libtorrent)  e2e: UDP over IPv6, access list
+#   chromium             (chromium)            e2e: WebTorrent in a real browser
 #
 # As root it installs directly (CI); otherwise through sudo when available;
 # otherwise it prints the exact command and exits 1.
@@ -28,6 +29,7 @@ check_all() {
   have_command aria2c || missing+=(aria2)
   have_command rtorrent || missing+=(rtorrent)
   have_libtorrent || missing+=(python3-libtorrent)
+  [ -x "${WT_E2E_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
 }
 
 check_all

@@ -205,7 +205,7 @@ const SCHEMA = {
     maxPendingOffers: integer(200000, 100, 10_000_000, 'Offers awaiting an answer, across all torrents; the oldest are forgotten first.'),
     maxMessageBytes: integer(64 * 1024, 1024, 16 * MiB, 'Largest WebSocket message accepted; bigger ones close the socket.'),
     maxOffersPerAnnounce: integer(10, 0, 100, 'Offers relayed from one announce; extra offers are ignored.'),
-    maxTorrentsPerSocket: integer(256, 1, 100000, 'Torrents one WebSocket may announce; more get a failure reply.'),
+    maxTorrentsPerSocket: integer(256, 1, 100000, 'Peers (torrent + peer_id) one WebSocket may announce; more get a failure reply.'),
     maxScrapeHashes: integer(100, 1, 1000, 'Most info-hashes answered in one WebTorrent scrape.'),
     idleTimeoutSeconds: integer(120, 8, 960, 'Close a WebSocket silent for this long (pings are sent automatically); a multiple of 4.'),
     maxBackpressureBytes: integer(1 * MiB, 16 * 1024, 256 * MiB, 'Unsent bytes queued for one slow socket before messages to it are dropped and it is closed.'),

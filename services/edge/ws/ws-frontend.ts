@@ -37,8 +37,12 @@ export interface WsFrontendOptions {
 interface SocketState {
   id: number;
   closed: boolean;
-  /** info-hash -> the peer_id this socket announced there. */
-  peers: Map<string, string>;
+  /**
+   * The peers this socket announced, keyed by info-hash + peer_id. One socket
+   * may hold several peer_ids in one torrent: WebTorrent shares a socket per
+   * tracker URL between all the clients of a page or process.
+   */
+  peers: Map<string, { readonly infoHash: string; readonly peerId: string }>;
 }
 
 type Ws = WebSocket<SocketState>;
@@ -160,19 +164,16 @@ export class WsFrontend implements RelaySink {
       failure('torrent not allowed on this tracker', 'denied');
       return;
     }
-    const known = state.peers.get(infoHash);
-    if (known !== undefined && known !== peerId) {
-      failure('this connection already announced another peer_id for this torrent', 'error');
-      return;
-    }
+    const key = infoHash + peerId;
+    const known = state.peers.has(key);
     const stopping = message.event === AnnounceEvent.Stopped;
-    if (known === undefined && !stopping) {
+    if (!known && !stopping) {
       if (state.peers.size >= this.options.limits.maxTorrentsPerSocket) {
         failure(`too many torrents on one connection (limit ${this.options.limits.maxTorrentsPerSocket})`, 'error');
         return;
       }
       // Recorded before the swarm answers, so a close racing this announce still removes the peer.
-      state.peers.set(infoHash, peerId);
+      state.peers.set(key, { infoHash, peerId });
     }
     const request: SwarmRequest = {
       type: 'wt-announce',
@@ -185,12 +186,12 @@ export class WsFrontend implements RelaySink {
     };
     this.dispatch(request, (reply) => {
       if (reply.type !== 'wt-announce') {
-        if (known === undefined && state.peers.get(infoHash) === peerId) state.peers.delete(infoHash);
+        if (!known) state.peers.delete(key);
         if (state.closed) return;
         failure(reply.type === 'error' ? reply.message : 'internal error', reply.type === 'error' ? 'error' : 'unavailable');
         return;
       }
-      if (stopping) state.peers.delete(infoHash);
+      if (stopping) state.peers.delete(key);
       if (state.closed) return;
       this.send(ws, encodeAnnounceReply({ infoHash, interval: reply.interval, complete: reply.complete, incomplete: reply.incomplete }));
       this.count('announce', 'ok');
@@ -263,7 +264,7 @@ export class WsFrontend implements RelaySink {
     // uWebSockets.js reports a frame over maxPayloadLength as 1006 with this text (not 1009).
     if (code === 1009 || (code === 1006 && Buffer.from(reason).toString() === 'Received too big message')) this.dropped.oversize.inc();
     if (state.peers.size === 0) return;
-    const peers = [...state.peers].map(([infoHash, peerId]) => ({ infoHash, peerId }));
+    const peers = [...state.peers.values()];
     state.peers.clear();
     this.dispatch({ type: 'wt-disconnect', from: { edge: this.options.edgeId, socket: state.id }, peers }, (reply) => {
       if (reply.type === 'error') this.options.logger.warn('could not remove the peers of a closed socket', { error: reply.message });
