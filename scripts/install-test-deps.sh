@@ -6,6 +6,7 @@
 #   rtorrent             (rtorrent)            e2e: UDP tracker transfers
 #   python3 + libtorrent (python3-libtorrent)  e2e: UDP over IPv6, access list
 #   chromium             (chromium)            e2e: WebTorrent in a real browser
+#   openssl              (openssl)             integration: a self-signed certificate for TLS
 #
 # As root it installs directly (CI); otherwise through sudo when available;
 # otherwise it prints the exact command and exits 1.
@@ -30,6 +31,7 @@ check_all() {
   have_command rtorrent || missing+=(rtorrent)
   have_libtorrent || missing+=(python3-libtorrent)
   [ -x "${WT_E2E_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
+  have_command openssl || missing+=(openssl)
 }
 
 check_all

@@ -98,14 +98,8 @@ export function endpointKey(e: Endpoint): string {
 
 // ---------------------------------------------------------------- bencode (the npm package)
 
-export interface BencodeModule {
-  decode(data: Uint8Array, encoding?: string): unknown;
-  encode(value: unknown): Uint8Array;
-}
-
-// The package ships no type declarations; load it by a non-literal specifier and type it here.
-const BENCODE_SPECIFIER: string = 'bencode';
-export const bencode: BencodeModule = ((await import(BENCODE_SPECIFIER)) as { default: BencodeModule }).default;
+export { default as bencode } from 'bencode';
+import bencode from 'bencode';
 
 /** Decodes with the standard decoder and insists on a dictionary at the top. */
 export function bdecodeDict(body: Uint8Array): Record<string, unknown> {

@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-// The npm package ships no type declarations; it is used only as an independent reference.
-// @ts-ignore -- untyped module
 import bencodeModule from 'bencode';
 import {
   DEFAULT_MAX_DEPTH,

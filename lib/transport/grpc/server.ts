@@ -1,0 +1,404 @@
+/**
+ * The swarm side of the edge <-> swarm wire (tracker.v1.Swarm/Exchange).
+ *
+ * Each edge keeps one bidirectional stream open and names itself in the call
+ * metadata (edge id + boot nonce). Every EdgeBatch is answered at once with
+ * one SwarmBatch (SwarmService.handle is synchronous). Relayed WebTorrent
+ * offers/answers (RelaySink.deliver) are queued per edge stream and written
+ * with the next reply batch to that edge, or on their own at the end of the
+ * tick. When a write is refused (`write() === false`) the server stops
+ * reading that stream until 'drain', so HTTP/2 flow control pushes back on
+ * the edge.
+ *
+ * Edge lifecycle:
+ * - a stream from an edge id with a different boot nonce than the streams
+ *   it has means the edge restarted: the old streams are ended and the old
+ *   incarnation's WebTorrent peers dropped at once (`onEdgeGone`), before
+ *   the new stream's requests run;
+ * - more streams with the same id and nonce (a reconnect racing the old
+ *   stream's teardown, or two transports in one edge) coexist; relays go to
+ *   the newest;
+ * - when an edge's last stream ends, `onEdgeGone(edgeId)` runs after
+ *   `edgeGoneGraceMs` unless the same edge process (same nonce) is back by
+ *   then (a stream blip must not wipe the WebTorrent peers of live sockets).
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Http2Session } from 'node:http2';
+import type { RelaySink, SocketRef, SwarmReply, SwarmRequest, WtRelayMessage } from '../messages.js';
+import type { SwarmService } from '../transport.js';
+import type { DecodedEdgeBatch, Relay } from './codec.js';
+import { METADATA, PROTOCOL_VERSION, swarmServiceDefinition, type OutgoingSwarmBatch, type WireCodec } from './service.js';
+
+export interface GrpcSwarmServerOptions {
+  /** Default '0.0.0.0'. IPv6 literals may be given with or without brackets. */
+  host?: string;
+  /** Default 0: any free port (listen() returns it). */
+  port?: number;
+  /** This swarm's member name, sent to edges in the stream's initial metadata. */
+  swarmId?: string;
+  /** An edge's streams are all gone (or it restarted): drop its WebTorrent peers. */
+  onEdgeGone?: (edgeId: string) => void;
+  /** A stream from an edge was accepted. */
+  onEdgeConnected?: (edgeId: string, bootNonce: string) => void;
+  /** Default 5000; 0 = call onEdgeGone as soon as the stream ends. */
+  edgeGoneGraceMs?: number;
+  /** Relays waiting for one blocked edge stream, at most (more are dropped and counted). Default 10000. */
+  maxPendingRelaysPerEdge?: number;
+  /** Defaults 10000 / 5000. */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+  /** Default 64 MiB each way. */
+  maxMessageBytes?: number;
+  /**
+   * HTTP/2 receive window for edge streams; grpc-js has no server option for
+   * it, so it is applied to each new session (best effort). Default 16 MiB;
+   * 0 leaves Node's default (64 KiB).
+   */
+  flowControlWindow?: number;
+  credentials?: grpc.ServerCredentials;
+  /** Extra grpc.Server options (override the derived ones). */
+  serverOptions?: grpc.ServerOptions;
+  codec?: WireCodec;
+  /** Metrics hook: one EdgeBatch handled (requests, seconds spent in SwarmService.handle). */
+  onBatch?: (requests: number, seconds: number) => void;
+}
+
+export interface GrpcSwarmServerStats {
+  edges: number;
+  streamsAccepted: number;
+  streamsRejected: number;
+  /** Streams ended because their edge came back with a new boot nonce. */
+  streamsReplaced: number;
+  edgesGone: number;
+  batches: number;
+  requests: number;
+  /** Requests of a type this build does not know (answered with ErrorReply). */
+  unsupported: number;
+  /** SwarmService.handle threw (its batch got ErrorReplies). */
+  handleErrors: number;
+  relaysSent: number;
+  /** Relays for an edge with no stream, or beyond the per-edge bound. */
+  relaysDropped: number;
+  writeBlocked: number;
+}
+
+type ExchangeCall = grpc.ServerDuplexStream<DecodedEdgeBatch, OutgoingSwarmBatch>;
+
+interface EdgeStream {
+  readonly edgeId: string;
+  readonly bootNonce: string;
+  readonly call: ExchangeCall;
+  relays: Relay[];
+  flushScheduled: boolean;
+  blocked: boolean;
+  ended: boolean;
+}
+
+const NO_IDS: number[] = [];
+const NO_REPLIES: SwarmReply[] = [];
+
+function metadataString(metadata: grpc.Metadata, key: string): string {
+  const value = metadata.get(key)[0];
+  if (value === undefined) return '';
+  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+}
+
+export class GrpcSwarmServer implements RelaySink {
+  private readonly server: grpc.Server;
+  /** Live streams per edge id, oldest first (all with the same boot nonce). */
+  private readonly edgeStreams = new Map<string, EdgeStream[]>();
+  /** Edges whose stream ended, waiting out the grace period: nonce + timer. */
+  private readonly goneTimers = new Map<string, { bootNonce: string; timer: NodeJS.Timeout }>();
+  private readonly windowRaised = new WeakSet<Http2Session>();
+  private readonly graceMs: number;
+  private readonly maxPendingRelays: number;
+  private readonly window: number;
+  private readonly swarmMetadata: grpc.Metadata;
+  private shuttingDown = false;
+  private port = 0;
+  private readonly s: GrpcSwarmServerStats = {
+    edges: 0, streamsAccepted: 0, streamsRejected: 0, streamsReplaced: 0, edgesGone: 0, batches: 0, requests: 0,
+    unsupported: 0, handleErrors: 0, relaysSent: 0, relaysDropped: 0, writeBlocked: 0,
+  };
+
+  constructor(
+    private readonly service: SwarmService,
+    private readonly options: GrpcSwarmServerOptions = {},
+  ) {
+    this.graceMs = Math.max(0, options.edgeGoneGraceMs ?? 5000);
+    this.maxPendingRelays = Math.max(1, options.maxPendingRelaysPerEdge ?? 10_000);
+    this.window = options.flowControlWindow ?? 16 * 1024 * 1024;
+    const maxMessage = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.server = new grpc.Server({
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 10_000,
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 5_000,
+      'grpc.max_receive_message_length': maxMessage,
+      'grpc.max_send_message_length': maxMessage,
+      ...options.serverOptions,
+    });
+    this.swarmMetadata = new grpc.Metadata();
+    this.swarmMetadata.set(METADATA.swarmId, Buffer.from(options.swarmId ?? '', 'utf8'));
+    this.swarmMetadata.set(METADATA.protocol, PROTOCOL_VERSION);
+    this.server.addService(swarmServiceDefinition(options.codec), {
+      exchange: (call: ExchangeCall) => this.accept(call),
+    });
+  }
+
+  /** Binds and starts serving; resolves with the bound port. */
+  listen(): Promise<number> {
+    let host = this.options.host ?? '0.0.0.0';
+    if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
+    const target = `${host}:${this.options.port ?? 0}`;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(target, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (error, port) => {
+        if (error) reject(error);
+        else resolve((this.port = port));
+      });
+    });
+  }
+
+  get boundPort(): number {
+    return this.port;
+  }
+
+  /** RelaySink: queue an offer/answer for the edge holding `to`; dropped (and counted) if that edge has no stream. */
+  deliver(to: SocketRef, message: WtRelayMessage): void {
+    const streams = this.edgeStreams.get(to.edge);
+    const stream = streams?.[streams.length - 1];
+    if (!stream || stream.ended || stream.relays.length >= this.maxPendingRelays) {
+      this.s.relaysDropped++;
+      return;
+    }
+    stream.relays.push({ socket: to.socket, message });
+    if (!stream.flushScheduled) {
+      stream.flushScheduled = true;
+      queueMicrotask(() => this.flushRelays(stream));
+    }
+  }
+
+  /** Edge ids with a live stream. */
+  connectedEdges(): string[] {
+    return [...this.edgeStreams.keys()];
+  }
+
+  stats(): GrpcSwarmServerStats {
+    return { ...this.s, edges: this.edgeStreams.size };
+  }
+
+  /**
+   * Stops accepting streams, ends every edge stream (edges then fail fast and
+   * reconnect elsewhere or later), waits up to `graceMs` for the connections
+   * to close, then forces them. onEdgeGone is not called during shutdown.
+   */
+  async shutdown(graceMs = 5000): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    for (const { timer } of this.goneTimers.values()) clearTimeout(timer);
+    this.goneTimers.clear();
+    for (const stream of [...this.edgeStreams.values()].flat()) {
+      this.flushRelays(stream, true);
+      stream.ended = true;
+      try {
+        stream.call.end();
+      } catch {
+        // already gone
+      }
+    }
+    this.edgeStreams.clear();
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, Math.max(0, graceMs));
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+
+  /** Ends everything at once (tests, fatal errors). */
+  forceShutdown(): void {
+    this.shuttingDown = true;
+    for (const { timer } of this.goneTimers.values()) clearTimeout(timer);
+    this.goneTimers.clear();
+    this.edgeStreams.clear();
+    this.server.forceShutdown();
+  }
+
+  // ------------------------------------------------------------ streams
+
+  private accept(call: ExchangeCall): void {
+    const edgeId = metadataString(call.metadata, METADATA.edgeId);
+    const bootNonce = metadataString(call.metadata, METADATA.bootNonce);
+    if (this.shuttingDown || edgeId === '') {
+      this.s.streamsRejected++;
+      call.emit('error', {
+        code: this.shuttingDown ? grpc.status.UNAVAILABLE : grpc.status.INVALID_ARGUMENT,
+        details: this.shuttingDown ? 'swarm is shutting down' : `missing ${METADATA.edgeId} metadata`,
+      });
+      return;
+    }
+    this.raiseWindow(call);
+    this.s.streamsAccepted++;
+
+    // The same edge process coming back within the grace period keeps its peers;
+    // a restarted one (new nonce) loses the old incarnation's peers now.
+    const gone = this.goneTimers.get(edgeId);
+    if (gone) {
+      clearTimeout(gone.timer);
+      this.goneTimers.delete(edgeId);
+      if (gone.bootNonce !== bootNonce) this.edgeGone(edgeId);
+    }
+    let streams = this.edgeStreams.get(edgeId);
+    if (streams && streams[0].bootNonce !== bootNonce) {
+      this.edgeStreams.delete(edgeId);
+      for (const previous of streams) {
+        this.s.streamsReplaced++;
+        previous.ended = true;
+        previous.relays = [];
+        try {
+          previous.call.end();
+        } catch {
+          // already gone
+        }
+      }
+      this.edgeGone(edgeId);
+      streams = undefined;
+    }
+
+    const stream: EdgeStream = { edgeId, bootNonce, call, relays: [], flushScheduled: false, blocked: false, ended: false };
+    if (streams) streams.push(stream);
+    else this.edgeStreams.set(edgeId, [stream]);
+    call.sendMetadata(this.swarmMetadata);
+    call.on('data', (batch: DecodedEdgeBatch) => this.onBatch(stream, batch));
+    call.on('drain', () => {
+      stream.blocked = false;
+      if (stream.relays.length > 0) this.flushRelays(stream);
+      if (!stream.blocked) call.resume();
+    });
+    call.on('end', () => {
+      // The edge closed its side: close ours (a stream has no use half-open).
+      this.streamEnded(stream);
+      try {
+        call.end();
+      } catch {
+        // already finished
+      }
+    });
+    call.on('cancelled', () => this.streamEnded(stream));
+    call.on('error', () => this.streamEnded(stream));
+    call.on('close', () => this.streamEnded(stream));
+    this.options.onEdgeConnected?.(edgeId, bootNonce);
+  }
+
+  private streamEnded(stream: EdgeStream): void {
+    if (stream.ended) return;
+    stream.ended = true;
+    stream.relays = [];
+    const streams = this.edgeStreams.get(stream.edgeId);
+    const at = streams ? streams.indexOf(stream) : -1;
+    if (!streams || at < 0) return; // its edge restarted: already handled
+    streams.splice(at, 1);
+    if (streams.length > 0) return; // the edge is still connected
+    this.edgeStreams.delete(stream.edgeId);
+    if (this.shuttingDown) return;
+    if (this.graceMs === 0) {
+      this.edgeGone(stream.edgeId);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.goneTimers.delete(stream.edgeId);
+      if (!this.edgeStreams.has(stream.edgeId)) this.edgeGone(stream.edgeId);
+    }, this.graceMs);
+    timer.unref();
+    this.goneTimers.set(stream.edgeId, { bootNonce: stream.bootNonce, timer });
+  }
+
+  private edgeGone(edgeId: string): void {
+    this.s.edgesGone++;
+    try {
+      this.options.onEdgeGone?.(edgeId);
+    } catch {
+      // The swarm's cleanup must not take the server down.
+    }
+  }
+
+  private onBatch(stream: EdgeStream, batch: DecodedEdgeBatch): void {
+    if (stream.ended) return;
+    const { ids, requests } = batch;
+    const n = requests.length;
+    this.s.batches++;
+    this.s.requests += n;
+    let known = requests as SwarmRequest[];
+    let unknown = 0;
+    for (let i = 0; i < n; i++) if (requests[i] === undefined) unknown++;
+    if (unknown > 0) {
+      this.s.unsupported += unknown;
+      known = requests.filter((r): r is SwarmRequest => r !== undefined);
+    }
+    const started = this.options.onBatch ? performance.now() : 0;
+    let replies: SwarmReply[];
+    try {
+      replies = known.length > 0 ? this.service.handle(known) : [];
+      if (replies.length !== known.length) throw new Error('SwarmService.handle returned the wrong number of replies');
+    } catch {
+      this.s.handleErrors++;
+      replies = new Array<SwarmReply>(known.length).fill({ type: 'error', message: 'internal error' });
+    }
+    if (this.options.onBatch) this.options.onBatch(n, (performance.now() - started) / 1000);
+    if (unknown > 0) {
+      const merged = new Array<SwarmReply>(n);
+      const unsupported: SwarmReply = { type: 'error', message: 'unsupported request type' };
+      for (let i = 0, k = 0; i < n; i++) merged[i] = requests[i] === undefined ? unsupported : replies[k++];
+      replies = merged;
+    }
+    // handle() may have relayed offers to this very edge: they ride along.
+    this.write(stream, ids, replies);
+  }
+
+  private flushRelays(stream: EdgeStream, force = false): void {
+    stream.flushScheduled = false;
+    if (stream.ended || stream.relays.length === 0 || (stream.blocked && !force)) return;
+    this.write(stream, NO_IDS, NO_REPLIES);
+  }
+
+  private write(stream: EdgeStream, ids: ArrayLike<number>, replies: readonly SwarmReply[]): void {
+    const relays = stream.relays;
+    if (relays.length > 0) {
+      stream.relays = [];
+      this.s.relaysSent += relays.length;
+    }
+    let ok: boolean;
+    try {
+      ok = stream.call.write({ ids, replies, relays });
+    } catch {
+      this.streamEnded(stream);
+      return;
+    }
+    if (!ok && !stream.blocked) {
+      stream.blocked = true;
+      this.s.writeBlocked++;
+      stream.call.pause(); // stop reading this edge until our replies drain
+    }
+  }
+
+  /**
+   * Raises the HTTP/2 receive window of the session this call runs on
+   * (grpc-js only offers this for clients). Reaches into grpc-js internals,
+   * so any failure just leaves the default window.
+   */
+  private raiseWindow(call: ExchangeCall): void {
+    if (this.window <= 65535) return;
+    try {
+      const session = (call as unknown as { call?: { stream?: { session?: Http2Session } } }).call?.stream?.session;
+      if (!session || this.windowRaised.has(session)) return;
+      this.windowRaised.add(session);
+      const window = Math.min(this.window, 2 ** 31 - 1);
+      session.setLocalWindowSize(window);
+      session.settings({ initialWindowSize: window });
+    } catch {
+      // best effort
+    }
+  }
+}

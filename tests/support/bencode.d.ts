@@ -1,0 +1,8 @@
+// The npm `bencode` package ships no types; tests use it as the independent, standard decoder.
+declare module 'bencode' {
+  const bencode: {
+    encode(value: unknown): Uint8Array;
+    decode(data: Uint8Array, start?: number, end?: number, encoding?: string): unknown;
+  };
+  export default bencode;
+}
