@@ -19,6 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import { parseCidrList } from './cidr.js';
+import { parseMemberList } from '../cluster/membership/static.js';
 
 // ---------------------------------------------------------------------------
 // Field descriptors
@@ -133,6 +134,21 @@ function checkHexKey(value: string): string | undefined {
   return undefined;
 }
 
+function checkMemberList(value: string): string | undefined {
+  if (value.trim() === '') return undefined;
+  try {
+    parseMemberList(value);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function checkNodeName(value: string): string | undefined {
+  if (value === '') return undefined;
+  return /^[A-Za-z0-9._-]{1,253}$/.test(value) ? undefined : 'it must be 1-253 letters, digits, ".", "-" or "_"';
+}
+
 function checkReadableFile(value: string): string | undefined {
   if (value === '') return undefined;
   return existsSync(value) ? undefined : 'no such file';
@@ -217,6 +233,30 @@ const SCHEMA = {
     }),
     keyFile: text('', 'PEM private key for tls.certFile.', { allowed: 'empty or an existing file', check: checkReadableFile }),
   },
+  node: {
+    name: text('', 'This process\'s stable name: the edge id of an edge, the member name of a swarm. "" = the host name (a StatefulSet pod\'s name).', {
+      allowed: 'a name of letters, digits, dot, dash or underscore',
+      check: checkNodeName,
+    }),
+  },
+  cluster: {
+    membership: oneOf(['static', 'kubernetes'], 'static', 'How edges find swarms: a static list, or the swarm Service\'s EndpointSlices.'),
+    members: text('', 'Static swarm list: name=host:port,... (e.g. swarm-0=127.0.0.1:7000,swarm-1=127.0.0.1:7001).', {
+      allowed: 'empty or a list name=host:port,...',
+      check: checkMemberList,
+    }),
+    kubernetesNamespace: text('', 'Namespace of the swarm Service; "" = the pod\'s own namespace.', { allowed: 'a Kubernetes namespace' }),
+    kubernetesService: text('tracker-swarm', 'Name of the swarm Service whose EndpointSlices list the swarms.', { allowed: 'a Kubernetes Service name' }),
+    kubernetesPortName: text('grpc', 'Name of the gRPC port in the swarm Service.', { allowed: 'a port name' }),
+    kubeconfig: text('', 'Kubeconfig file for the membership watch; "" = in-cluster service account.', { allowed: 'a file path' }),
+    requestTimeoutMs: integer(2000, 50, 60000, 'An edge answers a request with a failure if its swarm has not replied within this long.'),
+    maxBatch: integer(256, 1, 10000, 'Requests an edge sends to one swarm in one batch at most.'),
+    maxBatchesInFlight: integer(64, 1, 10000, 'Batches awaiting replies per swarm; more wait in a queue.'),
+  },
+  swarm: {
+    grpcHost: text('::', 'Address the swarm\'s gRPC server listens on.', { allowed: 'a host name or IP address', check: checkHost }),
+    grpcPort: integer(7000, 0, 65535, 'Port of the swarm\'s gRPC server (edges connect here).'),
+  },
   announce: {
     intervalSeconds: integer(1800, 1, 86400, 'Announce interval sent to clients.'),
     minIntervalSeconds: integer(900, 1, 86400, 'Minimum announce interval sent to clients; at most intervalSeconds.'),
@@ -254,6 +294,9 @@ const SECTION_DOCS: Record<string, string> = {
   http: 'HTTP tracker, on the same TCP port as WebSockets.',
   webtorrent: 'WebTorrent tracking over WebSocket, on the TCP port.',
   tls: 'TLS on the TCP port (HTTPS and WSS). Both files or neither.',
+  node: 'Identity of this process in a cluster.',
+  cluster: 'Edge side of a cluster: finding swarms and talking to them over gRPC.',
+  swarm: 'Swarm side of a cluster.',
   announce: 'Announce replies.',
   store: 'In-memory peer store (swarm role).',
   accessList: 'Which torrents are served. Reload with SIGHUP or by changing the file.',

@@ -32,6 +32,8 @@ export class TrackerMetrics {
   private readonly requests: FastCounter;
   private readonly latency: FastHistogram;
   private readonly relayed: FastCounter;
+  private readonly batchSize: FastHistogram;
+  private readonly roundTrip: FastHistogram;
   private readonly wsDropped: FastCounter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -49,6 +51,20 @@ export class TrackerMetrics {
       LATENCY_BUCKETS,
       this.registry,
     );
+    this.batchSize = new FastHistogram(
+      'tracker_swarm_batch_requests',
+      'Requests per message between edge and swarm (label swarm="self" on a swarm: batches it answered)',
+      ['swarm'],
+      [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+      this.registry,
+    );
+    this.roundTrip = new FastHistogram(
+      'tracker_swarm_round_trip_seconds',
+      'Edge-measured time from sending a batch to a swarm to its replies',
+      ['swarm'],
+      LATENCY_BUCKETS,
+      this.registry,
+    );
     this.relayed = new FastCounter('tracker_ws_relayed_total', 'WebTorrent offers and answers delivered to sockets', ['kind'], this.registry);
     this.wsDropped = new FastCounter(
       'tracker_ws_dropped_total',
@@ -63,7 +79,7 @@ export class TrackerMetrics {
     return this.requests.child({ protocol, action, result });
   }
 
-  latencyHistogram(protocol: Protocol, action: RequestAction): HistogramChild {
+  latencyHistogram(protocol: Protocol | 'grpc', action: RequestAction | 'batch'): HistogramChild {
     return this.latency.child({ protocol, action });
   }
 
@@ -114,6 +130,73 @@ export class TrackerMetrics {
       registers: [this.registry],
       collect() {
         this.set(source().pendingOffers);
+      },
+    });
+  }
+
+  // ------------------------------------------------------------ cluster (edge side)
+
+  /** Per-swarm histograms an edge's gRPC transport feeds: requests per message, and round-trip time. */
+  swarmClient(swarm: string): { batchSize: HistogramChild; roundTrip: HistogramChild } {
+    return { batchSize: this.batchSize.child({ swarm }), roundTrip: this.roundTrip.child({ swarm }) };
+  }
+
+  observeSwarmClients(source: () => readonly { swarm: string; up: boolean; inFlight: number }[]): void {
+    new Gauge({
+      name: 'tracker_swarm_stream_up',
+      help: 'Whether the edge has an open stream to the swarm (1) or not (0)',
+      labelNames: ['swarm'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of source()) this.set({ swarm: s.swarm }, s.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tracker_swarm_inflight_requests',
+      help: 'Requests sent to the swarm and not answered yet',
+      labelNames: ['swarm'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of source()) this.set({ swarm: s.swarm }, s.inFlight);
+      },
+    });
+  }
+
+  observeSlotTable(source: () => { epoch: number; members: number }): void {
+    new Gauge({
+      name: 'tracker_slot_table_epoch',
+      help: 'Version of the slot table (increases with every membership change)',
+      registers: [this.registry],
+      collect() {
+        this.set(source().epoch);
+      },
+    });
+    new Gauge({
+      name: 'tracker_slot_table_members',
+      help: 'Swarms that own slots',
+      registers: [this.registry],
+      collect() {
+        this.set(source().members);
+      },
+    });
+  }
+
+  // ------------------------------------------------------------ cluster (swarm side)
+
+  /** Requests per batch a swarm answered, and how long answering took. */
+  swarmServerBatch(): { size: HistogramChild; seconds: HistogramChild } {
+    return { size: this.batchSize.child({ swarm: 'self' }), seconds: this.latency.child({ protocol: 'grpc', action: 'batch' }) };
+  }
+
+  observeEdges(source: () => number): void {
+    new Gauge({
+      name: 'tracker_edges_connected',
+      help: 'Edges with an open stream to this swarm',
+      registers: [this.registry],
+      collect() {
+        this.set(source());
       },
     });
   }

@@ -3,19 +3,30 @@
  * `tracker <command> [--key=value ...]`
  *
  *   all-in-one   edge and swarm in one process (the default)
+ *   edge         stateless frontends routing to swarms over gRPC
+ *   swarm        peers in memory, served to edges over gRPC
+ *   cluster      N edges + M swarms as local processes (development)
  *   loadtest     the project's load generator (see bench/loadtest)
  *
  * Flags, environment variables (TRACKER_*) and a YAML file (--config) set
  * the configuration; `--print-config` prints every key with its default.
  */
-import { ConfigError, defaultConfigYaml, loadConfig } from '../../lib/runtime/config.js';
-import { createLogger } from '../../lib/runtime/logger.js';
-import { startAllInOne, type RunningTracker } from './all-in-one.js';
+import { ConfigError, defaultConfigYaml, loadConfig, type Config } from '../../lib/runtime/config.js';
+import { createLogger, type Logger } from '../../lib/runtime/logger.js';
+import { startEdge } from './edge.js';
+import { startSwarm } from './swarm.js';
+import { runCluster } from './cluster.js';
+import { nodeName } from './cluster-config.js';
+import { startAllInOne } from './all-in-one.js';
+import type { RunningTracker } from './operations.js';
 
-const USAGE = `usage: tracker [all-in-one|loadtest] [--config file.yaml] [--key=value ...] [--print-config]
+const USAGE = `usage: tracker [all-in-one|edge|swarm|cluster|loadtest] [--config file.yaml] [--key=value ...] [--print-config]
 
-  all-in-one   UDP + HTTP tracker with peers in memory, one process (default)
-  loadtest     load generator: tracker loadtest udp|http --help
+  all-in-one   UDP, HTTP and WebTorrent tracker with peers in memory, one process (default)
+  edge         frontends only; routes to swarms (cluster.membership, cluster.members)
+  swarm        peers in memory for the slots it owns; gRPC on swarm.grpcPort
+  cluster      --edges N --swarms M: a local cluster of separate processes on loopback
+  loadtest     load generator: tracker loadtest udp|http|ws --help
 
 Every configuration key can be set as a flag (--announce.intervalSeconds=1800),
 an environment variable (TRACKER_ANNOUNCE__INTERVAL_SECONDS=1800) or in a YAML
@@ -38,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
 
   let loaded: ReturnType<typeof loadConfig>;
   try {
-    loaded = loadConfig({ argv, env: process.env });
+    loaded = loadConfig({ argv, env: process.env, extraFlags: ['edges', 'swarms'] });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`tracker: ${error.message}\n`);
@@ -51,17 +62,34 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = loaded.positionals[0] ?? 'all-in-one';
-  if (command !== 'all-in-one') {
+  const starters: Record<string, (config: Config, logger: Logger) => Promise<RunningTracker>> = {
+    'all-in-one': startAllInOne,
+    edge: startEdge,
+    swarm: startSwarm,
+  };
+  if (command !== 'cluster' && !starters[command]) {
     process.stderr.write(`tracker: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
 
   const config = loaded.config;
-  const logger = createLogger({ level: config.log.level, base: { role: command } });
+  const logger = createLogger({ level: config.log.level, base: command === 'edge' || command === 'swarm' ? { role: command, node: nodeName(config) } : { role: command } });
   for (const warning of loaded.warnings) logger.warn(warning);
+
+  if (command === 'cluster') {
+    const edges = Number(loaded.extraFlags.edges ?? 2);
+    const swarms = Number(loaded.extraFlags.swarms ?? 3);
+    if (!Number.isInteger(edges) || edges < 1 || !Number.isInteger(swarms) || swarms < 1) {
+      process.stderr.write('tracker cluster: --edges and --swarms must be positive integers\n');
+      return 2;
+    }
+    const passThrough = argv.filter((a, i) => a !== 'cluster' && !/^--(edges|swarms)(=|$)/.test(a) && !/^--(edges|swarms)$/.test(argv[i - 1] ?? ''));
+    return runCluster(config, { edges, swarms }, passThrough, logger);
+  }
+
   let tracker: RunningTracker;
   try {
-    tracker = await startAllInOne(config, logger);
+    tracker = await starters[command](config, logger);
   } catch (error) {
     logger.error('cannot start', { error });
     return 1;

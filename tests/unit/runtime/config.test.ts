@@ -49,6 +49,19 @@ interface ExpectedConfig {
     maxBackpressureBytes: number;
   };
   tls: { certFile: string; keyFile: string };
+  node: { name: string };
+  cluster: {
+    membership: 'static' | 'kubernetes';
+    members: string;
+    kubernetesNamespace: string;
+    kubernetesService: string;
+    kubernetesPortName: string;
+    kubeconfig: string;
+    requestTimeoutMs: number;
+    maxBatch: number;
+    maxBatchesInFlight: number;
+  };
+  swarm: { grpcHost: string; grpcPort: number };
   announce: {
     intervalSeconds: number;
     minIntervalSeconds: number;
@@ -103,6 +116,19 @@ const DEFAULTS: ExpectedConfig = {
     maxBackpressureBytes: 1048576,
   },
   tls: { certFile: '', keyFile: '' },
+  node: { name: '' },
+  cluster: {
+    membership: 'static',
+    members: '',
+    kubernetesNamespace: '',
+    kubernetesService: 'tracker-swarm',
+    kubernetesPortName: 'grpc',
+    kubeconfig: '',
+    requestTimeoutMs: 2000,
+    maxBatch: 256,
+    maxBatchesInFlight: 64,
+  },
+  swarm: { grpcHost: '::', grpcPort: 7000 },
   announce: {
     intervalSeconds: 1800,
     minIntervalSeconds: 900,
@@ -175,7 +201,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('announce.numwantMax')?.env, 'TRACKER_ANNOUNCE__NUMWANT_MAX');
     assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
-    assert.equal(keys.size, 43);
+    assert.equal(keys.size, 55);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -417,6 +443,14 @@ describe('config errors name the key', () => {
     'http.maxScrapeHashes': 'lots',
     'webtorrent.enabled': 'maybe',
     'tls.certFile': '/nonexistent/cert.pem',
+    'node.name': 'bad name!',
+    'cluster.membership': 'dns',
+    'cluster.members': 'swarm-0=nowhere',
+    'cluster.requestTimeoutMs': '10',
+    'cluster.maxBatch': '0',
+    'cluster.maxBatchesInFlight': 'many',
+    'swarm.grpcHost': '',
+    'swarm.grpcPort': '65536',
     'tls.keyFile': '/nonexistent/key.pem',
     'webtorrent.intervalSeconds': '5',
     'webtorrent.peerTimeoutSeconds': '-1',
@@ -445,10 +479,12 @@ describe('config errors name the key', () => {
     'shutdown.graceSeconds': 'ten',
   };
 
-  test('every key is covered (accessList.file accepts any string; checked via YAML below)', () => {
+  // Free-text keys (paths and Kubernetes names) accept any string.
+  const FREE_TEXT = new Set(['accessList.file', 'cluster.kubernetesNamespace', 'cluster.kubernetesService', 'cluster.kubernetesPortName', 'cluster.kubeconfig']);
+  test('every key is covered (free-text keys are checked via YAML below)', () => {
     const keys = configKeys()
       .map((k) => k.key)
-      .filter((k) => k !== 'accessList.file');
+      .filter((k) => !FREE_TEXT.has(k));
     assert.deepEqual(Object.keys(bad).sort(), keys.sort());
   });
 

@@ -1,0 +1,65 @@
+import type { Config } from '../../lib/runtime/config.js';
+import type { Logger } from '../../lib/runtime/logger.js';
+import { TrackerMetrics } from '../../lib/runtime/metrics.js';
+import { OpsServer } from '../../lib/runtime/ops-server.js';
+import { AccessListReloader } from '../edge/access-list.js';
+
+export interface RunningTracker {
+  readonly udpPort: number;
+  readonly tcpPort: number;
+  readonly metricsPort: number;
+  /** Re-reads the access list (what SIGHUP does). */
+  reload(): Promise<void>;
+  /** Graceful stop: not ready, stop accepting, finish in-flight (bounded), close. */
+  stop(): Promise<void>;
+}
+
+/**
+ * What every role has: metrics and probes on the ops port, and the access
+ * list (edges enforce it; a swarm loads none). Readiness turns on when the
+ * role calls `running()` and off when it starts stopping.
+ */
+export async function startOperations(config: Config, logger: Logger, options: { accessList?: boolean } = {}) {
+  const metrics = new TrackerMetrics();
+  let ready = false;
+  const ops = config.metrics.enabled ? new OpsServer(metrics, { ready: () => ready }) : undefined;
+  const metricsPort = ops ? await ops.listen(config.metrics.host, config.metrics.port) : 0;
+  const useAccessList = options.accessList !== false;
+  const accessList = new AccessListReloader({
+    mode: useAccessList ? config.accessList.mode : 'off',
+    file: useAccessList ? config.accessList.file : '',
+    watch: config.accessList.watch,
+    logger: logger.child({ component: 'access-list' }),
+  });
+  try {
+    await accessList.start();
+  } catch (error) {
+    await ops?.close();
+    throw error;
+  }
+  if (useAccessList) metrics.observeAccessList(() => accessList);
+
+  return {
+    metrics,
+    metricsPort,
+    accessList,
+    /** Marks the process ready and wraps the role's own stop with the shared teardown. */
+    running(role: { udpPort: number; tcpPort: number; stop(): Promise<void> }): RunningTracker {
+      ready = true;
+      return {
+        udpPort: role.udpPort,
+        tcpPort: role.tcpPort,
+        metricsPort,
+        async reload() {
+          await accessList.reload();
+        },
+        async stop() {
+          ready = false;
+          await role.stop();
+          await accessList.close();
+          await ops?.close();
+        },
+      };
+    },
+  };
+}
