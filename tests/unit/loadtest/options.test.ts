@@ -75,7 +75,7 @@ describe('run arguments', () => {
       ['udp', '--target', '127.0.0.1:1', '--duration', '99999'],
       ['udp', '--target', '127.0.0.1:1', '--window', '300'],
       ['udp', '--target', '127.0.0.1:1', '--close'],
-      ['http', '--target', '127.0.0.1:1', '--engine', 'c'],
+      ['http', '--target', '127.0.0.1:1', '--engine', 'rust'],
       ['http', '--target', '127.0.0.1:1', '--window', '4'],
       ['udp', '--target', '127.0.0.1:1', '--seeders', '2'],
       ['udp', '--target', '127.0.0.1:1', '--sources', '300'],

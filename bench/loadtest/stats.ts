@@ -1,0 +1,254 @@
+/**
+ * Counters, a mergeable latency histogram and the summary math of a run.
+ * No I/O.
+ */
+
+/**
+ * Log-linear histogram of integer microseconds (HdrHistogram-like, 5
+ * significant bits: every bucket is at most 1/32 ~ 3% wide). Values below
+ * 64 us have their own bucket each; values up to 2^31 us are bucketed; larger
+ * values land in the last bucket. Percentiles are reported as the bucket's
+ * upper bound, capped by the exact maximum (so never optimistic by more than
+ * one bucket and never above the max).
+ */
+export const HISTOGRAM_BUCKETS = 64 + 25 * 32;
+
+export function bucketOf(us: number): number {
+  if (!(us > 0)) return 0;
+  const v = us >= 0x7fff_ffff ? 0x7fff_ffff : Math.floor(us);
+  if (v < 64) return v;
+  const msb = 31 - Math.clz32(v); // 6..30
+  const shift = msb - 5; // 1..25
+  const mantissa = v >>> shift; // 32..63
+  return 64 + (shift - 1) * 32 + (mantissa - 32);
+}
+
+/** Largest value (us) that falls into bucket `b`. */
+export function bucketUpperBound(b: number): number {
+  if (b < 64) return b;
+  const shift = Math.floor((b - 64) / 32) + 1;
+  const mantissa = ((b - 64) % 32) + 32;
+  return (mantissa + 1) * 2 ** shift - 1;
+}
+
+export class LatencyHistogram {
+  readonly counts: Float64Array;
+  count = 0;
+  sum = 0;
+  max = 0;
+
+  constructor(counts?: Float64Array) {
+    this.counts = counts ?? new Float64Array(HISTOGRAM_BUCKETS);
+    if (counts) {
+      for (let b = 0; b < counts.length; b++) {
+        const c = counts[b];
+        if (c > 0) {
+          this.count += c;
+          this.max = bucketUpperBound(b);
+        }
+      }
+    }
+  }
+
+  record(us: number): void {
+    this.counts[bucketOf(us)]++;
+    this.count++;
+    this.sum += us;
+    if (us > this.max) this.max = us;
+  }
+
+  merge(o: { counts: ArrayLike<number>; count: number; sum: number; max: number }): void {
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) this.counts[b] += o.counts[b] ?? 0;
+    this.count += o.count;
+    this.sum += o.sum;
+    if (o.max > this.max) this.max = o.max;
+  }
+
+  /** Value (us) at quantile q in [0, 1]; 0 when empty. */
+  percentile(q: number): number {
+    if (this.count === 0) return 0;
+    const rank = Math.max(1, Math.ceil(q * this.count));
+    let seen = 0;
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
+      seen += this.counts[b];
+      if (seen >= rank) return Math.min(bucketUpperBound(b), this.max);
+    }
+    return this.max;
+  }
+
+  mean(): number {
+    return this.count === 0 ? 0 : this.sum / this.count;
+  }
+
+  toJSON(): { counts: number[]; count: number; sum: number; max: number } {
+    return { counts: Array.from(this.counts), count: this.count, sum: this.sum, max: this.max };
+  }
+}
+
+/** What one worker (or the C generator) counted during the measured window. */
+export interface WindowCounters {
+  /** Requests sent (announce + scrape + connect). */
+  sent: number;
+  announces: number;
+  scrapes: number;
+  connects: number;
+  /** Error replies (BEP 15 action 3, HTTP "failure reason" or non-200 status). */
+  errors: number;
+  /** Requests that got no reply within the timeout. */
+  lost: number;
+  /** Replies that did not parse, or did not match a request in flight. */
+  invalid: number;
+  /** Peers received in announce replies (sum). */
+  peers: number;
+  /** Connections opened (HTTP) / reconnects issued (UDP, after the first connect). */
+  reconnects: number;
+  /** Transport errors (socket errors, resets, refused). */
+  socketErrors: number;
+}
+
+export function zeroCounters(): WindowCounters {
+  return {
+    sent: 0,
+    announces: 0,
+    scrapes: 0,
+    connects: 0,
+    errors: 0,
+    lost: 0,
+    invalid: 0,
+    peers: 0,
+    reconnects: 0,
+    socketErrors: 0,
+  };
+}
+
+export function addCounters(into: WindowCounters, c: WindowCounters): WindowCounters {
+  for (const k of Object.keys(into) as (keyof WindowCounters)[]) into[k] += c[k] ?? 0;
+  return into;
+}
+
+export interface LatencySummaryMs {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export interface LoadSummary {
+  protocol: 'udp' | 'http';
+  engine: 'node' | 'c';
+  target: string;
+  label?: string;
+  seed: number;
+  workers: number;
+  /** UDP sockets or HTTP connections, total. */
+  sockets: number;
+  /** Requests in flight per socket (HTTP: 1). */
+  window: number;
+  warmupSeconds: number;
+  /** The measured window, as configured. */
+  durationSeconds: number;
+  /** The measured window, as actually elapsed (a hard stop may cut it). */
+  measuredSeconds: number;
+  /** announce + scrape replies (valid, non-error) per second of the measured window. */
+  repliesPerSecond: number;
+  replies: number;
+  announcesPerSecond: number;
+  counters: WindowCounters;
+  /** Peers per announce reply, mean. */
+  avgPeersPerAnnounce: number;
+  /** Lost / sent, in the window. */
+  lostRatio: number;
+  latencyMs: LatencySummaryMs;
+  /** True when a hard stop had to end the run (a worker or the target hung). */
+  truncated: boolean;
+  /** CPU seconds (user + system) the generator process used during the measured window. */
+  generatorCpuSeconds?: number;
+  model: Record<string, unknown>;
+}
+
+const round = (x: number, digits: number): number => {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+};
+
+export function latencySummary(h: LatencyHistogram): LatencySummaryMs {
+  return {
+    p50: round(h.percentile(0.5) / 1000, 3),
+    p90: round(h.percentile(0.9) / 1000, 3),
+    p99: round(h.percentile(0.99) / 1000, 3),
+    max: round(h.max / 1000, 3),
+    mean: round(h.mean() / 1000, 3),
+  };
+}
+
+export function summarize(args: {
+  protocol: 'udp' | 'http';
+  engine: 'node' | 'c';
+  target: string;
+  seed: number;
+  workers: number;
+  sockets: number;
+  window: number;
+  warmupSeconds: number;
+  durationSeconds: number;
+  measuredSeconds: number;
+  counters: WindowCounters;
+  histogram: LatencyHistogram;
+  truncated: boolean;
+  model: Record<string, unknown>;
+  label?: string;
+  generatorCpuSeconds?: number;
+}): LoadSummary {
+  const c = args.counters;
+  const secs = args.measuredSeconds > 0 ? args.measuredSeconds : 0;
+  const replies = c.announces + c.scrapes;
+  const s: LoadSummary = {
+    protocol: args.protocol,
+    engine: args.engine,
+    target: args.target,
+    seed: args.seed,
+    workers: args.workers,
+    sockets: args.sockets,
+    window: args.window,
+    warmupSeconds: args.warmupSeconds,
+    durationSeconds: args.durationSeconds,
+    measuredSeconds: round(secs, 3),
+    repliesPerSecond: secs > 0 ? Math.round(replies / secs) : 0,
+    replies,
+    announcesPerSecond: secs > 0 ? Math.round(c.announces / secs) : 0,
+    counters: { ...c },
+    avgPeersPerAnnounce: c.announces > 0 ? round(c.peers / c.announces, 2) : 0,
+    lostRatio: c.sent > 0 ? round(c.lost / c.sent, 6) : 0,
+    latencyMs: latencySummary(args.histogram),
+    truncated: args.truncated,
+    model: args.model,
+  };
+  if (args.label !== undefined) s.label = args.label;
+  if (args.generatorCpuSeconds !== undefined) s.generatorCpuSeconds = round(args.generatorCpuSeconds, 3);
+  return s;
+}
+
+/** Integer with thin thousands separators ("123,456"). */
+export function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function formatSummary(s: LoadSummary): string {
+  const c = s.counters;
+  const l = s.latencyMs;
+  const lines = [
+    `${s.protocol.toUpperCase()} load (${s.engine} generator) -> ${s.target}${s.label ? ` [${s.label}]` : ''}`,
+    `  ${s.workers} worker(s), ${s.sockets} ${s.protocol === 'udp' ? 'sockets' : 'connections'} x ${s.window} in flight, ` +
+      `warm-up ${s.warmupSeconds}s, measured ${s.measuredSeconds}s${s.truncated ? ' (HARD STOP)' : ''}`,
+    `  replies/s      ${fmtInt(s.repliesPerSecond)}  (announce ${fmtInt(c.announces)}, scrape ${fmtInt(c.scrapes)}, connect ${fmtInt(c.connects)})`,
+    `  errors         ${fmtInt(c.errors)}   lost ${fmtInt(c.lost)} (${(s.lostRatio * 100).toFixed(3)}%)   invalid ${fmtInt(c.invalid)}   socket errors ${fmtInt(c.socketErrors)}   reconnects ${fmtInt(c.reconnects)}`,
+    `  peers/announce ${s.avgPeersPerAnnounce}`,
+    `  latency ms     p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  max ${l.max}  mean ${l.mean}`,
+  ];
+  if (s.generatorCpuSeconds !== undefined) {
+    const perM = s.replies > 0 ? (s.generatorCpuSeconds / s.replies) * 1e6 : 0;
+    lines.push(`  generator CPU  ${s.generatorCpuSeconds}s (${perM.toFixed(2)} s per million replies)`);
+  }
+  return lines.join('\n');
+}
