@@ -1,6 +1,6 @@
 import type { SwarmReply, SwarmRequest } from './messages.js';
 import type { BatchCallback, SwarmService, Transport } from './transport.js';
-import { errorReplies } from './replies.js';
+import { errorReplies, unavailableReply } from './replies.js';
 
 /**
  * The all-in-one transport: edge and swarm in one process. It keeps the
@@ -37,7 +37,7 @@ export class InProcessTransport implements Transport {
   }
 
   handleNow(request: SwarmRequest): SwarmReply {
-    if (this.closed) return { type: 'error', message: 'tracker is shutting down' };
+    if (this.closed) return unavailableReply('tracker is shutting down');
     try {
       return this.service.handle([request])[0];
     } catch {

@@ -81,11 +81,17 @@ export interface ScrapeReply {
   readonly files: readonly TorrentStats[];
 }
 
-/** The request could not be served (e.g. the owning swarm is unreachable). */
+/** The request was refused by the swarm, or could not be served at all. */
 export interface ErrorReply {
   readonly type: 'error';
   /** Safe to show to a client. */
   readonly message: string;
+  /**
+   * True when no swarm answered (unreachable, timed out, overloaded, shutting
+   * down), as opposed to a swarm refusing the request. Metrics count these as
+   * `unavailable`, which is what outage alerts watch.
+   */
+  readonly unavailable?: boolean;
 }
 
 export type SwarmReply = AnnounceReply | ScrapeReply | ErrorReply | WtReply;

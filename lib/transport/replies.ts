@@ -1,7 +1,22 @@
-import type { ErrorReply } from './messages.js';
+import type { ErrorReply, SwarmReply } from './messages.js';
 
-/** One ErrorReply per request, for a batch that could not be served. */
+/** One ErrorReply per request, for a batch no swarm could answer. */
 export function errorReplies(count: number, message: string): ErrorReply[] {
-  const reply: ErrorReply = { type: 'error', message };
+  const reply: ErrorReply = unavailableReply(message);
   return new Array<ErrorReply>(count).fill(reply);
+}
+
+/** The reply for a request that no swarm answered (see ErrorReply.unavailable). */
+export function unavailableReply(message: string): ErrorReply {
+  return { type: 'error', message, unavailable: true };
+}
+
+/**
+ * What a frontend tells the client, and how it counts it, when a reply is
+ * not the kind it asked for: a swarm's refusal is an `error`; no answer at
+ * all (or a reply of the wrong kind) is `unavailable`.
+ */
+export function describeFailure(reply: SwarmReply): { message: string; result: 'error' | 'unavailable' } {
+  if (reply.type === 'error') return { message: reply.message, result: reply.unavailable ? 'unavailable' : 'error' };
+  return { message: 'internal error', result: 'unavailable' };
 }

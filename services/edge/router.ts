@@ -9,6 +9,7 @@ import type {
   WtScrapeRequest,
 } from '../../lib/transport/messages.js';
 import type { Transport } from '../../lib/transport/transport.js';
+import { unavailableReply } from '../../lib/transport/replies.js';
 
 export type ReplyCallback = (reply: SwarmReply) => void;
 
@@ -200,7 +201,7 @@ export class SwarmRouter {
     transport.send(requests, (replies) => {
       for (let i = 0; i < callbacks.length; i++) {
         try {
-          callbacks[i](replies[i] ?? { type: 'error', message: 'no reply from swarm' });
+          callbacks[i](replies[i] ?? unavailableReply('no reply from swarm'));
         } catch (error) {
           this.onCallbackError(error);
         }

@@ -98,6 +98,7 @@ export function transportConformance(name: string, make: (service: SwarmService)
       const { replies } = await send(t.transport, [announce(1), announce(2)]);
       assert.ok(Date.now() - started < 1000);
       assert.deepEqual(replies.map((r) => r.type), ['error', 'error']);
+      assert.ok(replies.every((r) => r.type === 'error' && r.unavailable === true), 'marked unavailable, so metrics count an outage, not a refusal');
     } finally {
       await t.cleanup();
     }

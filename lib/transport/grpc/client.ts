@@ -26,6 +26,7 @@ import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../messages.js';
 import type { BatchCallback, Transport } from '../transport.js';
 import { estimateRequestBytes, type DecodedSwarmBatch, type RequestRun } from './codec.js';
 import { METADATA, PROTOCOL_VERSION, swarmServiceDefinition, type WireCodec } from './service.js';
+import { errorReplies, unavailableReply } from '../replies.js';
 
 export interface GrpcTransportOptions {
   /** The swarm member's name: used in error messages and stats. */
@@ -557,7 +558,7 @@ export class GrpcTransport implements Transport {
     }
     let replies = b.replies;
     if (error !== '') {
-      const reply: SwarmReply = { type: 'error', message: error };
+      const reply: SwarmReply = unavailableReply(error);
       if (!replies) replies = new Array<SwarmReply>(n).fill(reply);
       else for (let i = 0; i < n; i++) replies[i] ??= reply;
     }
@@ -576,7 +577,7 @@ export class GrpcTransport implements Transport {
 
   /** Answers a batch that was never accepted, asynchronously. */
   private failSoon(n: number, message: string, done: BatchCallback): void {
-    const replies: SwarmReply[] = n === 0 ? [] : new Array<SwarmReply>(n).fill({ type: 'error', message });
+    const replies: SwarmReply[] = n === 0 ? [] : errorReplies(n, message);
     queueMicrotask(() => this.deliver(done, replies));
   }
 

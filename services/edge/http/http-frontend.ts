@@ -2,6 +2,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { encodeAnnounceReply, encodeFailure, encodeScrapeReply, parseAnnounceQuery, parseScrapeQuery } from '../../../lib/protocol/http.js';
 import { compactEndpoint } from '../../../lib/net/ip.js';
 import type { AnnounceRequest, ScrapeRequest, SwarmReply } from '../../../lib/transport/messages.js';
+import { describeFailure } from '../../../lib/transport/replies.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { RequestResult, TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { CounterChild, HistogramChild } from '../../../lib/runtime/fast-metrics.js';
@@ -116,7 +117,8 @@ export class HttpFrontend {
     const peerLength = address.length === 4 ? 6 : 18;
     const respond = (reply: SwarmReply): void => {
       if (reply.type !== 'announce') {
-        this.fail(res, 'announce', reply.type === 'error' ? reply.message : 'internal error', 'unavailable');
+        const failure = describeFailure(reply);
+        this.fail(res, 'announce', failure.message, failure.result);
         return;
       }
       const body = encodeAnnounceReply({
@@ -161,7 +163,8 @@ export class HttpFrontend {
     const selection = new ScrapeSelection(parsed.infoHashes, this.options.policy);
     const respond = (reply: SwarmReply): void => {
       if (reply.type !== 'scrape') {
-        this.fail(res, 'scrape', reply.type === 'error' ? reply.message : 'internal error', 'unavailable');
+        const failure = describeFailure(reply);
+        this.fail(res, 'scrape', failure.message, failure.result);
         return;
       }
       const stats = selection.spread(reply.files);

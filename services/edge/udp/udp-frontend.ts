@@ -14,6 +14,7 @@ import { compactEndpoint, parseIp } from '../../../lib/net/ip.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { SwarmRouter } from '../router.js';
+import { describeFailure } from '../../../lib/transport/replies.js';
 import type { ConnectionIds } from './connection-id.js';
 import { ScrapeSelection, type InfoHashPolicy } from '../info-hash-policy.js';
 
@@ -55,6 +56,7 @@ export class UdpFrontend {
       announceOk: m.requestCounter('udp', 'announce', 'ok'),
       announceDenied: m.requestCounter('udp', 'announce', 'denied'),
       announceDropped: m.requestCounter('udp', 'announce', 'dropped'),
+      announceError: m.requestCounter('udp', 'announce', 'error'),
       announceUnavailable: m.requestCounter('udp', 'announce', 'unavailable'),
       scrapeOk: m.requestCounter('udp', 'scrape', 'ok'),
       scrapeError: m.requestCounter('udp', 'scrape', 'error'),
@@ -171,8 +173,9 @@ export class UdpFrontend {
         const scrape: ScrapeRequest = { type: 'scrape', infoHashes: selection.allowed };
         const onReply = (reply: SwarmReply): void => {
           if (reply.type !== 'scrape') {
-            this.sendError(transactionId, reply.type === 'error' ? reply.message : 'internal error', rinfo);
-            this.c.scrapeUnavailable.inc();
+            const failure = describeFailure(reply);
+            this.sendError(transactionId, failure.message, rinfo);
+            (failure.result === 'error' ? this.c.scrapeError : this.c.scrapeUnavailable).inc();
             return;
           }
           this.replyScrape(transactionId, selection.spread(reply.files), rinfo, started);
@@ -208,8 +211,9 @@ export class UdpFrontend {
 
   private onAnnounceReply(reply: SwarmReply, transactionId: number, rinfo: dgram.RemoteInfo, started: number): void {
     if (reply.type !== 'announce') {
-      this.sendError(transactionId, reply.type === 'error' ? reply.message : 'internal error', rinfo);
-      this.c.announceUnavailable.inc();
+      const failure = describeFailure(reply);
+      this.sendError(transactionId, failure.message, rinfo);
+      (failure.result === 'error' ? this.c.announceError : this.c.announceUnavailable).inc();
       return;
     }
     let peers = reply.peers;

@@ -22,6 +22,7 @@ import type { Logger } from '../../../lib/runtime/logger.js';
 import type { RequestAction, RequestResult, TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { CounterChild, HistogramChild } from '../../../lib/runtime/fast-metrics.js';
 import type { SwarmRouter } from '../router.js';
+import { describeFailure } from '../../../lib/transport/replies.js';
 import { ScrapeSelection, type InfoHashPolicy } from '../info-hash-policy.js';
 
 export interface WsFrontendOptions {
@@ -188,7 +189,8 @@ export class WsFrontend implements RelaySink {
       if (reply.type !== 'wt-announce') {
         if (!known) state.peers.delete(key);
         if (state.closed) return;
-        failure(reply.type === 'error' ? reply.message : 'internal error', reply.type === 'error' ? 'error' : 'unavailable');
+        const why = describeFailure(reply);
+        failure(why.message, why.result);
         return;
       }
       if (stopping) state.peers.delete(key);
@@ -221,10 +223,9 @@ export class WsFrontend implements RelaySink {
         this.count('answer', 'ok');
         return;
       }
-      this.count('answer', reply.type === 'error' ? 'error' : 'unavailable');
-      if (!state.closed) {
-        this.send(ws, encodeWtFailure(reply.type === 'error' ? reply.message : 'internal error', { action: 'announce', infoHash: message.infoHash }));
-      }
+      const why = describeFailure(reply);
+      this.count('answer', why.result);
+      if (!state.closed) this.send(ws, encodeWtFailure(why.message, { action: 'announce', infoHash: message.infoHash }));
     });
   }
 
@@ -251,8 +252,9 @@ export class WsFrontend implements RelaySink {
       if (reply.type === 'wt-scrape') {
         respond(reply.files);
       } else {
-        this.count('scrape', 'unavailable');
-        if (!state.closed) this.send(ws, encodeWtFailure(reply.type === 'error' ? reply.message : 'internal error', { action: 'scrape' }));
+        const why = describeFailure(reply);
+        this.count('scrape', why.result);
+        if (!state.closed) this.send(ws, encodeWtFailure(why.message, { action: 'scrape' }));
       }
     });
   }

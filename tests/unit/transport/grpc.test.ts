@@ -111,8 +111,8 @@ test('gRPC: server killed -> requests fail fast; they recover by themselves when
       const took = Date.now() - started;
       assert.ok(took < 1000, `failed in ${took} ms`);
       assert.deepEqual(replies, [
-        { type: 'error', message: 'swarm swarm-t unavailable' },
-        { type: 'error', message: 'swarm swarm-t unavailable' },
+        { type: 'error', message: 'swarm swarm-t unavailable', unavailable: true },
+        { type: 'error', message: 'swarm swarm-t unavailable', unavailable: true },
       ]);
       await sleep(100);
     }
@@ -141,7 +141,7 @@ test('gRPC: no server at all -> sends fail fast', async () => {
     const started = Date.now();
     const replies = await send(transport, [announce(1)]);
     assert.ok(Date.now() - started < 200);
-    assert.deepEqual(replies, [{ type: 'error', message: 'swarm swarm-x unavailable' }]);
+    assert.deepEqual(replies, [{ type: 'error', message: 'swarm swarm-x unavailable', unavailable: true }]);
   } finally {
     await transport.close();
   }
@@ -180,8 +180,8 @@ test('gRPC: per-request timeout when the swarm stalls; late replies are dropped'
     const took = Date.now() - started;
     assert.ok(took >= 290 && took < 1000, `timed out after ${took} ms`);
     assert.deepEqual(replies, [
-      { type: 'error', message: 'swarm swarm-t timed out' },
-      { type: 'error', message: 'swarm swarm-t timed out' },
+      { type: 'error', message: 'swarm swarm-t timed out', unavailable: true },
+      { type: 'error', message: 'swarm swarm-t timed out', unavailable: true },
     ]);
     assert.equal(transport.inFlight, 0);
     assert.equal(transport.stats().timedOut, 2);
@@ -220,7 +220,7 @@ test('gRPC: in-flight cap queues batches; beyond the queue bound sends are "over
     const started = Date.now();
     const overloaded = await send(transport, [announce(99)]);
     assert.ok(Date.now() - started < 100);
-    assert.deepEqual(overloaded, [{ type: 'error', message: 'swarm swarm-t overloaded' }]);
+    assert.deepEqual(overloaded, [{ type: 'error', message: 'swarm swarm-t overloaded', unavailable: true }]);
     await sleep(50);
     assert.equal(stall.batches.length, 2, 'nothing beyond the cap was written');
     // Answering frees slots: the queued batches go out (coalesced into one message) and complete.
@@ -421,7 +421,7 @@ test('gRPC: graceful shutdown ends edge streams; edges fail fast afterwards', as
     assert.ok(Date.now() - started < 1500, `shutdown took ${Date.now() - started} ms`);
     await until('the edge to notice', () => transport.streamState === 'down');
     const replies = await send(transport, [announce(2)]);
-    assert.deepEqual(replies, [{ type: 'error', message: 'swarm swarm-t unavailable' }]);
+    assert.deepEqual(replies, [{ type: 'error', message: 'swarm swarm-t unavailable', unavailable: true }]);
     assert.deepEqual(gone, [], 'no onEdgeGone during shutdown');
   } finally {
     await transport.close();
@@ -476,13 +476,13 @@ test('gRPC: a swarm address that accepts TCP but never answers fails fast after 
     const first = await send(transport, [announce(1)]);
     let took = Date.now() - started;
     assert.ok(took >= 250 && took < 1500, `answered after ${took} ms`);
-    assert.deepEqual(first, [{ type: 'error', message: 'swarm swarm-s unavailable' }]);
+    assert.deepEqual(first, [{ type: 'error', message: 'swarm swarm-s unavailable', unavailable: true }]);
     assert.equal(transport.streamState, 'down');
     started = Date.now();
     const second = await send(transport, [announce(2)]);
     took = Date.now() - started;
     assert.ok(took < 50, `failed in ${took} ms`);
-    assert.deepEqual(second, [{ type: 'error', message: 'swarm swarm-s unavailable' }]);
+    assert.deepEqual(second, [{ type: 'error', message: 'swarm swarm-s unavailable', unavailable: true }]);
     assert.match(transport.stats().lastError, /not acknowledged/);
   } finally {
     await transport.close();
