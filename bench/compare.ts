@@ -1,26 +1,28 @@
 /**
- * First side-by-side run: our all-in-one tracker vs opentracker (Debian,
- * whitelist build), same load, same seed, alternating A B A B, plus the
- * generator's ceiling against trivial echo targets.
+ * Side-by-side benchmark: our all-in-one tracker vs opentracker (Debian,
+ * whitelist build; UDP and HTTP) and bittorrent-tracker (the Node reference
+ * tracker, npm; UDP, HTTP and WebTorrent over WebSocket). Same load, same
+ * seed, alternating A B C A B C per mode, plus the generator's ceiling
+ * against trivial echo targets and (cheap, ~3 s) the swarm store's memory
+ * benchmark.
  *
  *   npm run build
- *   node dist/bench/compare.js [--duration 10] [--warmup 2] [--rounds 2]
- *        [--modes udp,http,http-close] [--udp-engine c|node] [--http-engine c|node]
- *        [--sockets 64] [--window 16]
- *        [--connections 64] [--workers 1] [--seed 1] [--torrents 10000] [--prime 3]
- *        [--ours-main dist/services/tracker/main.js] [--ours-access-list allow|off]
- *        [--skip-ceiling | --ceiling-only] [--json results.json]
+ *   node dist/bench/compare.js --help
  *
- * Measures, per run, the replies/s seen by the generator and the CPU seconds
+ * Per run it records the replies/s seen by the generator, the CPU seconds
  * (utime + stime from /proc/<pid>/stat, summed over the tracker's process
- * tree) the tracker used inside the measured window, and prints Markdown
- * tables with ours / opentracker ratios. Everything is bounded: each run by
- * the generator's hard stop, the whole script by a global deadline, and the
- * trackers it starts are killed on exit.
+ * tree) the tracker used inside the measured window, and the tracker's peak
+ * RSS (VmHWM from /proc/<pid>/status; reset through /proc/<pid>/clear_refs
+ * before each mode where the kernel allows, so each mode has its own peak).
+ * It prints Markdown tables (medians over rounds, ratios against each peer)
+ * and writes them to bench/results/latest.md, the raw data to latest.json
+ * and a bar chart to latest.svg. Everything is bounded: each run by the
+ * generator's hard stop, the whole script by a global deadline, and the
+ * processes it starts are killed on exit.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,22 +30,82 @@ import { pathToFileURL } from 'node:url';
 import { compileC, projectRoot } from './loadtest/cgen.js';
 import { DEFAULT_MODEL, LoadModel, type LoadModelOptions } from './loadtest/model.js';
 import { parseArgv } from './loadtest/options.js';
-import { runLoadtest, type LoadtestConfig } from './loadtest/runner.js';
+import { DEFAULT_WS, runLoadtest, type LoadtestConfig } from './loadtest/runner.js';
 import { fmtInt, type LoadSummary } from './loadtest/stats.js';
 
-type Mode = 'udp' | 'http' | 'http-close';
+export type Mode = 'udp' | 'http' | 'http-close' | 'ws';
+export type TrackerName = 'ours' | 'opentracker' | 'bittorrent-tracker';
+
+const ALL_MODES: Mode[] = ['udp', 'http', 'http-close', 'ws'];
+const ALL_TRACKERS: TrackerName[] = ['ours', 'opentracker', 'bittorrent-tracker'];
+export const MODE_LABEL: Record<Mode, string> = {
+  udp: 'UDP',
+  http: 'HTTP keep-alive',
+  'http-close': 'HTTP connection per request',
+  ws: 'WebTorrent (WebSocket)',
+};
+const SERVES: Record<TrackerName, readonly Mode[]> = {
+  ours: ALL_MODES,
+  opentracker: ['udp', 'http', 'http-close'],
+  'bittorrent-tracker': ALL_MODES,
+};
+/** BENCHMARKS.md "The bar": ours / peer replies/s. */
+const BARS: Record<Mode, { peer: TrackerName; ratio: number }> = {
+  udp: { peer: 'opentracker', ratio: 1.3 },
+  http: { peer: 'opentracker', ratio: 4 },
+  'http-close': { peer: 'opentracker', ratio: 1 },
+  ws: { peer: 'bittorrent-tracker', ratio: 5 },
+};
+
+export const USAGE = `usage: node dist/bench/compare.js [options]      (npm run bench:compare -- [options])
+
+Runs ours, opentracker (/usr/bin/opentracker; UDP and HTTP only) and
+bittorrent-tracker (npm; UDP, HTTP and WebTorrent) side by side on loopback,
+A B C A B C per mode, after measuring the generator against echo targets.
+Default run: ~5 minutes. Writes bench/results/latest.{md,json,svg}.
+
+  --modes LIST          udp,http,http-close,ws (default: all four)
+  --trackers LIST       ours,opentracker,bittorrent-tracker (default: all three)
+  --rounds N            rounds per mode (default 2)
+  --duration S          measured seconds per run (default 8)   --warmup S (default 2)
+  --prime S             fill every swarm with UDP announces first, seconds (default 3; 0 = no)
+  --seed N --torrents N load model (default 1, 10000)
+
+  UDP / HTTP:  --udp-engine c|node (default c)   --http-engine c|node (default c)
+               --sockets N (64)  --window N (16)  --connections N (64)  --workers N (1)
+  WebTorrent:  --ws-connections N (200)  --ws-workers N (1)  --ws-window N (2)
+               --ws-offers N (5)  --ws-torrents-per-connection N (10)  --ws-sdp-bytes MIN-MAX (500-1500)
+
+  --ours-main FILE      (default dist/services/tracker/main.js)
+  --ours-access-list allow|off   ours serves the same whitelist as opentracker (default allow)
+  --all-ceilings        also measure the Node generator against the echo targets (UDP/HTTP)
+  --skip-ceiling | --ceiling-only
+  --no-memory           skip the store memory benchmark (node --expose-gc dist/bench/memory.js,
+                        ~3 s; --memory-peers N (1000000) --memory-torrents N (100000))
+  --out-dir DIR         where latest.md / latest.json / latest.svg go (default bench/results)
+  --no-write            print only
+  --json FILE           also write the raw results there
+  --render-svg FILE     only redraw the chart from a latest.json (into --out-dir)
+`;
 
 interface CompareArgs {
   duration: number;
   warmup: number;
   rounds: number;
   modes: Mode[];
+  trackers: TrackerName[];
   udpEngine: 'c' | 'node';
   httpEngine: 'c' | 'node';
   sockets: number;
   window: number;
   connections: number;
   workers: number;
+  wsConnections: number;
+  wsWorkers: number;
+  wsWindow: number;
+  wsOffers: number;
+  wsTorrentsPerConnection: number;
+  wsSdpBytes: [number, number];
   seed: number;
   torrents: number;
   prime: number;
@@ -51,7 +113,14 @@ interface CompareArgs {
   oursAccessList: 'allow' | 'off';
   skipCeiling: boolean;
   ceilingOnly: boolean;
+  allCeilings: boolean;
+  memory: boolean;
+  memoryPeers: number;
+  memoryTorrents: number;
+  outDir: string;
+  write: boolean;
   json?: string;
+  renderSvg?: string;
 }
 
 const log = (s = ''): void => {
@@ -62,8 +131,9 @@ const note = (s: string): void => {
 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function parseCompareArgs(argv: string[]): CompareArgs {
-  const { opts } = parseArgv(argv, new Set(['skip-ceiling', 'ceiling-only']));
+function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
+  const { opts } = parseArgv(argv, new Set(['skip-ceiling', 'ceiling-only', 'all-ceilings', 'no-memory', 'memory', 'no-write', 'help']));
+  if (opts.get('help') === true || argv.includes('-h')) return 'help';
   const n = (k: string, d: number): number => {
     const v = opts.get(k);
     if (v === undefined) return d;
@@ -75,20 +145,39 @@ function parseCompareArgs(argv: string[]): CompareArgs {
     const v = opts.get(k);
     return typeof v === 'string' ? v : d;
   };
-  const modes = s('modes', 'udp,http,http-close').split(',').map((m) => m.trim()) as Mode[];
-  for (const m of modes) if (!['udp', 'http', 'http-close'].includes(m)) throw new Error(`unknown mode ${m}`);
+  const list = <T extends string>(k: string, all: readonly T[]): T[] => {
+    const items = s(k, all.join(',')).split(',').map((m) => m.trim()).filter((m) => m !== '');
+    for (const m of items) if (!all.includes(m as T)) throw new Error(`unknown --${k} item ${m} (want ${all.join(', ')})`);
+    return all.filter((m) => items.includes(m));
+  };
+  const known = new Set([
+    'modes', 'trackers', 'rounds', 'duration', 'warmup', 'prime', 'seed', 'torrents', 'udp-engine', 'http-engine', 'sockets', 'window',
+    'connections', 'workers', 'ws-connections', 'ws-workers', 'ws-window', 'ws-offers', 'ws-torrents-per-connection', 'ws-sdp-bytes',
+    'ours-main', 'ours-access-list', 'all-ceilings', 'skip-ceiling', 'ceiling-only', 'no-memory', 'memory', 'memory-peers',
+    'memory-torrents', 'out-dir', 'no-write', 'json', 'help', 'render-svg',
+  ]);
+  for (const k of opts.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
+  const sdp = /^(\d+)(?:-(\d+))?$/.exec(s('ws-sdp-bytes', `${DEFAULT_WS.sdpMinBytes}-${DEFAULT_WS.sdpMaxBytes}`));
+  if (!sdp) throw new Error('invalid --ws-sdp-bytes (want MIN-MAX)');
   const root = projectRoot();
   const a: CompareArgs = {
-    duration: n('duration', 10),
+    duration: n('duration', 8),
     warmup: n('warmup', 2),
     rounds: Math.max(1, Math.floor(n('rounds', 2))),
-    modes,
+    modes: list('modes', ALL_MODES),
+    trackers: list('trackers', ALL_TRACKERS),
     udpEngine: s('udp-engine', 'c') === 'node' ? 'node' : 'c',
     httpEngine: s('http-engine', 'c') === 'node' ? 'node' : 'c',
     sockets: n('sockets', 64),
     window: n('window', 16),
     connections: n('connections', 64),
     workers: n('workers', 1),
+    wsConnections: n('ws-connections', 200),
+    wsWorkers: Math.max(1, n('ws-workers', 1)),
+    wsWindow: Math.max(1, n('ws-window', 2)),
+    wsOffers: n('ws-offers', DEFAULT_WS.offers),
+    wsTorrentsPerConnection: Math.max(1, n('ws-torrents-per-connection', DEFAULT_WS.torrentsPerConnection)),
+    wsSdpBytes: [Number(sdp[1]), Number(sdp[2] ?? sdp[1])],
     seed: n('seed', 1),
     torrents: n('torrents', 10_000),
     prime: n('prime', 3),
@@ -96,10 +185,20 @@ function parseCompareArgs(argv: string[]): CompareArgs {
     oursAccessList: s('ours-access-list', 'allow') === 'off' ? 'off' : 'allow',
     skipCeiling: opts.get('skip-ceiling') === true,
     ceilingOnly: opts.get('ceiling-only') === true,
+    allCeilings: opts.get('all-ceilings') === true,
+    memory: opts.get('no-memory') !== true,
+    memoryPeers: n('memory-peers', 1_000_000),
+    memoryTorrents: n('memory-torrents', 100_000),
+    outDir: path.resolve(root, s('out-dir', 'bench/results')),
+    write: opts.get('no-write') !== true,
   };
   const json = opts.get('json');
   if (typeof json === 'string') a.json = json;
+  const render = opts.get('render-svg');
+  if (typeof render === 'string') a.renderSvg = path.resolve(render);
   if (a.duration <= 0 || a.duration > 600) throw new Error('--duration must be 0..600');
+  if (a.modes.length === 0) throw new Error('--modes is empty');
+  if (!(a.wsSdpBytes[0] >= 10 && a.wsSdpBytes[1] >= a.wsSdpBytes[0] && a.wsSdpBytes[1] <= 60_000)) throw new Error('invalid --ws-sdp-bytes');
   return a;
 }
 
@@ -144,6 +243,33 @@ function descendants(pid: number): number[] {
 /** CPU seconds of a process tree. */
 function treeCpu(pid: number): number {
   return descendants(pid).reduce((s, p) => s + procCpu(p), 0);
+}
+
+/** Peak RSS (VmHWM) summed over a process tree, in bytes; 0 if unreadable. */
+function treePeakRss(pid: number): number {
+  let sum = 0;
+  for (const p of descendants(pid)) {
+    try {
+      const m = /^VmHWM:\s+(\d+)\s*kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) sum += Number(m[1]) * 1024;
+    } catch {
+      // gone
+    }
+  }
+  return sum;
+}
+
+/** Reset the peak RSS of a process tree to its current RSS (clear_refs 5); false if the kernel refused. */
+function resetPeakRss(pid: number): boolean {
+  let ok = true;
+  for (const p of descendants(pid)) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, '5');
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 const started: ChildProcess[] = [];
@@ -208,8 +334,8 @@ async function freePort(): Promise<number> {
   throw new Error('no free port');
 }
 
-/** Wait until a BEP 15 connect gets a reply (UDP) and a TCP connect succeeds. */
-async function waitReady(t: Tracker, timeoutMs: number): Promise<void> {
+/** Wait until a BEP 15 connect gets a reply (UDP, unless tcpOnly) and a TCP connect succeeds. */
+async function waitReady(t: Tracker, timeoutMs: number, tcpOnly = false): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const udpOk = async (): Promise<boolean> =>
     new Promise<boolean>((resolve) => {
@@ -250,16 +376,60 @@ async function waitReady(t: Tracker, timeoutMs: number): Promise<void> {
     if (t.child.exitCode !== null || t.child.signalCode !== null) {
       throw new Error(`${t.name} exited (${t.child.exitCode ?? t.child.signalCode}): ${t.output().trim()}`);
     }
-    if ((await udpOk()) && (await tcpOk())) return;
+    if ((tcpOnly || (await udpOk())) && (await tcpOk())) return;
     await sleep(100);
   }
   throw new Error(`${t.name} not ready on 127.0.0.1:${t.port} after ${timeoutMs} ms: ${t.output().trim()}`);
 }
 
+/**
+ * bittorrent-tracker as its README runs it: UDP, HTTP and WebSocket on one
+ * port, no stats page, no filter (it tracks any info-hash), warnings
+ * (bad requests) ignored. Resolved from the project's node_modules (cwd).
+ */
+const BITTORRENT_TRACKER_SCRIPT = `
+import Server from 'bittorrent-tracker/server';
+const port = Number(process.argv[1]);
+const server = new Server({ udp: true, http: true, ws: true, stats: false });
+server.on('error', (e) => { console.error('bittorrent-tracker error: ' + e.message); process.exit(1); });
+server.on('warning', () => {});
+server.on('listening', () => console.log('listening on ' + port));
+server.listen(port, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' });
+process.on('SIGTERM', () => process.exit(0));
+`;
+
 // ---------------------------------------------------------------- runs
 
 function loadConfig(a: CompareArgs, mode: Mode, port: number, durationSeconds = a.duration, warmupSeconds = a.warmup): LoadtestConfig {
   const model: LoadModelOptions = { ...DEFAULT_MODEL, seed: a.seed, torrents: a.torrents };
+  if (mode === 'ws') {
+    return {
+      protocol: 'ws',
+      engine: 'node',
+      host: '127.0.0.1',
+      port,
+      durationSeconds,
+      warmupSeconds,
+      workers: a.wsWorkers,
+      sockets: a.wsConnections,
+      window: a.wsWindow,
+      timeoutMs: 5000,
+      reconnectAfterMs: 60_000,
+      maxFailures: 3,
+      connectionPerRequest: false,
+      announcePath: '/',
+      scrapePath: '/',
+      model,
+      progress: false,
+      ws: {
+        ...DEFAULT_WS,
+        offers: a.wsOffers,
+        torrentsPerConnection: a.wsTorrentsPerConnection,
+        sdpMinBytes: a.wsSdpBytes[0],
+        sdpMaxBytes: a.wsSdpBytes[1],
+      },
+    };
+  }
   const udp = mode === 'udp';
   return {
     protocol: udp ? 'udp' : 'http',
@@ -282,13 +452,15 @@ function loadConfig(a: CompareArgs, mode: Mode, port: number, durationSeconds = 
   };
 }
 
-interface RunRow {
+export interface RunRow {
   mode: Mode;
   round: number;
   tracker: string;
   summary: LoadSummary;
   trackerCpuSeconds: number;
   cpuPerMillion: number;
+  /** VmHWM after the run: the peak since this mode's reset (or since start when the reset is refused). */
+  peakRssBytes: number;
   errorMessages: Record<string, number>;
 }
 
@@ -311,25 +483,38 @@ async function measure(a: CompareArgs, mode: Mode, t: Tracker, round: number): P
     summary,
     trackerCpuSeconds: cpu,
     cpuPerMillion: summary.replies > 0 ? (cpu / summary.replies) * 1e6 : NaN,
+    peakRssBytes: treePeakRss(t.pid),
     errorMessages,
   };
+  const w = summary.ws;
   note(
-    `${mode} round ${round} ${t.name}: ${fmtInt(summary.repliesPerSecond)} replies/s, tracker CPU ${cpu.toFixed(2)} s ` +
-      `(${row.cpuPerMillion.toFixed(2)} s/M), errors ${summary.counters.errors}, lost ${summary.counters.lost}` +
+    `${mode} round ${round} ${t.name}: ${fmtInt(summary.repliesPerSecond)} replies/s` +
+      (w ? ` (+ ${fmtInt(w.relayedPerSecond)} offers/answers relayed/s)` : '') +
+      `, tracker CPU ${cpu.toFixed(2)} s (${row.cpuPerMillion.toFixed(2)} s/M), peak RSS ${mb(row.peakRssBytes)} MB, ` +
+      `errors ${summary.counters.errors}, lost ${summary.counters.lost}` +
       (Object.keys(errorMessages).length ? `, messages ${JSON.stringify(errorMessages)}` : ''),
   );
   return row;
 }
 
-const median = (xs: number[]): number => {
+/** A result at this share of the echo ceiling or above is flagged as possibly generator-bound. */
+const NEAR_CEILING = 0.75;
+
+export const median = (xs: number[]): number => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((p, q) => p - q);
   if (s.length === 0) return NaN;
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
+const ratio = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '-');
+const mb = (bytes: number): string => (bytes > 0 ? (bytes / 2 ** 20).toFixed(0) : '-');
+const int = (x: number): string => (Number.isFinite(x) ? fmtInt(x) : '-');
 
-interface Ceiling {
+export interface Ceiling {
+  mode: Mode;
+  engine: 'c' | 'node';
   what: string;
   summary?: LoadSummary;
   error?: string;
@@ -338,40 +523,42 @@ interface Ceiling {
 async function ceilings(a: CompareArgs): Promise<Ceiling[]> {
   const out: Ceiling[] = [];
   const root = projectRoot();
-  let echoBin: string;
-  try {
-    echoBin = compileC('echo-server');
-  } catch (e) {
-    return [{ what: 'C echo', error: String(e) }];
-  }
-  const groups: { http: boolean; modes: Mode[] }[] = [
-    { http: false, modes: a.modes.filter((m) => m === 'udp') },
-    { http: true, modes: a.modes.filter((m) => m !== 'udp') },
+  const maxSeconds = String(6 * (a.duration + a.warmup) + 60);
+  const groups: { kind: 'udp' | 'http' | 'ws'; modes: Mode[] }[] = [
+    { kind: 'udp', modes: a.modes.filter((m) => m === 'udp') },
+    { kind: 'http', modes: a.modes.filter((m) => m === 'http' || m === 'http-close') },
+    { kind: 'ws', modes: a.modes.filter((m) => m === 'ws') },
   ];
   for (const g of groups) {
     if (g.modes.length === 0) continue;
     const port = await freePort();
-    const echo = startProcess(
-      g.http ? 'C HTTP echo' : 'C UDP echo',
-      echoBin,
-      ['--port', String(port), '--http', g.http ? '1' : '0', '--peers', '50', '--max-seconds', String(6 * (a.duration + a.warmup) + 60)],
-      root,
-      port,
-    );
-    await sleep(300);
+    let echo: Tracker;
+    try {
+      if (g.kind === 'ws') {
+        echo = startProcess('ws echo', process.execPath, [path.join(root, 'dist/bench/loadtest/cli.js'), 'echo', 'ws', '--port', String(port), '--max-seconds', maxSeconds], root, port);
+      } else {
+        const echoBin = compileC('echo-server');
+        const http = g.kind === 'http';
+        echo = startProcess(http ? 'C HTTP echo' : 'C UDP echo', echoBin, ['--port', String(port), '--http', http ? '1' : '0', '--peers', '50', '--max-seconds', maxSeconds], root, port);
+      }
+      await (g.kind === 'udp' ? sleep(300) : waitReady(echo, 10_000, true));
+    } catch (e) {
+      for (const mode of g.modes) out.push({ mode, engine: 'node', what: `${MODE_LABEL[mode]} echo`, error: String(e) });
+      continue;
+    }
     for (const mode of g.modes) {
-      const primary = mode === 'udp' ? a.udpEngine : a.httpEngine;
-      const engines: ('c' | 'node')[] = primary === 'c' ? ['c', 'node'] : ['node'];
+      const primary = mode === 'ws' ? 'node' : mode === 'udp' ? a.udpEngine : a.httpEngine;
+      const engines: ('c' | 'node')[] = primary === 'c' && a.allCeilings ? ['c', 'node'] : [primary];
       for (const engine of engines) {
-        const what =
-          (mode === 'udp' ? 'UDP' : mode === 'http' ? 'HTTP keep-alive' : 'HTTP connection per request') +
-          `, ${engine} generator vs C echo (${mode === 'udp' ? 'recvmmsg/sendmmsg' : 'epoll'})`;
+        const target =
+          mode === 'ws' ? 'uWebSockets.js echo, bounces offers/answers' : mode === 'udp' ? 'C echo, recvmmsg/sendmmsg' : 'C echo, epoll';
+        const what = `${MODE_LABEL[mode]}, ${engine} generator vs ${target}`;
         try {
           const { summary } = await runLoadtest({ ...loadConfig(a, mode, port), engine });
-          out.push({ what, summary });
+          out.push({ mode, engine, what, summary });
           note(`ceiling ${mode} ${engine}: ${fmtInt(summary.repliesPerSecond)} replies/s`);
         } catch (e) {
-          out.push({ what, error: String(e) });
+          out.push({ mode, engine, what, error: String(e) });
         }
       }
     }
@@ -380,28 +567,441 @@ async function ceilings(a: CompareArgs): Promise<Ceiling[]> {
   return out;
 }
 
-function printCeilings(ceil: Ceiling[]): void {
-  if (ceil.length === 0) return;
-  log('## Generator ceiling (trivial echo targets)');
-  log();
-  log('| target | replies/s | generator CPU s per 1M replies | p99 ms | lost |');
-  log('|---|---:|---:|---:|---:|');
+/** The ceiling of the engine the tracker runs of `mode` used. */
+function ceilingOf(ceil: Ceiling[], a: CompareArgs, mode: Mode): Ceiling | undefined {
+  const engine = mode === 'ws' ? 'node' : mode === 'udp' ? a.udpEngine : a.httpEngine;
+  return ceil.find((c) => c.mode === mode && c.engine === engine);
+}
+
+function ceilingTable(ceil: Ceiling[]): string[] {
+  if (ceil.length === 0) return [];
+  const out = [
+    '## Generator ceiling (trivial echo targets, same load)',
+    '',
+    '| target | replies/s | relayed/s (ws) | generator CPU s per 1M replies | p99 ms | lost |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
   for (const c of ceil) {
     if (!c.summary) {
-      log(`| ${c.what} | failed: ${c.error} | | | |`);
+      out.push(`| ${c.what} | failed: ${String(c.error).replace(/\n/g, ' ')} | | | | |`);
       continue;
     }
     const s = c.summary;
     const g = s.generatorCpuSeconds !== undefined && s.replies > 0 ? (s.generatorCpuSeconds / s.replies) * 1e6 : NaN;
-    log(`| ${c.what} | ${fmtInt(s.repliesPerSecond)} | ${f2(g)} | ${s.latencyMs.p99} | ${fmtInt(s.counters.lost)} |`);
+    out.push(`| ${c.what} | ${fmtInt(s.repliesPerSecond)} | ${s.ws ? fmtInt(s.ws.relayedPerSecond) : ''} | ${f2(g)} | ${s.latencyMs.p99} | ${fmtInt(s.counters.lost)} |`);
   }
-  log();
+  out.push('');
+  return out;
 }
 
+// ---------------------------------------------------------------- memory benchmark
+
+export interface MemoryResult {
+  rssBytesPerPeer: number;
+  rssBytesPerPeerExclYoungGen: number;
+  heapBytesPerPeer: number;
+  peers: number;
+  torrents: number;
+  torrentsConfigured: number;
+  fillMs: number;
+  announcesPerSec: number;
+  scanSweepMs: number;
+  scanSweepMaxStepMs: number;
+  expirySweepMs: number;
+  expirySweepMaxStepMs: number;
+  expirySweepMaxStepCpuMs: number;
+  sweepBudgetMs: number;
+  [k: string]: unknown;
+}
+
+function runMemory(a: CompareArgs): { result?: MemoryResult; error?: string; command: string } {
+  const root = projectRoot();
+  const args = ['--expose-gc', path.join(root, 'dist/bench/memory.js'), '--peers', String(a.memoryPeers), '--torrents', String(a.memoryTorrents)];
+  const command = `node ${args.map((x) => (x.startsWith(root) ? path.relative(root, x) : x)).join(' ')}`;
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) return { command, error: `exit ${r.status ?? r.signal}: ${(r.stderr || r.error?.message || '').trim().slice(-500)}` };
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return { command, result: JSON.parse(line) as MemoryResult };
+  } catch {
+    return { command, error: `no JSON line in the output: ${line.slice(0, 200)}` };
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+export interface ModeSummary {
+  mode: Mode;
+  trackers: {
+    name: string;
+    rounds: number;
+    repliesPerSecond: number;
+    cpuPerMillion: number;
+    peakRssBytes: number;
+    p50Ms: number;
+    p99Ms: number;
+    errors: number;
+    lost: number;
+    /** ws only (medians) */
+    offersRelayedPerSecond?: number;
+    answersRelayedPerSecond?: number;
+    relayedPerSecond?: number;
+    offerRelayRatio?: number;
+    signallingP50Ms?: number;
+    signallingP99Ms?: number;
+  }[];
+  ceiling?: number;
+}
+
+export function summarizeRows(rows: RunRow[], modes: Mode[], names: string[], ceil: (m: Mode) => number | undefined): ModeSummary[] {
+  const out: ModeSummary[] = [];
+  for (const mode of modes) {
+    const trackers: ModeSummary['trackers'] = [];
+    for (const name of names) {
+      const rs = rows.filter((r) => r.mode === mode && r.tracker === name);
+      if (rs.length === 0) continue;
+      const med = (f: (r: RunRow) => number): number => median(rs.map(f));
+      const t: ModeSummary['trackers'][number] = {
+        name,
+        rounds: rs.length,
+        repliesPerSecond: med((r) => r.summary.repliesPerSecond),
+        cpuPerMillion: med((r) => r.cpuPerMillion),
+        peakRssBytes: Math.max(...rs.map((r) => r.peakRssBytes)),
+        p50Ms: round3(med((r) => r.summary.latencyMs.p50)),
+        p99Ms: round3(med((r) => r.summary.latencyMs.p99)),
+        errors: rs.reduce((s, r) => s + r.summary.counters.errors, 0),
+        lost: rs.reduce((s, r) => s + r.summary.counters.lost, 0),
+      };
+      if (mode === 'ws') {
+        t.offersRelayedPerSecond = med((r) => r.summary.ws?.offersReceivedPerSecond ?? NaN);
+        t.answersRelayedPerSecond = med((r) => r.summary.ws?.answersReceivedPerSecond ?? NaN);
+        t.relayedPerSecond = med((r) => r.summary.ws?.relayedPerSecond ?? NaN);
+        t.offerRelayRatio = med((r) => r.summary.ws?.offerRelayRatio ?? NaN);
+        t.signallingP50Ms = round3(med((r) => r.summary.ws?.signallingMs.p50 ?? NaN));
+        t.signallingP99Ms = round3(med((r) => r.summary.ws?.signallingMs.p99 ?? NaN));
+      }
+      trackers.push(t);
+    }
+    const c = ceil(mode);
+    out.push(c === undefined ? { mode, trackers } : { mode, trackers, ceiling: c });
+  }
+  return out;
+}
+
+function reportTables(sums: ModeSummary[], names: string[]): string[] {
+  const out: string[] = [];
+  const others = names.filter((n) => n !== 'ours');
+  const get = (s: ModeSummary, name: string) => s.trackers.find((t) => t.name === name);
+  out.push('## Replies per second (median over rounds)', '');
+  out.push(
+    `| mode | ${names.join(' | ')} | ${others.map((o) => `ours ÷ ${o}`).join(' | ')} | the bar | generator ceiling (echo) |`,
+    `|---|${names.map(() => '---:').join('|')}|${others.map(() => '---:').join('|')}|---|---:|`,
+  );
+  let nearCeiling = false;
+  const rps = (s: ModeSummary, n: string): string => {
+    const v = get(s, n)?.repliesPerSecond ?? NaN;
+    if (s.ceiling !== undefined && v >= NEAR_CEILING * s.ceiling) {
+      nearCeiling = true;
+      return `${int(v)} ‡`;
+    }
+    return int(v);
+  };
+  for (const s of sums) {
+    const ours = get(s, 'ours')?.repliesPerSecond ?? NaN;
+    const bar = BARS[s.mode];
+    const peer = get(s, bar.peer)?.repliesPerSecond ?? NaN;
+    const r = ours / peer;
+    const barText = `>= ${bar.ratio}x ${bar.peer}: ${Number.isFinite(r) ? (r >= bar.ratio ? `**met** (${ratio(r)})` : `not met (${ratio(r)})`) : '-'}`;
+    out.push(
+      `| ${MODE_LABEL[s.mode]} | ${names.map((n) => rps(s, n)).join(' | ')} | ` +
+        `${others.map((o) => ratio(ours / (get(s, o)?.repliesPerSecond ?? NaN))).join(' | ')} | ${barText} | ${s.ceiling !== undefined ? fmtInt(s.ceiling) : '-'} |`,
+    );
+  }
+  out.push('');
+  if (nearCeiling) {
+    out.push(
+      `‡ at ${Math.round(NEAR_CEILING * 100)}% or more of the generator's ceiling measured in this run (the same load against a trivial echo target): ` +
+        'there the generator and the box, not only the tracker, set the number (and an echo slower than a tracker makes a low ceiling). ' +
+        'The CPU per reply below does not depend on that.',
+      '',
+    );
+  }
+  out.push('## Tracker CPU seconds per million replies (median; lower is better)', '');
+  out.push(
+    `| mode | ${names.join(' | ')} | ${others.map((o) => `ours ÷ ${o}`).join(' | ')} |`,
+    `|---|${names.map(() => '---:').join('|')}|${others.map(() => '---:').join('|')}|`,
+  );
+  for (const s of sums) {
+    const ours = get(s, 'ours')?.cpuPerMillion ?? NaN;
+    out.push(
+      `| ${MODE_LABEL[s.mode]} | ${names.map((n) => f2(get(s, n)?.cpuPerMillion ?? NaN)).join(' | ')} | ` +
+        `${others.map((o) => ratio(ours / (get(s, o)?.cpuPerMillion ?? NaN))).join(' | ')} |`,
+    );
+  }
+  out.push('');
+  out.push('## Peak RSS per tracker process, MB (VmHWM during the mode)', '');
+  out.push(`| mode | ${names.join(' | ')} |`, `|---|${names.map(() => '---:').join('|')}|`);
+  for (const s of sums) out.push(`| ${MODE_LABEL[s.mode]} | ${names.map((n) => mb(get(s, n)?.peakRssBytes ?? 0)).join(' | ')} |`);
+  out.push('');
+  out.push('## Latency of replies, ms (median over rounds of p50 / p99; closed loop at full load)', '');
+  out.push(`| mode | ${names.join(' | ')} |`, `|---|${names.map(() => '---:').join('|')}|`);
+  for (const s of sums) {
+    out.push(
+      `| ${MODE_LABEL[s.mode]} | ${names
+        .map((n) => {
+          const t = get(s, n);
+          return t ? `${t.p50Ms} / ${t.p99Ms}` : '-';
+        })
+        .join(' | ')} |`,
+    );
+  }
+  out.push('');
+  const ws = sums.find((s) => s.mode === 'ws');
+  if (ws && ws.trackers.length > 0) {
+    out.push('## WebTorrent signalling relay (median over rounds)', '');
+    out.push(
+      '| tracker | announce replies/s | offers relayed/s | answers relayed/s | relayed/s total | offers relayed / sent | signalling p50 / p99 ms | CPU s per 1M replies |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const t of ws.trackers) {
+      out.push(
+        `| ${t.name} | ${int(t.repliesPerSecond)} | ${int(t.offersRelayedPerSecond ?? NaN)} | ${int(t.answersRelayedPerSecond ?? NaN)} | ${int(t.relayedPerSecond ?? NaN)} | ` +
+          `${Number.isFinite(t.offerRelayRatio ?? NaN) ? `${((t.offerRelayRatio ?? 0) * 100).toFixed(0)}%` : '-'} | ${t.signallingP50Ms ?? '-'} / ${t.signallingP99Ms ?? '-'} | ${f2(t.cpuPerMillion)} |`,
+      );
+    }
+    const o = get(ws, 'ours');
+    const b = get(ws, 'bittorrent-tracker');
+    if (o && b) {
+      out.push(
+        '',
+        `ours ÷ bittorrent-tracker: announce replies ${ratio(o.repliesPerSecond / b.repliesPerSecond)}, relayed messages ${ratio((o.relayedPerSecond ?? NaN) / (b.relayedPerSecond ?? NaN))}, ` +
+          `CPU per reply ${ratio(o.cpuPerMillion / b.cpuPerMillion)}.`,
+      );
+    }
+    out.push('');
+  }
+  return out;
+}
+
+function runsTable(rows: RunRow[]): string[] {
+  const out = [
+    '## All runs',
+    '',
+    '| mode | round | tracker | replies/s | relayed/s (ws) | tracker CPU s | CPU s per 1M replies | generator CPU s per 1M | peak RSS MB | peers/announce | p50 ms | p99 ms | errors | lost |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const s = r.summary;
+    const g = s.generatorCpuSeconds !== undefined && s.replies > 0 ? (s.generatorCpuSeconds / s.replies) * 1e6 : NaN;
+    out.push(
+      `| ${r.mode} | ${r.round} | ${r.tracker} | ${fmtInt(s.repliesPerSecond)} | ${s.ws ? fmtInt(s.ws.relayedPerSecond) : ''} | ${f2(r.trackerCpuSeconds)} | ${f2(r.cpuPerMillion)} | ${f2(g)} | ` +
+        `${mb(r.peakRssBytes)} | ${s.ws ? '' : s.avgPeersPerAnnounce} | ${s.latencyMs.p50} | ${s.latencyMs.p99} | ${fmtInt(s.counters.errors)} | ${fmtInt(s.counters.lost)} |`,
+    );
+  }
+  out.push('');
+  return out;
+}
+
+function memoryTable(m: { result?: MemoryResult; error?: string; command: string }): string[] {
+  const out = ['## Memory of the swarm store (bench/memory.ts)', ''];
+  if (!m.result) {
+    out.push(`\`${m.command}\` failed: ${m.error ?? ''}`, '');
+    return out;
+  }
+  const r = m.result;
+  out.push(
+    `\`${m.command}\`: ${fmtInt(r.peers)} peers over ${fmtInt(r.torrents)} torrents (Zipf over ${fmtInt(r.torrentsConfigured)}), one process, no sockets.`,
+    '',
+    '| figure | value | the bar |',
+    '|---|---:|---|',
+    `| RSS growth per peer | ${r.rssBytesPerPeer} B | <= 64 B: ${r.rssBytesPerPeer <= 64 ? '**met**' : 'not met'} |`,
+    `| RSS growth per peer, without V8's young generation | ${r.rssBytesPerPeerExclYoungGen} B | |`,
+    `| JS heap growth per peer | ${r.heapBytesPerPeer} B | |`,
+    `| fill rate (store only) | ${fmtInt(r.announcesPerSec)} announces/s | |`,
+    `| full sweep, nothing expired | ${r.scanSweepMs} ms (largest step ${r.scanSweepMaxStepMs} ms) | |`,
+    `| full sweep, everything expired | ${r.expirySweepMs} ms (largest step ${r.expirySweepMaxStepMs} ms wall, ${r.expirySweepMaxStepCpuMs} ms CPU; budget ${r.sweepBudgetMs} ms) | |`,
+    '',
+  );
+  return out;
+}
+
+// ---------------------------------------------------------------- chart
+
+const COLORS: Record<string, string> = { ours: '#2563eb', opentracker: '#f59e0b', 'bittorrent-tracker': '#10b981' };
+const xmlEscape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Axis for values up to `v`: a round step (1, 2, 2.5, 5 x 10^k) and at most 5 steps. */
+export function niceAxis(v: number): { step: number; max: number } {
+  if (!(v > 0)) return { step: 0.25, max: 1 };
+  const raw = v / 5;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  let step = 10 * p;
+  for (const m of [1, 2, 2.5, 5]) {
+    if (m * p >= raw) {
+      step = m * p;
+      break;
+    }
+  }
+  return { step, max: step * Math.max(1, Math.ceil(v / step - 1e-9)) };
+}
+
+function compact(n: number): string {
+  if (!Number.isFinite(n)) return '-';
+  const trim = (x: number, d: number): string => x.toFixed(d).replace(/\.0+$|(\.\d*[1-9])0+$/, '$1');
+  if (n >= 1e6) return `${trim(n / 1e6, 1)}M`;
+  if (n >= 1e3) return `${trim(n / 1e3, n >= 1e5 ? 0 : 1)}k`;
+  if (n >= 10) return String(Math.round(n));
+  return trim(n, 2);
+}
+
+interface PanelRow {
+  title: string;
+  value: (t: ModeSummary['trackers'][number]) => number;
+  ceiling: (s: ModeSummary) => number | undefined;
+  footer: (s: ModeSummary) => { text: string; good: boolean } | undefined;
+}
+
+/**
+ * Small multiples, one panel per mode with its own linear axis (the modes
+ * differ by 20x and more), a bar per tracker with its value: row 1 replies/s
+ * with the generator's echo ceiling as a dashed line and the bar's ratio
+ * under each panel; row 2 the tracker's CPU seconds per million replies
+ * (lower is better). Plain SVG 1.1, system fonts, no scripts.
+ */
+export function renderSvg(sums: ModeSummary[], names: string[], subtitle: string): string {
+  const panelW = 250;
+  const panelH = 250;
+  const gap = 24;
+  const left = 16;
+  const plotTop = 40;
+  const plotH = 160;
+  const axisW = 44;
+  const rows: PanelRow[] = [
+    {
+      title: 'Replies per second (higher is better)',
+      value: (t) => t.repliesPerSecond,
+      ceiling: (s) => s.ceiling,
+      footer: (s) => {
+        const bar = BARS[s.mode];
+        const ours = s.trackers.find((t) => t.name === 'ours')?.repliesPerSecond ?? NaN;
+        const peer = s.trackers.find((t) => t.name === bar.peer)?.repliesPerSecond ?? NaN;
+        const r = ours / peer;
+        return Number.isFinite(r) ? { text: `ours ÷ ${bar.peer} = ${r.toFixed(2)}x (bar ${bar.ratio}x)`, good: r >= bar.ratio } : undefined;
+      },
+    },
+    {
+      title: 'Tracker CPU seconds per million replies (lower is better)',
+      value: (t) => t.cpuPerMillion,
+      ceiling: () => undefined,
+      footer: (s) => {
+        const ours = s.trackers.find((t) => t.name === 'ours')?.cpuPerMillion ?? NaN;
+        const peer = s.trackers.find((t) => t.name === BARS[s.mode].peer)?.cpuPerMillion ?? NaN;
+        const r = ours / peer;
+        return Number.isFinite(r) ? { text: `ours ÷ ${BARS[s.mode].peer} = ${r.toFixed(2)}x`, good: r <= 1 } : undefined;
+      },
+    },
+  ];
+  const width = left * 2 + sums.length * panelW + (sums.length - 1) * gap;
+  const rowH = panelH + 40;
+  const top = 92;
+  const height = top + rows.length * rowH + 24;
+  const p: string[] = [];
+  p.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${left}" y="30" font-size="20" font-weight="bold" fill="#111827">Trackers side by side: same load, same machine, alternating runs</text>`,
+    `<text x="${left}" y="52" font-size="12" fill="#4b5563">${xmlEscape(subtitle)}</text>`,
+  );
+  let lx = left;
+  for (const n of names) {
+    p.push(`<rect x="${lx}" y="66" width="12" height="12" fill="${COLORS[n] ?? '#6b7280'}"/>`);
+    p.push(`<text x="${lx + 17}" y="76.5" font-size="12" fill="#111827">${xmlEscape(n)}</text>`);
+    lx += 30 + n.length * 7.2;
+  }
+  p.push(`<line x1="${lx}" y1="72" x2="${lx + 22}" y2="72" stroke="#6b7280" stroke-width="1.5" stroke-dasharray="5,3"/>`);
+  p.push(`<text x="${lx + 27}" y="76.5" font-size="12" fill="#111827">generator ceiling (same load against a trivial echo target)</text>`);
+
+  rows.forEach((row, ri) => {
+    const ry = top + ri * rowH;
+    p.push(`<text x="${left}" y="${ry + 18}" font-size="14" font-weight="bold" fill="#111827">${xmlEscape(row.title)}</text>`);
+    sums.forEach((s, i) => {
+      const x0 = left + i * (panelW + gap);
+      const y0 = ry + 28;
+      const values = s.trackers.map(row.value).filter((v) => Number.isFinite(v));
+      const { step, max } = niceAxis(Math.max(...values, row.ceiling(s) ?? 0, 0));
+      const plotX = x0 + axisW;
+      const plotW = panelW - axisW - 10;
+      const base = y0 + plotTop + plotH;
+      const yOf = (v: number): number => base - (v / max) * plotH;
+      p.push(`<rect x="${x0}" y="${y0}" width="${panelW}" height="${panelH}" fill="#f9fafb" stroke="#e5e7eb"/>`);
+      p.push(`<text x="${x0 + panelW / 2}" y="${y0 + 22}" font-size="13" font-weight="bold" text-anchor="middle" fill="#111827">${xmlEscape(MODE_LABEL[s.mode])}</text>`);
+      for (let v = 0; v <= max + step / 2; v += step) {
+        const y = yOf(v);
+        p.push(`<line x1="${plotX}" y1="${y.toFixed(1)}" x2="${plotX + plotW}" y2="${y.toFixed(1)}" stroke="${v === 0 ? '#9ca3af' : '#e5e7eb'}"/>`);
+        p.push(`<text x="${plotX - 5}" y="${(y + 4).toFixed(1)}" font-size="10" text-anchor="end" fill="#6b7280">${compact(v)}</text>`);
+      }
+      const slots = names.filter((n) => SERVES[n as TrackerName]?.includes(s.mode) ?? true);
+      const slotW = plotW / Math.max(1, slots.length);
+      const barW = Math.min(46, slotW * 0.62);
+      slots.forEach((n, j) => {
+        const t = s.trackers.find((q) => q.name === n);
+        const cx = plotX + slotW * (j + 0.5);
+        const v = t ? row.value(t) : NaN;
+        if (!Number.isFinite(v)) {
+          p.push(`<text x="${cx}" y="${base - 6}" font-size="10" text-anchor="middle" fill="#9ca3af">n/a</text>`);
+          return;
+        }
+        const y = yOf(v);
+        p.push(`<rect x="${(cx - barW / 2).toFixed(1)}" y="${y.toFixed(1)}" width="${barW.toFixed(1)}" height="${(base - y).toFixed(1)}" fill="${COLORS[n] ?? '#6b7280'}"/>`);
+        p.push(`<text x="${cx}" y="${(y - 5).toFixed(1)}" font-size="11" font-weight="bold" text-anchor="middle" fill="#111827">${compact(v)}</text>`);
+      });
+      const c = row.ceiling(s);
+      if (c !== undefined) {
+        const y = yOf(c);
+        p.push(`<line x1="${plotX}" y1="${y.toFixed(1)}" x2="${plotX + plotW}" y2="${y.toFixed(1)}" stroke="#6b7280" stroke-width="1.5" stroke-dasharray="5,3"/>`);
+        p.push(`<text x="${plotX + plotW}" y="${(y - 4).toFixed(1)}" font-size="10" text-anchor="end" fill="#4b5563">echo ${compact(c)}</text>`);
+      }
+      const f = row.footer(s);
+      if (f) {
+        p.push(`<text x="${x0 + panelW / 2}" y="${y0 + panelH - 14}" font-size="11.5" text-anchor="middle" fill="${f.good ? '#047857' : '#b91c1c'}">${xmlEscape(f.text)}</text>`);
+      }
+    });
+  });
+  p.push(
+    `<text x="${left}" y="${height - 14}" font-size="11" fill="#6b7280">Each panel has its own scale. Medians over alternating rounds; the ratios are the result, absolute numbers depend on the machine and its other load. bench/compare.ts</text>`,
+  );
+  p.push('</svg>');
+  return p.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------- main
+
+class ArgError extends Error {}
+
 export async function runCompare(argv: string[]): Promise<number> {
-  const a = parseCompareArgs(argv);
-  const perRun = a.warmup + a.duration + 15;
-  const budget = (a.modes.length * (2 * a.rounds + 4) * perRun + 2 * a.prime + 120) * 1000;
+  let parsed: CompareArgs | 'help';
+  try {
+    parsed = parseCompareArgs(argv);
+  } catch (e) {
+    throw new ArgError(e instanceof Error ? e.message : String(e));
+  }
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const a = parsed;
+  if (a.renderSvg !== undefined) {
+    const data = JSON.parse(readFileSync(a.renderSvg, 'utf8')) as { summary: ModeSummary[]; subtitle?: string; names?: string[] };
+    const names = data.names ?? ALL_TRACKERS.filter((n) => data.summary.some((s) => s.trackers.some((t) => t.name === n)));
+    mkdirSync(a.outDir, { recursive: true });
+    const out = path.join(a.outDir, 'latest.svg');
+    writeFileSync(out, renderSvg(data.summary, names, data.subtitle ?? ''));
+    note(`wrote ${out}`);
+    return 0;
+  }
+  const perRun = a.warmup + a.duration + 8;
+  const runs = a.modes.reduce((s, m) => s + a.trackers.filter((t) => SERVES[t].includes(m)).length * a.rounds, 0);
+  const budget = ((runs + a.modes.length * (a.allCeilings ? 2 : 1)) * perRun + a.trackers.length * a.prime + 240) * 1000;
   const guard = setTimeout(() => {
     process.stderr.write(`compare: global deadline (${Math.round(budget / 1000)} s) reached, stopping\n`);
     killAll();
@@ -409,6 +1009,7 @@ export async function runCompare(argv: string[]): Promise<number> {
   }, budget);
   guard.unref();
 
+  const t0 = Date.now();
   const loadAtStart = os.loadavg();
   const root = projectRoot();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'compare-'));
@@ -419,60 +1020,70 @@ export async function runCompare(argv: string[]): Promise<number> {
 
   const ceil = a.skipCeiling ? [] : await ceilings(a);
   if (a.ceilingOnly) {
-    printCeilings(ceil);
+    for (const l of ceilingTable(ceil)) log(l);
     if (a.json) writeFileSync(a.json, JSON.stringify({ args: a, ceilings: ceil }, null, 2) + '\n');
     rmSync(dir, { recursive: true, force: true });
     clearTimeout(guard);
     return ceil.every((c) => c.summary !== undefined) ? 0 : 1;
   }
 
-  // opentracker: whitelist build, chroots into its rootdir (the list path is relative to it).
-  const otPort = await freePort();
-  writeFileSync(
-    path.join(dir, 'opentracker.conf'),
-    `listen.tcp_udp 127.0.0.1:${otPort}\naccess.whitelist ./access.whitelist\ntracker.rootdir ${dir}\n`,
-  );
   const trackers: Tracker[] = [];
   const problems: string[] = [];
-  try {
-    const ot = startProcess('opentracker', '/usr/bin/opentracker', ['-f', path.join(dir, 'opentracker.conf')], dir, otPort);
-    await waitReady(ot, 10_000);
-    trackers.push(ot);
-  } catch (e) {
-    problems.push(`opentracker: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const oursPort = await freePort();
-  const metricsPort = await freePort();
-  try {
-    const args = [
-      a.oursMain,
-      'all-in-one',
-      '--host=127.0.0.1',
-      `--port=${oursPort}`,
-      '--metrics.host=127.0.0.1',
-      `--metrics.port=${metricsPort}`,
-      '--log.level=warn',
-    ];
-    if (a.oursAccessList === 'allow') args.push('--accessList.mode=allow', `--accessList.file=${whitelist}`);
-    const ours = startProcess('ours', process.execPath, args, root, oursPort);
-    await waitReady(ours, 15_000);
-    trackers.unshift(ours);
-  } catch (e) {
-    problems.push(`ours: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  for (const p of problems) note(`NOT RUNNING ${p}`);
-
-  // Prime both swarms with the same load (not measured).
-  if (a.prime > 0) {
-    for (const t of trackers) {
-      await runLoadtest(loadConfig(a, a.modes[0], t.port, a.prime, 0)).catch((e: unknown) => note(`prime ${t.name}: ${String(e)}`));
+  const start = async (name: TrackerName, f: () => Promise<Tracker>): Promise<void> => {
+    if (!a.trackers.includes(name)) return;
+    try {
+      trackers.push(await f());
+    } catch (e) {
+      problems.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
     }
-  }
+  };
+  await start('ours', async () => {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const args = [a.oursMain, 'all-in-one', '--host=127.0.0.1', `--port=${port}`, '--metrics.host=127.0.0.1', `--metrics.port=${metricsPort}`, '--log.level=warn'];
+    if (a.oursAccessList === 'allow') args.push('--accessList.mode=allow', `--accessList.file=${whitelist}`);
+    const t = startProcess('ours', process.execPath, args, root, port);
+    await waitReady(t, 15_000);
+    return t;
+  });
+  await start('opentracker', async () => {
+    // Whitelist build; it chroots into its rootdir (the list path is relative to it).
+    const port = await freePort();
+    writeFileSync(path.join(dir, 'opentracker.conf'), `listen.tcp_udp 127.0.0.1:${port}\naccess.whitelist ./access.whitelist\ntracker.rootdir ${dir}\n`);
+    const t = startProcess('opentracker', '/usr/bin/opentracker', ['-f', path.join(dir, 'opentracker.conf')], dir, port);
+    await waitReady(t, 10_000);
+    return t;
+  });
+  await start('bittorrent-tracker', async () => {
+    const port = await freePort();
+    const t = startProcess('bittorrent-tracker', process.execPath, ['--input-type=module', '-e', BITTORRENT_TRACKER_SCRIPT, String(port)], root, port);
+    await waitReady(t, 15_000);
+    return t;
+  });
+  for (const p of problems) note(`NOT RUNNING ${p}`);
+  const names = a.trackers.filter((n) => trackers.some((t) => t.name === n));
 
+  // WebTorrent first, on empty trackers: bittorrent-tracker keeps UDP/HTTP and
+  // WebSocket peers in the same swarms (up to 1000 per torrent, for 20 min)
+  // and walks past the others to find WebSocket peers, which would charge it
+  // for the other modes' leftovers. Closing the sockets removes every ws peer
+  // from both trackers, so the UDP/HTTP modes start clean too. Then every
+  // swarm is primed with the same UDP load (not measured).
+  const order = [...a.modes.filter((m) => m === 'ws'), ...a.modes.filter((m) => m !== 'ws')];
+  let primed = false;
   const rows: RunRow[] = [];
-  for (const mode of a.modes) {
+  const hwmReset = new Map<string, boolean>();
+  for (const mode of order) {
+    if (mode !== 'ws' && !primed) {
+      primed = true;
+      for (const t of a.prime > 0 ? trackers : []) {
+        await runLoadtest(loadConfig(a, 'udp', t.port, a.prime, 0)).catch((e: unknown) => note(`prime ${t.name}: ${String(e)}`));
+      }
+    }
+    const serving = trackers.filter((t) => SERVES[t.name as TrackerName].includes(mode));
+    for (const t of serving) hwmReset.set(t.name, resetPeakRss(t.pid) && (hwmReset.get(t.name) ?? true));
     for (let r = 1; r <= a.rounds; r++) {
-      for (const t of trackers) {
+      for (const t of serving) {
         if (t.child.exitCode !== null || t.child.signalCode !== null) {
           problems.push(`${t.name} died before ${mode} round ${r}: ${t.output().trim()}`);
           continue;
@@ -485,60 +1096,80 @@ export async function runCompare(argv: string[]): Promise<number> {
       }
     }
   }
+  // Peaks are reset per mode, so the whole run's peak is the largest per-run reading (and the one now).
+  const overallPeak = new Map(
+    trackers.map((t) => [t.name, Math.max(treePeakRss(t.pid), ...rows.filter((r) => r.tracker === t.name).map((r) => r.peakRssBytes))]),
+  );
   for (const t of trackers) await stopProcess(t);
 
+  const memory = a.memory ? runMemory(a) : undefined;
+  if (memory?.error) problems.push(`memory benchmark: ${memory.error}`);
+
   // ---------------------------------------------------------------- report
-  log(`# ours vs opentracker, ${new Date().toISOString()}`);
-  log();
-  log(
-    `Load: seed ${a.seed}, ${fmtInt(a.torrents)} torrents, Zipf(1.0) popularity, announce:scrape 100:1 (<= 10 hashes), ` +
-      `50% seeders, numwant 50, peers from 8 x 4096 (127.0.0.1-8, ports 10000+). ` +
-      `UDP: ${a.udpEngine} generator, ${a.sockets} sockets x ${a.window} in flight; HTTP: ${a.httpEngine} generator, ${a.connections} connections x 1. ` +
-      `Warm-up ${a.warmup} s, measured ${a.duration} s, ${a.rounds} round(s) A B A B, ${a.workers} generator thread(s). ` +
-      `ours: access list ${a.oursAccessList === 'allow' ? 'allow (same list as opentracker)' : 'off'}. ${os.cpus().length} CPUs; 1-min load average ${loadAtStart[0].toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end ` +
-      `(anything above ~2 means other work shared the box with both trackers).`,
+  const sums = summarizeRows(rows, a.modes, names, (m) => ceilingOf(ceil, a, m)?.summary?.repliesPerSecond);
+  const when = new Date().toISOString();
+  const md: string[] = [];
+  md.push(`# Tracker comparison: ${names.join(' vs ')}`, '');
+  md.push(
+    `${when}, ${Math.round((Date.now() - t0) / 1000)} s. ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
+      `1-min load average ${loadAtStart[0].toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end (the generator and the tracker share the box: ` +
+      `anything above ~2 means other work shared it too; that is why only same-run ratios mean anything).`,
+    '',
+    `Load: seed ${a.seed}, ${fmtInt(a.torrents)} torrents, Zipf(1.0) popularity, announce:scrape 100:1 (<= 10 hashes), 50% seeders, ` +
+      `peers from 8 x 4096 (127.0.0.1-8, ports 10000+). ` +
+      `UDP: ${a.udpEngine} generator, ${a.sockets} sockets x ${a.window} in flight, numwant 50. HTTP: ${a.httpEngine} generator, ${a.connections} connections x 1, numwant 50. ` +
+      `WebTorrent: ${a.wsConnections} WebSockets (${a.wsWorkers} generator thread(s)) x ${a.wsWindow} announce(s) in flight, each one client (one peer_id) with ` +
+      `${a.wsTorrentsPerConnection} torrents, ${a.wsOffers} offers of ${a.wsSdpBytes[0]}-${a.wsSdpBytes[1]} bytes per announce, every offer received answered. ` +
+      `Warm-up ${a.warmup} s, measured ${a.duration} s, ${a.rounds} round(s) per mode, trackers alternating; ` +
+      `WebTorrent runs first on fresh trackers, then ${a.prime} s of UDP announces fill every tracker's swarms before the UDP and HTTP modes. ` +
+      `ours: all-in-one, access list ${a.oursAccessList === 'allow' ? 'allow (the same list as opentracker)' : 'off'}; opentracker: Debian build with a whitelist ` +
+      `(no WebTorrent); bittorrent-tracker: \`new Server({ udp, http, ws, stats: false })\`, no filter.`,
+    '',
   );
-  log();
-  printCeilings(ceil);
-  log('## Runs');
-  log();
-  log('| mode | round | tracker | replies/s | tracker CPU s | CPU s per 1M replies | generator CPU s per 1M | peers/announce | p50 ms | p99 ms | errors | lost |');
-  log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of rows) {
-    const s = r.summary;
-    const g = s.generatorCpuSeconds !== undefined && s.replies > 0 ? (s.generatorCpuSeconds / s.replies) * 1e6 : NaN;
-    log(
-      `| ${r.mode} | ${r.round} | ${r.tracker} | ${fmtInt(s.repliesPerSecond)} | ${f2(r.trackerCpuSeconds)} | ${f2(r.cpuPerMillion)} | ${f2(g)} | ` +
-        `${s.avgPeersPerAnnounce} | ${s.latencyMs.p50} | ${s.latencyMs.p99} | ${fmtInt(s.counters.errors)} | ${fmtInt(s.counters.lost)} |`,
-    );
-  }
-  log();
-  log('## Summary (median over rounds; ratio = ours / opentracker)');
-  log();
-  log('| mode | ours replies/s | opentracker replies/s | ratio | ours CPU s/1M | opentracker CPU s/1M | CPU ratio | bar |');
-  log('|---|---:|---:|---:|---:|---:|---:|---|');
-  const bars: Record<Mode, string> = { udp: '>= 1.3x replies/s', http: '>= 4x replies/s', 'http-close': '>= 1x replies/s' };
-  const summary: Record<string, unknown>[] = [];
-  for (const mode of a.modes) {
-    const pick = (name: string, f: (r: RunRow) => number): number => median(rows.filter((r) => r.mode === mode && r.tracker === name).map(f));
-    const oursRps = pick('ours', (r) => r.summary.repliesPerSecond);
-    const otRps = pick('opentracker', (r) => r.summary.repliesPerSecond);
-    const oursCpu = pick('ours', (r) => r.cpuPerMillion);
-    const otCpu = pick('opentracker', (r) => r.cpuPerMillion);
-    log(
-      `| ${mode} | ${Number.isFinite(oursRps) ? fmtInt(oursRps) : '-'} | ${Number.isFinite(otRps) ? fmtInt(otRps) : '-'} | ${f2(oursRps / otRps)}x | ` +
-        `${f2(oursCpu)} | ${f2(otCpu)} | ${f2(oursCpu / otCpu)}x | ${bars[mode]} |`,
-    );
-    summary.push({ mode, oursRps, otRps, ratio: oursRps / otRps, oursCpuPerMillion: oursCpu, otCpuPerMillion: otCpu, cpuRatio: oursCpu / otCpu });
-  }
+  md.push('![replies per second and CPU per million replies, per mode and tracker](latest.svg)', '');
+  md.push(...reportTables(sums, names));
+  md.push(...ceilingTable(ceil));
+  if (memory) md.push(...memoryTable(memory));
+  md.push(...runsTable(rows));
+  md.push(
+    '## Peak RSS over the whole run, MB',
+    '',
+    `| ${names.join(' | ')} |`,
+    `|${names.map(() => '---:').join('|')}|`,
+    `| ${names.map((n) => mb(overallPeak.get(n) ?? 0)).join(' | ')} |`,
+    '',
+    [...hwmReset].some(([, ok]) => !ok)
+      ? `Peak RSS could not be reset between modes for ${[...hwmReset].filter(([, ok]) => !ok).map(([n]) => n).join(', ')}: their per-mode figures are peaks since start.`
+      : 'Per-mode peaks: VmHWM reset (clear_refs 5) before each mode.',
+    '',
+  );
   if (problems.length > 0) {
-    log();
-    log('## Problems');
-    for (const p of problems) log(`- ${p.replace(/\n/g, ' | ')}`);
+    md.push('## Problems', '');
+    for (const p of problems) md.push(`- ${p.replace(/\n/g, ' | ')}`);
+    md.push('');
   }
-  if (a.json) {
-    writeFileSync(a.json, JSON.stringify({ args: a, ceilings: ceil, runs: rows, summary, problems }, null, 2) + '\n');
+  md.push(
+    '---',
+    `Reproduce: \`npm run build && node dist/bench/compare.js${argv.length > 0 ? ' ' + argv.join(' ') : ''}\`` +
+      (argv.length === 0 ? ' (= `npm run bench:compare`)' : '') +
+      '. ' +
+      'Generated by bench/compare.ts; raw data in latest.json, chart in latest.svg.',
+  );
+  const text = md.join('\n') + '\n';
+  process.stdout.write('\n' + text);
+
+  const subtitle =
+    `${a.rounds} round(s) x ${a.duration} s per tracker and mode, ${os.cpus().length} CPUs shared by generator and tracker; ${when.slice(0, 10)}`;
+  const svg = renderSvg(sums, names, subtitle);
+  const data = { args: a, when, names, subtitle, ceilings: ceil, runs: rows, summary: sums, memory, overallPeakRssBytes: Object.fromEntries(overallPeak), problems };
+  if (a.write) {
+    mkdirSync(a.outDir, { recursive: true });
+    writeFileSync(path.join(a.outDir, 'latest.md'), text);
+    writeFileSync(path.join(a.outDir, 'latest.svg'), svg);
+    writeFileSync(path.join(a.outDir, 'latest.json'), JSON.stringify(data, null, 2) + '\n');
+    note(`wrote ${path.relative(process.cwd(), path.join(a.outDir, 'latest.md'))}, latest.svg, latest.json`);
   }
+  if (a.json) writeFileSync(a.json, JSON.stringify(data, null, 2) + '\n');
   rmSync(dir, { recursive: true, force: true });
   clearTimeout(guard);
   return problems.length === 0 && rows.length > 0 ? 0 : 1;
@@ -548,6 +1179,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   runCompare(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {
+      if (e instanceof ArgError) {
+        process.stderr.write(`compare: ${e.message}\n(see --help)\n`);
+        process.exit(2);
+      }
       process.stderr.write(`compare: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
       killAll();
       process.exit(1);

@@ -2,6 +2,7 @@
  * `loadtest` command line. Wire it as `tracker loadtest ...` with
  * `runLoadtestCli(argv)` (argv without the command name), or run it directly:
  *   node dist/bench/loadtest/cli.js udp --target 127.0.0.1:6969 --duration 10
+ *   node dist/bench/loadtest/cli.js ws --target 127.0.0.1:6969 --connections 200
  * Exit codes: 0 = a run with replies, 1 = a run without replies, a hard stop
  * or a failure, 2 = usage error.
  */
@@ -29,6 +30,10 @@ async function whitelist(argv: readonly string[]): Promise<number> {
 }
 
 async function echo(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'ws') {
+    const { runWsEchoServer } = await import('./ws-echo.js');
+    return runWsEchoServer(argv);
+  }
   const { runEchoServer } = await import('./echo-server.js');
   return runEchoServer(argv);
 }

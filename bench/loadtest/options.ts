@@ -2,13 +2,15 @@
  * Command-line parsing for `loadtest` (pure: argv in, config or error out).
  */
 import { DEFAULT_MODEL, validateModel, type LoadModelOptions, type Popularity } from './model.js';
-import type { LoadtestConfig } from './runner.js';
+import { DEFAULT_WS, type LoadtestConfig, type WsRunOptions } from './runner.js';
 
 export const USAGE = `usage:
   loadtest udp  --target 127.0.0.1:6969 [options]
   loadtest http --target 127.0.0.1:6969 [options]     (or --target http://127.0.0.1:6969/announce)
+  loadtest ws   --target 127.0.0.1:6969 [options]     WebTorrent over WebSocket (or --target ws://127.0.0.1:6969/announce)
   loadtest whitelist [--seed N] [--torrents N] [--out FILE]   hex info-hashes of the torrent set, one a line
-  loadtest echo udp|http --port P [--host 127.0.0.1] [--max-seconds 600]   trivial echo target (Node)
+  loadtest echo udp|http|ws --port P [--host 127.0.0.1] [--max-seconds 600]   trivial echo target (Node;
+                        ws: uWebSockets.js, bounces each offer / answer back to its sender)
 
 run:
   --duration S          measured window, seconds (default 10, max 3600)
@@ -21,9 +23,19 @@ run:
   --connections N       HTTP connections in total (default 64), one request in flight each
   --close               HTTP: a new connection per request (Connection: close)
   --announce-path P     HTTP (default /announce)     --scrape-path P   (default /scrape)
-  --timeout MS          a request without a reply after MS is lost (default 1000 UDP, 5000 HTTP)
+  --timeout MS          a request without a reply after MS is lost (default 1000 UDP, 5000 HTTP and WS)
   --reconnect-after S   UDP: renew the connection id after S seconds (default 60)
   --max-failures N      UDP: drop the connection id after N timeouts/errors in a row (default 3)
+
+WebTorrent (ws; Node engine only):
+  --connections N       WebSocket connections in total (default 200), each one client with one peer_id
+  --window N            announces in flight per connection, 1..64 (default 2)
+  --torrents-per-connection N   torrents each client announces, round-robin (default 10, max 10000)
+  --offers N            WebRTC offers per announce (numwant = N), 0..50 (default 5)
+  --sdp-bytes MIN-MAX   size of each fake offer / answer SDP (default 500-1500)
+  --interval MS         pause of each slot after a reply before its next announce (default 0: closed loop)
+  --no-answer           do not answer the offers received
+  --path P              WebSocket URL path (default /, or the --target URL's path)
 
 load model:
   --seed N              (default 1)                 --torrents N     (default 10000)
@@ -67,14 +79,18 @@ export function parseArgv(argv: readonly string[], flags: ReadonlySet<string>): 
 
 export class UsageError extends Error {}
 
-const FLAGS = new Set(['close', 'quiet', 'help']);
+const FLAGS = new Set(['close', 'quiet', 'help', 'no-answer']);
 
 export const RUN_KEYS = new Set([
   'target', 'duration', 'warmup', 'workers', 'engine', 'sockets', 'window', 'connections', 'close',
   'announce-path', 'scrape-path', 'timeout', 'reconnect-after', 'max-failures', 'seed', 'torrents',
   'popularity', 'zipf-s', 'gamma-shape', 'gamma-scale', 'scrape-ratio', 'scrape-hashes', 'seeders',
   'numwant', 'sources', 'source-first', 'ports-per-source', 'first-port', 'json', 'label', 'quiet', 'help',
+  ...['torrents-per-connection', 'offers', 'sdp-bytes', 'interval', 'no-answer', 'path'],
 ]);
+
+/** Options that only `ws` runs take. */
+export const WS_KEYS = new Set(['torrents-per-connection', 'offers', 'sdp-bytes', 'interval', 'no-answer', 'path']);
 
 function num(opts: ParsedArgs, key: string, def: number, check: (n: number) => boolean = () => true): number {
   const v = opts.get(key);
@@ -163,11 +179,35 @@ export function parseModel(opts: ParsedArgs): LoadModelOptions {
   return m;
 }
 
-/** Parse `udp|http ...` arguments into a run configuration. */
+/** "500-1500" or "800" (both ends inclusive), within 10..60000. */
+export function parseSdpBytes(text: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2] ?? m[1]) : NaN;
+  if (!(lo >= 10 && hi >= lo && hi <= 60_000)) throw new UsageError(`invalid --sdp-bytes ${text} (want MIN-MAX within 10..60000)`);
+  return [lo, hi];
+}
+
+function parseWsOptions(opts: ParsedArgs, targetPath: string | undefined): WsRunOptions {
+  const [sdpMinBytes, sdpMaxBytes] = parseSdpBytes(str(opts, 'sdp-bytes', `${DEFAULT_WS.sdpMinBytes}-${DEFAULT_WS.sdpMaxBytes}`));
+  const p = str(opts, 'path', targetPath ?? DEFAULT_WS.path);
+  if (!p.startsWith('/') || /[\s#?]/.test(p)) throw new UsageError(`invalid --path ${p}`);
+  return {
+    path: p,
+    torrentsPerConnection: num(opts, 'torrents-per-connection', DEFAULT_WS.torrentsPerConnection, int(1, 10_000)),
+    offers: num(opts, 'offers', DEFAULT_WS.offers, int(0, 50)),
+    sdpMinBytes,
+    sdpMaxBytes,
+    intervalMs: num(opts, 'interval', DEFAULT_WS.intervalMs, (n) => n >= 0 && n <= 600_000),
+    answer: opts.get('no-answer') !== true,
+  };
+}
+
+/** Parse `udp|http|ws ...` arguments into a run configuration. */
 export function parseRunArgs(argv: readonly string[]): CliRun {
   const { positional, opts } = parseArgv(argv, FLAGS);
   const protocol = positional[0];
-  if (protocol !== 'udp' && protocol !== 'http') throw new UsageError('first argument must be udp or http');
+  if (protocol !== 'udp' && protocol !== 'http' && protocol !== 'ws') throw new UsageError('first argument must be udp, http or ws');
   if (positional.length > 1) throw new UsageError(`unexpected argument ${positional[1]}`);
   for (const k of opts.keys()) if (!RUN_KEYS.has(k)) throw new UsageError(`unknown option --${k}`);
   const targetText = opts.get('target');
@@ -176,6 +216,14 @@ export function parseRunArgs(argv: readonly string[]): CliRun {
   const engine = str(opts, 'engine', 'node');
   if (engine !== 'node' && engine !== 'c') throw new UsageError('--engine must be node or c');
   const udp = protocol === 'udp';
+  const ws = protocol === 'ws';
+  if (ws && engine === 'c') throw new UsageError('--engine c speaks UDP and HTTP only (ws runs use the Node engine)');
+  if (!ws) for (const k of WS_KEYS) if (opts.has(k)) throw new UsageError(`--${k} is a ws option`);
+  if (ws) {
+    for (const k of ['sockets', 'close', 'announce-path', 'scrape-path', 'reconnect-after', 'max-failures']) {
+      if (opts.has(k)) throw new UsageError(`--${k} is not a ws option`);
+    }
+  }
   const announcePath = str(opts, 'announce-path', target.path ?? '/announce');
   const scrapePath = str(opts, 'scrape-path', announcePath.replace(/announce(?!.*announce)/, 'scrape'));
   const config: LoadtestConfig = {
@@ -186,8 +234,8 @@ export function parseRunArgs(argv: readonly string[]): CliRun {
     durationSeconds: num(opts, 'duration', 10, (n) => n > 0 && n <= 3600),
     warmupSeconds: num(opts, 'warmup', 2, (n) => n >= 0 && n <= 600),
     workers: num(opts, 'workers', 1, int(1, 64)),
-    sockets: udp ? num(opts, 'sockets', 64, int(1, 10_000)) : num(opts, 'connections', 64, int(1, 10_000)),
-    window: udp ? num(opts, 'window', 16, int(1, 256)) : 1,
+    sockets: udp ? num(opts, 'sockets', 64, int(1, 10_000)) : num(opts, 'connections', ws ? 200 : 64, int(1, 10_000)),
+    window: udp ? num(opts, 'window', 16, int(1, 256)) : ws ? num(opts, 'window', 2, int(1, 64)) : 1,
     timeoutMs: num(opts, 'timeout', udp ? 1000 : 5000, (n) => n >= 10 && n <= 60_000),
     reconnectAfterMs: num(opts, 'reconnect-after', 60, (n) => n > 0 && n <= 3600) * 1000,
     maxFailures: num(opts, 'max-failures', 3, int(1, 1000)),
@@ -198,9 +246,20 @@ export function parseRunArgs(argv: readonly string[]): CliRun {
     progress: opts.get('quiet') !== true,
     label: typeof opts.get('label') === 'string' ? (opts.get('label') as string) : undefined,
   };
+  if (ws) {
+    const m = config.model;
+    if (config.sockets > m.sources * m.portsPerSource) {
+      throw new UsageError(`--connections ${config.sockets} exceeds the peer pool (--sources x --ports-per-source = ${m.sources * m.portsPerSource}): peer_ids would repeat`);
+    }
+    return withJson({ config: { ...config, ws: parseWsOptions(opts, target.path) } }, opts);
+  }
   if (!udp && (opts.has('sockets') || opts.has('window'))) throw new UsageError('--sockets/--window are UDP options (HTTP: --connections)');
   if (udp && (opts.has('connections') || opts.has('close'))) throw new UsageError('--connections/--close are HTTP options');
+  return withJson({ config }, opts);
+}
+
+function withJson(run: CliRun, opts: ParsedArgs): CliRun {
   const json = opts.get('json');
   if (json === true) throw new UsageError('--json needs a file');
-  return json === undefined ? { config } : { config, json };
+  return json === undefined ? run : { ...run, json };
 }

@@ -11,11 +11,17 @@ import type { LoadModelOptions } from './model.js';
 import {
   LatencyHistogram,
   addCounters,
+  addWsCounters,
   fmtInt,
+  LIVE_ANSWERS_IN,
+  LIVE_OFFERS_IN,
   summarize,
+  summarizeWs,
   zeroCounters,
+  zeroWsCounters,
   type LoadSummary,
 } from './stats.js';
+import type { WsWorkerJob, WsWorkerResult } from './ws-client.js';
 import {
   LIVE_ERRORS,
   LIVE_INVALID,
@@ -30,17 +36,43 @@ import {
   type WorkerResult,
 } from './worker-types.js';
 
+/** WebTorrent (protocol 'ws') settings; see ws-client.ts. */
+export interface WsRunOptions {
+  /** Path of the WebSocket URL (default "/"). */
+  readonly path: string;
+  /** Torrents (peers) each connection hosts, all with the connection's one peer_id. */
+  readonly torrentsPerConnection: number;
+  /** Offers per announce. */
+  readonly offers: number;
+  readonly sdpMinBytes: number;
+  readonly sdpMaxBytes: number;
+  /** Pause per slot after each reply (0 = closed loop at full speed). */
+  readonly intervalMs: number;
+  /** Answer the offers received. */
+  readonly answer: boolean;
+}
+
+export const DEFAULT_WS: WsRunOptions = Object.freeze({
+  path: '/',
+  torrentsPerConnection: 10,
+  offers: 5,
+  sdpMinBytes: 500,
+  sdpMaxBytes: 1500,
+  intervalMs: 0,
+  answer: true,
+});
+
 export interface LoadtestConfig {
-  readonly protocol: 'udp' | 'http';
+  readonly protocol: 'udp' | 'http' | 'ws';
   readonly engine: 'node' | 'c';
   readonly host: string;
   readonly port: number;
   readonly durationSeconds: number;
   readonly warmupSeconds: number;
   readonly workers: number;
-  /** UDP sockets / HTTP connections, in total over all workers. */
+  /** UDP sockets / HTTP or WebSocket connections, in total over all workers. */
   readonly sockets: number;
-  /** UDP requests in flight per socket (HTTP: always 1). */
+  /** UDP requests in flight per socket, WebSocket announces in flight per connection (HTTP: always 1). */
   readonly window: number;
   readonly timeoutMs: number;
   readonly reconnectAfterMs: number;
@@ -52,6 +84,8 @@ export interface LoadtestConfig {
   /** Print the live progress line on stderr. */
   readonly progress: boolean;
   readonly label?: string;
+  /** protocol 'ws' only (DEFAULT_WS when absent). */
+  readonly ws?: WsRunOptions;
 }
 
 export interface RunHooks {
@@ -90,16 +124,49 @@ export function modelRecord(m: LoadModelOptions): Record<string, unknown> {
   return { ...m };
 }
 
-/** "[  7s measuring] 123,456 replies/s ..." */
-export function progressLine(elapsedS: number, phase: string, d: { replies: number; sent: number; errors: number; lost: number; invalid: number }): string {
+/** "[  7s measuring] 123,456 replies/s ..." (ws runs add the offers and answers relayed to the generator per second). */
+export function progressLine(
+  elapsedS: number,
+  phase: string,
+  d: { replies: number; sent: number; errors: number; lost: number; invalid: number; offersIn?: number; answersIn?: number },
+): string {
   return (
     `[${String(Math.round(elapsedS)).padStart(3)}s ${phase.padEnd(9)}] ${fmtInt(d.replies).padStart(9)} replies/s` +
-    `  sent ${fmtInt(d.sent)}/s  errors ${fmtInt(d.errors)}  lost ${fmtInt(d.lost)}  invalid ${fmtInt(d.invalid)}`
+    `  sent ${fmtInt(d.sent)}/s  errors ${fmtInt(d.errors)}  lost ${fmtInt(d.lost)}  invalid ${fmtInt(d.invalid)}` +
+    (d.offersIn !== undefined ? `  offers in ${fmtInt(d.offersIn)}/s` : '') +
+    (d.answersIn !== undefined ? `  answers in ${fmtInt(d.answersIn)}/s` : '')
   );
+}
+
+/** The worker job of a ws run for the connections [first, first + count). */
+function wsJob(cfg: LoadtestConfig, w: number, live: SharedArrayBuffer, first: number, count: number): WsWorkerJob {
+  const o = cfg.ws ?? DEFAULT_WS;
+  return {
+    protocol: 'ws',
+    worker: w,
+    live,
+    model: cfg.model,
+    ws: {
+      host: cfg.host,
+      port: cfg.port,
+      path: o.path,
+      connections: count,
+      firstConnection: first,
+      window: cfg.window,
+      torrentsPerConnection: o.torrentsPerConnection,
+      offers: o.offers,
+      sdpMinBytes: o.sdpMinBytes,
+      sdpMaxBytes: o.sdpMaxBytes,
+      intervalMs: o.intervalMs,
+      answer: o.answer,
+      timeoutMs: cfg.timeoutMs,
+    },
+  };
 }
 
 export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Promise<RunResult> {
   if (cfg.engine === 'c') {
+    if (cfg.protocol === 'ws') throw new Error('the C generator does not speak WebSocket: use --engine node');
     const { runCGenerator } = await import('./cgen.js');
     return runCGenerator(cfg, hooks);
   }
@@ -115,8 +182,10 @@ export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Pr
   const done: Promise<void>[] = [];
   for (let w = 0; w < workers; w++) {
     const [first, count] = parts[w];
-    const job: WorkerJob =
-      cfg.protocol === 'udp'
+    const job: WorkerJob | WsWorkerJob =
+      cfg.protocol === 'ws'
+        ? wsJob(cfg, w, live, first, count)
+        : cfg.protocol === 'udp'
         ? {
             protocol: 'udp',
             worker: w,
@@ -149,7 +218,8 @@ export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Pr
               timeoutMs: cfg.timeoutMs,
             },
           };
-    const t = new Worker(new URL('./worker.js', import.meta.url), { workerData: job });
+    const entry = cfg.protocol === 'ws' ? './ws-client.js' : './worker.js';
+    const t = new Worker(new URL(entry, import.meta.url), { workerData: job });
     threads.push(t);
     let resolveReady!: () => void;
     let rejectReady!: (e: Error) => void;
@@ -236,13 +306,23 @@ export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Pr
     for (let w = 0; w < workers; w++) s += liveView[w * LIVE_SLOTS + slot];
     return s;
   };
-  let prev = { replies: 0, sent: 0, errors: 0, lost: 0, invalid: 0, t: t0 };
+  const isWs = cfg.protocol === 'ws';
+  let prev = { replies: 0, sent: 0, errors: 0, lost: 0, invalid: 0, offersIn: 0, answersIn: 0, t: t0 };
   const tty = process.stderr.isTTY === true;
   if (cfg.progress) {
     timers.push(
       setInterval(() => {
         const t = now();
-        const cur = { replies: sum(LIVE_REPLIES), sent: sum(LIVE_SENT), errors: sum(LIVE_ERRORS), lost: sum(LIVE_LOST), invalid: sum(LIVE_INVALID), t };
+        const cur = {
+          replies: sum(LIVE_REPLIES),
+          sent: sum(LIVE_SENT),
+          errors: sum(LIVE_ERRORS),
+          lost: sum(LIVE_LOST),
+          invalid: sum(LIVE_INVALID),
+          offersIn: sum(LIVE_OFFERS_IN),
+          answersIn: sum(LIVE_ANSWERS_IN),
+          t,
+        };
         const dt = (t - prev.t) / 1000;
         const phase = t < clock.measureStart ? 'warm-up' : t < clock.measureEnd ? 'measuring' : 'stopping';
         const line = progressLine((t - t0) / 1000, phase, {
@@ -251,6 +331,8 @@ export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Pr
           errors: cur.errors - prev.errors,
           lost: cur.lost - prev.lost,
           invalid: cur.invalid - prev.invalid,
+          offersIn: isWs ? (cur.offersIn - prev.offersIn) / dt : undefined,
+          answersIn: isWs ? (cur.answersIn - prev.answersIn) / dt : undefined,
         });
         process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
         prev = cur;
@@ -281,12 +363,19 @@ export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Pr
 
   const counters = zeroCounters();
   const histogram = new LatencyHistogram();
+  const wsCounters = zeroWsCounters();
+  const signalling = new LatencyHistogram();
   const errorMessages: Record<string, number> = {};
   for (const r of results) {
     if (!r) continue;
     addCounters(counters, r.counters);
     histogram.merge(r.histogram);
     for (const [k, v] of Object.entries(r.errorMessages)) errorMessages[k] = (errorMessages[k] ?? 0) + v;
+    const wr = (r as Partial<WsWorkerResult>).ws;
+    if (wr) {
+      addWsCounters(wsCounters, wr.counters);
+      signalling.merge(wr.signalling);
+    }
   }
   if (errors.length > 0) errorMessages[`worker failures: ${errors.join('; ')}`] = errors.length;
   const cpu = cpuAtEnd ? (cpuAtEnd.user + cpuAtEnd.system) / 1e6 : undefined;
@@ -297,7 +386,7 @@ export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Pr
     seed: cfg.model.seed,
     workers,
     sockets: cfg.sockets,
-    window: cfg.protocol === 'udp' ? cfg.window : 1,
+    window: cfg.protocol === 'http' ? 1 : cfg.window,
     warmupSeconds: cfg.warmupSeconds,
     durationSeconds: cfg.durationSeconds,
     measuredSeconds: cfg.durationSeconds,
@@ -309,5 +398,18 @@ export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Pr
     generatorCpuSeconds: cpu,
   });
   if (cfg.protocol === 'http') summary.model = { ...summary.model, connectionPerRequest: cfg.connectionPerRequest };
+  if (cfg.protocol === 'ws') {
+    const o = cfg.ws ?? DEFAULT_WS;
+    summary.model = { ...summary.model, ws: { ...o } };
+    summary.ws = summarizeWs({
+      counters: wsCounters,
+      signalling,
+      measuredSeconds: cfg.durationSeconds,
+      connections: cfg.sockets,
+      torrentsPerConnection: o.torrentsPerConnection,
+      offersPerAnnounce: o.offers,
+      sdpBytes: [o.sdpMinBytes, o.sdpMaxBytes],
+    });
+  }
   return { summary, errorMessages };
 }

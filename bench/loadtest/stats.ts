@@ -134,8 +134,64 @@ export interface LatencySummaryMs {
   mean: number;
 }
 
+/**
+ * WebTorrent (ws) signalling counters of one worker, in the measured window.
+ * Offers and answers are counted where the generator sees them: "sent" in
+ * its own messages, "received" when the tracker relayed one to it.
+ */
+export interface WsCounters {
+  /** Offers carried by the announces sent. */
+  offersSent: number;
+  /** Offers the tracker relayed to our peers. */
+  offersReceived: number;
+  /** Answers sent (one per offer received, unless answering is off). */
+  answersSent: number;
+  /** Answers the tracker relayed to our peers. */
+  answersReceived: number;
+  /** Answers received for an offer this worker sent and still remembered (the signalling round trip is timed). */
+  answersMatched: number;
+  /** Failure replies to answers (e.g. the offerer left, or the tracker refuses an answer it cannot match). */
+  answerErrors: number;
+  /** WebSocket connections opened after the first one of each connection slot. */
+  reopened: number;
+}
+
+/** Live counter slots of ws runs, next to worker-types.ts's LIVE_SENT..LIVE_INVALID (0..4). */
+export const LIVE_OFFERS_IN = 5;
+export const LIVE_ANSWERS_IN = 6;
+
+export function zeroWsCounters(): WsCounters {
+  return { offersSent: 0, offersReceived: 0, answersSent: 0, answersReceived: 0, answersMatched: 0, answerErrors: 0, reopened: 0 };
+}
+
+export function addWsCounters(into: WsCounters, c: Partial<WsCounters>): WsCounters {
+  for (const k of Object.keys(into) as (keyof WsCounters)[]) into[k] += c[k] ?? 0;
+  return into;
+}
+
+export interface WsSummary {
+  counters: WsCounters;
+  offersSentPerSecond: number;
+  /** Offers relayed by the tracker (received by the generator's peers) per second. */
+  offersReceivedPerSecond: number;
+  answersSentPerSecond: number;
+  /** Answers relayed by the tracker per second. */
+  answersReceivedPerSecond: number;
+  /** Offers + answers relayed by the tracker per second. */
+  relayedPerSecond: number;
+  /** Offers relayed / offers sent (a tracker relays at most numwant, and only to other peers of the torrent). */
+  offerRelayRatio: number;
+  /** Announce sent with an offer -> its answer received, for matched answers. */
+  signallingMs: LatencySummaryMs;
+  /** Configuration echo: connections, peers (torrents) per connection, offers per announce, SDP sizes. */
+  connections: number;
+  torrentsPerConnection: number;
+  offersPerAnnounce: number;
+  sdpBytes: [number, number];
+}
+
 export interface LoadSummary {
-  protocol: 'udp' | 'http';
+  protocol: 'udp' | 'http' | 'ws';
   engine: 'node' | 'c';
   target: string;
   label?: string;
@@ -165,6 +221,8 @@ export interface LoadSummary {
   /** CPU seconds (user + system) the generator process used during the measured window. */
   generatorCpuSeconds?: number;
   model: Record<string, unknown>;
+  /** WebTorrent runs only: offer / answer relay figures. */
+  ws?: WsSummary;
 }
 
 const round = (x: number, digits: number): number => {
@@ -183,7 +241,7 @@ export function latencySummary(h: LatencyHistogram): LatencySummaryMs {
 }
 
 export function summarize(args: {
-  protocol: 'udp' | 'http';
+  protocol: 'udp' | 'http' | 'ws';
   engine: 'node' | 'c';
   target: string;
   seed: number;
@@ -229,6 +287,35 @@ export function summarize(args: {
   return s;
 }
 
+/** The ws part of a summary (per-second figures over `measuredSeconds`). */
+export function summarizeWs(args: {
+  counters: WsCounters;
+  signalling: LatencyHistogram;
+  measuredSeconds: number;
+  connections: number;
+  torrentsPerConnection: number;
+  offersPerAnnounce: number;
+  sdpBytes: [number, number];
+}): WsSummary {
+  const c = args.counters;
+  const secs = args.measuredSeconds;
+  const perS = (n: number): number => (secs > 0 ? Math.round(n / secs) : 0);
+  return {
+    counters: { ...c },
+    offersSentPerSecond: perS(c.offersSent),
+    offersReceivedPerSecond: perS(c.offersReceived),
+    answersSentPerSecond: perS(c.answersSent),
+    answersReceivedPerSecond: perS(c.answersReceived),
+    relayedPerSecond: perS(c.offersReceived + c.answersReceived),
+    offerRelayRatio: c.offersSent > 0 ? round(c.offersReceived / c.offersSent, 4) : 0,
+    signallingMs: latencySummary(args.signalling),
+    connections: args.connections,
+    torrentsPerConnection: args.torrentsPerConnection,
+    offersPerAnnounce: args.offersPerAnnounce,
+    sdpBytes: args.sdpBytes,
+  };
+}
+
 /** Integer with thin thousands separators ("123,456"). */
 export function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -237,15 +324,35 @@ export function fmtInt(n: number): string {
 export function formatSummary(s: LoadSummary): string {
   const c = s.counters;
   const l = s.latencyMs;
+  const w = s.ws;
   const lines = [
-    `${s.protocol.toUpperCase()} load (${s.engine} generator) -> ${s.target}${s.label ? ` [${s.label}]` : ''}`,
-    `  ${s.workers} worker(s), ${s.sockets} ${s.protocol === 'udp' ? 'sockets' : 'connections'} x ${s.window} in flight, ` +
+    `${s.protocol === 'ws' ? 'WebTorrent (WS)' : s.protocol.toUpperCase()} load (${s.engine} generator) -> ${s.target}${s.label ? ` [${s.label}]` : ''}`,
+    `  ${s.workers} worker(s), ${s.sockets} ${s.protocol === 'udp' ? 'sockets' : 'connections'} x ${s.window} ${s.protocol === 'ws' ? 'announce(s) ' : ''}in flight, ` +
       `warm-up ${s.warmupSeconds}s, measured ${s.measuredSeconds}s${s.truncated ? ' (HARD STOP)' : ''}`,
-    `  replies/s      ${fmtInt(s.repliesPerSecond)}  (announce ${fmtInt(c.announces)}, scrape ${fmtInt(c.scrapes)}, connect ${fmtInt(c.connects)})`,
-    `  errors         ${fmtInt(c.errors)}   lost ${fmtInt(c.lost)} (${(s.lostRatio * 100).toFixed(3)}%)   invalid ${fmtInt(c.invalid)}   socket errors ${fmtInt(c.socketErrors)}   reconnects ${fmtInt(c.reconnects)}`,
-    `  peers/announce ${s.avgPeersPerAnnounce}`,
-    `  latency ms     p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  max ${l.max}  mean ${l.mean}`,
   ];
+  if (w) {
+    lines.push(
+      `  peers          ${w.torrentsPerConnection} torrents per connection (one peer_id each), ${w.offersPerAnnounce} offers per announce, SDP ${w.sdpBytes[0]}-${w.sdpBytes[1]} bytes`,
+    );
+  }
+  lines.push(
+    `  replies/s      ${fmtInt(s.repliesPerSecond)}  (announce ${fmtInt(c.announces)}, scrape ${fmtInt(c.scrapes)}` +
+      (s.protocol !== 'ws' ? `, connect ${fmtInt(c.connects)})` : ')'),
+    `  errors         ${fmtInt(c.errors)}   lost ${fmtInt(c.lost)} (${(s.lostRatio * 100).toFixed(3)}%)   invalid ${fmtInt(c.invalid)}   socket errors ${fmtInt(c.socketErrors)}   reconnects ${fmtInt(c.reconnects)}`,
+  );
+  if (w) {
+    const wc = w.counters;
+    lines.push(
+      `  offers/s       sent ${fmtInt(w.offersSentPerSecond)}   relayed to us ${fmtInt(w.offersReceivedPerSecond)} (${(w.offerRelayRatio * 100).toFixed(1)}% of sent)`,
+      `  answers/s      sent ${fmtInt(w.answersSentPerSecond)}   relayed to us ${fmtInt(w.answersReceivedPerSecond)}` +
+        ` (${wc.answersReceived > 0 ? ((wc.answersMatched / wc.answersReceived) * 100).toFixed(1) : '0.0'}% matched our offers)   answer failures ${fmtInt(wc.answerErrors)}`,
+      `  relayed/s      ${fmtInt(w.relayedPerSecond)} (offers + answers)`,
+      `  signalling ms  announce -> answer  p50 ${w.signallingMs.p50}  p90 ${w.signallingMs.p90}  p99 ${w.signallingMs.p99}  max ${w.signallingMs.max}`,
+    );
+  } else {
+    lines.push(`  peers/announce ${s.avgPeersPerAnnounce}`);
+  }
+  lines.push(`  latency ms     ${s.protocol === 'ws' ? 'announce reply ' : ''}p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  max ${l.max}  mean ${l.mean}`);
   if (s.generatorCpuSeconds !== undefined) {
     const perM = s.replies > 0 ? (s.generatorCpuSeconds / s.replies) * 1e6 : 0;
     lines.push(`  generator CPU  ${s.generatorCpuSeconds}s (${perM.toFixed(2)} s per million replies)`);
