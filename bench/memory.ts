@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { AnnounceEvent, type AnnounceRequest } from '../lib/transport/messages.js';
 import { SwarmStore, type StoreConfig } from '../services/swarm/store/swarm-store.js';
-import { prng } from '../services/swarm/store/testing.js';
+import { mulberry32 as prng } from '../tests/support/seeded-random.js';
 
 interface Args {
   peers: number;

@@ -25,6 +25,7 @@
  * `ownerIndex()` returns -1; callers must answer "no swarm available"
  * (a hot-path `undefined` check is cheaper than a throw per request).
  */
+import { fmix32, murmur3MixKey, murmur3Round } from '../crypto/murmur3.js';
 
 export const SLOT_COUNT = 65536;
 /** Upper bound on members: owner indexes are stored in a Uint16Array. */
@@ -44,34 +45,8 @@ export function slotOfBytes(infoHash: Uint8Array): number {
   return (infoHash[0] << 8) | infoHash[1];
 }
 
-const C1 = 0xcc9e2d51;
-const C2 = 0x1b873593;
 const NAME_SEED = 0x5bd1e995;
 const SCORE_SEED = 0x9747b28c;
-
-function rotl32(x: number, r: number): number {
-  return (x << r) | (x >>> (32 - r));
-}
-
-/** murmur3 per-block key mix. */
-function mixK(k: number): number {
-  return Math.imul(rotl32(Math.imul(k, C1), 15), C2);
-}
-
-/** murmur3 per-block state update. */
-function step(h: number, k: number): number {
-  return (Math.imul(rotl32(h ^ mixK(k), 13), 5) + 0xe6546b64) | 0;
-}
-
-/** murmur3 finalizer (full avalanche on 32 bits). Returns an unsigned value. */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 const utf8 = new TextEncoder();
 
@@ -82,29 +57,29 @@ export function hashName(s: string, seed = NAME_SEED): number {
   let h = seed | 0;
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    h = step(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    h = murmur3Round(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
   }
   const tail = n & 3;
   if (tail > 0) {
     let k = bytes[i];
     if (tail > 1) k |= bytes[i + 1] << 8;
     if (tail > 2) k |= bytes[i + 2] << 16;
-    h ^= mixK(k);
+    h ^= murmur3MixKey(k);
   }
   return fmix32(h ^ n);
 }
 
 /** Per-member half of the score: the murmur3 state after the name-hash block. */
 function memberState(name: string): number {
-  return step(SCORE_SEED, hashName(name));
+  return murmur3Round(SCORE_SEED, hashName(name));
 }
 
 let slotKeys: Uint32Array | undefined;
-/** mixK(slot) for every slot; computed once (256 KiB). */
+/** murmur3MixKey(slot) for every slot; computed once (256 KiB). */
 function slotMixTable(): Uint32Array {
   if (slotKeys === undefined) {
     slotKeys = new Uint32Array(SLOT_COUNT);
-    for (let s = 0; s < SLOT_COUNT; s++) slotKeys[s] = mixK(s);
+    for (let s = 0; s < SLOT_COUNT; s++) slotKeys[s] = murmur3MixKey(s);
   }
   return slotKeys;
 }
@@ -114,9 +89,7 @@ function slotMixTable(): Uint32Array {
  * Exposed for tests and diagnostics; never called per request.
  */
 export function hrwScore(member: string, slot: number): number {
-  let h = memberState(member) ^ mixK(slot);
-  h = (Math.imul(rotl32(h, 13), 5) + 0xe6546b64) | 0;
-  return fmix32(h ^ 8);
+  return fmix32(murmur3Round(memberState(member), slot) ^ 8);
 }
 
 function byCodeUnits(a: string, b: string): number {
@@ -168,13 +141,9 @@ export class SlotTable {
         const a = memberState(sorted[m]);
         const first = m === 0;
         for (let s = 0; s < SLOT_COUNT; s++) {
-          let h = a ^ keys[s];
-          h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) ^ 8;
-          h ^= h >>> 16;
-          h = Math.imul(h, 0x85ebca6b);
-          h ^= h >>> 13;
-          h = Math.imul(h, 0xc2b2ae35);
-          h = (h ^ (h >>> 16)) >>> 0;
+          // murmur3Round(a, s) with the slot's key mix taken from the table.
+          const k = a ^ keys[s];
+          const h = fmix32((Math.imul((k << 13) | (k >>> 19), 5) + 0xe6546b64) ^ 8);
           if (h > best[s] || first) {
             best[s] = h;
             owners[s] = m;

@@ -19,7 +19,7 @@
  * Integers are numbers, or bigints outside the safe-integer range.
  */
 import { Buffer } from 'node:buffer';
-import { asBuffer } from './binary.js';
+import { GrowableBuffer, asBuffer } from './binary.js';
 
 export type BencodeInput =
   | Uint8Array
@@ -65,20 +65,7 @@ const C_COLON = 0x3a;
 const C_MINUS = 0x2d;
 const C_0 = 0x30;
 
-class Writer {
-  buf: Buffer;
-  pos = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
+class Writer extends GrowableBuffer {
   byte(b: number): void {
     this.ensure(1);
     this.buf[this.pos++] = b;

@@ -150,6 +150,31 @@ export function writeUint64BE(b: Uint8Array, o: number, v: number): void {
   writeUint32BE(b, o + 4, x - hi * TWO_POW_32);
 }
 
+// ---------------------------------------------------------------- writing
+
+/**
+ * A Buffer written front to back at `pos`, grown by doubling. The base of the
+ * encoders' writers (bencode, the gRPC codec), which add the field writers.
+ */
+export class GrowableBuffer {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initialSize: number) {
+    this.buf = Buffer.allocUnsafe(initialSize);
+  }
+
+  /** Makes room for `n` more bytes at `pos`, keeping bytes [0, pos). */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+}
+
 // ---------------------------------------------------------------- addresses
 
 /**

@@ -20,7 +20,7 @@
  * SIGKILLed when the test scope ends (and, as a last resort, when the test
  * process exits; the direct children also get a parent-death signal).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -28,13 +28,13 @@ import { createServer } from 'node:net';
 import { SlotTable } from '../../lib/cluster/slot-table.js';
 import {
   OutputTail,
-  REPO_ROOT,
   TRACKER_ENTRY,
   delay,
   findFreePort,
   httpStatus,
-  killOnExit,
   raceTimeout,
+  spawnCaptured,
+  trackerEnv,
   withParentDeathSignal,
   type CleanupContext,
   type StopResult,
@@ -42,11 +42,6 @@ import {
 
 // ---------------------------------------------------------------------------
 // Small helpers
-
-/** The environment without TRACKER_* variables (the tracker reads them as configuration). */
-function childEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('TRACKER_')));
-}
 
 function logLevel(given: string | undefined): string {
   return process.env.TRACKER_E2E_LOG_LEVEL ?? given ?? 'info';
@@ -215,17 +210,12 @@ export class ClusterNode {
     this.exitInfo = null;
     this.spawnError = null;
     const [command, commandArgs] = withParentDeathSignal(process.execPath, [TRACKER_ENTRY, ...this.args]);
-    const child = spawn(command, commandArgs, { cwd: REPO_ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    killOnExit(child);
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => this.tail.push(chunk));
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.tail.push(chunk));
-    this.exitPromise = new Promise<StopResult>((resolveExit) => {
-      child.once('exit', (code, signal) => {
-        if (this.child === child) this.exitInfo = { code, signal };
-        resolveExit({ code, signal });
-      });
+    const { child, exit } = spawnCaptured(command, commandArgs, trackerEnv(), this.tail, (result) => {
+      // A late exit of an earlier incarnation must not mark the current one as exited.
+      if (this.child === child) this.exitInfo = result;
     });
+    this.child = child;
+    this.exitPromise = exit;
     child.once('error', (error) => {
       this.spawnError = error;
     });
@@ -558,17 +548,10 @@ export async function startClusterCommand(scope: CleanupContext, options: Cluste
     ...(options.extraArgs ?? []),
   ];
   const tail = new OutputTail(256 * 1024);
-  // No parent-death signal here: its children would not get one anyway; cleanup below kills them by pid.
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  killOnExit(child);
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => tail.push(chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => tail.push(chunk));
   let exitInfo: StopResult | null = null;
-  const exitPromise = new Promise<StopResult>((resolveExit) => {
-    child.once('exit', (code, signal) => {
-      exitInfo = { code, signal };
-      resolveExit(exitInfo);
-    });
+  // No parent-death signal here: its children would not get one anyway; cleanup below kills them by pid.
+  const { child, exit: exitPromise } = spawnCaptured(process.execPath, args, trackerEnv(), tail, (result) => {
+    exitInfo = result;
   });
   const supervisorPid = child.pid!;
 

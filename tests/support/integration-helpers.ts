@@ -19,7 +19,7 @@ import {
   type UdpReply,
 } from '../../lib/protocol/udp.js';
 import { AnnounceEvent } from '../../lib/transport/messages.js';
-import { TRACKER_ENTRY, killOnExit, startTracker, withParentDeathSignal, type TrackerProcess } from './tracker-process.js';
+import { TRACKER_ENTRY, killOnExit, startTracker, trackerEnv, withParentDeathSignal, type StopResult, type TrackerProcess } from './tracker-process.js';
 
 export { AnnounceEvent };
 
@@ -638,11 +638,6 @@ export function runTrackerCli(args: readonly string[], options: { env?: NodeJS.P
 
 // ---------------------------------------------------------------- a running tracker
 
-export interface ExitResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
 /** What the integration tests need from a running tracker (a thin view of tracker-process.ts). */
 export interface LaunchedTracker {
   readonly udpPort: number;
@@ -655,16 +650,9 @@ export interface LaunchedTracker {
   output(): string;
   signal(signal: NodeJS.Signals): void;
   /** Waits (bounded) for the process to exit by itself, without signalling it. */
-  waitExit(ms: number): Promise<ExitResult>;
+  waitExit(ms: number): Promise<StopResult>;
   /** SIGTERM and wait (bounded); rejects unless the exit code is 0. Idempotent. */
-  stop(): Promise<ExitResult>;
-}
-
-/** The environment without TRACKER_* variables (the tracker rejects unknown ones), plus `extra`. */
-export function trackerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TRACKER_')) env[k] = v;
-  return Object.assign(env, extra);
+  stop(): Promise<StopResult>;
 }
 
 /**

@@ -1,9 +1,9 @@
 /**
- * Test and benchmark support for the store: a seeded PRNG, an injectable
- * clock, endpoint builders and announce helpers. Not used by the tracker.
+ * Test support for the swarm store: an injectable clock, endpoint builders and
+ * announce helpers. (Seeded randomness is in seeded-random.ts.)
  */
-import { AnnounceEvent, type AnnounceReply, type AnnounceRequest, type SwarmReply } from '../../../lib/transport/messages.js';
-import { SwarmStore, type StoreConfig, type StoreOptions } from './swarm-store.js';
+import { AnnounceEvent, type AnnounceReply, type AnnounceRequest, type SwarmReply } from '../../lib/transport/messages.js';
+import { SwarmStore, type StoreConfig, type StoreOptions } from '../../services/swarm/store/swarm-store.js';
 
 export const CONFIG: StoreConfig = {
   intervalSeconds: 1800,
@@ -13,18 +13,6 @@ export const CONFIG: StoreConfig = {
   numwantMax: 200,
   peerTimeoutSeconds: 3600,
 };
-
-/** Deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface TestClock {
   t: number;

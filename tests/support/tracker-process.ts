@@ -186,6 +186,49 @@ export function withParentDeathSignal(command: string, args: string[]): [string,
 let setprivPath: string | null | undefined;
 
 // ---------------------------------------------------------------------------
+// Spawning tracker processes
+
+/** The environment without TRACKER_* variables (the tracker reads them as configuration), plus `extra`. */
+export function trackerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TRACKER_')) env[k] = v;
+  return Object.assign(env, extra);
+}
+
+export interface CapturedChild {
+  readonly child: ChildProcess;
+  /** Resolves with how the process ended; never rejects. */
+  readonly exit: Promise<StopResult>;
+}
+
+/**
+ * Spawns `command` in the repository with stdout and stderr kept in `tail`,
+ * and SIGKILLed if the test process exits first. `onExit` runs on the 'exit'
+ * event before `exit` resolves, so what it records is already set for
+ * whoever awaits `exit`.
+ */
+export function spawnCaptured(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  tail: OutputTail,
+  onExit: (result: StopResult) => void,
+): CapturedChild {
+  const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => tail.push(chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => tail.push(chunk));
+  const exit = new Promise<StopResult>((resolveExit) => {
+    child.once('exit', (code, signal) => {
+      const result = { code, signal };
+      onExit(result);
+      resolveExit(result);
+    });
+  });
+  return { child, exit };
+}
+
+// ---------------------------------------------------------------------------
 // The tracker process
 
 export interface TrackerOptions {
@@ -262,21 +305,9 @@ export async function startTracker(t: CleanupContext | undefined, options: Track
 
   const tail = new OutputTail();
   const [command, commandArgs] = withParentDeathSignal(process.execPath, args);
-  const child = spawn(command, commandArgs, {
-    cwd: REPO_ROOT,
-    env: options.env ?? Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('TRACKER_'))),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  killOnExit(child);
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => tail.push(chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => tail.push(chunk));
-
   let exitInfo: StopResult | null = null;
-  const exitPromise = new Promise<StopResult>((resolveExit) => {
-    child.once('exit', (code, signal) => {
-      exitInfo = { code, signal };
-      resolveExit(exitInfo);
-    });
+  const { child, exit: exitPromise } = spawnCaptured(command, commandArgs, options.env ?? trackerEnv(), tail, (result) => {
+    exitInfo = result;
   });
   let spawnError: Error | null = null;
   child.once('error', (error) => {

@@ -27,6 +27,7 @@ import type {
   TorrentStats,
   WtRelayMessage,
 } from '../messages.js';
+import { GrowableBuffer, TWO_POW_32 } from '../../protocol/binary.js';
 
 // ------------------------------------------------------------ field numbers
 
@@ -66,16 +67,15 @@ export interface RequestRun {
 
 // ------------------------------------------------------------------ writing
 
-const TWO_32 = 4294967296;
-
 /**
  * A growable scratch buffer. Encoding is synchronous, so one module-level
  * instance is reused; the result is copied out into an exact-size Buffer
  * (grpc-js frames it asynchronously, so the scratch must not be handed out).
  */
-class Writer {
-  buf = Buffer.allocUnsafe(64 * 1024);
-  pos = 0;
+class Writer extends GrowableBuffer {
+  constructor() {
+    super(64 * 1024);
+  }
 
   reset(): void {
     this.pos = 0;
@@ -86,15 +86,6 @@ class Writer {
     this.buf.copy(out, 0, 0, this.pos);
     if (this.buf.length > 4 * 1024 * 1024) this.buf = Buffer.allocUnsafe(64 * 1024); // don't pin a huge scratch
     return out;
-  }
-
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
   }
 
   /** An unsigned varint, 0 <= v < 2^64 (exact below 2^53). */
@@ -939,4 +930,4 @@ export function decodeSwarmBatch(buf: Buffer): DecodedSwarmBatch {
 const EMPTY_BUFFER = Buffer.alloc(0);
 
 /** For tests and the benchmark: 2^32, the request id space. */
-export const REQUEST_ID_SPACE = TWO_32;
+export const REQUEST_ID_SPACE = TWO_POW_32;

@@ -74,22 +74,33 @@ export class HttpFrontend {
     this.counters.get(`${action}/${result}`)?.inc();
   }
 
-  private onAnnounce(res: HttpResponse, req: HttpRequest): void {
+  /**
+   * What /announce and /scrape do before parsing: hand WebSocket upgrades on,
+   * recover the raw query and bound its size. Returns the query, or null when
+   * the request is not this handler's to answer or has been answered already.
+   */
+  private acceptQuery(res: HttpResponse, req: HttpRequest, action: Action): string | null {
     // WebTorrent clients often connect to ws://host/announce: leave upgrades to the WebSocket route.
     if (req.getHeader('sec-websocket-key') !== '') {
       req.setYield(true);
-      return;
+      return null;
     }
-    const started = performance.now();
     const query = rawQuery(req.getQuery() ?? '');
     if (query === null) {
-      this.fail(res, 'announce', RAW_BYTES_FAILURE);
-      return;
+      this.fail(res, action, RAW_BYTES_FAILURE);
+      return null;
     }
     if (query.length > this.options.maxQueryBytes) {
-      this.fail(res, 'announce', `query string longer than ${this.options.maxQueryBytes} bytes`);
-      return;
+      this.fail(res, action, `query string longer than ${this.options.maxQueryBytes} bytes`);
+      return null;
     }
+    return query;
+  }
+
+  private onAnnounce(res: HttpResponse, req: HttpRequest): void {
+    const started = performance.now();
+    const query = this.acceptQuery(res, req, 'announce');
+    if (query === null) return;
     const parsed = parseAnnounceQuery(query);
     if (!parsed.ok) {
       this.fail(res, 'announce', parsed.error);
@@ -137,20 +148,9 @@ export class HttpFrontend {
   }
 
   private onScrape(res: HttpResponse, req: HttpRequest): void {
-    if (req.getHeader('sec-websocket-key') !== '') {
-      req.setYield(true);
-      return;
-    }
     const started = performance.now();
-    const query = rawQuery(req.getQuery() ?? '');
-    if (query === null) {
-      this.fail(res, 'scrape', RAW_BYTES_FAILURE);
-      return;
-    }
-    if (query.length > this.options.maxQueryBytes) {
-      this.fail(res, 'scrape', `query string longer than ${this.options.maxQueryBytes} bytes`);
-      return;
-    }
+    const query = this.acceptQuery(res, req, 'scrape');
+    if (query === null) return;
     const parsed = parseScrapeQuery(query, this.options.maxScrapeHashes);
     if (!parsed.ok) {
       this.fail(res, 'scrape', parsed.error);

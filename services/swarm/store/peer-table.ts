@@ -25,6 +25,7 @@
  * Blocks grow one size class at a time (x1.33 / x1.5) and shrink to the
  * tightest class once only a quarter is used; an empty torrent holds no block.
  */
+import { fmix32, murmur3MixKey, murmur3Round } from '../../../lib/crypto/murmur3.js';
 import { CLASS_CAPACITY, SlabAllocator, classFor, readU32 } from './slab.js';
 
 export const FLAG_SEEDER = 1;
@@ -542,27 +543,11 @@ export function hashBytes(b: Uint8Array, o: number, len: number, seed: number): 
   let h = seed;
   let i = 0;
   for (; i + 4 <= len; i += 4) {
-    let k = (b[o + i] << 24) | (b[o + i + 1] << 16) | (b[o + i + 2] << 8) | b[o + i + 3];
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = murmur3Round(h, (b[o + i] << 24) | (b[o + i + 1] << 16) | (b[o + i + 2] << 8) | b[o + i + 3]);
   }
-  let k = 0;
-  for (; i < len; i++) k = (k << 8) | b[o + i];
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h ^= len;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  let tail = 0;
+  for (; i < len; i++) tail = (tail << 8) | b[o + i];
+  return fmix32(h ^ murmur3MixKey(tail) ^ len);
 }
 
 function ceilLog2(n: number): number {

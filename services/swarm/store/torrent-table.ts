@@ -11,6 +11,7 @@
  * Keys arrive as 20-character latin1 strings (one char per byte); lookups hash
  * and compare the string's char codes directly, so nothing is allocated.
  */
+import { fmix32, murmur3Round } from '../../../lib/crypto/murmur3.js';
 
 export const KEY_LENGTH = 20;
 const MIN_SLOTS = 1024;
@@ -126,42 +127,20 @@ export class TorrentTable {
   }
 }
 
-/** Seeded murmur3-style hash of a 20-char key (char codes as bytes). */
+/** Seeded murmur3-style hash of a 20-char key (char codes as bytes, big-endian words). */
 export function hashString(k: string, seed: number): number {
   let h = seed;
   for (let i = 0; i < KEY_LENGTH; i += 4) {
-    let w = (k.charCodeAt(i) << 24) | (k.charCodeAt(i + 1) << 16) | (k.charCodeAt(i + 2) << 8) | k.charCodeAt(i + 3);
-    w = Math.imul(w, 0xcc9e2d51);
-    w = (w << 15) | (w >>> 17);
-    w = Math.imul(w, 0x1b873593);
-    h ^= w;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = murmur3Round(h, (k.charCodeAt(i) << 24) | (k.charCodeAt(i + 1) << 16) | (k.charCodeAt(i + 2) << 8) | k.charCodeAt(i + 3));
   }
-  return fmix(h);
+  return fmix32(h ^ KEY_LENGTH);
 }
 
 /** The same hash over 20 bytes of `b` at `o`. */
 export function hashBytes(b: Uint8Array, o: number, seed: number): number {
   let h = seed;
   for (let i = 0; i < KEY_LENGTH; i += 4) {
-    let w = (b[o + i] << 24) | (b[o + i + 1] << 16) | (b[o + i + 2] << 8) | b[o + i + 3];
-    w = Math.imul(w, 0xcc9e2d51);
-    w = (w << 15) | (w >>> 17);
-    w = Math.imul(w, 0x1b873593);
-    h ^= w;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = murmur3Round(h, (b[o + i] << 24) | (b[o + i + 1] << 16) | (b[o + i + 2] << 8) | b[o + i + 3]);
   }
-  return fmix(h);
-}
-
-function fmix(h: number): number {
-  h ^= KEY_LENGTH;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h ^ KEY_LENGTH);
 }

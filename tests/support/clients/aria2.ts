@@ -49,11 +49,8 @@ export class Aria2Client {
   }
 
   /** Waits for a leecher to exit (it exits after the download with --seed-time=0); rejects unless exit code 0. */
-  async waitForDownload(timeoutMs: number): Promise<void> {
-    const result = await this.proc.waitForExit(timeoutMs);
-    if (result.code !== 0) {
-      throw new Error(await this.proc.describe(`${this.proc.name} exited with code ${result.code} (signal ${result.signal})`));
-    }
+  waitForDownload(timeoutMs: number): Promise<void> {
+    return this.proc.waitForCleanExit(timeoutMs);
   }
 
   stop(): Promise<unknown> {

@@ -118,6 +118,14 @@ export class ManagedProcess {
     return result;
   }
 
+  /** Like waitForExit, and rejects (described) unless the exit code is 0. */
+  async waitForCleanExit(timeoutMs: number): Promise<void> {
+    const result = await this.waitForExit(timeoutMs);
+    if (result.code !== 0) {
+      throw new Error(await this.describe(`${this.name} exited with code ${result.code} (signal ${result.signal})`));
+    }
+  }
+
   /**
    * Resolves once `predicate` holds for an output line (or a line of one of
    * `files`, polled), rejects on exit or after `timeoutMs`.

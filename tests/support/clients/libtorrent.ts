@@ -183,11 +183,8 @@ export class LibtorrentClient {
   }
 
   /** Waits for a leecher to finish (exit code 0). */
-  async waitForDownload(timeoutMs: number): Promise<void> {
-    const result = await this.proc.waitForExit(timeoutMs);
-    if (result.code !== 0) {
-      throw new Error(await this.proc.describe(`${this.proc.name} exited with code ${result.code} (signal ${result.signal})`));
-    }
+  waitForDownload(timeoutMs: number): Promise<void> {
+    return this.proc.waitForCleanExit(timeoutMs);
   }
 
   stop(): Promise<unknown> {

@@ -11,35 +11,12 @@ import {
   type BencodeInput,
   type BencodeValue,
 } from '../../../lib/protocol/bencode.js';
+import { int, printSeed, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
 const reference = bencodeModule as {
   encode(v: unknown): Uint8Array;
   decode(b: Uint8Array): unknown;
 };
-
-const SEED =
-  process.env.PROTOCOL_TEST_SEED !== undefined
-    ? Number(process.env.PROTOCOL_TEST_SEED) >>> 0
-    : (Math.random() * 0x1_0000_0000) >>> 0;
-
-function rngFor(name: string): () => number {
-  let a = SEED;
-  for (let i = 0; i < name.length; i++) a = Math.imul(a ^ name.charCodeAt(i), 0x9e3779b1) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-const int = (r: () => number, n: number): number => Math.floor(r() * n);
-const randomBytes = (r: () => number, n: number): Buffer => {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = int(r, 256);
-  return b;
-};
-const where = (what: string, i: number): string => `${what} #${i} (PROTOCOL_TEST_SEED=${SEED})`;
 
 const enc = (v: BencodeInput): string => encode(v).toString('latin1');
 const dec = (s: string): BencodeDecodeResult => decode(Buffer.from(s, 'latin1'));
@@ -236,7 +213,7 @@ function plain(v: BencodeValue): unknown {
 }
 
 test('property: encode -> decode round trip, canonical re-encoding', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('roundtrip');
   for (let i = 0; i < 2000; i++) {
     const v = randomValue(r, 0);
@@ -256,7 +233,7 @@ function toInput(v: BencodeValue): BencodeInput {
 }
 
 test('property: agrees with the npm bencode package on ASCII-keyed structures', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('reference');
   for (let i = 0; i < 500; i++) {
     let v = randomValue(r, 0);
@@ -290,7 +267,7 @@ function mustNotThrow(input: Uint8Array, ctx: string): BencodeDecodeResult {
 }
 
 test('property: decode never throws on random bytes and bencode-alphabet noise', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('noise');
   const alphabet = Buffer.from('ilde0123456789:-e');
   for (let i = 0; i < 5000; i++) {
@@ -303,7 +280,7 @@ test('property: decode never throws on random bytes and bencode-alphabet noise',
 });
 
 test('property: decode never throws on truncations and byte flips of valid encodings', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('mutations');
   for (let i = 0; i < 300; i++) {
     const bytes = encode(randomValue(r, 0));

@@ -18,24 +18,7 @@ import {
   writeUint32BE,
   writeUint64BE,
 } from '../../../lib/protocol/binary.js';
-
-const SEED =
-  process.env.PROTOCOL_TEST_SEED !== undefined
-    ? Number(process.env.PROTOCOL_TEST_SEED) >>> 0
-    : (Math.random() * 0x1_0000_0000) >>> 0;
-
-function rngFor(name: string): () => number {
-  let a = SEED;
-  for (let i = 0; i < name.length; i++) a = Math.imul(a ^ name.charCodeAt(i), 0x9e3779b1) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-const int = (r: () => number, n: number): number => Math.floor(r() * n);
+import { int, printSeed, rngFor, where } from '../../support/seeded-random.js';
 
 test('latin1 <-> bytes and hex', () => {
   const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -95,7 +78,7 @@ test('formatIp: IPv4 and RFC 5952 IPv6 examples', () => {
 });
 
 test('property: formatIp matches the WHATWG URL IPv6 serializer (same compression rules)', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('ipv6');
   for (let i = 0; i < 3000; i++) {
     const b = Buffer.alloc(16);
@@ -104,7 +87,7 @@ test('property: formatIp matches the WHATWG URL IPv6 serializer (same compressio
     assert.ok(isIPv6(text), text);
     const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
     if (!mapped) {
-      assert.equal(text, new URL(`http://[${text}]/`).hostname.slice(1, -1), `seed ${SEED} #${i}`);
+      assert.equal(text, new URL(`http://[${text}]/`).hostname.slice(1, -1), where('URL serializer', i));
       assert.equal(text, new URL(`http://[${b.toString('hex').replace(/(....)(?!$)/g, '$1:')}]/`).hostname.slice(1, -1));
     }
   }

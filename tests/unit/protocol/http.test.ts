@@ -21,33 +21,9 @@ import {
 } from '../../../lib/protocol/http.js';
 import { decode } from '../../../lib/protocol/bencode.js';
 import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
 const reference = bencodeModule as { decode(b: Uint8Array): unknown; encode(v: unknown): Uint8Array };
-
-const SEED =
-  process.env.PROTOCOL_TEST_SEED !== undefined
-    ? Number(process.env.PROTOCOL_TEST_SEED) >>> 0
-    : (Math.random() * 0x1_0000_0000) >>> 0;
-
-function rngFor(name: string): () => number {
-  let a = SEED;
-  for (let i = 0; i < name.length; i++) a = Math.imul(a ^ name.charCodeAt(i), 0x9e3779b1) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-const int = (r: () => number, n: number): number => Math.floor(r() * n);
-const randomBytes = (r: () => number, n: number): Buffer => {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = int(r, 256);
-  return b;
-};
-const randomBinary = (r: () => number, n: number): string => randomBytes(r, n).toString('latin1');
-const where = (what: string, i: number): string => `${what} #${i} (PROTOCOL_TEST_SEED=${SEED})`;
 
 // ---------------------------------------------------------------- fixtures
 
@@ -293,7 +269,7 @@ test('scrape: invalid hash fails the request; cap truncates', () => {
 // ---------------------------------------------------------------- builders round trip
 
 test('property: buildAnnounceQuery -> parseAnnounceQuery round trip', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('build-announce');
   for (let i = 0; i < 3000; i++) {
     const p: HttpAnnounceQueryParams = {
@@ -335,7 +311,7 @@ test('property: buildAnnounceQuery -> parseAnnounceQuery round trip', (t) => {
 });
 
 test('property: buildScrapeQuery -> parseScrapeQuery round trip', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('build-scrape');
   for (let i = 0; i < 500; i++) {
     const hashes = [...new Set(Array.from({ length: int(r, 80) }, () => randomBinary(r, 20)))];
@@ -444,7 +420,7 @@ test('announce reply: warning, tracker id, partial trailing peer ignored, odd nu
 });
 
 test('property: random announce replies decode with both decoders and are canonical', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('announce-replies');
   for (let i = 0; i < 1000; i++) {
     const peerLength = int(r, 2) ? 6 : 18;
@@ -505,7 +481,7 @@ test('scrape reply: files keyed by raw 20-byte hash, sorted, BEP 48 stats', () =
 });
 
 test('property: random scrape replies round trip and are sorted', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('scrape-replies');
   for (let i = 0; i < 500; i++) {
     const entries = Array.from({ length: int(r, 80) }, () => [randomBinary(r, 20), { complete: int(r, 1e6), incomplete: int(r, 1e6), downloaded: int(r, 1e9) }] as const);
@@ -612,7 +588,7 @@ const VALID_ANNOUNCE = buildAnnounceQuery({
 });
 
 test('property: parsers never throw on random strings (incl. 2 KB+, chars > 0xFF, bad escapes)', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('random-queries');
   for (let i = 0; i < 4000; i++) {
     const raw = randomQuery(r, i % 10 === 0 ? 6000 : 300);
@@ -641,7 +617,7 @@ test('property: parsers never throw on random strings (incl. 2 KB+, chars > 0xFF
 });
 
 test('property: parsers never throw on every truncation and random mutations of valid queries', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const validScrape = buildScrapeQuery([HASH, 'x'.repeat(20), '\xff'.repeat(20)]);
   for (let len = 0; len <= VALID_ANNOUNCE.length; len++) checkAnnounce(VALID_ANNOUNCE.slice(0, len), `announce truncation ${len}`);
   for (let len = 0; len <= validScrape.length; len++) checkScrape(validScrape.slice(0, len), 74, `scrape truncation ${len}`);
@@ -665,7 +641,7 @@ test('property: parsers never throw on every truncation and random mutations of 
 });
 
 test('property: client reply parsers never throw on random, truncated and flipped bodies', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('reply-noise');
   const valid = [
     encodeAnnounceReply({ interval: 1, complete: 1, incomplete: 1, peers: Buffer.alloc(12, 1), peerLength: 6, compact: true, warning: 'w' }),

@@ -27,33 +27,9 @@ import {
   type UdpRequest,
 } from '../../../lib/protocol/udp.js';
 import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
 // ---------------------------------------------------------------- seeded PRNG (set PROTOCOL_TEST_SEED to reproduce)
-
-const SEED =
-  process.env.PROTOCOL_TEST_SEED !== undefined
-    ? Number(process.env.PROTOCOL_TEST_SEED) >>> 0
-    : (Math.random() * 0x1_0000_0000) >>> 0;
-
-function rngFor(name: string): () => number {
-  let a = SEED;
-  for (let i = 0; i < name.length; i++) a = Math.imul(a ^ name.charCodeAt(i), 0x9e3779b1) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-const int = (r: () => number, n: number): number => Math.floor(r() * n);
-const randomBytes = (r: () => number, n: number): Buffer => {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = int(r, 256);
-  return b;
-};
-const randomBinary = (r: () => number, n: number): string => randomBytes(r, n).toString('latin1');
-const where = (what: string, i: number): string => `${what} #${i} (PROTOCOL_TEST_SEED=${SEED})`;
 
 // ---------------------------------------------------------------- fixtures
 
@@ -478,7 +454,7 @@ test('parseUdpReply: short, unknown action, partial entries are invalid', () => 
 // ---------------------------------------------------------------- never-throws properties
 
 test('property: parseUdpRequest never throws on random datagrams', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('random-requests');
   for (let i = 0; i < 5000; i++) {
     const len = int(r, 4) === 0 ? int(r, 16) : int(r, 300);
@@ -498,7 +474,7 @@ test('property: parseUdpRequest never throws on random datagrams', (t) => {
 });
 
 test('property: parseUdpRequest never throws on every truncation of valid requests', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   for (const msg of validRequests()) {
     for (let len = 0; len <= msg.length; len++) {
       const res = parseUdpRequest(msg.subarray(0, len), 74);
@@ -508,7 +484,7 @@ test('property: parseUdpRequest never throws on every truncation of valid reques
 });
 
 test('property: parseUdpRequest never throws on random byte flips of valid requests', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('flip-requests');
   const valid = validRequests();
   for (let i = 0; i < 5000; i++) {
@@ -531,7 +507,7 @@ test('property: parseUdpRequest never throws on random byte flips of valid reque
 });
 
 test('property: parseUdpReply never throws on random, truncated and flipped replies', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('replies');
   for (let i = 0; i < 5000; i++) {
     const len = int(r, 200);
@@ -554,7 +530,7 @@ test('property: parseUdpReply never throws on random, truncated and flipped repl
 });
 
 test('property: random announce requests round trip', (t) => {
-  t.diagnostic(`PROTOCOL_TEST_SEED=${SEED}`);
+  printSeed(t);
   const r = rngFor('announce-roundtrip');
   const buf = Buffer.alloc(600);
   const big = (): number => (int(r, 3) === 0 ? int(r, 1000) : Math.floor(r() * Number.MAX_SAFE_INTEGER));

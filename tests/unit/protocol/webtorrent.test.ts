@@ -18,31 +18,7 @@ import {
   type WtServerMessage,
 } from '../../../lib/protocol/webtorrent.js';
 import { AnnounceEvent } from '../../../lib/transport/messages.js';
-
-const SEED =
-  process.env.PROTOCOL_TEST_SEED !== undefined
-    ? Number(process.env.PROTOCOL_TEST_SEED) >>> 0
-    : (Math.random() * 0x1_0000_0000) >>> 0;
-
-function rngFor(name: string): () => number {
-  let a = SEED;
-  for (let i = 0; i < name.length; i++) a = Math.imul(a ^ name.charCodeAt(i), 0x9e3779b1) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-const int = (r: () => number, n: number): number => Math.floor(r() * n);
-const pick = <T>(r: () => number, xs: readonly T[]): T => xs[int(r, xs.length)];
-const randomBinary = (r: () => number, n: number): string => {
-  let s = '';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(int(r, 256));
-  return s;
-};
-const where = (what: string, i: number | string): string => `${what} #${i} (PROTOCOL_TEST_SEED=${SEED})`;
+import { int, pick, randomBinary, rngFor, where } from '../../support/seeded-random.js';
 
 // ---------------------------------------------------------------- fixtures
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnnounceEvent } from '../../../lib/transport/messages.js';
 import { SWEEP_CHECK_EVERY } from '../../../services/swarm/store/swarm-store.js';
-import { announce, clock, hash, hex, makeStore, split, v4, v6 } from '../../../services/swarm/store/testing.js';
+import { announce, clock, hash, hex, makeStore, split, v4, v6 } from '../../support/swarm-store.js';
 
 describe('SwarmStore expiry', () => {
   it('removes peers not seen for peerTimeoutSeconds and deletes empty torrents', () => {

@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { AnnounceEvent } from '../../../lib/transport/messages.js';
 import { INDEX_MIN_CAPACITY } from '../../../services/swarm/store/peer-table.js';
 import { SlabAllocator } from '../../../services/swarm/store/slab.js';
-import { announce, hash, hex, makeStore, prng, v4, v6 } from '../../../services/swarm/store/testing.js';
+import { announce, hash, hex, makeStore, v4, v6 } from '../../support/swarm-store.js';
+import { int, mulberry32 } from '../../support/seeded-random.js';
 
 describe('SlabAllocator', () => {
   it('hands out disjoint blocks and releases empty pages', () => {
     const slab = new SlabAllocator(11);
-    const rnd = prng(3);
+    const rnd = mulberry32(3);
     const live: { h: number; k: number; tag: number }[] = [];
     const fill = (h: number, k: number, tag: number) => {
       const page = slab.pages[h >>> 16]!;
@@ -25,7 +26,7 @@ describe('SlabAllocator', () => {
     };
     for (let step = 0; step < 20_000; step++) {
       if (live.length > 0 && rnd() < 0.45) {
-        const i = Math.floor(rnd() * live.length);
+        const i = int(rnd, live.length);
         const b = live[i];
         assert.ok(check(b.h, b.k, b.tag), 'block contents intact until freed');
         slab.free(b.h, b.k);
@@ -33,7 +34,7 @@ describe('SlabAllocator', () => {
         live.pop();
       } else {
         const k = Math.floor(rnd() * rnd() * 14); // mostly small classes, some dedicated
-        const tag = 1 + Math.floor(rnd() * 255);
+        const tag = 1 + int(rnd, 255);
         const h = slab.alloc(k);
         fill(h, k, tag);
         live.push({ h, k, tag });
@@ -62,8 +63,8 @@ describe('PeerTable against a Map model', () => {
   }
 
   function run(family: 4 | 6, target: number, ops: number, seed: number) {
-    const rnd = prng(seed);
-    const s = makeStore({ numwantMax: 10 }, { random: prng(seed + 1) });
+    const rnd = mulberry32(seed);
+    const s = makeStore({ numwantMax: 10 }, { random: mulberry32(seed + 1) });
     const H = hash(seed);
     const mk = family === 4 ? v4 : v6;
     const pool = Math.ceil(target * 1.3);
@@ -122,7 +123,7 @@ describe('PeerTable against a Map model', () => {
     // Phase 1: grow to `target` with some churn.
     let step = 0;
     while (model.size < target) {
-      const id = Math.floor(rnd() * pool);
+      const id = int(rnd, pool);
       const x = rnd();
       const r = apply(id, x < 0.05 ? 'stop' : x < 0.5 ? 'seed' : x < 0.55 ? 'complete' : 'leech');
       check(r, `grow ${step}`);
@@ -132,7 +133,7 @@ describe('PeerTable against a Map model', () => {
     assert.ok(s.v4.hasIndex(0) || s.v6.hasIndex(0), 'a big torrent has a hash index');
     // Phase 2: mixed steady state.
     for (let i = 0; i < ops; i++) {
-      const id = Math.floor(rnd() * pool);
+      const id = int(rnd, pool);
       const x = rnd();
       const kind = x < 0.3 ? 'stop' : x < 0.5 ? 'seed' : x < 0.6 ? 'complete' : x < 0.8 ? 'leech' : 'up';
       check(apply(id, kind), `mixed ${i}`);
@@ -163,12 +164,12 @@ describe('PeerTable against a Map model', () => {
   });
 
   it('many small torrents share slab pages correctly', () => {
-    const s = makeStore({ numwantMax: 100 }, { random: prng(5) });
-    const rnd = prng(6);
+    const s = makeStore({ numwantMax: 100 }, { random: mulberry32(5) });
+    const rnd = mulberry32(6);
     const model = new Map<number, Set<number>>();
     for (let i = 0; i < 60_000; i++) {
-      const t = Math.floor(rnd() * 500);
-      const p = Math.floor(rnd() * 40);
+      const t = int(rnd, 500);
+      const p = int(rnd, 40);
       const stop = rnd() < 0.35;
       announce(s, hash(t), v4(p), { event: stop ? AnnounceEvent.Stopped : AnnounceEvent.None });
       let set = model.get(t);

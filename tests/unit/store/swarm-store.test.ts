@@ -8,12 +8,12 @@ import {
   hash,
   hex,
   makeStore,
-  prng,
   req,
   split,
   v4,
   v6,
-} from '../../../services/swarm/store/testing.js';
+} from '../../support/swarm-store.js';
+import { mulberry32 } from '../../support/seeded-random.js';
 
 const H = hash(1);
 
@@ -154,7 +154,7 @@ describe('SwarmStore announce', () => {
   });
 
   it('samples random windows and eventually returns every peer', () => {
-    const s = makeStore({}, { random: prng(42) });
+    const s = makeStore({}, { random: mulberry32(42) });
     const n = 200;
     for (let i = 0; i < n; i++) announce(s, H, v4(i));
     const seen = new Set<string>();
@@ -204,7 +204,7 @@ describe('SwarmStore announce', () => {
   });
 
   it('varies the interval within the jitter', () => {
-    const s = makeStore({ intervalSeconds: 100, intervalJitterSeconds: 10 }, { random: prng(7) });
+    const s = makeStore({ intervalSeconds: 100, intervalJitterSeconds: 10 }, { random: mulberry32(7) });
     const seen = new Set<number>();
     for (let i = 0; i < 500; i++) {
       const r = announce(s, H, v4(i % 3));

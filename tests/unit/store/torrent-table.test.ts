@@ -1,17 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TorrentTable } from '../../../services/swarm/store/torrent-table.js';
-import { prng } from '../../../services/swarm/store/testing.js';
-
-function randomKey(rnd: () => number): string {
-  let s = '';
-  for (let i = 0; i < 20; i++) s += String.fromCharCode(Math.floor(rnd() * 256));
-  return s;
-}
+import { int, mulberry32, pick, randomBinary } from '../../support/seeded-random.js';
 
 describe('TorrentTable', () => {
   it('agrees with a Map under a seeded random sequence of adds and deletes', () => {
-    const rnd = prng(99);
+    const rnd = mulberry32(99);
     const t = new TorrentTable(1234, 16);
     const model = new Map<string, number>();
     const byId = new Map<number, string>();
@@ -24,7 +18,7 @@ describe('TorrentTable', () => {
       // Grow to ~30k keys, then shrink back down (exercises rehash both ways).
       const addBias = step < 100_000 ? 0.7 : 0.2;
       if (x < addBias || model.size === 0) {
-        const key = keys.length > 0 && rnd() < 0.2 ? keys[Math.floor(rnd() * keys.length)] : randomKey(rnd);
+        const key = keys.length > 0 && rnd() < 0.2 ? pick(rnd, keys) : randomBinary(rnd, 20);
         keys.push(key);
         if (model.has(key)) {
           assert.equal(t.get(key), model.get(key));
@@ -41,7 +35,7 @@ describe('TorrentTable', () => {
         byId.set(id, key);
       } else {
         const ids = [...byId.keys()];
-        const id = ids[Math.floor(rnd() * Math.min(ids.length, 64))];
+        const id = ids[int(rnd, Math.min(ids.length, 64))];
         const key = byId.get(id)!;
         t.delete(id);
         model.delete(key);

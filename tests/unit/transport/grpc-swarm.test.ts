@@ -11,7 +11,7 @@ import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../../../lib/tran
 import type { Transport } from '../../../lib/transport/transport.js';
 import { Swarm } from '../../../services/swarm/swarm.js';
 import { WebTorrentSwarms } from '../../../services/swarm/store/webtorrent-swarms.js';
-import { makeStore, v4 } from '../../../services/swarm/store/testing.js';
+import { makeStore, v4 } from '../../support/swarm-store.js';
 import { binaryId } from '../../support/transport-conformance.js';
 
 const send = (t: Transport, batch: SwarmRequest[]): Promise<SwarmReply[]> => new Promise((resolve) => t.send(batch, resolve));
