@@ -12,16 +12,9 @@
  *   connection so workers never share state.
  */
 
-/** MurmurHash3 fmix32: uint32 -> uint32 bijection with full avalanche. */
-export function fmix32(x: number): number {
-  x >>>= 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
+import { fmix32 } from '../../lib/crypto/murmur3.js';
+
+export { fmix32 };
 
 /** Hash of (a, b, c) as uint32; used to derive per-object streams and identifiers. */
 export function mix3(a: number, b: number, c: number): number {
