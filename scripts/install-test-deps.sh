@@ -8,11 +8,17 @@
 #   chromium             (chromium)            e2e: WebTorrent in a real browser
 #   openssl              (openssl)             integration: a self-signed certificate for TLS
 #
+# With --bench it also installs what `npm run bench:compare` needs:
+#   opentracker          (opentracker)         the C tracker measured side by side
+#   gcc                  (gcc)                 builds the C load generator
+#
 # As root it installs directly (CI); otherwise through sudo when available;
 # otherwise it prints the exact command and exits 1.
 set -euo pipefail
 
 missing=()
+bench=no
+[ "${1:-}" = --bench ] && bench=yes
 
 have_command() { command -v "$1" >/dev/null 2>&1; }
 
@@ -32,6 +38,10 @@ check_all() {
   have_libtorrent || missing+=(python3-libtorrent)
   [ -x "${WT_E2E_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
   have_command openssl || missing+=(openssl)
+  if [ "$bench" = yes ]; then
+    [ -x /usr/bin/opentracker ] || missing+=(opentracker)
+    have_command gcc || missing+=(gcc)
+  fi
 }
 
 check_all
