@@ -1,5 +1,3 @@
-import dgram from 'node:dgram';
-import { once } from 'node:events';
 import type { AnnounceRequest, ScrapeRequest, SwarmReply, TorrentStats } from '../../../lib/transport/messages.js';
 import {
   maxPeersForDatagram,
@@ -10,7 +8,8 @@ import {
   writeErrorReply,
   writeScrapeReply,
 } from '../../../lib/protocol/udp.js';
-import { compactEndpoint, parseIp } from '../../../lib/net/ip.js';
+import { compactEndpoint } from '../../../lib/net/ip.js';
+import { createBatchUdpSocket, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/batch-udp-socket.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { SwarmRouter } from '../router.js';
@@ -35,14 +34,16 @@ const SCRAPE_EMPTY = 'full scrapes are not allowed';
 
 /**
  * BEP 15 frontend. Parses datagrams, checks connection ids, asks the swarm
- * through the router and writes replies. Holds no peer state.
+ * through the router and writes replies. Holds no peer state. Datagrams come
+ * and go in batches (recvmmsg/sendmmsg through the native addon; one at a
+ * time through node:dgram where the addon is not built).
  *
  * Replies are never sent to a source that has not proven it can receive at
  * its address (a valid connection id), except the 16-byte connect reply, so
  * the tracker cannot be used to amplify traffic at a spoofed victim.
  */
 export class UdpFrontend {
-  private socket: dgram.Socket | undefined;
+  private socket: BatchUdpSocket | undefined;
   private pending = 0;
   private accepting = false;
   private readonly connectionIdScratch = new Uint32Array(2);
@@ -73,50 +74,66 @@ export class UdpFrontend {
   }
 
   async start(): Promise<void> {
-    const { host, port } = this.options;
-    const v6 = host.includes(':');
-    const socket = dgram.createSocket({
-      type: v6 ? 'udp6' : 'udp4',
-      // "::" serves IPv4 too (as mapped addresses); a specific v6 address does not.
+    const socket = createBatchUdpSocket({
+      // "::" serves IPv4 too (reported as IPv4); a specific v6 address does not.
       ipv6Only: false,
       recvBufferSize: this.options.socketBufferBytes,
       sendBufferSize: this.options.socketBufferBytes,
+      // BEP 15 requests are small; a scrape of 74 hashes is 1,496 bytes.
+      maxDatagramSize: 2048,
+      maxReplyLength: 2048,
     });
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    socket.on('error', (error) => this.options.logger.error('udp socket error', { error }));
-    socket.bind({ address: host, port });
-    await once(socket, 'listening');
+    socket.onBatch((batch) => this.onBatch(batch));
+    socket.onError((error) => this.options.logger.error('udp socket error', { error }));
+    await socket.bind(this.options.host, this.options.port);
     this.socket = socket;
     this.accepting = true;
+    this.options.logger.debug('udp socket', { batched: socket.native });
   }
 
   get port(): number {
-    return this.socket?.address().port ?? 0;
+    return this.socket?.port ?? 0;
+  }
+
+  /** True when datagrams are read and written in batches by the native addon (recvmmsg/sendmmsg). */
+  get batched(): boolean {
+    return this.socket?.native ?? false;
   }
 
   /** Stops reading new datagrams, waits (bounded) for in-flight replies, closes. */
   async stop(deadlineMs: number): Promise<void> {
     this.accepting = false;
+    this.socket?.setReceiving(false);
     const until = Date.now() + deadlineMs;
     while (this.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     const socket = this.socket;
     this.socket = undefined;
-    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    if (socket) {
+      socket.flush();
+      await socket.close();
+    }
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onBatch(batch: ReceivedBatch): void {
     if (!this.accepting) return;
     const started = performance.now();
-    const address = parseIp(rinfo.address);
-    if (!address) return;
-    const request = parseUdpRequest(msg, this.options.maxScrapeHashes);
+    for (let i = 0; i < batch.count; i++) this.onDatagram(batch, i, started);
+  }
+
+  /** `batch.data(i)` and `batch.address(i)` are views into reused memory: nothing here may keep them. */
+  private onDatagram(batch: ReceivedBatch, i: number, started: number): void {
+    if (batch.truncated(i)) {
+      this.c.invalidDropped.inc();
+      return;
+    }
+    const address = batch.address(i);
+    const request = parseUdpRequest(batch.data(i), this.options.maxScrapeHashes);
     switch (request.type) {
       case 'connect': {
         const id = this.connectionIdScratch;
         this.options.connectionIds.issue(address, id);
-        const out = Buffer.allocUnsafe(16);
-        writeConnectReply(out, request.transactionId, id[0], id[1]);
-        this.send(out, 16, rinfo);
+        const transactionId = request.transactionId;
+        batch.reply(i, (out) => writeConnectReply(out, transactionId, id[0], id[1]));
         this.c.connectOk.inc();
         this.latency.connect.observe((performance.now() - started) / 1000);
         return;
@@ -127,10 +144,11 @@ export class UdpFrontend {
           return;
         }
         if (!this.options.policy.allows(request.infoHash)) {
-          this.sendError(request.transactionId, TORRENT_NOT_ALLOWED, rinfo);
+          this.replyError({ batch, index: i }, request.transactionId, TORRENT_NOT_ALLOWED);
           this.c.announceDenied.inc();
           return;
         }
+        const peerLength = address.length === 4 ? 6 : 18;
         const swarmRequest: AnnounceRequest = {
           type: 'announce',
           infoHash: request.infoHash,
@@ -139,18 +157,19 @@ export class UdpFrontend {
           event: request.event,
           left: request.left,
           // Keep the reply inside one unfragmented datagram (79 IPv6 / 238 IPv4 peers).
-          numwant: Math.min(request.numwant, maxPeersForDatagram(UDP_SAFE_PAYLOAD, address.length === 4 ? 6 : 18)),
+          numwant: Math.min(request.numwant, maxPeersForDatagram(UDP_SAFE_PAYLOAD, peerLength)),
         };
         const transactionId = request.transactionId;
         const now = this.options.router.trySync(swarmRequest);
         if (now) {
-          this.onAnnounceReply(now, transactionId, rinfo, started);
+          this.onAnnounceReply(now, { batch, index: i }, transactionId, peerLength, started);
           return;
         }
+        const to = batch.source(i);
         this.pending++;
         this.options.router.request(swarmRequest, (reply) => {
           this.pending--;
-          this.onAnnounceReply(reply, transactionId, rinfo, started);
+          this.onAnnounceReply(reply, to, transactionId, peerLength, started);
         });
         return;
       }
@@ -160,35 +179,36 @@ export class UdpFrontend {
           return;
         }
         if (request.infoHashes.length === 0) {
-          this.sendError(request.transactionId, SCRAPE_EMPTY, rinfo);
+          this.replyError({ batch, index: i }, request.transactionId, SCRAPE_EMPTY);
           this.c.scrapeError.inc();
           return;
         }
         const transactionId = request.transactionId;
         const selection = new ScrapeSelection(request.infoHashes, this.options.policy);
         if (selection.allowed.length === 0) {
-          this.replyScrape(transactionId, selection.spread([]), rinfo, started);
+          this.replyScrape({ batch, index: i }, transactionId, selection.spread([]), started);
           return;
         }
         const scrape: ScrapeRequest = { type: 'scrape', infoHashes: selection.allowed };
-        const onReply = (reply: SwarmReply): void => {
+        const onReply = (reply: SwarmReply, to: ReplyTarget): void => {
           if (reply.type !== 'scrape') {
             const failure = describeFailure(reply);
-            this.sendError(transactionId, failure.message, rinfo);
+            this.replyError(to, transactionId, failure.message);
             (failure.result === 'error' ? this.c.scrapeError : this.c.scrapeUnavailable).inc();
             return;
           }
-          this.replyScrape(transactionId, selection.spread(reply.files), rinfo, started);
+          this.replyScrape(to, transactionId, selection.spread(reply.files), started);
         };
         const now = this.options.router.trySync(scrape);
         if (now) {
-          onReply(now);
+          onReply(now, { batch, index: i });
           return;
         }
+        const to = batch.source(i);
         this.pending++;
         this.options.router.request(scrape, (reply) => {
           this.pending--;
-          onReply(reply);
+          onReply(reply, to);
         });
         return;
       }
@@ -200,7 +220,7 @@ export class UdpFrontend {
           request.connectionIdLow !== undefined &&
           this.options.connectionIds.verify(address, request.connectionIdHigh, request.connectionIdLow)
         ) {
-          this.sendError(request.transactionId, request.reason, rinfo);
+          this.replyError({ batch, index: i }, request.transactionId, request.reason);
           this.c.invalidError.inc();
         } else {
           this.c.invalidDropped.inc();
@@ -209,53 +229,42 @@ export class UdpFrontend {
     }
   }
 
-  private onAnnounceReply(reply: SwarmReply, transactionId: number, rinfo: dgram.RemoteInfo, started: number): void {
+  private onAnnounceReply(reply: SwarmReply, to: ReplyTarget, transactionId: number, peerLength: 6 | 18, started: number): void {
     if (reply.type !== 'announce') {
       const failure = describeFailure(reply);
-      this.sendError(transactionId, failure.message, rinfo);
+      this.replyError(to, transactionId, failure.message);
       (failure.result === 'error' ? this.c.announceError : this.c.announceUnavailable).inc();
       return;
     }
     let peers = reply.peers;
     if (20 + peers.length > UDP_SAFE_PAYLOAD) {
       // A configured default numwant larger than a datagram holds: cut at a whole entry.
-      const entry = peerLengthOf(rinfo);
-      peers = peers.subarray(0, Math.floor((UDP_SAFE_PAYLOAD - 20) / entry) * entry);
+      peers = peers.subarray(0, Math.floor((UDP_SAFE_PAYLOAD - 20) / peerLength) * peerLength);
     }
-    const out = Buffer.allocUnsafe(20 + peers.length);
-    const length = writeAnnounceReply(out, transactionId, reply.interval, reply.incomplete, reply.complete, peers);
-    this.send(out, length, rinfo);
+    const { interval, incomplete, complete } = reply;
+    this.reply(to, (out) => writeAnnounceReply(out, transactionId, interval, incomplete, complete, peers), 20 + peers.length);
     this.c.announceOk.inc();
     this.latency.announce.observe((performance.now() - started) / 1000);
   }
 
-  private replyScrape(
-    transactionId: number,
-    files: readonly TorrentStats[],
-    rinfo: dgram.RemoteInfo,
-    started: number,
-  ): void {
-    const out = Buffer.allocUnsafe(8 + 12 * files.length);
-    const length = writeScrapeReply(out, transactionId, files);
-    this.send(out, length, rinfo);
+  private replyScrape(to: ReplyTarget, transactionId: number, files: readonly TorrentStats[], started: number): void {
+    this.reply(to, (out) => writeScrapeReply(out, transactionId, files), 8 + 12 * files.length);
     this.c.scrapeOk.inc();
     this.latency.scrape.observe((performance.now() - started) / 1000);
   }
 
-  private sendError(transactionId: number, message: string, rinfo: dgram.RemoteInfo): void {
-    const out = Buffer.allocUnsafe(8 + Buffer.byteLength(message));
-    const length = writeErrorReply(out, transactionId, message);
-    this.send(out, length, rinfo);
+  private replyError(to: ReplyTarget, transactionId: number, message: string): void {
+    this.reply(to, (out) => writeErrorReply(out, transactionId, message), 8 + Buffer.byteLength(message));
   }
 
-  private send(out: Buffer, length: number, rinfo: dgram.RemoteInfo): void {
+  /** Inside the batch handler replies join the batch's sendmmsg; later ones go out on the next flush. */
+  private reply(to: ReplyTarget, write: (out: Uint8Array) => number, maxLength: number): void {
+    if ('batch' in to) to.batch.reply(to.index, write, maxLength);
     // The socket is gone once stop() finished waiting; late replies are dropped.
-    this.socket?.send(out, 0, length, rinfo.port, rinfo.address);
+    else this.socket?.send(to, write, maxLength);
   }
 }
 
+/** Where a reply goes: the datagram being handled (same batch), or a copied source for a later reply. */
+type ReplyTarget = { readonly batch: ReceivedBatch; readonly index: number } | UdpEndpoint;
 
-/** IPv4 clients (including IPv4-mapped on a dual-stack socket) get 6-byte peers, IPv6 clients 18-byte peers. */
-function peerLengthOf(rinfo: dgram.RemoteInfo): 6 | 18 {
-  return rinfo.family === 'IPv4' || rinfo.address.startsWith('::ffff:') ? 6 : 18;
-}
