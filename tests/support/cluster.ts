@@ -290,6 +290,12 @@ export interface ClusterOptions {
   extraArgs?: string[];
   edgeArgs?: string[];
   swarmArgs?: string[];
+  /**
+   * --host of the edges: '127.0.0.1' (default), or '::' to bind them
+   * dual-stack (needed for http://[::1] and udp://[::1] announce URLs).
+   * Metrics and the swarms' gRPC stay on 127.0.0.1.
+   */
+  edgeHost?: string;
   /** --log.level (default info: stream state changes are logged; TRACKER_E2E_LOG_LEVEL overrides). */
   logLevel?: string;
   readyTimeoutMs?: number;
@@ -327,6 +333,7 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
   const common = [`--log.level=${level}`, '--metrics.host=127.0.0.1', ...(options.extraArgs ?? [])];
   const connectionIdKey = randomBytes(32).toString('hex');
+  const edgeHost = options.edgeHost ?? '127.0.0.1';
 
   const swarms: ClusterNode[] = [];
   for (let i = 0; i < swarmCount; i++) {
@@ -349,7 +356,7 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
   const edges: ClusterNode[] = [];
   for (let j = 0; j < edgeCount; j++) {
     const name = `edge-${j}`;
-    const port = await findFreePort({ host: '127.0.0.1', tcp: true, udp: true });
+    const port = await findFreePort({ host: edgeHost, tcp: true, udp: true });
     const metricsPort = await findFreePort({ host: '127.0.0.1', tcp: true, udp: false });
     edges.push(
       new ClusterNode(name, 'edge', port, metricsPort, [
@@ -357,7 +364,7 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
         ...common,
         ...(options.edgeArgs ?? []),
         `--node.name=${name}`,
-        '--host=127.0.0.1',
+        `--host=${edgeHost}`,
         `--port=${port}`,
         `--metrics.port=${metricsPort}`,
         '--cluster.membership=static',
