@@ -116,7 +116,7 @@ describe('real clients through a 2-edge, 3-swarm cluster (seeder on edge A, leec
     await httpAnnounce(httpUrl(B), { infoHash: torrent.infoHash, port: 9, left: 1, event: 'stopped' });
 
     const leecher = await startAria2(scope, 'leech', { torrentPath: leechTorrent, dir: leechDir, workDir, bindAddress: '127.0.0.1' });
-    await leecher.waitForDownload(35_000);
+    await leecher.waitForDownload(35_000, join(leechDir, torrent.name));
     assert.equal(await sha256File(join(leechDir, torrent.name)), torrent.sha256, 'downloaded file differs from the original');
     const leecherLog = await readFile(leecher.logFile, 'utf8');
     assert.ok(leecherLog.includes(`Connecting to 127.0.0.1:${seeder.listenPort}`), await leecher.proc.describe(`the leecher never dialled the seeder at 127.0.0.1:${seeder.listenPort}`));
@@ -177,7 +177,7 @@ describe('real clients through a 2-edge, 3-swarm cluster (seeder on edge A, leec
     assert.equal(seederReply.url, udpUrl(A), await seeder.proc.describe('the seeder was answered by a tracker other than edge A'));
 
     const leecher = await startAria2(scope, 'leech', { torrentPath: leechTorrent, dir: leechDir, workDir, bindAddress: '127.0.0.1', udpTrackers: true });
-    await leecher.waitForDownload(35_000);
+    await leecher.waitForDownload(35_000, join(leechDir, torrent.name));
     assert.equal(await sha256File(join(leechDir, torrent.name)), torrent.sha256, 'downloaded file differs from the original');
     const leecherLog = await readFile(leecher.logFile, 'utf8');
     assert.match(
@@ -288,7 +288,7 @@ describe('real clients over IPv6 loopback through a dual-stack (--host=::) 2-edg
     await httpAnnounce(httpUrl(B, 6), { infoHash: torrent.infoHash, port: 9, left: 1, event: 'stopped' });
 
     const leecher = await startAria2(scope, 'leech', { torrentPath: leechTorrent, dir: leechDir, workDir, bindAddress: '::1' });
-    await leecher.waitForDownload(35_000);
+    await leecher.waitForDownload(35_000, join(leechDir, torrent.name));
     assert.equal(await sha256File(join(leechDir, torrent.name)), torrent.sha256, 'downloaded file differs from the original');
     const leecherLog = await readFile(leecher.logFile, 'utf8');
     assert.ok(leecherLog.includes(`Connecting to ::1:${seeder.listenPort}`), await leecher.proc.describe(`the leecher never dialled the seeder at [::1]:${seeder.listenPort}`));
@@ -320,7 +320,7 @@ describe('real clients over IPv6 loopback through a dual-stack (--host=::) 2-edg
     const reply = await leecher.waitForEvent((e) => e.event === 'tracker_reply', 15_000, 'a tracker reply');
     assert.equal(reply.url, udpUrl(B, 6), await leecher.proc.describe('the leecher was answered by a tracker other than edge B'));
     assert.ok((reply.num_peers ?? 0) >= 1, await leecher.proc.describe(`edge B gave the leecher no peers: ${JSON.stringify(reply)}`));
-    await leecher.waitForDownload(35_000);
+    await leecher.waitForDownload(35_000, join(leechDir, torrent.name));
     assert.equal(await sha256File(join(leechDir, torrent.name)), torrent.sha256, 'downloaded file differs from the original');
     const dialled = leecher.events.some((e) => e.event === 'peer_connect' && String(e.message).includes(`[::1]:${seeder.listenPort}`));
     assert.ok(dialled, await leecher.proc.describe(`the leecher never connected to the seeder at [::1]:${seeder.listenPort}`));

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 /**
  * aria2c (Debian `aria2`) as a seeder or leecher.
  *
@@ -49,8 +50,12 @@ export class Aria2Client {
   }
 
   /** Waits for a leecher to exit (it exits after the download with --seed-time=0); rejects unless exit code 0. */
-  waitForDownload(timeoutMs: number): Promise<void> {
-    return this.proc.waitForCleanExit(timeoutMs);
+  async waitForDownload(timeoutMs: number, expectedFile?: string): Promise<void> {
+    await this.proc.waitForCleanExit(timeoutMs);
+    // Once seen in CI: exit 0 and no file. Keep aria2c's own account of it if that recurs.
+    if (expectedFile !== undefined && !existsSync(expectedFile)) {
+      throw new Error(await this.proc.describe(`aria2c exited 0 but ${expectedFile} does not exist`));
+    }
   }
 
   stop(): Promise<unknown> {
