@@ -320,7 +320,7 @@ describe('real clients over IPv6 loopback through a dual-stack (--host=::) 2-edg
     const reply = await leecher.waitForEvent((e) => e.event === 'tracker_reply', 15_000, 'a tracker reply');
     assert.equal(reply.url, udpUrl(B, 6), await leecher.proc.describe('the leecher was answered by a tracker other than edge B'));
     assert.ok((reply.num_peers ?? 0) >= 1, await leecher.proc.describe(`edge B gave the leecher no peers: ${JSON.stringify(reply)}`));
-    await leecher.waitForDownload(35_000, join(leechDir, torrent.name));
+    await leecher.waitForDownload(35_000);
     assert.equal(await sha256File(join(leechDir, torrent.name)), torrent.sha256, 'downloaded file differs from the original');
     const dialled = leecher.events.some((e) => e.event === 'peer_connect' && String(e.message).includes(`[::1]:${seeder.listenPort}`));
     assert.ok(dialled, await leecher.proc.describe(`the leecher never connected to the seeder at [::1]:${seeder.listenPort}`));
