@@ -30,10 +30,6 @@ async function whitelist(argv: readonly string[]): Promise<number> {
 }
 
 async function echo(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'ws') {
-    const { runWsEchoServer } = await import('./ws-echo.js');
-    return runWsEchoServer(argv);
-  }
   const { runEchoServer } = await import('./echo-server.js');
   return runEchoServer(argv);
 }

@@ -11,7 +11,10 @@
  * - HTTP: a fixed bencoded announce / scrape reply, keep-alive honoured, on
  *   a raw TCP server (see startHttpEcho).
  *
- * CLI: `loadtest echo udp|http --port P [--host 127.0.0.1] [--peers N] [--max-seconds 600]`.
+ * - WebTorrent: see ws-echo.ts (loaded only for `echo ws`, it needs uWebSockets.js).
+ *
+ * CLI: `loadtest echo udp|http|ws --port P [--host 127.0.0.1] [--peers N] [--max-seconds 600]`
+ * (--peers: udp and http only).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -148,11 +151,11 @@ export async function startHttpEcho(host: string, port: number, peers = 0): Prom
   };
 }
 
-/** `echo udp|http --port P ...`: serve until --max-seconds (default 600) or SIGINT/SIGTERM. */
+/** `echo udp|http|ws --port P ...`: serve until --max-seconds (default 600) or SIGINT/SIGTERM. */
 export async function runEchoServer(argv: readonly string[]): Promise<number> {
   const { positional, opts } = parseArgv(argv, new Set());
   const kind = positional[0];
-  if (kind !== 'udp' && kind !== 'http') throw new UsageError('echo needs udp or http');
+  if (kind !== 'udp' && kind !== 'http' && kind !== 'ws') throw new UsageError('echo needs udp, http or ws');
   const host = typeof opts.get('host') === 'string' ? (opts.get('host') as string) : '127.0.0.1';
   if (!isLoopbackV4(host)) throw new UsageError('echo --host must be a 127.0.0.0/8 address');
   const port = Number(opts.get('port') ?? NaN);
@@ -160,7 +163,12 @@ export async function runEchoServer(argv: readonly string[]): Promise<number> {
   const peers = Number(opts.get('peers') ?? 0);
   const maxSeconds = Number(opts.get('max-seconds') ?? 600);
   if (!(maxSeconds > 0 && maxSeconds <= 86_400)) throw new UsageError('invalid --max-seconds');
-  const server = kind === 'udp' ? await startUdpEcho(host, port, peers) : await startHttpEcho(host, port, peers);
+  const server =
+    kind === 'ws'
+      ? await (await import('./ws-echo.js')).startWsEcho(host, port)
+      : kind === 'udp'
+        ? await startUdpEcho(host, port, peers)
+        : await startHttpEcho(host, port, peers);
   process.stdout.write(`listening ${host}:${server.port}\n`);
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, maxSeconds * 1000);

@@ -20,7 +20,7 @@ import { AnnounceEvent } from '../../lib/transport/messages.js';
 import { parseHttpResponse } from './http-response.js';
 import { LEECHER_LEFT, LoadModel, newPlannedRequest, sourceAddress, type PlannedRequest } from './model.js';
 import { Sfc32 } from './rng.js';
-import { LatencyHistogram, zeroCounters, type WindowCounters } from './stats.js';
+import { WindowRecorder } from './stats.js';
 import type { HttpLoopOptions, LiveCounters, RunClock } from './worker-types.js';
 
 const now = (): number => performance.timeOrigin + performance.now();
@@ -285,22 +285,18 @@ class HttpFlow {
   }
 }
 
-export class HttpLoop {
+export class HttpLoop extends WindowRecorder {
   readonly flows: HttpFlow[] = [];
   running = false;
-  readonly counters: WindowCounters = zeroCounters();
-  readonly histogram = new LatencyHistogram();
   readonly hostHeader: string;
-  private measureStart = Infinity;
-  private measureEnd = -Infinity;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly errorSamples = new Map<string, number>();
 
   constructor(
     readonly cfg: HttpLoopOptions,
     readonly model: LoadModel,
-    readonly live: LiveCounters,
+    live: LiveCounters,
   ) {
+    super(live);
     this.hostHeader = (cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host) + ':' + cfg.port;
     const m = model.options;
     for (let i = 0; i < cfg.connections; i++) {
@@ -310,8 +306,7 @@ export class HttpLoop {
   }
 
   start(clock: RunClock): void {
-    this.measureStart = clock.measureStart;
-    this.measureEnd = clock.measureEnd;
+    this.setWindow(clock);
     this.running = true;
     for (const f of this.flows) f.next();
     const period = Math.max(10, Math.min(100, this.cfg.timeoutMs / 4));
@@ -327,38 +322,4 @@ export class HttpLoop {
     for (const f of this.flows) f.close();
   }
 
-  inWindow(t: number): boolean {
-    return t >= this.measureStart && t < this.measureEnd;
-  }
-
-  sent(t: number): void {
-    this.live.add(0, 1);
-    if (this.inWindow(t)) this.counters.sent++;
-  }
-
-  reply(kind: 'announces' | 'scrapes', t: number, latencyUs: number, peers: number): void {
-    this.live.add(1, 1);
-    if (this.inWindow(t)) {
-      this.counters[kind]++;
-      this.counters.peers += peers;
-      this.histogram.record(latencyUs);
-    }
-  }
-
-  count(k: keyof WindowCounters, t: number): void {
-    if (k === 'errors') this.live.add(2, 1);
-    else if (k === 'lost') this.live.add(3, 1);
-    else if (k === 'invalid') this.live.add(4, 1);
-    if (this.inWindow(t)) this.counters[k]++;
-  }
-
-  noteError(message: string): void {
-    if (this.errorSamples.size < 8 || this.errorSamples.has(message)) {
-      this.errorSamples.set(message, (this.errorSamples.get(message) ?? 0) + 1);
-    }
-  }
-
-  errorMessages(): Record<string, number> {
-    return Object.fromEntries(this.errorSamples);
-  }
 }

@@ -126,6 +126,63 @@ export function addCounters(into: WindowCounters, c: WindowCounters): WindowCoun
   return into;
 }
 
+/**
+ * The measured-window bookkeeping shared by the node load loops (udp, http,
+ * ws): live counters always, window counters and latencies only for events
+ * inside [measureStart, measureEnd), plus a few sampled error messages.
+ * Live slots are worker-types.ts's LIVE_SENT..LIVE_INVALID (0..4).
+ */
+export class WindowRecorder {
+  readonly counters: WindowCounters = zeroCounters();
+  readonly histogram = new LatencyHistogram();
+  private measureStart = Infinity;
+  private measureEnd = -Infinity;
+  private readonly errorSamples = new Map<string, number>();
+
+  constructor(readonly live: { add(slot: number, n: number): void }) {}
+
+  /** Set the measured window (absolute ms, as in worker-types.ts's RunClock). */
+  protected setWindow(clock: { readonly measureStart: number; readonly measureEnd: number }): void {
+    this.measureStart = clock.measureStart;
+    this.measureEnd = clock.measureEnd;
+  }
+
+  inWindow(t: number): boolean {
+    return t >= this.measureStart && t < this.measureEnd;
+  }
+
+  sent(t: number): void {
+    this.live.add(0, 1);
+    if (this.inWindow(t)) this.counters.sent++;
+  }
+
+  reply(kind: 'announces' | 'scrapes', t: number, latencyUs: number, peers = 0): void {
+    this.live.add(1, 1);
+    if (this.inWindow(t)) {
+      this.counters[kind]++;
+      this.counters.peers += peers;
+      this.histogram.record(latencyUs);
+    }
+  }
+
+  count(k: keyof WindowCounters, t: number): void {
+    if (k === 'errors') this.live.add(2, 1);
+    else if (k === 'lost') this.live.add(3, 1);
+    else if (k === 'invalid') this.live.add(4, 1);
+    if (this.inWindow(t)) this.counters[k]++;
+  }
+
+  noteError(message: string): void {
+    if (this.errorSamples.size < 8 || this.errorSamples.has(message)) {
+      this.errorSamples.set(message, (this.errorSamples.get(message) ?? 0) + 1);
+    }
+  }
+
+  errorMessages(): Record<string, number> {
+    return Object.fromEntries(this.errorSamples);
+  }
+}
+
 export interface LatencySummaryMs {
   p50: number;
   p90: number;

@@ -28,7 +28,7 @@ import { readUint32BE } from '../../lib/protocol/binary.js';
 import { AnnounceEvent } from '../../lib/transport/messages.js';
 import { LEECHER_LEFT, LoadModel, newPlannedRequest, sourceAddress, type PlannedRequest } from './model.js';
 import { Sfc32 } from './rng.js';
-import { LatencyHistogram, zeroCounters, type WindowCounters } from './stats.js';
+import { WindowRecorder } from './stats.js';
 import type { LiveCounters, RunClock, UdpLoopOptions } from './worker-types.js';
 
 export type UdpLoopConfig = UdpLoopOptions;
@@ -218,21 +218,18 @@ class UdpFlow {
   }
 }
 
-export class UdpLoop {
+export class UdpLoop extends WindowRecorder {
   readonly flows: UdpFlow[] = [];
   running = false;
-  readonly counters: WindowCounters = zeroCounters();
-  readonly histogram = new LatencyHistogram();
-  private measureStart = Infinity;
-  private measureEnd = -Infinity;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly errorSamples = new Map<string, number>();
 
   constructor(
     readonly cfg: UdpLoopConfig,
     readonly model: LoadModel,
-    readonly live: LiveCounters,
-  ) {}
+    live: LiveCounters,
+  ) {
+    super(live);
+  }
 
   /** Open, bind and connect every socket. */
   async open(): Promise<void> {
@@ -263,8 +260,7 @@ export class UdpLoop {
   }
 
   start(clock: RunClock): void {
-    this.measureStart = clock.measureStart;
-    this.measureEnd = clock.measureEnd;
+    this.setWindow(clock);
     this.running = true;
     const t = now();
     for (const f of this.flows) f.fill(0, t);
@@ -287,38 +283,4 @@ export class UdpLoop {
     }
   }
 
-  inWindow(t: number): boolean {
-    return t >= this.measureStart && t < this.measureEnd;
-  }
-
-  sent(t: number): void {
-    this.live.add(0, 1);
-    if (this.inWindow(t)) this.counters.sent++;
-  }
-
-  reply(kind: 'announces' | 'scrapes', t: number, latencyUs: number, peers: number): void {
-    this.live.add(1, 1);
-    if (this.inWindow(t)) {
-      this.counters[kind]++;
-      this.counters.peers += peers;
-      this.histogram.record(latencyUs);
-    }
-  }
-
-  count(k: keyof WindowCounters, t: number): void {
-    if (k === 'errors') this.live.add(2, 1);
-    else if (k === 'lost') this.live.add(3, 1);
-    else if (k === 'invalid') this.live.add(4, 1);
-    if (this.inWindow(t)) this.counters[k]++;
-  }
-
-  noteError(message: string): void {
-    if (this.errorSamples.size < 8 || this.errorSamples.has(message)) {
-      this.errorSamples.set(message, (this.errorSamples.get(message) ?? 0) + 1);
-    }
-  }
-
-  errorMessages(): Record<string, number> {
-    return Object.fromEntries(this.errorSamples);
-  }
 }

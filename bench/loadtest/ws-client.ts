@@ -46,9 +46,8 @@ import {
   LIVE_ANSWERS_IN,
   LIVE_OFFERS_IN,
   LatencyHistogram,
-  zeroCounters,
+  WindowRecorder,
   zeroWsCounters,
-  type WindowCounters,
   type WsCounters,
 } from './stats.js';
 import { LiveCounters, type FromWorker, type RunClock, type ToWorker, type WorkerResult } from './worker-types.js';
@@ -723,27 +722,23 @@ function zeroMask(mask: Buffer): void {
 
 // ---------------------------------------------------------------- the loop
 
-export class WsLoop {
+export class WsLoop extends WindowRecorder {
   readonly flows: WsFlow[] = [];
   running = false;
-  readonly counters: WindowCounters = zeroCounters();
   readonly ws: WsCounters = zeroWsCounters();
-  readonly histogram = new LatencyHistogram();
   readonly signalling = new LatencyHistogram();
   readonly url: string;
   readonly offerSdpJson: string[];
   readonly answerSdpJson: string[];
-  private measureStart = Infinity;
-  private measureEnd = -Infinity;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly errorSamples = new Map<string, number>();
 
   constructor(
     readonly cfg: WsLoopOptions,
     readonly model: LoadModel,
-    readonly live: LiveCounters,
+    live: LiveCounters,
     worker = 0,
   ) {
+    super(live);
     const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
     this.url = `ws://${host}:${cfg.port}${cfg.path.startsWith('/') ? cfg.path : '/' + cfg.path}`;
     const seed = mix3(model.options.seed, worker, 0x5d9);
@@ -762,8 +757,7 @@ export class WsLoop {
   }
 
   start(clock: RunClock): void {
-    this.measureStart = clock.measureStart;
-    this.measureEnd = clock.measureEnd;
+    this.setWindow(clock);
     this.running = true;
     for (const f of this.flows) {
       if (f.open) f.fill();
@@ -782,23 +776,6 @@ export class WsLoop {
     for (const f of this.flows) f.close();
   }
 
-  inWindow(t: number): boolean {
-    return t >= this.measureStart && t < this.measureEnd;
-  }
-
-  sent(t: number): void {
-    this.live.add(0, 1);
-    if (this.inWindow(t)) this.counters.sent++;
-  }
-
-  reply(kind: 'announces' | 'scrapes', t: number, latencyUs: number): void {
-    this.live.add(1, 1);
-    if (this.inWindow(t)) {
-      this.counters[kind]++;
-      this.histogram.record(latencyUs);
-    }
-  }
-
   matched(t: number, us: number): void {
     if (this.inWindow(t)) {
       this.ws.answersMatched++;
@@ -806,27 +783,10 @@ export class WsLoop {
     }
   }
 
-  count(k: keyof WindowCounters, t: number): void {
-    if (k === 'errors') this.live.add(2, 1);
-    else if (k === 'lost') this.live.add(3, 1);
-    else if (k === 'invalid') this.live.add(4, 1);
-    if (this.inWindow(t)) this.counters[k]++;
-  }
-
   countWs(k: keyof WsCounters, t: number, n = 1): void {
     if (k === 'offersReceived') this.live.add(LIVE_OFFERS_IN, n);
     else if (k === 'answersReceived') this.live.add(LIVE_ANSWERS_IN, n);
     if (this.inWindow(t)) this.ws[k] += n;
-  }
-
-  noteError(message: string): void {
-    if (this.errorSamples.size < 8 || this.errorSamples.has(message)) {
-      this.errorSamples.set(message, (this.errorSamples.get(message) ?? 0) + 1);
-    }
-  }
-
-  errorMessages(): Record<string, number> {
-    return Object.fromEntries(this.errorSamples);
   }
 }
 

@@ -12,7 +12,7 @@
  * as raw bytes (wsEchoFast) so the echo costs much less than the generator;
  * any other frame is parsed in full (wsEchoReplies).
  *
- * CLI: `loadtest echo ws --port P [--host 127.0.0.1] [--max-seconds 600]`.
+ * CLI: `loadtest echo ws --port P [--host 127.0.0.1] [--max-seconds 600]` (run by echo-server.ts's runEchoServer).
  */
 import uWS from 'uWebSockets.js';
 import type { us_listen_socket, WebSocket } from 'uWebSockets.js';
@@ -25,7 +25,6 @@ import {
   parseWtMessage,
 } from '../../lib/protocol/webtorrent.js';
 import type { EchoServer } from './echo-server.js';
-import { UsageError, isLoopbackV4, parseArgv } from './options.js';
 import { ANSWER_KEY, INFO_HASH_KEY, OFFER_ID_KEY, OFFER_KEY, PEER_ID_KEY, literalRange, objectEnd } from './ws-client.js';
 
 /** The peer every bounced offer claims to come from (20 chars). */
@@ -145,29 +144,4 @@ export async function startWsEcho(host: string, port: number): Promise<EchoServe
       sockets.clear();
     },
   };
-}
-
-/** `echo ws --port P ...`: serve until --max-seconds (default 600) or SIGINT/SIGTERM. */
-export async function runWsEchoServer(argv: readonly string[]): Promise<number> {
-  const { positional, opts } = parseArgv(argv, new Set());
-  if (positional[0] !== 'ws') throw new UsageError('echo ws: first argument must be ws');
-  const host = typeof opts.get('host') === 'string' ? (opts.get('host') as string) : '127.0.0.1';
-  if (!isLoopbackV4(host)) throw new UsageError('echo --host must be a 127.0.0.0/8 address');
-  const port = Number(opts.get('port') ?? NaN);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('echo needs --port');
-  const maxSeconds = Number(opts.get('max-seconds') ?? 600);
-  if (!(maxSeconds > 0 && maxSeconds <= 86_400)) throw new UsageError('invalid --max-seconds');
-  const server = await startWsEcho(host, port);
-  process.stdout.write(`listening ${host}:${server.port}\n`);
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, maxSeconds * 1000);
-    const stop = (): void => {
-      clearTimeout(t);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  await server.close();
-  return 0;
 }
