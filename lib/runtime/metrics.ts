@@ -253,3 +253,29 @@ export class TrackerMetrics {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
+
+/**
+ * One protocol's request counters, bound on first use (or up front, so the
+ * series exist before any request) and then reached by two property reads
+ * instead of building a label key per request.
+ */
+export class RequestCounters {
+  private readonly byAction: Partial<Record<RequestAction, Partial<Record<RequestResult, CounterChild>>>> = {};
+
+  constructor(
+    private readonly metrics: TrackerMetrics,
+    private readonly protocol: Protocol,
+    upFront: readonly (readonly [RequestAction, RequestResult])[] = [],
+  ) {
+    for (const [action, result] of upFront) this.counter(action, result);
+  }
+
+  inc(action: RequestAction, result: RequestResult): void {
+    (this.byAction[action]?.[result] ?? this.counter(action, result)).inc();
+  }
+
+  private counter(action: RequestAction, result: RequestResult): CounterChild {
+    const row = (this.byAction[action] ??= {});
+    return (row[result] ??= this.metrics.requestCounter(this.protocol, action, result));
+  }
+}

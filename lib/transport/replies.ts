@@ -1,4 +1,4 @@
-import type { ErrorReply, SwarmReply } from './messages.js';
+import type { ErrorReply, SwarmReply, SwarmRequest } from './messages.js';
 
 /** One ErrorReply per request, for a batch no swarm could answer. */
 export function errorReplies(count: number, message: string): ErrorReply[] {
@@ -19,4 +19,21 @@ export function unavailableReply(message: string): ErrorReply {
 export function describeFailure(reply: SwarmReply): { message: string; result: 'error' | 'unavailable' } {
   if (reply.type === 'error') return { message: reply.message, result: reply.unavailable ? 'unavailable' : 'error' };
   return { message: 'internal error', result: 'unavailable' };
+}
+
+/**
+ * Answers a batch one request at a time: one reply per request, in order.
+ * A request whose handler throws gets an "internal error" reply instead of
+ * failing its whole batch (SwarmService.handle must never throw).
+ */
+export function answerEach(requests: readonly SwarmRequest[], answer: (request: SwarmRequest) => SwarmReply): SwarmReply[] {
+  const replies = new Array<SwarmReply>(requests.length);
+  for (let i = 0; i < requests.length; i++) {
+    try {
+      replies[i] = answer(requests[i]);
+    } catch {
+      replies[i] = { type: 'error', message: 'internal error' };
+    }
+  }
+  return replies;
 }

@@ -1,5 +1,6 @@
 import type { SwarmReply, SwarmRequest } from '../../lib/transport/messages.js';
 import type { SwarmService } from '../../lib/transport/transport.js';
+import { answerEach } from '../../lib/transport/replies.js';
 import type { SwarmStore } from './store/swarm-store.js';
 import type { WebTorrentSwarms } from './store/webtorrent-swarms.js';
 
@@ -19,37 +20,24 @@ export class Swarm implements SwarmService {
 
   handle(requests: readonly SwarmRequest[]): SwarmReply[] {
     const now = this.now();
-    const replies = new Array<SwarmReply>(requests.length);
-    for (let i = 0; i < requests.length; i++) {
-      const r = requests[i];
-      try {
-        switch (r.type) {
-          case 'announce':
-            replies[i] = this.peers.announce(r, now);
-            break;
-          case 'scrape':
-            replies[i] = this.peers.scrape(r);
-            break;
-          case 'wt-announce':
-            replies[i] = this.webtorrent.announce(r, now);
-            break;
-          case 'wt-answer':
-            replies[i] = this.webtorrent.answer(r, now);
-            break;
-          case 'wt-disconnect':
-            replies[i] = this.webtorrent.disconnect(r);
-            break;
-          case 'wt-scrape':
-            replies[i] = this.webtorrent.scrape(r);
-            break;
-          default:
-            replies[i] = { type: 'error', message: 'unknown request type' };
-        }
-      } catch {
-        replies[i] = { type: 'error', message: 'internal error' };
+    return answerEach(requests, (r) => {
+      switch (r.type) {
+        case 'announce':
+          return this.peers.announce(r, now);
+        case 'scrape':
+          return this.peers.scrape(r);
+        case 'wt-announce':
+          return this.webtorrent.announce(r, now);
+        case 'wt-answer':
+          return this.webtorrent.answer(r, now);
+        case 'wt-disconnect':
+          return this.webtorrent.disconnect(r);
+        case 'wt-scrape':
+          return this.webtorrent.scrape(r);
+        default:
+          return { type: 'error', message: 'unknown request type' };
       }
-    }
-    return replies;
+    });
   }
 
   /** Expiry for both kinds of peers, in slices of at most `budgetMs` every `intervalMs`. */

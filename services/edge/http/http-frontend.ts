@@ -4,8 +4,8 @@ import { compactEndpoint } from '../../../lib/net/ip.js';
 import type { AnnounceRequest, ScrapeRequest, SwarmReply } from '../../../lib/transport/messages.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
-import type { RequestResult, TrackerMetrics } from '../../../lib/runtime/metrics.js';
-import type { CounterChild, HistogramChild } from '../../../lib/runtime/fast-metrics.js';
+import { RequestCounters, type RequestResult, type TrackerMetrics } from '../../../lib/runtime/metrics.js';
+import type { HistogramChild } from '../../../lib/runtime/fast-metrics.js';
 import type { SwarmRouter } from '../router.js';
 import { ScrapeSelection, type InfoHashPolicy } from '../info-hash-policy.js';
 import type { ClientAddressResolver } from './client-address.js';
@@ -47,17 +47,20 @@ function rawQuery(query: string): string | null {
  */
 export class HttpFrontend {
   private pending = 0;
-  private readonly counters = new Map<string, CounterChild>();
+  private readonly counters: RequestCounters;
   private readonly latency: Record<Action, HistogramChild>;
 
   constructor(private readonly options: HttpFrontendOptions) {
     const m = options.metrics;
-    for (const action of ['announce', 'scrape'] as const) {
-      for (const result of ['ok', 'error', 'unavailable'] as const) {
-        this.counters.set(`${action}/${result}`, m.requestCounter('http', action, result));
-      }
-    }
-    this.counters.set('announce/denied', m.requestCounter('http', 'announce', 'denied'));
+    this.counters = new RequestCounters(m, 'http', [
+      ['announce', 'ok'],
+      ['announce', 'error'],
+      ['announce', 'unavailable'],
+      ['announce', 'denied'],
+      ['scrape', 'ok'],
+      ['scrape', 'error'],
+      ['scrape', 'unavailable'],
+    ]);
     this.latency = { announce: m.latencyHistogram('http', 'announce'), scrape: m.latencyHistogram('http', 'scrape') };
   }
 
@@ -71,7 +74,7 @@ export class HttpFrontend {
   }
 
   private count(action: Action, result: RequestResult): void {
-    this.counters.get(`${action}/${result}`)?.inc();
+    this.counters.inc(action, result);
   }
 
   /**

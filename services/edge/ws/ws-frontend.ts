@@ -19,7 +19,7 @@ import {
 } from '../../../lib/transport/messages.js';
 import type { Config } from '../../../lib/runtime/config.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
-import type { RequestAction, RequestResult, TrackerMetrics } from '../../../lib/runtime/metrics.js';
+import { RequestCounters, type RequestAction, type RequestResult, type TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { CounterChild, HistogramChild } from '../../../lib/runtime/fast-metrics.js';
 import type { SwarmRouter } from '../router.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
@@ -65,13 +65,14 @@ export class WsFrontend implements RelaySink {
   private readonly sockets = new Map<number, Ws>();
   private nextSocketId = 1;
   private pending = 0;
-  private readonly counters = new Map<string, CounterChild>();
+  private readonly counters: RequestCounters;
   private readonly latency: Record<'announce' | 'scrape', HistogramChild>;
   private readonly relayed: Record<'offer' | 'answer', CounterChild>;
   private readonly dropped: Record<'backpressure' | 'gone' | 'oversize', CounterChild>;
 
   constructor(private readonly options: WsFrontendOptions) {
     const m = options.metrics;
+    this.counters = new RequestCounters(m, 'ws');
     this.latency = { announce: m.latencyHistogram('ws', 'announce'), scrape: m.latencyHistogram('ws', 'scrape') };
     this.relayed = { offer: m.relayCounter('offer'), answer: m.relayCounter('answer') };
     this.dropped = { backpressure: m.wsDropCounter('backpressure'), gone: m.wsDropCounter('gone'), oversize: m.wsDropCounter('oversize') };
@@ -127,13 +128,7 @@ export class WsFrontend implements RelaySink {
   }
 
   private count(action: RequestAction, result: RequestResult): void {
-    const key = `${action}/${result}`;
-    let counter = this.counters.get(key);
-    if (!counter) {
-      counter = this.options.metrics.requestCounter('ws', action, result);
-      this.counters.set(key, counter);
-    }
-    counter.inc();
+    this.counters.inc(action, result);
   }
 
   private onMessage(ws: Ws, text: string): void {

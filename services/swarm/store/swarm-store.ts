@@ -35,6 +35,7 @@ import {
   type SwarmRequest,
   type TorrentStats,
 } from '../../../lib/transport/messages.js';
+import { answerEach } from '../../../lib/transport/replies.js';
 import { FLAG_COMPLETED, PeerTable } from './peer-table.js';
 import { TorrentTable } from './torrent-table.js';
 
@@ -123,18 +124,11 @@ export class SwarmStore implements SwarmService {
 
   handle(requests: readonly SwarmRequest[]): SwarmReply[] {
     const now = this.clock();
-    const replies = new Array<SwarmReply>(requests.length);
-    for (let i = 0; i < requests.length; i++) {
-      const r = requests[i];
-      try {
-        if (r.type === 'announce') replies[i] = this.announce(r, now);
-        else if (r.type === 'scrape') replies[i] = this.scrape(r);
-        else replies[i] = errorReply('unknown request type');
-      } catch {
-        replies[i] = errorReply('internal error');
-      }
-    }
-    return replies;
+    return answerEach(requests, (r) => {
+      if (r.type === 'announce') return this.announce(r, now);
+      if (r.type === 'scrape') return this.scrape(r);
+      return errorReply('unknown request type');
+    });
   }
 
   /** Announces one peer at time `now` (seconds). */
