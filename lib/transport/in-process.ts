@@ -1,6 +1,6 @@
 import type { SwarmReply, SwarmRequest } from './messages.js';
 import type { BatchCallback, SwarmService, Transport } from './transport.js';
-import { errorReplies, unavailableReply } from './replies.js';
+import { errorReplies, INTERNAL_ERROR, unavailableReply } from './replies.js';
 
 /**
  * The all-in-one transport: edge and swarm in one process. It keeps the
@@ -39,9 +39,9 @@ export class InProcessTransport implements Transport {
   handleNow(request: SwarmRequest): SwarmReply {
     if (this.closed) return unavailableReply('tracker is shutting down');
     try {
-      return this.service.handle([request])[0];
+      return this.service.handleOne ? this.service.handleOne(request) : this.service.handle([request])[0];
     } catch {
-      return { type: 'error', message: 'internal error' };
+      return INTERNAL_ERROR;
     }
   }
 

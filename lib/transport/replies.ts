@@ -21,6 +21,9 @@ export function describeFailure(reply: SwarmReply): { message: string; result: '
   return { message: 'internal error', result: 'unavailable' };
 }
 
+/** The reply for a request whose handler threw. */
+export const INTERNAL_ERROR: ErrorReply = Object.freeze({ type: 'error', message: 'internal error' });
+
 /**
  * Answers a batch one request at a time: one reply per request, in order.
  * A request whose handler throws gets an "internal error" reply instead of
@@ -32,7 +35,7 @@ export function answerEach(requests: readonly SwarmRequest[], answer: (request: 
     try {
       replies[i] = answer(requests[i]);
     } catch {
-      replies[i] = { type: 'error', message: 'internal error' };
+      replies[i] = INTERNAL_ERROR;
     }
   }
   return replies;

@@ -7,6 +7,8 @@ import type { SwarmReply, SwarmRequest } from './messages.js';
  */
 export interface SwarmService {
   handle(requests: readonly SwarmRequest[]): SwarmReply[];
+  /** One request without the batch arrays; the in-process transport's synchronous path uses it when present. */
+  handleOne?(request: SwarmRequest): SwarmReply;
 }
 
 export type BatchCallback = (replies: SwarmReply[]) => void;

@@ -1,6 +1,6 @@
 import type { SwarmReply, SwarmRequest } from '../../lib/transport/messages.js';
 import type { SwarmService } from '../../lib/transport/transport.js';
-import { answerEach } from '../../lib/transport/replies.js';
+import { answerEach, INTERNAL_ERROR } from '../../lib/transport/replies.js';
 import type { SwarmStore } from './store/swarm-store.js';
 import type { WebTorrentSwarms } from './store/webtorrent-swarms.js';
 
@@ -20,24 +20,34 @@ export class Swarm implements SwarmService {
 
   handle(requests: readonly SwarmRequest[]): SwarmReply[] {
     const now = this.now();
-    return answerEach(requests, (r) => {
-      switch (r.type) {
-        case 'announce':
-          return this.peers.announce(r, now);
-        case 'scrape':
-          return this.peers.scrape(r);
-        case 'wt-announce':
-          return this.webtorrent.announce(r, now);
-        case 'wt-answer':
-          return this.webtorrent.answer(r, now);
-        case 'wt-disconnect':
-          return this.webtorrent.disconnect(r);
-        case 'wt-scrape':
-          return this.webtorrent.scrape(r);
-        default:
-          return { type: 'error', message: 'unknown request type' };
-      }
-    });
+    return answerEach(requests, (r) => this.answer(r, now));
+  }
+
+  handleOne(request: SwarmRequest): SwarmReply {
+    try {
+      return this.answer(request, this.now());
+    } catch {
+      return INTERNAL_ERROR;
+    }
+  }
+
+  private answer(r: SwarmRequest, now: number): SwarmReply {
+    switch (r.type) {
+      case 'announce':
+        return this.peers.announce(r, now);
+      case 'scrape':
+        return this.peers.scrape(r);
+      case 'wt-announce':
+        return this.webtorrent.announce(r, now);
+      case 'wt-answer':
+        return this.webtorrent.answer(r, now);
+      case 'wt-disconnect':
+        return this.webtorrent.disconnect(r);
+      case 'wt-scrape':
+        return this.webtorrent.scrape(r);
+      default:
+        return { type: 'error', message: 'unknown request type' };
+    }
   }
 
   /** Expiry for both kinds of peers, in slices of at most `budgetMs` every `intervalMs`. */
