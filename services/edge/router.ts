@@ -206,6 +206,9 @@ export class SwarmRouter {
           this.onCallbackError(error);
         }
       }
+      // An array promoted while its batch was in flight would keep the
+      // callbacks (and all they captured) alive until the next full GC.
+      callbacks.length = 0;
     });
   }
 }

@@ -122,7 +122,8 @@ export interface GrpcTransportStats {
 type RelayHandler = (socket: number, message: WtRelayMessage) => void;
 
 interface PendingBatch extends RequestRun {
-  readonly done: BatchCallback;
+  requests: readonly SwarmRequest[];
+  done: BatchCallback;
   readonly deadline: number;
   replies: SwarmReply[] | undefined;
   remaining: number;
@@ -136,6 +137,8 @@ interface PendingBatch extends RequestRun {
 type ExchangeCall = grpc.ClientDuplexStream<readonly RequestRun[], DecodedSwarmBatch>;
 
 const SHUTTING_DOWN = 'tracker is shutting down';
+const NO_REQUESTS: readonly SwarmRequest[] = [];
+const NO_CALLBACK: BatchCallback = () => {};
 
 export class GrpcTransport implements Transport {
   readonly name: string;
@@ -476,7 +479,9 @@ export class GrpcTransport implements Transport {
       }
     }
     if (this.queueHead === queue.length) {
-      this.queue = [];
+      // Emptied in place: a queue array old enough to be in old space would
+      // otherwise keep every batch it held reachable for scavenges.
+      queue.length = 0;
       this.queueHead = 0;
     } else if (this.queueHead > 1024 && this.queueHead * 2 > queue.length) {
       this.queue = queue.slice(this.queueHead);
@@ -562,7 +567,14 @@ export class GrpcTransport implements Transport {
       if (!replies) replies = new Array<SwarmReply>(n).fill(reply);
       else for (let i = 0; i < n; i++) replies[i] ??= reply;
     }
-    this.deliver(b.done, replies!);
+    const done = b.done;
+    // A batch that lived through a scavenge sits in old space until the next
+    // full GC; cleared fields keep it from holding this batch's young
+    // requests, replies and callbacks alive (and promoted) that long.
+    b.requests = NO_REQUESTS;
+    b.replies = undefined;
+    b.done = NO_CALLBACK;
+    this.deliver(done, replies!);
     if (this.stateWaiters.size > 0 && this.pending.size === 0) for (const waiter of [...this.stateWaiters]) waiter();
   }
 
