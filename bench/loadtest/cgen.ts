@@ -1,5 +1,5 @@
 /**
- * The C generator (udpgen.c, UDP and HTTP): compiled with gcc into <project>/.bench/
+ * The C generator (udpgen.c: UDP, HTTP and WebTorrent over WebSocket): compiled with gcc into <project>/.bench/
  * on first use (and whenever the source is newer), run as a child process,
  * its JSON result turned into the same summary as the Node engine's. Its
  * stderr progress lines are passed through; the "#measure-start" /
@@ -10,8 +10,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LatencyHistogram, summarize, zeroCounters, addCounters, type WindowCounters } from './stats.js';
-import { graceMs, modelRecord, type LoadtestConfig, type RunHooks, type RunResult } from './runner.js';
+import { LatencyHistogram, summarize, zeroCounters, addCounters, addWsCounters, zeroWsCounters, type WindowCounters, type WsCounters } from './stats.js';
+import { DEFAULT_WS, completeSummary, graceMs, modelRecord, type LoadtestConfig, type RunHooks, type RunResult } from './runner.js';
 import type { LoadModelOptions } from './model.js';
 
 /** The project root: the nearest ancestor of this file holding package.json and bench/loadtest/udpgen.c. */
@@ -26,13 +26,19 @@ export function projectRoot(): string {
   throw new Error('cannot find the project root (package.json with bench/loadtest/udpgen.c)');
 }
 
-/** Compile a C file from bench/loadtest into .bench/<name> unless an up-to-date binary exists. Returns its path. */
+/**
+ * Compile a C file from bench/loadtest into .bench/<name> unless a binary
+ * newer than it and than the header both programs include (ws-frame.h)
+ * exists. Returns its path.
+ */
 export function compileC(name: 'udpgen' | 'echo-server'): string {
   const root = projectRoot();
   const src = path.join(root, 'bench', 'loadtest', `${name}.c`);
+  const header = path.join(root, 'bench', 'loadtest', 'ws-frame.h');
   const outDir = path.join(root, '.bench');
   const bin = path.join(outDir, name);
-  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  const newest = Math.max(statSync(src).mtimeMs, statSync(header).mtimeMs);
+  if (existsSync(bin) && statSync(bin).mtimeMs >= newest) return bin;
   mkdirSync(outDir, { recursive: true });
   const r = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-pthread', '-o', bin, src, '-lm'], { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`gcc failed for ${src}:\n${r.stderr || r.error?.message || ''}`);
@@ -58,32 +64,59 @@ export function modelArgs(m: LoadModelOptions): string[] {
   ];
 }
 
+type CHistogram = { counts: number[]; count: number; sum: number; max: number };
+
 interface CResult {
   threads: number;
   cpuSeconds: number;
   measuredSeconds: number;
   counters: WindowCounters;
-  histogram: { counts: number[]; count: number; sum: number; max: number };
+  histogram: CHistogram;
   errorMessages: Record<string, number>;
+  /** ws runs only */
+  ws?: { counters: WsCounters; signalling: CHistogram };
 }
+
+/** udpgen's arguments for the protocol-specific part of a run. */
+function protocolArgs(cfg: LoadtestConfig): string[] {
+  if (cfg.protocol === 'http') {
+    return [
+      '--protocol=http',
+      `--connections=${cfg.sockets}`,
+      `--close=${cfg.connectionPerRequest ? 1 : 0}`,
+      `--announce-path=${cfg.announcePath}`,
+      `--scrape-path=${cfg.scrapePath}`,
+    ];
+  }
+  if (cfg.protocol === 'ws') {
+    const o = cfg.ws ?? DEFAULT_WS;
+    return [
+      '--protocol=ws',
+      `--connections=${cfg.sockets}`,
+      `--window=${cfg.window}`,
+      `--ws-path=${o.path}`,
+      `--torrents-per-connection=${o.torrentsPerConnection}`,
+      `--offers=${o.offers}`,
+      `--sdp-min=${o.sdpMinBytes}`,
+      `--sdp-max=${o.sdpMaxBytes}`,
+      `--interval-ms=${o.intervalMs}`,
+      `--answer=${o.answer ? 1 : 0}`,
+    ];
+  }
+  return [`--sockets=${cfg.sockets}`, `--window=${cfg.window}`];
+}
+
+/** Seconds a ws run may spend opening its connections before the clock starts (udpgen's WS_HANDSHAKE_MS, plus slack). */
+const WS_OPEN_SECONDS = 12;
 
 export async function runCGenerator(cfg: LoadtestConfig, hooks: RunHooks): Promise<RunResult> {
   if (cfg.host.includes(':')) throw new Error('the C generator speaks IPv4 only');
   const bin = compileC('udpgen');
-  const http = cfg.protocol === 'http';
   const args = [
     `--target=${cfg.host}:${cfg.port}`,
     `--duration=${cfg.durationSeconds}`,
     `--warmup=${cfg.warmupSeconds}`,
-    ...(http
-      ? [
-          '--protocol=http',
-          `--connections=${cfg.sockets}`,
-          `--close=${cfg.connectionPerRequest ? 1 : 0}`,
-          `--announce-path=${cfg.announcePath}`,
-          `--scrape-path=${cfg.scrapePath}`,
-        ]
-      : [`--sockets=${cfg.sockets}`, `--window=${cfg.window}`]),
+    ...protocolArgs(cfg),
     `--threads=${Math.max(1, cfg.workers)}`,
     `--timeout-ms=${cfg.timeoutMs}`,
     `--reconnect-after-ms=${cfg.reconnectAfterMs}`,
@@ -114,7 +147,7 @@ export async function runCGenerator(cfg: LoadtestConfig, hooks: RunHooks): Promi
       }
     }
   });
-  const deadlineMs = (cfg.warmupSeconds + cfg.durationSeconds) * 1000 + graceMs(cfg) + 2000;
+  const deadlineMs = (cfg.warmupSeconds + cfg.durationSeconds + (cfg.protocol === 'ws' ? WS_OPEN_SECONDS : 0)) * 1000 + graceMs(cfg) + 2000;
   let killed = false;
   const code = await new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => {
@@ -151,7 +184,7 @@ export async function runCGenerator(cfg: LoadtestConfig, hooks: RunHooks): Promi
     seed: cfg.model.seed,
     workers: r.threads,
     sockets: cfg.sockets,
-    window: http ? 1 : cfg.window,
+    window: cfg.protocol === 'http' ? 1 : cfg.window,
     warmupSeconds: cfg.warmupSeconds,
     durationSeconds: cfg.durationSeconds,
     measuredSeconds: r.measuredSeconds,
@@ -162,6 +195,8 @@ export async function runCGenerator(cfg: LoadtestConfig, hooks: RunHooks): Promi
     label: cfg.label,
     generatorCpuSeconds: r.cpuSeconds,
   });
-  if (http) summary.model = { ...summary.model, connectionPerRequest: cfg.connectionPerRequest };
+  const signalling = new LatencyHistogram();
+  if (r.ws) signalling.merge(r.ws.signalling);
+  completeSummary(summary, cfg, { counters: addWsCounters(zeroWsCounters(), r.ws?.counters ?? {}), signalling, measuredSeconds: r.measuredSeconds });
   return { summary, errorMessages: r.errorMessages };
 }

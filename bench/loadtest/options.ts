@@ -17,7 +17,8 @@ run:
   --warmup S            warm-up before the window, seconds (default 2)
   --workers N           generator threads (default 1)
   --engine node|c       Node worker threads (default) or the C generator (bench/loadtest/udpgen.c:
-                        UDP with sendmmsg/recvmmsg, HTTP with epoll; compiled with gcc into .bench/)
+                        UDP with sendmmsg/recvmmsg, HTTP and WebSocket with epoll, one thread per
+                        --workers; compiled with gcc into .bench/; IPv4 targets)
   --sockets N           UDP sockets in total (default 64)
   --window N            UDP requests in flight per socket, 1..256 (default 16)
   --connections N       HTTP connections in total (default 64), one request in flight each
@@ -27,7 +28,7 @@ run:
   --reconnect-after S   UDP: renew the connection id after S seconds (default 60)
   --max-failures N      UDP: drop the connection id after N timeouts/errors in a row (default 3)
 
-WebTorrent (ws; Node engine only):
+WebTorrent (ws; both engines send the same frames):
   --connections N       WebSocket connections in total (default 200), each one client with one peer_id
   --window N            announces in flight per connection, 1..64 (default 2)
   --torrents-per-connection N   torrents each client announces, round-robin (default 10, max 10000)
@@ -217,7 +218,6 @@ export function parseRunArgs(argv: readonly string[]): CliRun {
   if (engine !== 'node' && engine !== 'c') throw new UsageError('--engine must be node or c');
   const udp = protocol === 'udp';
   const ws = protocol === 'ws';
-  if (ws && engine === 'c') throw new UsageError('--engine c speaks UDP and HTTP only (ws runs use the Node engine)');
   if (!ws) for (const k of WS_KEYS) if (opts.has(k)) throw new UsageError(`--${k} is a ws option`);
   if (ws) {
     for (const k of ['sockets', 'close', 'announce-path', 'scrape-path', 'reconnect-after', 'max-failures']) {

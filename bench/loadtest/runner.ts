@@ -1,5 +1,5 @@
 /**
- * Runs a load test with Node worker threads (or the C generator for UDP, see
+ * Runs a load test with Node worker threads (or the C generator, see
  * cgen.ts) and returns the summary. Warm-up, then a measured window, a live
  * progress line on stderr every second, and a hard stop: whatever happens
  * to the target or a worker, `runLoadtest` settles no later than
@@ -20,6 +20,7 @@ import {
   zeroCounters,
   zeroWsCounters,
   type LoadSummary,
+  type WsCounters,
 } from './stats.js';
 import type { WsWorkerJob, WsWorkerResult } from './ws-client.js';
 import {
@@ -164,9 +165,34 @@ function wsJob(cfg: LoadtestConfig, w: number, live: SharedArrayBuffer, first: n
   };
 }
 
+/**
+ * The protocol-specific parts of a summary, the same for both engines: the
+ * HTTP mode, or the ws options and relay figures.
+ */
+export function completeSummary(
+  summary: LoadSummary,
+  cfg: LoadtestConfig,
+  ws?: { counters: WsCounters; signalling: LatencyHistogram; measuredSeconds: number },
+): LoadSummary {
+  if (cfg.protocol === 'http') summary.model = { ...summary.model, connectionPerRequest: cfg.connectionPerRequest };
+  if (cfg.protocol === 'ws' && ws) {
+    const o = cfg.ws ?? DEFAULT_WS;
+    summary.model = { ...summary.model, ws: { ...o } };
+    summary.ws = summarizeWs({
+      counters: ws.counters,
+      signalling: ws.signalling,
+      measuredSeconds: ws.measuredSeconds,
+      connections: cfg.sockets,
+      torrentsPerConnection: o.torrentsPerConnection,
+      offersPerAnnounce: o.offers,
+      sdpBytes: [o.sdpMinBytes, o.sdpMaxBytes],
+    });
+  }
+  return summary;
+}
+
 export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Promise<RunResult> {
   if (cfg.engine === 'c') {
-    if (cfg.protocol === 'ws') throw new Error('the C generator does not speak WebSocket: use --engine node');
     const { runCGenerator } = await import('./cgen.js');
     return runCGenerator(cfg, hooks);
   }
@@ -397,19 +423,6 @@ export async function runLoadtest(cfg: LoadtestConfig, hooks: RunHooks = {}): Pr
     label: cfg.label,
     generatorCpuSeconds: cpu,
   });
-  if (cfg.protocol === 'http') summary.model = { ...summary.model, connectionPerRequest: cfg.connectionPerRequest };
-  if (cfg.protocol === 'ws') {
-    const o = cfg.ws ?? DEFAULT_WS;
-    summary.model = { ...summary.model, ws: { ...o } };
-    summary.ws = summarizeWs({
-      counters: wsCounters,
-      signalling,
-      measuredSeconds: cfg.durationSeconds,
-      connections: cfg.sockets,
-      torrentsPerConnection: o.torrentsPerConnection,
-      offersPerAnnounce: o.offers,
-      sdpBytes: [o.sdpMinBytes, o.sdpMaxBytes],
-    });
-  }
+  completeSummary(summary, cfg, { counters: wsCounters, signalling, measuredSeconds: cfg.durationSeconds });
   return { summary, errorMessages };
 }

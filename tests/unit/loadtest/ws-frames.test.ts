@@ -208,11 +208,11 @@ describe('ws options', () => {
     assert.equal(config.workers, 2);
     assert.deepEqual(config.ws, { path: '/announce', torrentsPerConnection: 4, offers: 2, sdpMinBytes: 700, sdpMaxBytes: 700, intervalMs: 250, answer: false });
     assert.equal(json, '/tmp/ws.json');
+    assert.equal(parseRunArgs(['ws', '--target', '127.0.0.1:8000', '--engine', 'c']).config.engine, 'c');
   });
 
   it('usage errors', () => {
     const bad: string[][] = [
-      ['ws', '--target', '127.0.0.1:1', '--engine', 'c'],
       ['ws', '--target', '127.0.0.1:1', '--sockets', '4'],
       ['ws', '--target', '127.0.0.1:1', '--close'],
       ['ws', '--target', '127.0.0.1:1', '--window', '0'],
