@@ -73,12 +73,13 @@ Default run: ~5 minutes. Writes bench/results/latest.{md,json,svg}.
 
   UDP / HTTP:  --udp-engine c|node (default c)   --http-engine c|node (default c)
                --sockets N (64)  --window N (16)  --connections N (64)  --workers N (1)
-  WebTorrent:  --ws-connections N (200)  --ws-workers N (1)  --ws-window N (2)
+  WebTorrent:  --ws-engine c|node (default c)  --ws-echo c|uws: the ceiling's echo, C or uWebSockets.js (default c)
+               --ws-connections N (200)  --ws-workers N (1)  --ws-window N (2)
                --ws-offers N (5)  --ws-torrents-per-connection N (10)  --ws-sdp-bytes MIN-MAX (500-1500)
 
   --ours-main FILE      (default dist/services/tracker/main.js)
   --ours-access-list allow|off   ours serves the same whitelist as opentracker (default allow)
-  --all-ceilings        also measure the Node generator against the echo targets (UDP/HTTP)
+  --all-ceilings        also measure the Node generator against the echo targets
   --skip-ceiling | --ceiling-only
   --no-memory           skip the store memory benchmark (node --expose-gc dist/bench/memory.js,
                         ~3 s; --memory-peers N (1000000) --memory-torrents N (100000))
@@ -96,6 +97,8 @@ interface CompareArgs {
   trackers: TrackerName[];
   udpEngine: 'c' | 'node';
   httpEngine: 'c' | 'node';
+  wsEngine: 'c' | 'node';
+  wsEcho: 'c' | 'uws';
   sockets: number;
   window: number;
   connections: number;
@@ -152,7 +155,7 @@ function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
   };
   const known = new Set([
     'modes', 'trackers', 'rounds', 'duration', 'warmup', 'prime', 'seed', 'torrents', 'udp-engine', 'http-engine', 'sockets', 'window',
-    'connections', 'workers', 'ws-connections', 'ws-workers', 'ws-window', 'ws-offers', 'ws-torrents-per-connection', 'ws-sdp-bytes',
+    'connections', 'workers', 'ws-engine', 'ws-echo', 'ws-connections', 'ws-workers', 'ws-window', 'ws-offers', 'ws-torrents-per-connection', 'ws-sdp-bytes',
     'ours-main', 'ours-access-list', 'all-ceilings', 'skip-ceiling', 'ceiling-only', 'no-memory', 'memory', 'memory-peers',
     'memory-torrents', 'out-dir', 'no-write', 'json', 'help', 'render-svg',
   ]);
@@ -168,6 +171,8 @@ function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
     trackers: list('trackers', ALL_TRACKERS),
     udpEngine: s('udp-engine', 'c') === 'node' ? 'node' : 'c',
     httpEngine: s('http-engine', 'c') === 'node' ? 'node' : 'c',
+    wsEngine: s('ws-engine', 'c') === 'node' ? 'node' : 'c',
+    wsEcho: s('ws-echo', 'c') === 'uws' ? 'uws' : 'c',
     sockets: n('sockets', 64),
     window: n('window', 16),
     connections: n('connections', 64),
@@ -405,7 +410,7 @@ function loadConfig(a: CompareArgs, mode: Mode, port: number, durationSeconds = 
   if (mode === 'ws') {
     return {
       protocol: 'ws',
-      engine: 'node',
+      engine: a.wsEngine,
       host: '127.0.0.1',
       port,
       durationSeconds,
@@ -517,6 +522,10 @@ export interface Ceiling {
   engine: 'c' | 'node';
   what: string;
   summary?: LoadSummary;
+  /** CPU seconds the echo used per million replies (the target's share of the work). */
+  echoCpuPerMillion?: number;
+  /** Not the tracker runs' configuration (more generator threads): shown, never used as their ceiling. */
+  reference?: boolean;
   error?: string;
 }
 
@@ -534,12 +543,12 @@ async function ceilings(a: CompareArgs): Promise<Ceiling[]> {
     const port = await freePort();
     let echo: Tracker;
     try {
-      if (g.kind === 'ws') {
+      if (g.kind === 'ws' && a.wsEcho === 'uws') {
         echo = startProcess('ws echo', process.execPath, [path.join(root, 'dist/bench/loadtest/cli.js'), 'echo', 'ws', '--port', String(port), '--max-seconds', maxSeconds], root, port);
       } else {
         const echoBin = compileC('echo-server');
-        const http = g.kind === 'http';
-        echo = startProcess(http ? 'C HTTP echo' : 'C UDP echo', echoBin, ['--port', String(port), '--http', http ? '1' : '0', '--peers', '50', '--max-seconds', maxSeconds], root, port);
+        const mode = g.kind === 'ws' ? ['--ws', '1'] : ['--http', g.kind === 'http' ? '1' : '0'];
+        echo = startProcess(`C ${g.kind} echo`, echoBin, ['--port', String(port), ...mode, '--peers', '50', '--max-seconds', maxSeconds], root, port);
       }
       await (g.kind === 'udp' ? sleep(300) : waitReady(echo, 10_000, true));
     } catch (e) {
@@ -547,18 +556,36 @@ async function ceilings(a: CompareArgs): Promise<Ceiling[]> {
       continue;
     }
     for (const mode of g.modes) {
-      const primary = mode === 'ws' ? 'node' : mode === 'udp' ? a.udpEngine : a.httpEngine;
-      const engines: ('c' | 'node')[] = primary === 'c' && a.allCeilings ? ['c', 'node'] : [primary];
-      for (const engine of engines) {
+      const primary = engineOf(a, mode);
+      const runs: { engine: 'c' | 'node'; workers?: number }[] = (primary === 'c' && a.allCeilings ? ['c', 'node'] as const : [primary]).map(
+        (engine) => ({ engine }),
+      );
+      // A new connection per request costs the generator more kernel CPU than the
+      // target (loopback runs both ends of the handshake in the connecting
+      // thread): a second thread shows what the box itself allows.
+      if (mode === 'http-close' && primary === 'c' && a.workers < 2) runs.push({ engine: 'c', workers: 2 });
+      for (const { engine, workers } of runs) {
         const target =
-          mode === 'ws' ? 'uWebSockets.js echo, bounces offers/answers' : mode === 'udp' ? 'C echo, recvmmsg/sendmmsg' : 'C echo, epoll';
-        const what = `${MODE_LABEL[mode]}, ${engine} generator vs ${target}`;
+          mode === 'ws'
+            ? `${a.wsEcho === 'uws' ? 'uWebSockets.js' : 'C'} echo, bounces offers/answers`
+            : mode === 'udp'
+            ? 'C echo, recvmmsg/sendmmsg'
+            : 'C echo, epoll';
+        const threads = workers === undefined ? '' : ` (${workers} threads, not the trackers' setup)`;
+        const what = `${MODE_LABEL[mode]}, ${engine} generator${threads} vs ${target}`;
+        const reference = workers !== undefined;
         try {
-          const { summary } = await runLoadtest({ ...loadConfig(a, mode, port), engine });
-          out.push({ mode, engine, what, summary });
-          note(`ceiling ${mode} ${engine}: ${fmtInt(summary.repliesPerSecond)} replies/s`);
+          let cpu0 = 0;
+          let cpu1 = 0;
+          const { summary } = await runLoadtest(
+            { ...loadConfig(a, mode, port), engine, ...(reference ? { workers } : {}) },
+            { onMeasureStart: () => (cpu0 = treeCpu(echo.pid)), onMeasureEnd: () => (cpu1 = treeCpu(echo.pid)) },
+          );
+          const echoCpuPerMillion = summary.replies > 0 ? ((cpu1 - cpu0) / summary.replies) * 1e6 : NaN;
+          out.push({ mode, engine, what, summary, echoCpuPerMillion, ...(reference ? { reference } : {}) });
+          note(`ceiling ${mode} ${engine}${threads}: ${fmtInt(summary.repliesPerSecond)} replies/s`);
         } catch (e) {
-          out.push({ mode, engine, what, error: String(e) });
+          out.push({ mode, engine, what, error: String(e), ...(reference ? { reference } : {}) });
         }
       }
     }
@@ -567,10 +594,14 @@ async function ceilings(a: CompareArgs): Promise<Ceiling[]> {
   return out;
 }
 
+/** The generator engine the tracker runs of `mode` use. */
+function engineOf(a: CompareArgs, mode: Mode): 'c' | 'node' {
+  return mode === 'ws' ? a.wsEngine : mode === 'udp' ? a.udpEngine : a.httpEngine;
+}
+
 /** The ceiling of the engine the tracker runs of `mode` used. */
 function ceilingOf(ceil: Ceiling[], a: CompareArgs, mode: Mode): Ceiling | undefined {
-  const engine = mode === 'ws' ? 'node' : mode === 'udp' ? a.udpEngine : a.httpEngine;
-  return ceil.find((c) => c.mode === mode && c.engine === engine);
+  return ceil.find((c) => c.mode === mode && c.engine === engineOf(a, mode) && !c.reference);
 }
 
 function ceilingTable(ceil: Ceiling[]): string[] {
@@ -578,17 +609,19 @@ function ceilingTable(ceil: Ceiling[]): string[] {
   const out = [
     '## Generator ceiling (trivial echo targets, same load)',
     '',
-    '| target | replies/s | relayed/s (ws) | generator CPU s per 1M replies | p99 ms | lost |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| target | replies/s | relayed/s (ws) | generator CPU s per 1M replies | echo CPU s per 1M replies | p99 ms | lost |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of ceil) {
     if (!c.summary) {
-      out.push(`| ${c.what} | failed: ${String(c.error).replace(/\n/g, ' ')} | | | | |`);
+      out.push(`| ${c.what} | failed: ${String(c.error).replace(/\n/g, ' ')} | | | | | |`);
       continue;
     }
     const s = c.summary;
     const g = s.generatorCpuSeconds !== undefined && s.replies > 0 ? (s.generatorCpuSeconds / s.replies) * 1e6 : NaN;
-    out.push(`| ${c.what} | ${fmtInt(s.repliesPerSecond)} | ${s.ws ? fmtInt(s.ws.relayedPerSecond) : ''} | ${f2(g)} | ${s.latencyMs.p99} | ${fmtInt(s.counters.lost)} |`);
+    out.push(
+      `| ${c.what} | ${fmtInt(s.repliesPerSecond)} | ${s.ws ? fmtInt(s.ws.relayedPerSecond) : ''} | ${f2(g)} | ${f2(c.echoCpuPerMillion ?? NaN)} | ${s.latencyMs.p99} | ${fmtInt(s.counters.lost)} |`,
+    );
   }
   out.push('');
   return out;
@@ -1001,7 +1034,8 @@ export async function runCompare(argv: string[]): Promise<number> {
   }
   const perRun = a.warmup + a.duration + 8;
   const runs = a.modes.reduce((s, m) => s + a.trackers.filter((t) => SERVES[t].includes(m)).length * a.rounds, 0);
-  const budget = ((runs + a.modes.length * (a.allCeilings ? 2 : 1)) * perRun + a.trackers.length * a.prime + 240) * 1000;
+  const ceilingRuns = a.modes.length * (a.allCeilings ? 2 : 1) + (a.modes.includes('http-close') ? 1 : 0);
+  const budget = ((runs + ceilingRuns) * perRun + a.trackers.length * a.prime + 240) * 1000;
   const guard = setTimeout(() => {
     process.stderr.write(`compare: global deadline (${Math.round(budget / 1000)} s) reached, stopping\n`);
     killAll();
@@ -1118,7 +1152,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     `Load: seed ${a.seed}, ${fmtInt(a.torrents)} torrents, Zipf(1.0) popularity, announce:scrape 100:1 (<= 10 hashes), 50% seeders, ` +
       `peers from 8 x 4096 (127.0.0.1-8, ports 10000+). ` +
       `UDP: ${a.udpEngine} generator, ${a.sockets} sockets x ${a.window} in flight, numwant 50. HTTP: ${a.httpEngine} generator, ${a.connections} connections x 1, numwant 50. ` +
-      `WebTorrent: ${a.wsConnections} WebSockets (${a.wsWorkers} generator thread(s)) x ${a.wsWindow} announce(s) in flight, each one client (one peer_id) with ` +
+      `WebTorrent: ${a.wsEngine} generator, ${a.wsConnections} WebSockets (${a.wsWorkers} generator thread(s)) x ${a.wsWindow} announce(s) in flight, each one client (one peer_id) with ` +
       `${a.wsTorrentsPerConnection} torrents, ${a.wsOffers} offers of ${a.wsSdpBytes[0]}-${a.wsSdpBytes[1]} bytes per announce, every offer received answered. ` +
       `Warm-up ${a.warmup} s, measured ${a.duration} s, ${a.rounds} round(s) per mode, trackers alternating; ` +
       `WebTorrent runs first on fresh trackers, then ${a.prime} s of UDP announces fill every tracker's swarms before the UDP and HTTP modes. ` +
