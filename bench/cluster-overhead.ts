@@ -4,17 +4,23 @@
  * A B A B (BENCHMARKS.md bar: <= 1.5x). Also reports the batch sizes and
  * round-trip times the edge saw, read from its /metrics.
  *
- *   npm run bench:cluster [-- --mode http|udp --rounds 2 --duration 8]
+ *   npm run bench:cluster [-- --modes udp,http --rounds 3 --duration 8 --warmup 3]
+ *
+ * CPU is read from /proc when the generator's measured window starts and
+ * ends, so start-up and JIT warm-up (which a long-running pod pays once) are
+ * left out, for every deployment alike. Writes bench/results/cluster.md.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { parseRunArgs } from './loadtest/options.js';
+import { runLoadtest } from './loadtest/runner.js';
 
 const MAIN = fileURLToPath(new URL('../services/tracker/main.js', import.meta.url));
-const LOADTEST = fileURLToPath(new URL('./loadtest/cli.js', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 function arg(name: string, fallback: string): string {
@@ -114,22 +120,20 @@ function histogramMean(metrics: string, name: string): number | undefined {
   return Number(sum[1]) / Number(count[1]);
 }
 
-async function measure(deployment: Deployment, mode: string, duration: number, dir: string): Promise<Result> {
-  const json = join(dir, `${deployment.name.replace(/\W+/g, '-')}-${Date.now()}.json`);
-  const before = deployment.pids.map(cpuSeconds);
-  const run = spawnSync(
-    process.execPath,
-    [LOADTEST, mode, '--target', `127.0.0.1:${deployment.port}`, '--engine', 'c', '--duration', String(duration), '--warmup', '1', '--quiet', '--json', json],
-    { stdio: ['ignore', 'ignore', 'inherit'], timeout: (duration + 30) * 1000 },
-  );
-  const cpu = deployment.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - before[i], 0);
-  if (run.status !== 0) throw new Error(`load generator failed against ${deployment.name} (exit ${run.status})`);
-  const summary = JSON.parse(readFileSync(json, 'utf8')) as { replies?: number; repliesPerSecond?: number; measured?: { replies: number; repliesPerSecond: number } };
-  const replies = summary.measured?.replies ?? summary.replies ?? 0;
-  const rate = summary.measured?.repliesPerSecond ?? summary.repliesPerSecond ?? 0;
-  // CPU was sampled over warm-up + window; scale replies to the same span.
-  const totalReplies = rate * (duration + 1);
-  const result: Result = { name: deployment.name, replies, repliesPerSecond: rate, cpuPerMillion: (cpu / Math.max(1, totalReplies)) * 1e6 };
+async function measure(deployment: Deployment, mode: string, duration: number, warmup: number): Promise<Result> {
+  const { config } = parseRunArgs([mode, '--target', `127.0.0.1:${deployment.port}`, '--engine', 'c', '--duration', String(duration), '--warmup', String(warmup), '--quiet']);
+  let before: number[] = [];
+  let cpu = 0;
+  const { summary } = await runLoadtest(config, {
+    onMeasureStart: () => {
+      before = deployment.pids.map(cpuSeconds);
+    },
+    onMeasureEnd: () => {
+      cpu = deployment.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - before[i], 0);
+    },
+  });
+  if (summary.replies === 0) throw new Error(`no replies from ${deployment.name}`);
+  const result: Result = { name: deployment.name, replies: summary.replies, repliesPerSecond: summary.repliesPerSecond, cpuPerMillion: (cpu / summary.replies) * 1e6 };
   if (deployment.edgeMetricsPort) {
     const text = await fetch(`http://127.0.0.1:${deployment.edgeMetricsPort}/metrics`).then((r) => r.text());
     result.meanBatch = histogramMean(text, 'tracker_swarm_batch_requests');
@@ -145,41 +149,55 @@ const median = (xs: number[]): number => {
 };
 
 async function main(): Promise<void> {
-  const mode = arg('mode', 'http');
-  const rounds = Number(arg('rounds', '2'));
+  const modes = arg('modes', arg('mode', 'udp,http')).split(',');
+  const rounds = Number(arg('rounds', '3'));
   const duration = Number(arg('duration', '8'));
-  const dir = mkdtempSync(join(tmpdir(), 'cluster-overhead-'));
-  const results: Result[] = [];
-  try {
+  const warmup = Number(arg('warmup', '3'));
+  const startedAt = new Date();
+  const load = loadavg()[0];
+  const out: string[] = [
+    '# Edge + swarm over gRPC against all-in-one',
+    '',
+    `${startedAt.toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, 1-min load average ${load.toFixed(2)} at start. ` +
+      `C generator (64 UDP sockets x 16 in flight, or 64 HTTP keep-alive connections x 1), ${warmup} s warm-up, ${duration} s measured, ${rounds} rounds A B A B; ` +
+      'one edge and one swarm process against one all-in-one process; CPU of every tracker process over the measured window only.',
+    '',
+  ];
+  for (const mode of modes) {
+    const results: Result[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const make of [allInOne, edgeAndSwarm]) {
         const deployment = await make();
         try {
-          const result = await measure(deployment, mode, duration, dir);
+          const result = await measure(deployment, mode, duration, warmup);
           results.push(result);
-          process.stderr.write(`round ${round + 1} ${result.name}: ${Math.round(result.repliesPerSecond)} replies/s, ${result.cpuPerMillion.toFixed(2)} CPU s per 1M\n`);
+          process.stderr.write(`${mode} round ${round + 1} ${result.name}: ${Math.round(result.repliesPerSecond)} replies/s, ${result.cpuPerMillion.toFixed(2)} CPU s per 1M\n`);
         } finally {
           await stop(deployment.children);
         }
       }
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    const of = (name: string) => results.filter((r) => r.name === name);
+    const a = of('all-in-one');
+    const b = of('edge + swarm');
+    const cpuA = median(a.map((r) => r.cpuPerMillion));
+    const cpuB = median(b.map((r) => r.cpuPerMillion));
+    const ratio = cpuB / cpuA;
+    out.push(
+      `| ${mode} load | replies/s (median) | CPU s per 1M replies (all processes, median) | mean batch (requests per message) | mean round trip |`,
+      '|---|---:|---:|---:|---:|',
+      `| all-in-one | ${Math.round(median(a.map((r) => r.repliesPerSecond)))} | ${cpuA.toFixed(2)} | - | - |`,
+      `| edge + swarm | ${Math.round(median(b.map((r) => r.repliesPerSecond)))} | ${cpuB.toFixed(2)} | ${median(b.map((r) => r.meanBatch ?? 0)).toFixed(1)} | ${median(b.map((r) => r.meanRoundTripMs ?? 0)).toFixed(2)} ms |`,
+      '',
+      `CPU per reply, edge + swarm / all-in-one: **${ratio.toFixed(2)}x** (bar <= 1.5x: ${ratio <= 1.5 ? 'met' : 'not met'}); ` +
+        `per round: ${a.map((r, i) => (b[i] ? (b[i].cpuPerMillion / r.cpuPerMillion).toFixed(2) + 'x' : '-')).join(', ')}`,
+      '',
+    );
+    process.stdout.write(out.slice(-7).join('\n') + '\n');
   }
-  const of = (name: string) => results.filter((r) => r.name === name);
-  const a = of('all-in-one');
-  const b = of('edge + swarm');
-  const cpuA = median(a.map((r) => r.cpuPerMillion));
-  const cpuB = median(b.map((r) => r.cpuPerMillion));
-  const lines = [
-    `| ${mode} load, ${rounds} rounds A B A B, ${duration} s each | replies/s (median) | CPU s per 1M replies (all processes) | mean batch | mean round trip |`,
-    '|---|---:|---:|---:|---:|',
-    `| all-in-one | ${Math.round(median(a.map((r) => r.repliesPerSecond)))} | ${cpuA.toFixed(2)} | - | - |`,
-    `| edge + swarm | ${Math.round(median(b.map((r) => r.repliesPerSecond)))} | ${cpuB.toFixed(2)} | ${median(b.map((r) => r.meanBatch ?? 0)).toFixed(1)} | ${median(b.map((r) => r.meanRoundTripMs ?? 0)).toFixed(2)} ms |`,
-    '',
-    `CPU per reply, edge + swarm / all-in-one: ${(cpuB / cpuA).toFixed(2)}x (bar <= 1.5x)`,
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, 'cluster.md'), out.join('\n'));
+  process.stderr.write(`wrote ${join(RESULTS, 'cluster.md')}\n`);
 }
 
 main().catch((error: unknown) => {

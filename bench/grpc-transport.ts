@@ -101,7 +101,7 @@ async function runOne(codecName: string, size: number, coalesce: boolean, second
     address: `127.0.0.1:${port}`,
     edgeId: 'bench-edge',
     codec: codecs[codecName],
-    maxBatchesInFlight: window,
+    maxMessagesInFlight: window,
     maxRequestsPerMessage: coalesce ? 4096 : size,
     requestTimeoutMs: 30_000,
   });

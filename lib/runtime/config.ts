@@ -251,7 +251,7 @@ const SCHEMA = {
     kubeconfig: text('', 'Kubeconfig file for the membership watch; "" = in-cluster service account.', { allowed: 'a file path' }),
     requestTimeoutMs: integer(2000, 50, 60000, 'An edge answers a request with a failure if its swarm has not replied within this long.'),
     maxBatch: integer(256, 1, 10000, 'Requests an edge sends to one swarm in one batch at most.'),
-    maxBatchesInFlight: integer(64, 1, 10000, 'Batches awaiting replies per swarm; more wait in a queue.'),
+    maxMessagesInFlight: integer(64, 1, 10000, 'Messages awaiting replies per swarm; requests arriving meanwhile wait and travel together in the next one.'),
   },
   swarm: {
     grpcHost: text('::', 'Address the swarm\'s gRPC server listens on.', { allowed: 'a host name or IP address', check: checkHost }),

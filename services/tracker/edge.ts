@@ -27,7 +27,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
         address: member.address,
         edgeId,
         requestTimeoutMs: config.cluster.requestTimeoutMs,
-        maxBatchesInFlight: config.cluster.maxBatchesInFlight,
+        maxMessagesInFlight: config.cluster.maxMessagesInFlight,
         onMessageSent: (requests) => client.batchSize.observe(requests),
         onRoundTrip: (seconds) => client.roundTrip.observe(seconds),
         onStateChange: (state) => logger.info('swarm stream', { swarm: member.name, address: member.address, state }),

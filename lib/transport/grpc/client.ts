@@ -7,7 +7,11 @@
  *   are coalesced into one EdgeBatch message (up to maxRequestsPerMessage).
  * - Every request carries an id (a wrapping uint32 counter; a batch takes a
  *   consecutive run), so replies are matched whatever order they come in.
- * - At most maxBatchesInFlight batches are written and unanswered; more wait
+ * - At most maxMessagesInFlight messages are written and unanswered; batches
+ *   handed over meanwhile wait and go out together in the next message, so
+ *   messages grow with the load instead of multiplying (each costs the edge
+ *   and the swarm tens of microseconds whatever its size). More than that
+ *   wait
  *   in a queue; beyond maxQueuedRequests sends are answered at once with
  *   ErrorReply("swarm <name> overloaded"). `write() === false` stops writing
  *   until 'drain'.
@@ -37,8 +41,8 @@ export interface GrpcTransportOptions {
   edgeId: string;
   /** Random per process start; default: 16 random bytes, hex. */
   bootNonce?: string;
-  /** Batches written and not yet answered, at most. Default 64. */
-  maxBatchesInFlight?: number;
+  /** Messages written and not yet answered, at most. Default 64. */
+  maxMessagesInFlight?: number;
   /** Requests waiting behind the in-flight cap, at most; beyond: "overloaded". Default 65536. */
   maxQueuedRequests?: number;
   /**
@@ -121,7 +125,14 @@ export interface GrpcTransportStats {
 
 type RelayHandler = (socket: number, message: WtRelayMessage) => void;
 
+/** One message on the wire: how many of its batches are still unanswered. */
+interface InFlightMessage {
+  unanswered: number;
+}
+
 interface PendingBatch extends RequestRun {
+  /** The message that carried it; undefined while queued and once answered. */
+  message: InFlightMessage | undefined;
   requests: readonly SwarmRequest[];
   done: BatchCallback;
   readonly deadline: number;
@@ -149,7 +160,7 @@ export class GrpcTransport implements Transport {
 
   private readonly client: grpc.Client & { exchange(metadata: grpc.Metadata, options?: grpc.CallOptions): ExchangeCall };
   private readonly metadata: grpc.Metadata;
-  private readonly maxBatchesInFlight: number;
+  private readonly maxMessagesInFlight: number;
   private readonly maxQueuedRequests: number;
   private readonly maxRequestsPerMessage: number;
   private readonly maxBytesPerMessage: number;
@@ -177,13 +188,14 @@ export class GrpcTransport implements Transport {
   private openTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
   private requests = 0;
+  private inFlightMessages = 0;
   private readonly s: GrpcTransportStats;
 
   constructor(private readonly options: GrpcTransportOptions) {
     this.name = options.name;
     this.edgeId = options.edgeId;
     this.bootNonce = options.bootNonce ?? randomBytes(16).toString('hex');
-    this.maxBatchesInFlight = Math.max(1, options.maxBatchesInFlight ?? 64);
+    this.maxMessagesInFlight = Math.max(1, options.maxMessagesInFlight ?? 64);
     this.maxQueuedRequests = Math.max(0, options.maxQueuedRequests ?? 65536);
     this.maxRequestsPerMessage = Math.max(1, options.maxRequestsPerMessage ?? 4096);
     this.requestTimeoutMs = Math.max(1, options.requestTimeoutMs ?? 2000);
@@ -206,6 +218,8 @@ export class GrpcTransport implements Transport {
       'grpc.enable_retries': 0,
       // One connection per transport, not shared with other clients of the same address.
       'grpc.use_local_subchannel_pool': 1,
+      // Nothing serves channelz here, and it stamps a Date on every message.
+      'grpc.enable_channelz': 0,
       ...options.channelOptions,
     };
     const Client = grpc.makeGenericClientConstructor(swarmServiceDefinition(options.codec), 'tracker.v1.Swarm');
@@ -252,6 +266,7 @@ export class GrpcTransport implements Transport {
       replies: undefined,
       remaining: n,
       sentAt: 0,
+      message: undefined,
       finished: false,
       bytes: -1,
     };
@@ -446,11 +461,12 @@ export class GrpcTransport implements Transport {
     if (!call || this.blocked) return;
     const queue = this.queue;
     const now = performance.now();
-    while (this.queueHead < queue.length && this.s.inFlightBatches < this.maxBatchesInFlight) {
+    while (this.queueHead < queue.length && this.inFlightMessages < this.maxMessagesInFlight) {
       const runs: PendingBatch[] = [];
+      const message: InFlightMessage = { unanswered: 0 };
       let count = 0;
       let bytes = 0;
-      while (this.queueHead < queue.length && this.s.inFlightBatches < this.maxBatchesInFlight) {
+      while (this.queueHead < queue.length) {
         const b = queue[this.queueHead];
         if (b.finished) {
           this.queueHead++;
@@ -461,6 +477,7 @@ export class GrpcTransport implements Transport {
         this.queueHead++;
         bytes += b.bytes;
         b.sentAt = now;
+        b.message = message;
         runs.push(b);
         count += b.requests.length;
         this.s.inFlightBatches++;
@@ -468,6 +485,8 @@ export class GrpcTransport implements Transport {
         this.s.queuedRequests -= b.requests.length;
       }
       if (runs.length === 0) break;
+      message.unanswered = runs.length;
+      this.inFlightMessages++;
       this.s.messagesSent++;
       this.s.batchesSent += runs.length;
       this.s.requestsSent += count;
@@ -509,9 +528,9 @@ export class GrpcTransport implements Transport {
       }
     }
     s.repliesReceived += replies.length;
-    const freedBefore = s.inFlightBatches;
+    const freedBefore = this.inFlightMessages;
     for (let i = 0; i < ids.length; i++) this.resolve(ids[i], replies[i]);
-    if (s.inFlightBatches < freedBefore) this.pump();
+    if (this.inFlightMessages < freedBefore) this.pump();
   }
 
   private resolve(id: number, reply: SwarmReply): void {
@@ -550,6 +569,8 @@ export class GrpcTransport implements Transport {
     this.requests -= n;
     if (b.sentAt > 0) {
       this.s.inFlightBatches--;
+      if (b.message && --b.message.unanswered === 0) this.inFlightMessages--;
+      b.message = undefined;
       if (error === '') {
         const seconds = (performance.now() - b.sentAt) / 1000;
         this.s.rttCount++;

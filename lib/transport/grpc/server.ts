@@ -134,6 +134,9 @@ export class GrpcSwarmServer implements RelaySink {
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 5_000,
       'grpc.max_receive_message_length': maxMessage,
       'grpc.max_send_message_length': maxMessage,
+      // channelz stays on here (unlike the edge's channel): with it off,
+      // grpc-js 1.14.7 no longer ends open streams on forceShutdown (the
+      // "swarm breaks" tests in tests/unit/transport catch it).
       ...options.serverOptions,
     });
     this.swarmMetadata = new grpc.Metadata();

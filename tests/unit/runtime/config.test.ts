@@ -59,7 +59,7 @@ interface ExpectedConfig {
     kubeconfig: string;
     requestTimeoutMs: number;
     maxBatch: number;
-    maxBatchesInFlight: number;
+    maxMessagesInFlight: number;
   };
   swarm: { grpcHost: string; grpcPort: number };
   announce: {
@@ -126,7 +126,7 @@ const DEFAULTS: ExpectedConfig = {
     kubeconfig: '',
     requestTimeoutMs: 2000,
     maxBatch: 256,
-    maxBatchesInFlight: 64,
+    maxMessagesInFlight: 64,
   },
   swarm: { grpcHost: '::', grpcPort: 7000 },
   announce: {
@@ -448,7 +448,7 @@ describe('config errors name the key', () => {
     'cluster.members': 'swarm-0=nowhere',
     'cluster.requestTimeoutMs': '10',
     'cluster.maxBatch': '0',
-    'cluster.maxBatchesInFlight': 'many',
+    'cluster.maxMessagesInFlight': 'many',
     'swarm.grpcHost': '',
     'swarm.grpcPort': '65536',
     'tls.keyFile': '/nonexistent/key.pem',

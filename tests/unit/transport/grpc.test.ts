@@ -204,7 +204,7 @@ test('gRPC: per-request timeout when the swarm stalls; late replies are dropped'
 
 test('gRPC: in-flight cap queues batches; beyond the queue bound sends are "overloaded" at once', async () => {
   const stall = await stallingServer();
-  const transport = await connect(stall.port, { requestTimeoutMs: 5000, maxBatchesInFlight: 2, maxQueuedRequests: 10 });
+  const transport = await connect(stall.port, { requestTimeoutMs: 5000, maxMessagesInFlight: 2, maxQueuedRequests: 10 });
   try {
     const results: Promise<SwarmReply[]>[] = [];
     for (let i = 0; i < 2; i++) {
@@ -263,7 +263,7 @@ test('gRPC: backpressure: many large batches both ways complete without loss', a
       requests.map((r): SwarmReply => (r.type === 'wt-answer' ? { type: 'announce', interval: r.from.socket, minInterval: 0, complete: 0, incomplete: 0, downloaded: 0, peers } : { type: 'error', message: 'x' })),
   };
   const { server, port } = await startServer(service, { flowControlWindow: 0 });
-  const transport = await connect(port, { flowControlWindow: 65535, maxBatchesInFlight: 64, maxRequestsPerMessage: 100, requestTimeoutMs: 30_000, maxQueuedRequests: 1_000_000 });
+  const transport = await connect(port, { flowControlWindow: 65535, maxMessagesInFlight: 64, maxRequestsPerMessage: 100, requestTimeoutMs: 30_000, maxQueuedRequests: 1_000_000 });
   try {
     const sdp = 'a=x'.padEnd(4096, '.');
     const batches = 200;
