@@ -2,9 +2,9 @@
  * Side-by-side benchmark: our all-in-one tracker vs opentracker (Debian,
  * whitelist build; UDP and HTTP) and bittorrent-tracker (the Node reference
  * tracker, npm; UDP, HTTP and WebTorrent over WebSocket). Same load, same
- * seed, alternating A B C A B C per mode, plus the generator's ceiling
- * against trivial echo targets and (cheap, ~3 s) the swarm store's memory
- * benchmark.
+ * seed, alternating A B C E A B C E per mode, E being the generator's
+ * ceiling against a trivial echo target, plus (cheap, ~3 s) the swarm
+ * store's memory benchmark.
  *
  *   npm run build
  *   node dist/bench/compare.js --help
@@ -61,8 +61,9 @@ export const USAGE = `usage: node dist/bench/compare.js [options]      (npm run 
 
 Runs ours, opentracker (/usr/bin/opentracker; UDP and HTTP only) and
 bittorrent-tracker (npm; UDP, HTTP and WebTorrent) side by side on loopback,
-A B C A B C per mode, after measuring the generator against echo targets.
-Default run: ~5 minutes. Writes bench/results/latest.{md,json,svg}.
+A B C E A B C E per mode, E being the generator against a trivial echo target
+(its ceiling, measured in every round). Default run: ~6 minutes. Writes
+bench/results/latest.{md,json,svg}.
 
   --modes LIST          udp,http,http-close,ws (default: all four)
   --trackers LIST       ours,opentracker,bittorrent-tracker (default: all three)
@@ -519,6 +520,7 @@ const int = (x: number): string => (Number.isFinite(x) ? fmtInt(x) : '-');
 
 export interface Ceiling {
   mode: Mode;
+  round: number;
   engine: 'c' | 'node';
   what: string;
   summary?: LoadSummary;
@@ -529,68 +531,74 @@ export interface Ceiling {
   error?: string;
 }
 
-async function ceilings(a: CompareArgs): Promise<Ceiling[]> {
-  const out: Ceiling[] = [];
+/** The echo target for `mode`'s ceiling, started and ready (UDP: given 300 ms). */
+async function startEcho(a: CompareArgs, mode: Mode): Promise<Tracker> {
   const root = projectRoot();
-  const maxSeconds = String(6 * (a.duration + a.warmup) + 60);
-  const groups: { kind: 'udp' | 'http' | 'ws'; modes: Mode[] }[] = [
-    { kind: 'udp', modes: a.modes.filter((m) => m === 'udp') },
-    { kind: 'http', modes: a.modes.filter((m) => m === 'http' || m === 'http-close') },
-    { kind: 'ws', modes: a.modes.filter((m) => m === 'ws') },
-  ];
-  for (const g of groups) {
-    if (g.modes.length === 0) continue;
-    const port = await freePort();
-    let echo: Tracker;
-    try {
-      if (g.kind === 'ws' && a.wsEcho === 'uws') {
-        echo = startProcess('ws echo', process.execPath, [path.join(root, 'dist/bench/loadtest/cli.js'), 'echo', 'ws', '--port', String(port), '--max-seconds', maxSeconds], root, port);
-      } else {
-        const echoBin = compileC('echo-server');
-        const mode = g.kind === 'ws' ? ['--ws', '1'] : ['--http', g.kind === 'http' ? '1' : '0'];
-        echo = startProcess(`C ${g.kind} echo`, echoBin, ['--port', String(port), ...mode, '--peers', '50', '--max-seconds', maxSeconds], root, port);
-      }
-      await (g.kind === 'udp' ? sleep(300) : waitReady(echo, 10_000, true));
-    } catch (e) {
-      for (const mode of g.modes) out.push({ mode, engine: 'node', what: `${MODE_LABEL[mode]} echo`, error: String(e) });
-      continue;
-    }
-    for (const mode of g.modes) {
-      const primary = engineOf(a, mode);
-      const runs: { engine: 'c' | 'node'; workers?: number }[] = (primary === 'c' && a.allCeilings ? ['c', 'node'] as const : [primary]).map(
-        (engine) => ({ engine }),
-      );
-      // A new connection per request costs the generator more kernel CPU than the
-      // target (loopback runs both ends of the handshake in the connecting
-      // thread): a second thread shows what the box itself allows.
-      if (mode === 'http-close' && primary === 'c' && a.workers < 2) runs.push({ engine: 'c', workers: 2 });
-      for (const { engine, workers } of runs) {
-        const target =
-          mode === 'ws'
-            ? `${a.wsEcho === 'uws' ? 'uWebSockets.js' : 'C'} echo, bounces offers/answers`
-            : mode === 'udp'
-            ? 'C echo, recvmmsg/sendmmsg'
-            : 'C echo, epoll';
-        const threads = workers === undefined ? '' : ` (${workers} threads, not the trackers' setup)`;
-        const what = `${MODE_LABEL[mode]}, ${engine} generator${threads} vs ${target}`;
-        const reference = workers !== undefined;
-        try {
-          let cpu0 = 0;
-          let cpu1 = 0;
-          const { summary } = await runLoadtest(
-            { ...loadConfig(a, mode, port), engine, ...(reference ? { workers } : {}) },
-            { onMeasureStart: () => (cpu0 = treeCpu(echo.pid)), onMeasureEnd: () => (cpu1 = treeCpu(echo.pid)) },
-          );
-          const echoCpuPerMillion = summary.replies > 0 ? ((cpu1 - cpu0) / summary.replies) * 1e6 : NaN;
-          out.push({ mode, engine, what, summary, echoCpuPerMillion, ...(reference ? { reference } : {}) });
-          note(`ceiling ${mode} ${engine}${threads}: ${fmtInt(summary.repliesPerSecond)} replies/s`);
-        } catch (e) {
-          out.push({ mode, engine, what, error: String(e), ...(reference ? { reference } : {}) });
-        }
-      }
-    }
-    await stopProcess(echo);
+  const port = await freePort();
+  const maxSeconds = String(3 * (a.duration + a.warmup) + 60);
+  let echo: Tracker;
+  if (mode === 'ws' && a.wsEcho === 'uws') {
+    echo = startProcess('ws echo', process.execPath, [path.join(root, 'dist/bench/loadtest/cli.js'), 'echo', 'ws', '--port', String(port), '--max-seconds', maxSeconds], root, port);
+  } else {
+    const kind = mode === 'ws' ? 'ws' : mode === 'udp' ? 'udp' : 'http';
+    const flags = kind === 'ws' ? ['--ws', '1'] : ['--http', kind === 'http' ? '1' : '0'];
+    echo = startProcess(`C ${kind} echo`, compileC('echo-server'), ['--port', String(port), ...flags, '--peers', '50', '--max-seconds', maxSeconds], root, port);
   }
+  try {
+    await (mode === 'udp' ? sleep(300) : waitReady(echo, 10_000, true));
+  } catch (e) {
+    await stopProcess(echo);
+    throw e;
+  }
+  return echo;
+}
+
+/**
+ * The generator against a trivial echo, the same load as the trackers get:
+ * run in every round right after them, so it shares their conditions (on
+ * a box that other work shares too, a ceiling measured minutes apart says
+ * little about a tracker's run).
+ */
+async function measureCeilings(a: CompareArgs, mode: Mode, round: number): Promise<Ceiling[]> {
+  const out: Ceiling[] = [];
+  const primary = engineOf(a, mode);
+  const runs: { engine: 'c' | 'node'; workers?: number }[] = (primary === 'c' && a.allCeilings ? (['c', 'node'] as const) : [primary]).map(
+    (engine) => ({ engine }),
+  );
+  // A new connection per request costs the generator more kernel CPU than the
+  // target (loopback runs both ends of the handshake in the connecting
+  // thread): a second thread shows what the box itself allows.
+  if (mode === 'http-close' && primary === 'c' && a.workers < 2) runs.push({ engine: 'c', workers: 2 });
+  const target =
+    mode === 'ws'
+      ? `${a.wsEcho === 'uws' ? 'uWebSockets.js' : 'C'} echo, bounces offers/answers`
+      : mode === 'udp'
+      ? 'C echo, recvmmsg/sendmmsg'
+      : 'C echo, epoll';
+  let echo: Tracker;
+  try {
+    echo = await startEcho(a, mode);
+  } catch (e) {
+    return [{ mode, round, engine: primary, what: `${MODE_LABEL[mode]} echo`, error: String(e) }];
+  }
+  for (const { engine, workers } of runs) {
+    const reference = workers !== undefined;
+    const threads = reference ? ` (${workers} threads, not the trackers' setup)` : '';
+    const c: Ceiling = { mode, round, engine, what: `${MODE_LABEL[mode]}, ${engine} generator${threads} vs ${target}`, ...(reference ? { reference } : {}) };
+    try {
+      let cpu0 = 0;
+      let cpu1 = 0;
+      const { summary } = await runLoadtest(
+        { ...loadConfig(a, mode, echo.port), engine, ...(reference ? { workers } : {}) },
+        { onMeasureStart: () => (cpu0 = treeCpu(echo.pid)), onMeasureEnd: () => (cpu1 = treeCpu(echo.pid)) },
+      );
+      out.push({ ...c, summary, echoCpuPerMillion: summary.replies > 0 ? ((cpu1 - cpu0) / summary.replies) * 1e6 : NaN });
+      note(`${mode} round ${round} ceiling, ${engine} generator${threads}: ${fmtInt(summary.repliesPerSecond)} replies/s`);
+    } catch (e) {
+      out.push({ ...c, error: String(e) });
+    }
+  }
+  await stopProcess(echo);
   return out;
 }
 
@@ -599,28 +607,34 @@ function engineOf(a: CompareArgs, mode: Mode): 'c' | 'node' {
   return mode === 'ws' ? a.wsEngine : mode === 'udp' ? a.udpEngine : a.httpEngine;
 }
 
-/** The ceiling of the engine the tracker runs of `mode` used. */
-function ceilingOf(ceil: Ceiling[], a: CompareArgs, mode: Mode): Ceiling | undefined {
-  return ceil.find((c) => c.mode === mode && c.engine === engineOf(a, mode) && !c.reference);
+/** The median over rounds of the ceiling of the engine the tracker runs of `mode` used. */
+function ceilingOf(ceil: Ceiling[], a: CompareArgs, mode: Mode): number | undefined {
+  const xs = ceil.filter((c) => c.mode === mode && c.engine === engineOf(a, mode) && !c.reference && c.summary).map((c) => c.summary!.repliesPerSecond);
+  return xs.length > 0 ? median(xs) : undefined;
 }
 
 function ceilingTable(ceil: Ceiling[]): string[] {
   if (ceil.length === 0) return [];
   const out = [
-    '## Generator ceiling (trivial echo targets, same load)',
+    '## Generator ceiling (trivial echo targets, same load; median over rounds, each measured right after the trackers)',
     '',
-    '| target | replies/s | relayed/s (ws) | generator CPU s per 1M replies | echo CPU s per 1M replies | p99 ms | lost |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| target | rounds | replies/s | relayed/s (ws) | generator CPU s per 1M replies | echo CPU s per 1M replies | p99 ms | lost |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
-  for (const c of ceil) {
-    if (!c.summary) {
-      out.push(`| ${c.what} | failed: ${String(c.error).replace(/\n/g, ' ')} | | | | | |`);
+  for (const what of [...new Set(ceil.map((c) => c.what))]) {
+    const all = ceil.filter((c) => c.what === what);
+    const ok = all.filter((c) => c.summary !== undefined).map((c) => ({ c, s: c.summary! }));
+    if (ok.length === 0) {
+      out.push(`| ${what} | ${all.length} | failed: ${String(all[0].error).replace(/\n/g, ' ')} | | | | | |`);
       continue;
     }
-    const s = c.summary;
-    const g = s.generatorCpuSeconds !== undefined && s.replies > 0 ? (s.generatorCpuSeconds / s.replies) * 1e6 : NaN;
+    const m = (f: (x: (typeof ok)[number]) => number): number => median(ok.map(f));
+    const gen = m(({ s }) => (s.generatorCpuSeconds !== undefined && s.replies > 0 ? (s.generatorCpuSeconds / s.replies) * 1e6 : NaN));
+    const failed = all.length - ok.length;
     out.push(
-      `| ${c.what} | ${fmtInt(s.repliesPerSecond)} | ${s.ws ? fmtInt(s.ws.relayedPerSecond) : ''} | ${f2(g)} | ${f2(c.echoCpuPerMillion ?? NaN)} | ${s.latencyMs.p99} | ${fmtInt(s.counters.lost)} |`,
+      `| ${what} | ${ok.length}${failed > 0 ? ` (+${failed} failed)` : ''} | ${fmtInt(m(({ s }) => s.repliesPerSecond))} | ` +
+        `${ok[0].s.ws ? fmtInt(m(({ s }) => s.ws!.relayedPerSecond)) : ''} | ${f2(gen)} | ${f2(m(({ c }) => c.echoCpuPerMillion ?? NaN))} | ` +
+        `${round3(m(({ s }) => s.latencyMs.p99))} | ${fmtInt(ok.reduce((n, { s }) => n + s.counters.lost, 0))} |`,
     );
   }
   out.push('');
@@ -1034,7 +1048,7 @@ export async function runCompare(argv: string[]): Promise<number> {
   }
   const perRun = a.warmup + a.duration + 8;
   const runs = a.modes.reduce((s, m) => s + a.trackers.filter((t) => SERVES[t].includes(m)).length * a.rounds, 0);
-  const ceilingRuns = a.modes.length * (a.allCeilings ? 2 : 1) + (a.modes.includes('http-close') ? 1 : 0);
+  const ceilingRuns = a.skipCeiling ? 0 : a.rounds * (a.modes.length * (a.allCeilings ? 2 : 1) + (a.modes.includes('http-close') ? 1 : 0));
   const budget = ((runs + ceilingRuns) * perRun + a.trackers.length * a.prime + 240) * 1000;
   const guard = setTimeout(() => {
     process.stderr.write(`compare: global deadline (${Math.round(budget / 1000)} s) reached, stopping\n`);
@@ -1052,8 +1066,9 @@ export async function runCompare(argv: string[]): Promise<number> {
   const whitelist = path.join(dir, 'access.whitelist');
   writeFileSync(whitelist, model.whitelist(), { mode: 0o644 });
 
-  const ceil = a.skipCeiling ? [] : await ceilings(a);
+  const ceil: Ceiling[] = [];
   if (a.ceilingOnly) {
+    for (let r = 1; r <= a.rounds; r++) for (const mode of a.modes) ceil.push(...(await measureCeilings(a, mode, r)));
     for (const l of ceilingTable(ceil)) log(l);
     if (a.json) writeFileSync(a.json, JSON.stringify({ args: a, ceilings: ceil }, null, 2) + '\n');
     rmSync(dir, { recursive: true, force: true });
@@ -1128,6 +1143,7 @@ export async function runCompare(argv: string[]): Promise<number> {
           problems.push(`${t.name} ${mode} round ${r}: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
+      if (!a.skipCeiling) ceil.push(...(await measureCeilings(a, mode, r)));
     }
   }
   // Peaks are reset per mode, so the whole run's peak is the largest per-run reading (and the one now).
@@ -1140,7 +1156,7 @@ export async function runCompare(argv: string[]): Promise<number> {
   if (memory?.error) problems.push(`memory benchmark: ${memory.error}`);
 
   // ---------------------------------------------------------------- report
-  const sums = summarizeRows(rows, a.modes, names, (m) => ceilingOf(ceil, a, m)?.summary?.repliesPerSecond);
+  const sums = summarizeRows(rows, a.modes, names, (m) => ceilingOf(ceil, a, m));
   const when = new Date().toISOString();
   const md: string[] = [];
   md.push(`# Tracker comparison: ${names.join(' vs ')}`, '');
