@@ -4,13 +4,13 @@
  * A B A B (BENCHMARKS.md bar: <= 1.5x). Also reports the batch sizes and
  * round-trip times the edge saw, read from its /metrics.
  *
- *   npm run bench:cluster [-- --modes udp,http --rounds 3 --duration 8 --warmup 3]
+ *   npm run bench:cluster [-- --modes udp,http --rounds 3 --duration 8 --warmup 10 --connections 64]
  *
  * CPU is read from /proc when the generator's measured window starts and
  * ends, so start-up and JIT warm-up (which a long-running pod pays once) are
  * left out, for every deployment alike. Writes bench/results/cluster.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -54,8 +54,31 @@ async function waitReady(metricsPort: number): Promise<void> {
   throw new Error(`process with metrics port ${metricsPort} not ready within 15 s`);
 }
 
+/**
+ * The tracker processes (all-in-one, or edge + swarm) run pinned to the last
+ * CPU and this process and the generator to the others (taskset), so both
+ * deployments get the same core. Unpinned, where the scheduler happens to
+ * put edge and swarm (one CPU or two, next to the generator or not) moved
+ * edge + swarm's CPU per reply by +-25% between rounds here.
+ * `--tracker-cpus none` turns that off; `--tracker-cpus LIST` picks others.
+ */
+const TRACKER_CPUS = ((): string => {
+  const n = cpus().length;
+  const chosen = arg('tracker-cpus', n >= 2 ? String(n - 1) : 'none');
+  if (chosen === 'none') return '';
+  const others = Array.from({ length: n }, (_, i) => i).filter((i) => !chosen.split(',').includes(String(i)));
+  const self = spawnSync('taskset', ['-a', '-p', '-c', others.join(','), String(process.pid)], { stdio: 'ignore' });
+  if (self.status !== 0 || others.length === 0) {
+    process.stderr.write(`cannot pin with taskset (CPUs ${chosen} for the trackers): running unpinned\n`);
+    return '';
+  }
+  return chosen;
+})();
+
 function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, [MAIN, ...args, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const command = [process.execPath, MAIN, ...args, '--log.level=warn'];
+  if (TRACKER_CPUS) command.unshift('taskset', '-c', TRACKER_CPUS);
+  return spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 async function stop(children: ChildProcess[]): Promise<void> {
@@ -120,8 +143,12 @@ function histogramMean(metrics: string, name: string): number | undefined {
   return Number(sum[1]) / Number(count[1]);
 }
 
-async function measure(deployment: Deployment, mode: string, duration: number, warmup: number): Promise<Result> {
-  const { config } = parseRunArgs([mode, '--target', `127.0.0.1:${deployment.port}`, '--engine', 'c', '--duration', String(duration), '--warmup', String(warmup), '--quiet']);
+async function measure(deployment: Deployment, mode: string, duration: number, warmup: number, httpConnections: number): Promise<Result> {
+  const { config } = parseRunArgs([
+    mode,
+    ...['--target', `127.0.0.1:${deployment.port}`, '--engine', 'c', '--duration', String(duration), '--warmup', String(warmup), '--quiet'],
+    ...(mode === 'http' ? ['--connections', String(httpConnections)] : []),
+  ]);
   let before: number[] = [];
   let cpu = 0;
   const { summary } = await runLoadtest(config, {
@@ -152,15 +179,19 @@ async function main(): Promise<void> {
   const modes = arg('modes', arg('mode', 'udp,http')).split(',');
   const rounds = Number(arg('rounds', '3'));
   const duration = Number(arg('duration', '8'));
-  const warmup = Number(arg('warmup', '3'));
+  // Long enough for V8 to have optimised the per-message paths (grpc-js,
+  // http2), which run ~1,000 times a second rather than per request.
+  const warmup = Number(arg('warmup', '10'));
+  const httpConnections = Number(arg('connections', '64'));
   const startedAt = new Date();
   const load = loadavg()[0];
   const out: string[] = [
     '# Edge + swarm over gRPC against all-in-one',
     '',
     `${startedAt.toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, 1-min load average ${load.toFixed(2)} at start. ` +
-      `C generator (64 UDP sockets x 16 in flight, or 64 HTTP keep-alive connections x 1), ${warmup} s warm-up, ${duration} s measured, ${rounds} rounds A B A B; ` +
-      'one edge and one swarm process against one all-in-one process; CPU of every tracker process over the measured window only.',
+      `C generator (64 UDP sockets x 16 in flight, or ${httpConnections} HTTP keep-alive connections x 1), ${warmup} s warm-up, ${duration} s measured, ${rounds} rounds A B A B; ` +
+      'one edge and one swarm process against one all-in-one process; CPU of every tracker process over the measured window only. ' +
+      (TRACKER_CPUS ? `Tracker processes pinned to CPU ${TRACKER_CPUS}, the generator to the others.` : 'Unpinned.'),
     '',
   ];
   for (const mode of modes) {
@@ -169,7 +200,7 @@ async function main(): Promise<void> {
       for (const make of [allInOne, edgeAndSwarm]) {
         const deployment = await make();
         try {
-          const result = await measure(deployment, mode, duration, warmup);
+          const result = await measure(deployment, mode, duration, warmup, httpConnections);
           results.push(result);
           process.stderr.write(`${mode} round ${round + 1} ${result.name}: ${Math.round(result.repliesPerSecond)} replies/s, ${result.cpuPerMillion.toFixed(2)} CPU s per 1M\n`);
         } finally {

@@ -74,6 +74,8 @@ bench/results/latest.{md,json,svg}.
 
   UDP / HTTP:  --udp-engine c|node (default c)   --http-engine c|node (default c)
                --sockets N (64)  --window N (16)  --connections N (64)  --workers N (1)
+               --close-workers N: generator threads for connection per request (default 2: one
+                 thread's kernel work per connection caps it near the trackers' rate)
   WebTorrent:  --ws-engine c|node (default c)  --ws-echo c|uws: the ceiling's echo, C or uWebSockets.js (default c)
                --ws-connections N (200)  --ws-workers N (1)  --ws-window N (2)
                --ws-offers N (5)  --ws-torrents-per-connection N (10)  --ws-sdp-bytes MIN-MAX (500-1500)
@@ -104,6 +106,7 @@ interface CompareArgs {
   window: number;
   connections: number;
   workers: number;
+  closeWorkers: number;
   wsConnections: number;
   wsWorkers: number;
   wsWindow: number;
@@ -156,7 +159,7 @@ function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
   };
   const known = new Set([
     'modes', 'trackers', 'rounds', 'duration', 'warmup', 'prime', 'seed', 'torrents', 'udp-engine', 'http-engine', 'sockets', 'window',
-    'connections', 'workers', 'ws-engine', 'ws-echo', 'ws-connections', 'ws-workers', 'ws-window', 'ws-offers', 'ws-torrents-per-connection', 'ws-sdp-bytes',
+    'connections', 'workers', 'close-workers', 'ws-engine', 'ws-echo', 'ws-connections', 'ws-workers', 'ws-window', 'ws-offers', 'ws-torrents-per-connection', 'ws-sdp-bytes',
     'ours-main', 'ours-access-list', 'all-ceilings', 'skip-ceiling', 'ceiling-only', 'no-memory', 'memory', 'memory-peers',
     'memory-torrents', 'out-dir', 'no-write', 'json', 'help', 'render-svg',
   ]);
@@ -178,6 +181,7 @@ function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
     window: n('window', 16),
     connections: n('connections', 64),
     workers: n('workers', 1),
+    closeWorkers: Math.max(1, n('close-workers', 2)),
     wsConnections: n('ws-connections', 200),
     wsWorkers: Math.max(1, n('ws-workers', 1)),
     wsWindow: Math.max(1, n('ws-window', 2)),
@@ -444,7 +448,7 @@ function loadConfig(a: CompareArgs, mode: Mode, port: number, durationSeconds = 
     port,
     durationSeconds,
     warmupSeconds,
-    workers: a.workers,
+    workers: mode === 'http-close' ? a.closeWorkers : a.workers,
     sockets: udp ? a.sockets : a.connections,
     window: udp ? a.window : 1,
     timeoutMs: udp ? 1000 : 5000,
@@ -567,8 +571,9 @@ async function measureCeilings(a: CompareArgs, mode: Mode, round: number): Promi
   );
   // A new connection per request costs the generator more kernel CPU than the
   // target (loopback runs both ends of the handshake in the connecting
-  // thread): a second thread shows what the box itself allows.
-  if (mode === 'http-close' && primary === 'c' && a.workers < 2) runs.push({ engine: 'c', workers: 2 });
+  // thread), so that mode runs --close-workers threads; one thread shows
+  // how close a single one comes.
+  if (mode === 'http-close' && primary === 'c' && a.closeWorkers > 1) runs.push({ engine: 'c', workers: 1 });
   const target =
     mode === 'ws'
       ? `${a.wsEcho === 'uws' ? 'uWebSockets.js' : 'C'} echo, bounces offers/answers`
@@ -583,7 +588,7 @@ async function measureCeilings(a: CompareArgs, mode: Mode, round: number): Promi
   }
   for (const { engine, workers } of runs) {
     const reference = workers !== undefined;
-    const threads = reference ? ` (${workers} threads, not the trackers' setup)` : '';
+    const threads = reference ? ` (${workers} thread${workers === 1 ? '' : 's'}, not the trackers' setup)` : '';
     const c: Ceiling = { mode, round, engine, what: `${MODE_LABEL[mode]}, ${engine} generator${threads} vs ${target}`, ...(reference ? { reference } : {}) };
     try {
       let cpu0 = 0;
@@ -1167,7 +1172,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     '',
     `Load: seed ${a.seed}, ${fmtInt(a.torrents)} torrents, Zipf(1.0) popularity, announce:scrape 100:1 (<= 10 hashes), 50% seeders, ` +
       `peers from 8 x 4096 (127.0.0.1-8, ports 10000+). ` +
-      `UDP: ${a.udpEngine} generator, ${a.sockets} sockets x ${a.window} in flight, numwant 50. HTTP: ${a.httpEngine} generator, ${a.connections} connections x 1, numwant 50. ` +
+      `UDP: ${a.udpEngine} generator, ${a.sockets} sockets x ${a.window} in flight, numwant 50. HTTP: ${a.httpEngine} generator, ${a.connections} connections x 1, numwant 50 (connection per request: ${a.closeWorkers} generator threads). ` +
       `WebTorrent: ${a.wsEngine} generator, ${a.wsConnections} WebSockets (${a.wsWorkers} generator thread(s)) x ${a.wsWindow} announce(s) in flight, each one client (one peer_id) with ` +
       `${a.wsTorrentsPerConnection} torrents, ${a.wsOffers} offers of ${a.wsSdpBytes[0]}-${a.wsSdpBytes[1]} bytes per announce, every offer received answered. ` +
       `Warm-up ${a.warmup} s, measured ${a.duration} s, ${a.rounds} round(s) per mode, trackers alternating; ` +
