@@ -423,17 +423,26 @@ static void ws_echo_message(wsconn *c, const uint8_t *b, size_t n) {
   const uint8_t *ih = KEY_AT(b, n, "\"info_hash\":", 0);
   if (HAS_KEY(b, n, "\"action\":\"scrape\"") && ih) {
     /* One literal or an array of them: each becomes a key with zero stats. */
-    uint8_t *p = ws_frame_begin(&c->out, 40 + 2 * n), *o = p;
+    static const char stats[] = ":{\"complete\":0,\"incomplete\":0,\"downloaded\":0}";
+    size_t from = (size_t)(ih - b) + 12, need = 0;
+    /* Sized first: a literal as short as "" becomes ~50 bytes, so the output may be ~25x the input. */
+    for (size_t at = from; at < n && b[at] != '}' && b[at] != ']'; at++) {
+      if (b[at] != '"') continue;
+      if (!(e = lit_end(b, n, at))) break;
+      need += e - at + sizeof stats;
+      at = e - 1;
+    }
+    uint8_t *p = ws_frame_begin(&c->out, 40 + need), *o = p;
     PUT_LIT(o, "{\"action\":\"scrape\",\"files\":{");
     int first = 1;
-    for (size_t at = (size_t)(ih - b) + 12; at < n && b[at] != '}' && b[at] != ']'; at++) {
+    for (size_t at = from; at < n && b[at] != '}' && b[at] != ']'; at++) {
       if (b[at] != '"') continue;
       if (!(e = lit_end(b, n, at))) break;
       s = at;
       if (!first) *o++ = ',';
       first = 0;
       o = put_text(o, b + s, e - s);
-      PUT_LIT(o, ":{\"complete\":0,\"incomplete\":0,\"downloaded\":0}");
+      PUT_LIT(o, stats);
       at = e - 1;
     }
     PUT_LIT(o, "}}");

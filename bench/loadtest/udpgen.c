@@ -921,7 +921,8 @@ static int h_parse(thread_state *ts, hconn *c, double t, int eof) {
   }
   size_t head = (size_t)(he - b) + 4;
   if (c->rlen < 12 || memcmp(b, "HTTP/1.", 7) != 0) goto bad;
-  int status = atoi((const char *)b + 9);
+  long status_l = strtol((const char *)b + 9, NULL, 10);
+  int status = status_l < 0 || status_l > 999 ? 0 : (int)status_l; /* counted as an error "HTTP <status>" unless 200 */
   int http10 = b[7] == '0';
   long clen = -1;
   int server_close = http10, chunked = 0;
@@ -929,7 +930,17 @@ static int h_parse(thread_state *ts, hconn *c, double t, int eof) {
     uint8_t *eol = memmem(line, (size_t)(he + 2 - line), "\r\n", 2);
     if (!eol) break;
     size_t ll = (size_t)(eol - line);
-    if (ll > 15 && !strncasecmp((const char *)line, "content-length:", 15)) clen = strtol((const char *)line + 15, NULL, 10);
+    if (ll >= 15 && !strncasecmp((const char *)line, "content-length:", 15)) {
+      /* Digits only (spaces around them allowed): a negative, signed or garbled length is a bad reply, not "until close". */
+      const uint8_t *d = line + 15;
+      while (d < eol && *d == ' ') d++;
+      clen = 0;
+      if (d >= eol || *d < '0' || *d > '9') goto bad;
+      for (; d < eol && *d >= '0' && *d <= '9'; d++)
+        if ((clen = clen * 10 + (*d - '0')) > HBUF) clen = HBUF + 1; /* too big for the buffer either way */
+      while (d < eol && *d == ' ') d++;
+      if (d != eol) goto bad;
+    }
     else if (ll > 11 && !strncasecmp((const char *)line, "connection:", 11)) {
       if (memmem(line, ll, "close", 5) || memmem(line, ll, "Close", 5)) server_close = 1;
       else if (memmem(line, ll, "eep-alive", 9)) server_close = 0;
@@ -943,7 +954,10 @@ static int h_parse(thread_state *ts, hconn *c, double t, int eof) {
     if (total > HBUF) goto bad;
     if ((size_t)c->rlen < total) return 0;
   } else {
-    if (!eof) return 0; /* body runs until the server closes */
+    if (!eof) { /* body runs until the server closes, and must fit */
+      if (c->rlen >= HBUF) goto bad;
+      return 0;
+    }
     total = (size_t)c->rlen;
     server_close = 1;
   }
@@ -1750,6 +1764,11 @@ static void w_frames(thread_state *ts, wconn *c, double t) {
   while (c->fd >= 0 && ws_frame_parse(c->in.p + off, c->in.len - off, &f)) {
     size_t avail = c->in.len - off;
     if (f.len > WS_MAX_PAYLOAD) { w_closed(ts, c, t, "socket: frame over 16 MiB"); return; }
+    if ((f.opcode == 0 || !f.fin) && c->frag.len + f.len > WS_MAX_PAYLOAD) {
+      /* Fragments that never end would grow c->frag without bound. */
+      w_closed(ts, c, t, "socket: message over 16 MiB");
+      return;
+    }
     if (avail < f.head + f.len) {
       wbuf_reserve(&c->in, f.head + f.len - avail); /* room for the rest of this frame */
       break;
