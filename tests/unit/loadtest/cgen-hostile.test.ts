@@ -596,41 +596,39 @@ describe('C generator and C echo against hostile peers', { skip: !hasGcc && 'gcc
     compileC('echo-server');
   });
 
-  it('generator, UDP: random, truncated, wrong-id and wrong-action replies', { timeout: 15_000 }, async (t) => {
-    printSeed(t);
-    const server = await startUdpHostile(rngFor('udp'));
-    try {
-      const { summary } = await hostileRun({ ...GEN_BASE, protocol: 'udp', port: server.port }, 'udp');
-      assert.ok(summary.counters.errors > 0 && summary.counters.invalid > 0, where(JSON.stringify(summary.counters), 0));
-    } finally {
-      server.close();
-    }
-  });
-
-  it('generator, HTTP: cut replies, bad Content-Length and chunk sizes, junk, mid-reply closes', { timeout: 15_000 }, async (t) => {
-    printSeed(t);
-    const server = await startHttpHostile(rngFor('http'));
-    try {
-      const { summary } = await hostileRun({ ...GEN_BASE, protocol: 'http', port: server.port }, 'http');
-      assert.ok(summary.counters.socketErrors + summary.counters.lost > 0, where(JSON.stringify(summary.counters), 0));
-    } finally {
-      server.close();
-    }
-  });
-
-  it('generator, WebSocket: bad lengths, masked and reserved frames, endless fragments, bad JSON, mid-frame closes', { timeout: 25_000 }, async (t) => {
-    printSeed(t);
-    const server = await startWsHostile(rngFor('ws'));
-    try {
-      const { summary, errorMessages } = await hostileRun(
-        { ...WS_BASE, ...GEN_BASE, protocol: 'ws', port: server.port, announcePath: '/', scrapePath: '/', window: 2 },
-        'ws',
-      );
-      assert.ok(summary.counters.socketErrors > 0 && summary.counters.reconnects > 0, where(JSON.stringify({ c: summary.counters, errorMessages }), 0));
-    } finally {
-      server.close();
-    }
-  });
+  const runs: { protocol: 'udp' | 'http' | 'ws'; title: string; start: (r: Rng) => Promise<{ port: number; close(): void }>; check: (c: RunResult) => boolean }[] = [
+    {
+      protocol: 'udp',
+      title: 'random, truncated, wrong-id and wrong-action replies',
+      start: startUdpHostile,
+      check: ({ summary: { counters: c } }) => c.errors > 0 && c.invalid > 0,
+    },
+    {
+      protocol: 'http',
+      title: 'cut replies, bad Content-Length and chunk sizes, junk, mid-reply closes',
+      start: startHttpHostile,
+      check: ({ summary: { counters: c } }) => c.socketErrors + c.lost > 0,
+    },
+    {
+      protocol: 'ws',
+      title: 'bad lengths, masked and reserved frames, endless fragments, bad JSON, mid-frame closes',
+      start: startWsHostile,
+      check: ({ summary: { counters: c } }) => c.socketErrors > 0 && c.reconnects > 0,
+    },
+  ];
+  for (const { protocol, title, start, check } of runs) {
+    it(`generator, ${protocol}: ${title}`, { timeout: 25_000 }, async (t) => {
+      printSeed(t);
+      const server = await start(rngFor(protocol));
+      const ws = protocol === 'ws' ? { ws: WS_BASE.ws, announcePath: '/', scrapePath: '/', window: 2 } : {};
+      try {
+        const r = await hostileRun({ ...GEN_BASE, ...ws, protocol, port: server.port }, protocol);
+        assert.ok(check(r), where(JSON.stringify({ c: r.summary.counters, m: r.errorMessages }), 0));
+      } finally {
+        server.close();
+      }
+    });
+  }
 
   describe('C echo', () => {
     let udp: CEcho;
