@@ -254,6 +254,27 @@ function wsFrame(opcode: number, payload: Buffer, o: { fin?: boolean; form?: 0 |
   return Buffer.concat([Buffer.from(head), o.mask ?? Buffer.alloc(0), body]);
 }
 
+/** The complete frame at the start of `buf` (payload unmasked, `size` bytes in all), or null while more bytes are needed. */
+function takeFrame(buf: Buffer): { opcode: number; payload: Buffer; size: number } | null {
+  if (buf.length < 2) return null;
+  let n = buf[1] & 127;
+  let h = 2;
+  if (n === 126) {
+    if (buf.length < 4) return null;
+    n = buf.readUInt16BE(2);
+    h = 4;
+  } else if (n === 127) {
+    if (buf.length < 10) return null;
+    n = Number(buf.readBigUInt64BE(2));
+    h = 10;
+  }
+  const m = buf[1] & 128 ? 4 : 0;
+  if (buf.length < h + m + n) return null;
+  const payload = Buffer.from(buf.subarray(h + m, h + m + n));
+  for (let i = 0; m && i < n; i++) payload[i] ^= buf[h + (i & 3)];
+  return { opcode: buf[0] & 15, payload, size: h + m + n };
+}
+
 const id20 = (r: Rng): string => randomBytes(r, 20).toString('latin1');
 
 /** A text message a tracker might send for `req`, well- or ill-formed. */
@@ -344,25 +365,10 @@ function startWsHostile(r: Rng): Promise<TcpHostile> {
         buf = buf.subarray(end + 4);
         open = true;
       }
-      while (!sock.destroyed && buf.length >= 2) {
-        let n = buf[1] & 127;
-        let h = 2;
-        if (n === 126) {
-          if (buf.length < 4) return;
-          n = buf.readUInt16BE(2);
-          h = 4;
-        } else if (n === 127) {
-          if (buf.length < 10) return;
-          n = Number(buf.readBigUInt64BE(2));
-          h = 10;
-        }
-        const m = buf[1] & 128 ? 4 : 0;
-        if (buf.length < h + m + n) return;
-        const payload = Buffer.from(buf.subarray(h + m, h + m + n));
-        for (let i = 0; m && i < n; i++) payload[i] ^= buf[h + (i & 3)];
-        const opcode = buf[0] & 15;
-        buf = buf.subarray(h + m + n);
-        if (opcode !== 1) continue;
+      for (let f; !sock.destroyed && (f = takeFrame(buf)); ) {
+        buf = buf.subarray(f.size);
+        if (f.opcode !== 1) continue;
+        const payload = f.payload;
         let req: { info_hash?: unknown; offers?: { offer_id?: unknown }[] } = {};
         try {
           req = JSON.parse(payload.toString('utf8')) as typeof req;
@@ -529,17 +535,9 @@ async function wsEchoAnswers(port: number): Promise<string[]> {
         open = true;
         s.write(wsFrame(1, Buffer.from(ANNOUNCE_JSON), { mask: Buffer.from([1, 2, 3, 4]) }));
       }
-      while (buf.length >= 2) {
-        let n = buf[1] & 127;
-        let h = 2;
-        if (n === 126) {
-          if (buf.length < 4) return;
-          n = buf.readUInt16BE(2);
-          h = 4;
-        }
-        if (buf.length < h + n) return;
-        got.push(buf.subarray(h, h + n).toString());
-        buf = buf.subarray(h + n);
+      for (let f; (f = takeFrame(buf)); ) {
+        got.push(f.payload.toString());
+        buf = buf.subarray(f.size);
         if (got.length === 2) {
           clearTimeout(timer);
           s.destroy();
