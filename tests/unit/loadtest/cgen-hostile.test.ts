@@ -11,15 +11,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { compileC } from '../../../bench/loadtest/cgen.js';
 import { DEFAULT_MODEL } from '../../../bench/loadtest/model.js';
 import { runLoadtest, type LoadtestConfig, type RunResult } from '../../../bench/loadtest/runner.js';
 import { int, pick, printSeed, randomBytes, rngFor, where } from '../../support/seeded-random.js';
-import { WS_BASE, hasGcc } from './ws-fixtures.js';
+import { WS_BASE, hasGcc, onClientFrames, startCEcho, takeFrame, type CEcho } from './ws-fixtures.js';
 
 type Rng = () => number;
 
@@ -255,26 +253,6 @@ function wsFrame(opcode: number, payload: Buffer, o: { fin?: boolean; form?: 0 |
 }
 
 /** The complete frame at the start of `buf` (payload unmasked, `size` bytes in all), or null while more bytes are needed. */
-function takeFrame(buf: Buffer): { opcode: number; payload: Buffer; size: number } | null {
-  if (buf.length < 2) return null;
-  let n = buf[1] & 127;
-  let h = 2;
-  if (n === 126) {
-    if (buf.length < 4) return null;
-    n = buf.readUInt16BE(2);
-    h = 4;
-  } else if (n === 127) {
-    if (buf.length < 10) return null;
-    n = Number(buf.readBigUInt64BE(2));
-    h = 10;
-  }
-  const m = buf[1] & 128 ? 4 : 0;
-  if (buf.length < h + m + n) return null;
-  const payload = Buffer.from(buf.subarray(h + m, h + m + n));
-  for (let i = 0; m && i < n; i++) payload[i] ^= buf[h + (i & 3)];
-  return { opcode: buf[0] & 15, payload, size: h + m + n };
-}
-
 const id20 = (r: Rng): string => randomBytes(r, 20).toString('latin1');
 
 /** A text message a tracker might send for `req`, well- or ill-formed. */
@@ -352,76 +330,26 @@ function wsHostile(r: Rng, req: { infoHash?: unknown; offerId?: unknown }): { ou
 
 function startWsHostile(r: Rng): Promise<TcpHostile> {
   return startTcp((sock) => {
-    let buf = Buffer.alloc(0);
-    let open = false;
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      if (!open) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(buf.subarray(0, end).toString())?.[1] ?? '';
-        const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-        sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-        buf = buf.subarray(end + 4);
-        open = true;
+    onClientFrames(sock, (opcode, payload) => {
+      if (opcode !== 1 || sock.destroyed) return;
+      let req: { info_hash?: unknown; offers?: { offer_id?: unknown }[] } = {};
+      try {
+        req = JSON.parse(payload.toString('utf8')) as typeof req;
+      } catch {
+        /* answer anyway */
       }
-      for (let f; !sock.destroyed && (f = takeFrame(buf)); ) {
-        buf = buf.subarray(f.size);
-        if (f.opcode !== 1) continue;
-        const payload = f.payload;
-        let req: { info_hash?: unknown; offers?: { offer_id?: unknown }[] } = {};
-        try {
-          req = JSON.parse(payload.toString('utf8')) as typeof req;
-        } catch {
-          /* answer anyway */
-        }
-        const ih = Array.isArray(req.info_hash) ? req.info_hash[0] : req.info_hash;
-        const { out, kill } = wsHostile(r, { infoHash: ih, offerId: req.offers?.[0]?.offer_id });
-        sock.write(out);
-        if (kill) {
-          sock.destroy();
-          return;
-        }
-      }
+      const ih = Array.isArray(req.info_hash) ? req.info_hash[0] : req.info_hash;
+      const { out, kill } = wsHostile(r, { infoHash: ih, offerId: req.offers?.[0]?.offer_id });
+      sock.write(out);
+      if (kill) sock.destroy();
     });
   });
 }
 
 // ---------------------------------------------------------------- the C echo
 
-interface CEcho {
-  port: number;
-  child: ChildProcess;
-  close(): void;
-}
-
-async function startCEcho(flags: string[]): Promise<CEcho> {
-  const child = spawn(compileC('echo-server'), ['--port', '0', ...flags, '--peers', '3', '--max-seconds', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('C echo did not start within 5 s')), 5000);
-    child.stdout!.on('data', (d: Buffer) => {
-      const m = /listening [\d.]+:(\d+)/.exec(d.toString());
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`C echo exited with ${code}: ${stderr}`)));
-  });
-  return {
-    port,
-    child,
-    close: () => void child.kill('SIGKILL'),
-    get stderr() {
-      return stderr;
-    },
-  } as CEcho;
-}
-
 function assertAlive(e: CEcho, what: string): void {
-  assert.ok(e.child.exitCode === null && e.child.signalCode === null, `${where(what, 0)}: the echo died (${e.child.exitCode ?? e.child.signalCode}) ${(e as unknown as { stderr: string }).stderr}`);
+  assert.ok(e.child.exitCode === null && e.child.signalCode === null, `${where(what, 0)}: the echo died (${e.child.exitCode ?? e.child.signalCode}) ${e.stderr}`);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

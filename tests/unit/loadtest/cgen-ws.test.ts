@@ -9,8 +9,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { compileC } from '../../../bench/loadtest/cgen.js';
 import type { EchoServer } from '../../../bench/loadtest/echo-server.js';
@@ -20,7 +19,7 @@ import { WsLoop } from '../../../bench/loadtest/ws-client.js';
 import { ECHO_PEER_ID } from '../../../bench/loadtest/ws-echo.js';
 import { LiveCounters, liveBuffer } from '../../../bench/loadtest/worker-types.js';
 import { encodeAnnounceReply, encodeAnswer, encodeOffer, encodeScrapeReply, parseWtMessage } from '../../../lib/protocol/webtorrent.js';
-import { WS_BASE, assertEchoed, hasGcc } from './ws-fixtures.js';
+import { WS_BASE, assertEchoed, hasGcc, onClientFrames, startCEcho } from './ws-fixtures.js';
 
 const q = JSON.stringify as (s: string) => string;
 const base = { ...WS_BASE, engine: 'c' as const };
@@ -97,23 +96,6 @@ function cFrames(bin: string, c: FrameCase): string[] {
   return r.stdout.split('\n').slice(0, -1);
 }
 
-/** The C echo (echo-server.c --ws 1) as a child process. */
-async function startCWsEcho(): Promise<EchoServer> {
-  const child: ChildProcess = spawn(compileC('echo-server'), ['--port', '0', '--ws', '1', '--max-seconds', '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('C ws echo did not start within 5 s')), 5000);
-    child.stdout!.on('data', (d: Buffer) => {
-      const m = /listening [\d.]+:(\d+)/.exec(d.toString());
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`C ws echo exited with ${code}`)));
-  });
-  return { port, close: async () => void child.kill('SIGKILL') };
-}
-
 // ---------------------------------------------------------------- a server that frames awkwardly
 
 /** A server frame (unmasked), FIN and opcode as given. */
@@ -145,8 +127,6 @@ async function startAwkwardServer(): Promise<AwkwardServer> {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => undefined);
-    let buf = Buffer.alloc(0);
-    let open = false;
     let queue = Promise.resolve();
     /** In `piece`-byte writes a millisecond apart (after whatever is queued). */
     const sendSlowly = (b: Buffer, piece = 7): void => {
@@ -169,54 +149,24 @@ async function startAwkwardServer(): Promise<AwkwardServer> {
         frame(0, b.subarray(2 * a), true),
       ]);
     };
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      if (!open) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(buf.subarray(0, end).toString())?.[1] ?? '';
-        const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-        sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-        buf = buf.subarray(end + 4);
-        open = true;
+    onClientFrames(sock, (opcode, payload) => {
+      if (opcode === 10) {
+        pongs.push(payload);
+        return;
       }
-      for (;;) {
-        if (buf.length < 2) return;
-        let n = buf[1] & 127;
-        let h = 2;
-        if (n === 126) {
-          if (buf.length < 4) return;
-          n = buf.readUInt16BE(2);
-          h = 4;
-        } else if (n === 127) {
-          if (buf.length < 10) return;
-          n = Number(buf.readBigUInt64BE(2));
-          h = 10;
-        }
-        if (buf.length < h + 4 + n) return;
-        const mask = buf.subarray(h, h + 4);
-        const payload = Buffer.from(buf.subarray(h + 4, h + 4 + n));
-        for (let i = 0; i < n; i++) payload[i] ^= mask[i & 3];
-        const opcode = buf[0] & 15;
-        buf = buf.subarray(h + 4 + n);
-        if (opcode === 10) {
-          pongs.push(payload);
-          continue;
-        }
-        const m = parseWtMessage(payload.toString(), { maxOffers: 10, maxScrapeHashes: 10 });
-        if (m.type === 'scrape') {
-          sendSlowly(fragmented(encodeScrapeReply(m.infoHashes.map((hash) => [hash, { complete: 0, incomplete: 0, downloaded: 0 }] as const))));
-        } else if (m.type === 'announce' && m.answer) {
-          sendHalves(frame(1, Buffer.from(encodeAnswer({ infoHash: m.infoHash, fromPeerId: m.peerId, offerId: m.answer.offerId, answer: m.answer.answer }))));
-        } else if (m.type === 'announce') {
-          sendSlowly(fragmented(encodeAnnounceReply({ infoHash: m.infoHash, interval: 120, complete: 0, incomplete: 1 })));
-          for (const o of m.offers) sendHalves(frame(1, Buffer.from(encodeOffer({ infoHash: m.infoHash, fromPeerId: ECHO_PEER_ID, offerId: o.offerId, offer: o.offer }))));
-          if (!closedOne) {
-            closedOne = true;
-            setTimeout(() => {
-              queue = queue.then(() => void sock.end(frame(8, Buffer.from([0x03, 0xe8]))));
-            }, 500);
-          }
+      const m = parseWtMessage(payload.toString(), { maxOffers: 10, maxScrapeHashes: 10 });
+      if (m.type === 'scrape') {
+        sendSlowly(fragmented(encodeScrapeReply(m.infoHashes.map((hash) => [hash, { complete: 0, incomplete: 0, downloaded: 0 }] as const))));
+      } else if (m.type === 'announce' && m.answer) {
+        sendHalves(frame(1, Buffer.from(encodeAnswer({ infoHash: m.infoHash, fromPeerId: m.peerId, offerId: m.answer.offerId, answer: m.answer.answer }))));
+      } else if (m.type === 'announce') {
+        sendSlowly(fragmented(encodeAnnounceReply({ infoHash: m.infoHash, interval: 120, complete: 0, incomplete: 1 })));
+        for (const o of m.offers) sendHalves(frame(1, Buffer.from(encodeOffer({ infoHash: m.infoHash, fromPeerId: ECHO_PEER_ID, offerId: o.offerId, offer: o.offer }))));
+        if (!closedOne) {
+          closedOne = true;
+          setTimeout(() => {
+            queue = queue.then(() => void sock.end(frame(8, Buffer.from([0x03, 0xe8]))));
+          }, 500);
         }
       }
     });
@@ -237,7 +187,7 @@ describe('C generator, WebSocket mode', { skip: !hasGcc && 'gcc not installed' }
   let cEcho: EchoServer;
   before(async () => {
     bin = compileC('udpgen');
-    cEcho = await startCWsEcho();
+    cEcho = await startCEcho(['--ws', '1']);
   });
   after(async () => {
     await cEcho?.close();

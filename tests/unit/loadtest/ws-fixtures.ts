@@ -3,7 +3,10 @@
  * run's configuration and the checks of its summary, for both engines.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { compileC } from '../../../bench/loadtest/cgen.js';
 import { DEFAULT_MODEL } from '../../../bench/loadtest/model.js';
 import { DEFAULT_WS, type LoadtestConfig } from '../../../bench/loadtest/runner.js';
 import { formatSummary, type LoadSummary } from '../../../bench/loadtest/stats.js';
@@ -63,4 +66,84 @@ export function assertEchoed(s: LoadSummary): void {
   assert.ok(s.ws!.offerRelayRatio > 0.9);
   assert.equal(s.counters.lost, 0);
   assert.equal(w.answerErrors + w.reopened, 0);
+}
+
+/** One WebSocket frame off the front of `buf` (masked or not), or null while incomplete. */
+export function takeFrame(buf: Buffer): { opcode: number; payload: Buffer; size: number } | null {
+  if (buf.length < 2) return null;
+  let n = buf[1] & 127;
+  let h = 2;
+  if (n === 126) {
+    if (buf.length < 4) return null;
+    n = buf.readUInt16BE(2);
+    h = 4;
+  } else if (n === 127) {
+    if (buf.length < 10) return null;
+    n = Number(buf.readBigUInt64BE(2));
+    h = 10;
+  }
+  const m = buf[1] & 128 ? 4 : 0;
+  if (buf.length < h + m + n) return null;
+  const payload = Buffer.from(buf.subarray(h + m, h + m + n));
+  for (let i = 0; m && i < n; i++) payload[i] ^= buf[h + (i & 3)];
+  return { opcode: buf[0] & 15, payload, size: h + m + n };
+}
+
+/**
+ * The server side of a hand-written WebSocket test server: answers the
+ * upgrade, then hands every client frame to `onFrame` as it completes.
+ */
+export function onClientFrames(sock: Socket, onFrame: (opcode: number, payload: Buffer) => void): void {
+  let buf: Buffer = Buffer.alloc(0);
+  let open = false;
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    if (!open) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const key = /sec-websocket-key:\s*(\S+)/i.exec(buf.subarray(0, end).toString())?.[1] ?? '';
+      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      buf = buf.subarray(end + 4);
+      open = true;
+    }
+    for (let f; !sock.destroyed && (f = takeFrame(buf)); ) {
+      buf = buf.subarray(f.size);
+      onFrame(f.opcode, f.payload);
+    }
+  });
+}
+
+export interface CEcho {
+  readonly port: number;
+  readonly child: ChildProcess;
+  /** The last 4,000 characters it wrote to stderr. */
+  readonly stderr: string;
+  close(): Promise<void>;
+}
+
+/** The C echo (bench/loadtest/echo-server.c) as a child process, with `flags` (e.g. --ws 1, --http 1). */
+export async function startCEcho(flags: string[]): Promise<CEcho> {
+  const child = spawn(compileC('echo-server'), ['--port', '0', ...flags, '--peers', '3', '--max-seconds', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('C echo did not start within 5 s')), 5000);
+    child.stdout!.on('data', (d: Buffer) => {
+      const m = /listening [\d.]+:(\d+)/.exec(d.toString());
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`C echo exited with ${code}: ${stderr}`)));
+  });
+  return {
+    port,
+    child,
+    close: async () => void child.kill('SIGKILL'),
+    get stderr() {
+      return stderr;
+    },
+  };
 }
