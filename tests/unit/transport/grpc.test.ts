@@ -240,6 +240,35 @@ test('gRPC: in-flight cap queues batches; beyond the queue bound sends are "over
   }
 });
 
+test('gRPC: the cap counts messages: batches handed over while the swarm is busy go out together in the next one', async () => {
+  const stall = await stallingServer();
+  const transport = await connect(stall.port, { requestTimeoutMs: 5000, maxMessagesInFlight: 1 });
+  try {
+    const first = send(transport, [announce(1)]);
+    await until('first message written', () => stall.batches.length === 1);
+    // Three batches in three separate ticks while the one message slot is taken.
+    const later: Promise<SwarmReply[]>[] = [];
+    for (let k = 0; k < 3; k++) {
+      later.push(send(transport, [announce(10 + k), announce(20 + k)]));
+      await sleep(10);
+    }
+    assert.equal(stall.batches.length, 1, 'nothing written beyond the cap');
+    assert.equal(transport.stats().queuedBatches, 3);
+    stall.answer(stall.batches[0]);
+    await first;
+    await until('the queued batches written', () => stall.batches.length === 2);
+    assert.equal(stall.batches[1].requests.length, 6, 'all three batches in one message');
+    stall.answer(stall.batches[1]);
+    const replies = await Promise.all(later);
+    assert.deepEqual(replies.map((r) => r.map((x) => (x.type === 'announce' ? x.downloaded : -1))), [[10, 20], [11, 21], [12, 22]]);
+    const stats = transport.stats();
+    assert.equal(stats.inFlightBatches + stats.queuedBatches + stats.inFlightRequests, 0);
+  } finally {
+    await transport.close();
+    stall.stop();
+  }
+});
+
 test('gRPC: several sends in one tick are coalesced into one message', async () => {
   const { server, port } = await startServer(new EchoSwarm());
   const transport = await connect(port);
