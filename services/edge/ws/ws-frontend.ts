@@ -44,6 +44,8 @@ interface SocketState {
    * tracker URL between all the clients of a page or process.
    */
   peers: Map<string, { readonly infoHash: string; readonly peerId: string }>;
+  /** Relayed offers/answers waiting for the end of this event-loop turn. */
+  outbox: { text: string; kind: 'offer' | 'answer' }[];
 }
 
 type Ws = WebSocket<SocketState>;
@@ -64,6 +66,8 @@ const SEND_DROPPED = 2;
 export class WsFrontend implements RelaySink {
   private readonly sockets = new Map<number, Ws>();
   private nextSocketId = 1;
+  /** Sockets with relayed messages in their outbox, flushed once per event-loop turn. */
+  private flushQueue: { ws: Ws; state: SocketState }[] = [];
   private pending = 0;
   private readonly counters: RequestCounters;
   private readonly latency: Record<'announce' | 'scrape', HistogramChild>;
@@ -100,6 +104,7 @@ export class WsFrontend implements RelaySink {
         state.id = this.nextSocketId++;
         state.closed = false;
         state.peers = new Map();
+        state.outbox = [];
         this.sockets.set(state.id, ws);
       },
       message: (ws, message) => this.onMessage(ws, Buffer.from(message).toString('utf8')),
@@ -124,8 +129,33 @@ export class WsFrontend implements RelaySink {
       message.kind === 'offer'
         ? encodeOffer({ infoHash: message.infoHash, fromPeerId: message.fromPeerId, offerId: message.offerId, offer: message.offer })
         : encodeAnswer({ infoHash: message.infoHash, fromPeerId: message.fromPeerId, offerId: message.offerId, answer: message.answer });
-    if (this.send(ws, text)) this.relayed[message.kind].inc();
+    // Held to the end of the turn: the offers and answers a socket gets from
+    // many announces then leave in one corked write (one syscall) instead of
+    // one each.
+    const state = ws.getUserData();
+    if (state.outbox.length === 0) {
+      if (this.flushQueue.length === 0) setImmediate(this.flushRelays);
+      this.flushQueue.push({ ws, state });
+    }
+    state.outbox.push({ text, kind: message.kind });
   }
+
+  private readonly flushRelays = (): void => {
+    const queue = this.flushQueue;
+    this.flushQueue = [];
+    for (const { ws, state } of queue) {
+      const outbox = state.outbox;
+      state.outbox = [];
+      // Our own flag, not the socket: uWS throws on any use of a closed one.
+      if (state.closed) {
+        this.dropped.gone.inc(outbox.length);
+        continue;
+      }
+      ws.cork(() => {
+        for (const { text, kind } of outbox) if (this.send(ws, text)) this.relayed[kind].inc();
+      });
+    }
+  };
 
   private count(action: RequestAction, result: RequestResult): void {
     this.counters.inc(action, result);
