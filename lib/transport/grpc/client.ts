@@ -8,11 +8,10 @@
  * - Every request carries an id (a wrapping uint32 counter; a batch takes a
  *   consecutive run), so replies are matched whatever order they come in.
  * - At most maxMessagesInFlight messages are written and unanswered; batches
- *   handed over meanwhile wait and go out together in the next message, so
- *   messages grow with the load instead of multiplying (each costs the edge
- *   and the swarm tens of microseconds whatever its size). More than that
- *   wait
- *   in a queue; beyond maxQueuedRequests sends are answered at once with
+ *   handed over meanwhile wait in a queue and go out together in the next
+ *   message, so messages grow with the load instead of multiplying (each
+ *   costs the edge and the swarm tens of microseconds whatever its size).
+ *   Beyond maxQueuedRequests waiting, sends are answered at once with
  *   ErrorReply("swarm <name> overloaded"). `write() === false` stops writing
  *   until 'drain'.
  * - Each request is answered within requestTimeoutMs, if need be with

@@ -44,8 +44,9 @@ interface SocketState {
    * tracker URL between all the clients of a page or process.
    */
   peers: Map<string, { readonly infoHash: string; readonly peerId: string }>;
-  /** Relayed offers/answers waiting for the end of this event-loop turn. */
-  outbox: { text: string; kind: 'offer' | 'answer' }[];
+  /** Relayed offers/answers waiting for the end of this event-loop turn, and their kinds. */
+  outbox: string[];
+  outboxKinds: ('offer' | 'answer')[];
 }
 
 type Ws = WebSocket<SocketState>;
@@ -105,6 +106,7 @@ export class WsFrontend implements RelaySink {
         state.closed = false;
         state.peers = new Map();
         state.outbox = [];
+        state.outboxKinds = [];
         this.sockets.set(state.id, ws);
       },
       message: (ws, message) => this.onMessage(ws, Buffer.from(message).toString('utf8')),
@@ -137,23 +139,25 @@ export class WsFrontend implements RelaySink {
       if (this.flushQueue.length === 0) setImmediate(this.flushRelays);
       this.flushQueue.push({ ws, state });
     }
-    state.outbox.push({ text, kind: message.kind });
+    state.outbox.push(text);
+    state.outboxKinds.push(message.kind);
   }
 
   private readonly flushRelays = (): void => {
     const queue = this.flushQueue;
     this.flushQueue = [];
     for (const { ws, state } of queue) {
-      const outbox = state.outbox;
-      state.outbox = [];
+      const { outbox, outboxKinds } = state;
       // Our own flag, not the socket: uWS throws on any use of a closed one.
-      if (state.closed) {
-        this.dropped.gone.inc(outbox.length);
-        continue;
+      if (state.closed) this.dropped.gone.inc(outbox.length);
+      else {
+        ws.cork(() => {
+          for (let i = 0; i < outbox.length; i++) if (this.send(ws, outbox[i])) this.relayed[outboxKinds[i]].inc();
+        });
       }
-      ws.cork(() => {
-        for (const { text, kind } of outbox) if (this.send(ws, text)) this.relayed[kind].inc();
-      });
+      // Emptied in place (send never adds to an outbox): no new arrays per turn.
+      outbox.length = 0;
+      outboxKinds.length = 0;
     }
   };
 
