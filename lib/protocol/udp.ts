@@ -38,6 +38,9 @@ export const UDP_ACTION_ANNOUNCE = 1;
 export const UDP_ACTION_SCRAPE = 2;
 export const UDP_ACTION_ERROR = 3;
 
+/** BEP 21 partial seed ("paused"); served as a regular announce (event none). */
+export const UDP_EVENT_PAUSED = 4;
+
 /** Size of a connect request and of a connect reply. */
 export const UDP_CONNECT_LENGTH = 16;
 /** Size of an announce request without BEP 41 options. */
@@ -152,7 +155,8 @@ function invalid(msg: Uint8Array, action: number, reason: string): UdpInvalidReq
  * - connect: >= 16 bytes with the protocol id (extra bytes ignored).
  * - announce: >= 98 bytes; trailing bytes (BEP 41 options) are ignored
  *   without being looked at, so malformed options never fail a request.
- *   event must be 0..3 and port non-zero.
+ *   event must be 0..3, or 4 (BEP 21 partial seed, read as none); port
+ *   must be non-zero.
  * - scrape: floor((len - 16) / 20) hashes (a partial trailing hash is
  *   ignored); hashes beyond `maxScrapeHashes` are dropped with
  *   `truncated: true`. Zero hashes is returned as-is: refusing a "full
@@ -174,8 +178,11 @@ export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRe
 
     case UDP_ACTION_ANNOUNCE: {
       if (len < UDP_ANNOUNCE_REQUEST_LENGTH) return invalid(msg, action, 'announce too short');
-      const event = readUint32BE(msg, 80);
-      if (event > 3) return invalid(msg, action, 'invalid event');
+      let event = readUint32BE(msg, 80);
+      // 4 is BEP 21's "paused" (a partial seed: libtorrent, so qBittorrent,
+      // sends it once the files it selected are done): an ordinary announce.
+      if (event === UDP_EVENT_PAUSED) event = 0;
+      else if (event > 3) return invalid(msg, action, 'invalid event');
       const port = readUint16BE(msg, 96);
       if (port === 0) return invalid(msg, action, 'invalid port');
       return {

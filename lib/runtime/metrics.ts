@@ -35,6 +35,8 @@ export class TrackerMetrics {
   private readonly batchSize: FastHistogram;
   private readonly roundTrip: FastHistogram;
   private readonly wsDropped: FastCounter;
+  private readonly internalErrors: FastCounter;
+  private readonly limitHits: FastCounter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -72,6 +74,32 @@ export class TrackerMetrics {
       ['reason'],
       this.registry,
     );
+    this.internalErrors = new FastCounter(
+      'tracker_internal_errors_total',
+      'Exceptions caught on request paths, by component (each is also logged, rate-limited)',
+      ['component'],
+      this.registry,
+    );
+    this.limitHits = new FastCounter(
+      'tracker_limit_hits_total',
+      'Times a configured limit refused or cut something, by the config key of the limit',
+      ['limit'],
+      this.registry,
+    );
+  }
+
+  /** Caught failures of one component (see lib/runtime/failures.ts). */
+  internalErrorCounter(component: string): CounterChild {
+    return this.internalErrors.child({ component });
+  }
+
+  /**
+   * One configured limit being hit: `limit` is its config key, e.g.
+   * "http.maxConnections", so an alert names the setting to look at.
+   * Bind at start-up; incrementing is a field write.
+   */
+  limitCounter(limit: string): CounterChild {
+    return this.limitHits.child({ limit });
   }
 
   /** Bind once per (protocol, action, result); updating the child is a field increment. */

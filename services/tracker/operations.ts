@@ -2,6 +2,7 @@ import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
 import { TrackerMetrics } from '../../lib/runtime/metrics.js';
 import { OpsServer } from '../../lib/runtime/ops-server.js';
+import { Failures } from '../../lib/runtime/failures.js';
 import { AccessListReloader } from '../edge/access-list.js';
 
 export interface RunningTracker {
@@ -21,6 +22,7 @@ export interface RunningTracker {
  */
 export async function startOperations(config: Config, logger: Logger, options: { accessList?: boolean } = {}) {
   const metrics = new TrackerMetrics();
+  const failures = new Failures(logger, (component) => metrics.internalErrorCounter(component));
   let ready = false;
   const ops = config.metrics.enabled ? new OpsServer(metrics, { ready: () => ready }) : undefined;
   const metricsPort = ops ? await ops.listen(config.metrics.host, config.metrics.port) : 0;
@@ -41,6 +43,8 @@ export async function startOperations(config: Config, logger: Logger, options: {
 
   return {
     metrics,
+    /** Rate-limited logging and counting of caught exceptions, one sink per component. */
+    failures,
     metricsPort,
     accessList,
     /** Marks the process ready and wraps the role's own stop with the shared teardown. */

@@ -334,37 +334,59 @@ export class PeerTable {
   // ---------------------------------------------------------------- sampling
 
   /**
-   * Up to `numwant` endpoints, concatenated, from a random window (wrapping)
-   * over the dense records, skipping `selfPos`. Seeders (forSeeder) are
-   * offered leechers only: the window then covers [0, leechers).
+   * Up to `numwant` endpoints, concatenated, never the record at `selfPos`.
+   * A leecher gets one random window (wrapping) over every record. A seeder
+   * gets the leechers first (a random window over [0, leechers)), then, when
+   * numwant is not reached, seeders from a random window over [leechers,
+   * count): two seeders have nothing to trade, but a client added by magnet
+   * link announces left=0 before it has the metadata, and a swarm of seeders
+   * must still hand it somebody to fetch the metadata from.
    */
   sample(tid: number, selfPos: number, forSeeder: boolean, numwant: number): Uint8Array {
     const m = tid * META_STRIDE;
     const meta = this.meta;
-    const size = forSeeder ? meta[m + M_LEECHERS] : meta[m + M_COUNT];
-    const selfIn = selfPos >= 0 && selfPos < size;
-    const avail = selfIn ? size - 1 : size;
+    const count = meta[m + M_COUNT];
+    const avail = selfPos >= 0 && selfPos < count ? count - 1 : count;
     const n = numwant < avail ? numwant : avail;
     if (n <= 0) return EMPTY;
+    const out = Buffer.allocUnsafe(n * this.endpointLength);
+    if (!forSeeder) {
+      this.copyWindow(m, 0, count, selfPos, out, 0, n);
+      return out;
+    }
+    const leechers = meta[m + M_LEECHERS];
+    // The announcing seeder sits among the seeders, never in [0, leechers).
+    const fromLeechers = n < leechers ? n : leechers;
+    this.copyWindow(m, 0, leechers, -1, out, 0, fromLeechers);
+    if (fromLeechers < n) this.copyWindow(m, leechers, count, selfPos, out, fromLeechers * this.endpointLength, n - fromLeechers);
+    return out;
+  }
+
+  /**
+   * Copies `n` endpoints from a random window (wrapping) over records
+   * [from, to), skipping `skip`, into `out` at byte `at`. The caller
+   * guarantees the range holds at least `n` records besides `skip`.
+   */
+  private copyWindow(m: number, from: number, to: number, skip: number, out: Uint8Array, at: number, n: number): void {
+    const size = to - from;
+    if (n <= 0 || size <= 0) return;
     const E = this.endpointLength;
     const R = this.recordSize;
-    const out = Buffer.allocUnsafe(n * E);
-    const h = meta[m + M_HANDLE];
+    const h = this.meta[m + M_HANDLE];
     const page = this.slab.pages[h >>> 16]!;
     const base = h & 0xffff;
-    let i = Math.floor(this.random() * size);
-    if (!(i >= 0 && i < size)) i = 0;
-    let w = 0;
-    const end = n * E;
+    let i = from + Math.floor(this.random() * size);
+    if (!(i >= from && i < to)) i = from;
+    let w = at;
+    const end = at + n * E;
     while (w < end) {
-      if (i !== selfPos) {
+      if (i !== skip) {
         const o = base + i * R;
         for (let j = 0; j < E; j++) out[w + j] = page[o + j];
         w += E;
       }
-      if (++i === size) i = 0;
+      if (++i === to) i = from;
     }
-    return out;
   }
 
   // ---------------------------------------------------------------- internals

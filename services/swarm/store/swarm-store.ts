@@ -11,9 +11,9 @@
  *   slab of shared 64 KiB pages; big blocks get a hash index.
  *
  * Peers are keyed by endpoint (address + port); peer ids are not stored.
- * A seeder is offered leechers only (records are partitioned leechers first,
- * so that is still one random window); a leecher gets a random window over
- * everybody. The announcer is inserted/refreshed first and skipped by the
+ * A leecher gets a random window over everybody; a seeder gets leechers
+ * first, then seeders up to numwant (records are partitioned leechers
+ * first, so each part is one random window; see PeerTable.sample). The announcer is inserted/refreshed first and skipped by the
  * window, so it never gets itself back.
  *
  * Time is in whole seconds from `options.now` (default: wall clock), read

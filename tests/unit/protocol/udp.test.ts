@@ -224,6 +224,14 @@ test('announce: BEP 41 trailing option bytes are ignored, even malformed ones', 
   }
 });
 
+test('announce: event 4 (BEP 21 partial seed, libtorrent\'s "paused") is an ordinary announce', () => {
+  const msg = Buffer.from(encodeAnnounce());
+  msg.writeUInt32BE(4, 80);
+  const r = parseUdpRequest(msg, 74);
+  assert.equal(r.type, 'announce');
+  assert.equal(r.type === 'announce' && r.event, 0);
+});
+
 test('announce: too short, bad event, port 0 are invalid with ids', () => {
   const msg = encodeAnnounce();
   const short = parseUdpRequest(msg.subarray(0, 97), 74);
@@ -234,7 +242,7 @@ test('announce: too short, bad event, port 0 are invalid with ids', () => {
   assert.equal(short.type === 'invalid' && short.action, 1);
 
   const badEvent = Buffer.from(msg);
-  badEvent.writeUInt32BE(4, 80);
+  badEvent.writeUInt32BE(5, 80);
   const e = parseUdpRequest(badEvent, 74);
   assert.equal(e.type === 'invalid' && e.reason, 'invalid event');
   badEvent.writeUInt32BE(0xffffffff, 80);

@@ -62,17 +62,35 @@ describe('SwarmStore announce', () => {
     assert.deepEqual(split(r.peers, 6).sort(), want.sort());
   });
 
-  it('a seeder is offered leechers only', () => {
+  it('a seeder is offered every leecher first, then seeders up to numwant', () => {
     const s = makeStore({ numwantMax: 1000 });
     for (let i = 0; i < 30; i++) announce(s, H, v4(i), { left: i < 10 ? 5 : 0 });
-    const r = announce(s, H, v4(20), { left: 0, numwant: 1000 });
-    const want = [];
-    for (let i = 0; i < 10; i++) want.push(hex(v4(i)));
-    assert.deepEqual(split(r.peers, 6).sort(), want.sort());
-    // Only seeders present: a seeder gets nobody.
+    const leechers = new Set<string>();
+    for (let i = 0; i < 10; i++) leechers.add(hex(v4(i)));
+    // numwant below the leecher count: leechers only.
+    for (let round = 0; round < 20; round++) {
+      const few = split(announce(s, H, v4(20), { left: 0, numwant: 7 }).peers, 6);
+      assert.equal(few.length, 7);
+      for (const p of few) assert.ok(leechers.has(p), 'a seeder with 10 leechers to meet gets no seeder in 7');
+    }
+    // numwant above it: all 10 leechers, then seeders (never itself) for the rest.
+    const r = split(announce(s, H, v4(20), { left: 0, numwant: 15 }).peers, 6);
+    assert.equal(r.length, 15);
+    assert.equal(new Set(r).size, 15, 'no endpoint twice');
+    assert.equal(r.filter((p) => leechers.has(p)).length, 10);
+    assert.ok(!r.includes(hex(v4(20))), 'never itself');
+    const all = split(announce(s, H, v4(20), { left: 0, numwant: 1000 }).peers, 6);
+    assert.equal(all.length, 29);
+  });
+
+  it('a seeder in a swarm of seeders still gets peers (a magnet-link client announces left=0 before it has the metadata)', () => {
+    const s = makeStore();
+    announce(s, H, v4(1), { left: 0 });
+    const r = announce(s, H, v4(2), { left: 0 });
+    assert.deepEqual(split(r.peers, 6), [hex(v4(1))]);
+    // And a lone seeder gets nobody, not itself.
     const s2 = makeStore();
-    announce(s2, H, v4(1), { left: 0 });
-    assert.equal(announce(s2, H, v4(2), { left: 0 }).peers.length, 0);
+    assert.equal(announce(s2, H, v4(3), { left: 0 }).peers.length, 0);
   });
 
   it('stopped removes the peer, returns no peers and the counts after removal', () => {
