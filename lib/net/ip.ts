@@ -90,6 +90,26 @@ export function parseIp(text: string): Uint8Array | null {
   return v6;
 }
 
+/**
+ * Whether peers could reach this address: false for the unspecified
+ * addresses (0.0.0.0/8, ::), IPv4 limited broadcast and the reserved
+ * 240.0.0.0/4 it sits in, and multicast (224.0.0.0/4, ff00::/8). A tracker
+ * that stored one would hand it out as a peer, and a reply sent to a
+ * multicast or broadcast source would reach hosts that never asked.
+ * Loopback and private ranges are usable (labs, LANs, tests).
+ */
+export function isUsableUnicast(address: Uint8Array): boolean {
+  if (address.length === 4) {
+    const a = address[0];
+    return a !== 0 && a < 224;
+  }
+  if (address.length !== 16) return false;
+  if (address[0] === 0xff) return false;
+  if (isIPv4Mapped(address)) return isUsableUnicast(address.subarray(12));
+  for (let i = 0; i < 16; i++) if (address[i] !== 0) return true;
+  return false;
+}
+
 /** Normalises raw address bytes (e.g. from uWebSockets.js): mapped IPv6 -> 4 bytes. */
 export function normalizeIp(address: Uint8Array): Uint8Array {
   return isIPv4Mapped(address) ? address.slice(12) : address;

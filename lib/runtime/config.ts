@@ -285,7 +285,13 @@ const SCHEMA = {
     level: oneOf(['debug', 'info', 'warn', 'error'], 'info', 'Lowest level written; logs are JSON lines.'),
   },
   shutdown: {
-    graceSeconds: integer(10, 0, 600, 'On SIGTERM/SIGINT, time allowed to drain and hand off before exiting.'),
+    drainDelaySeconds: integer(
+      5,
+      0,
+      600,
+      'On SIGTERM, keep serving this long with /readyz failing before stopping, so load balancers take the process out first. SIGINT (Ctrl-C) skips it.',
+    ),
+    graceSeconds: integer(10, 0, 600, 'After the drain delay (or on SIGINT): time allowed to answer what is in flight and hand off before exiting.'),
   },
 };
 

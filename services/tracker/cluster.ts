@@ -14,6 +14,12 @@ import { formatMemberList } from '../../lib/cluster/membership/static.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 /** First restart delay; doubles while a process keeps dying quickly, up to RESTART_DELAY_MAX_MS. */
+/**
+ * Settings every child gets before the user's own flags (which win): no
+ * load balancer sits in front of a local cluster, so nothing waits for one.
+ */
+const LOCAL_DEFAULTS = ['--shutdown.drainDelaySeconds=0'];
+
 const RESTART_DELAY_MS = 500;
 const RESTART_DELAY_MAX_MS = 10_000;
 /** A process that ran this long counts as healthy: its next restart is quick again. */
@@ -46,7 +52,7 @@ export function planCluster(config: Config, layout: ClusterLayout, passThrough: 
       role: 'swarm',
       restarts: 0,
       delayMs: RESTART_DELAY_MS,
-      args: ['swarm', ...passThrough, `--node.name=swarm-${i}`, `--swarm.grpcHost=${loopback}`, `--swarm.grpcPort=${config.swarm.grpcPort + i}`, `--metrics.port=${config.metrics.port + 100 + i}`],
+      args: ['swarm', ...LOCAL_DEFAULTS, ...passThrough, `--node.name=swarm-${i}`, `--swarm.grpcHost=${loopback}`, `--swarm.grpcPort=${config.swarm.grpcPort + i}`, `--metrics.port=${config.metrics.port + 100 + i}`],
     });
   }
   for (let j = 0; j < layout.edges; j++) {
@@ -57,6 +63,7 @@ export function planCluster(config: Config, layout: ClusterLayout, passThrough: 
       delayMs: RESTART_DELAY_MS,
       args: [
         'edge',
+        ...LOCAL_DEFAULTS,
         ...passThrough,
         `--node.name=edge-${j}`,
         `--port=${config.port + j}`,

@@ -97,24 +97,31 @@ async function main(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
         logger.warn('second stop signal: exiting now', { signal });
         resolve(1);
         return;
       }
       stopping = true;
-      logger.info('stopping', { signal, graceSeconds: config.shutdown.graceSeconds });
-      tracker.stop().then(
-        () => {
-          logger.info('stopped');
-          resolve(0);
-        },
-        (error: unknown) => {
-          logger.error('unclean stop', { error });
-          resolve(1);
-        },
-      );
+      // Readiness fails first and serving goes on through the drain delay, so
+      // a load balancer (or kube-proxy) stops sending clients before the
+      // listeners close; Ctrl-C is someone at a terminal, who wants it gone.
+      tracker.unready();
+      const drainDelaySeconds = signal === 'SIGTERM' ? config.shutdown.drainDelaySeconds : 0;
+      logger.info('stopping', { signal, drainDelaySeconds, graceSeconds: config.shutdown.graceSeconds });
+      setTimeout(() => {
+        tracker.stop().then(
+          () => {
+            logger.info('stopped');
+            resolve(0);
+          },
+          (error: unknown) => {
+            logger.error('unclean stop', { error });
+            resolve(1);
+          },
+        );
+      }, drainDelaySeconds * 1000);
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

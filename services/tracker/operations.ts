@@ -11,6 +11,8 @@ export interface RunningTracker {
   readonly metricsPort: number;
   /** Re-reads the access list (what SIGHUP does). */
   reload(): Promise<void>;
+  /** Fails /readyz from now on (load balancers stop sending new clients); everything keeps serving. */
+  unready(): void;
   /** Graceful stop: not ready, stop accepting, finish in-flight (bounded), close. */
   stop(): Promise<void>;
 }
@@ -56,6 +58,9 @@ export async function startOperations(config: Config, logger: Logger, options: {
         metricsPort,
         async reload() {
           await accessList.reload();
+        },
+        unready() {
+          ready = false;
         },
         async stop() {
           ready = false;

@@ -331,7 +331,7 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
   const edgeCount = options.edges ?? 2;
   const level = logLevel(options.logLevel);
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
-  const common = [`--log.level=${level}`, '--metrics.host=127.0.0.1', ...(options.extraArgs ?? [])];
+  const common = [`--log.level=${level}`, '--metrics.host=127.0.0.1', '--shutdown.drainDelaySeconds=0', ...(options.extraArgs ?? [])];
   const connectionIdKey = randomBytes(32).toString('hex');
   const edgeHost = options.edgeHost ?? '127.0.0.1';
 

@@ -297,6 +297,8 @@ export async function startTracker(t: CleanupContext | undefined, options: Track
     `--port=${port}`,
     `--metrics.port=${metricsPort}`,
     `--log.level=${process.env.TRACKER_E2E_LOG_LEVEL ?? options.logLevel ?? 'warn'}`,
+    // Tests stop trackers with SIGTERM all the time; the drain delay is tested on its own.
+    '--shutdown.drainDelaySeconds=0',
   ];
   if (options.accessList) {
     args.push(`--accessList.mode=${options.accessList.mode}`, `--accessList.file=${options.accessList.file}`);

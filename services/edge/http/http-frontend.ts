@@ -78,16 +78,12 @@ export class HttpFrontend {
   }
 
   /**
-   * What /announce and /scrape do before parsing: hand WebSocket upgrades on,
-   * recover the raw query and bound its size. Returns the query, or null when
+   * What /announce and /scrape do before parsing: recover the raw query and
+   * bound its size. (WebSocket upgrades never get here: the WebSocket route
+   * sees every request first and passes on those that are not upgrades.) Returns the query, or null when
    * the request is not this handler's to answer or has been answered already.
    */
   private acceptQuery(res: HttpResponse, req: HttpRequest, action: Action): string | null {
-    // WebTorrent clients often connect to ws://host/announce: leave upgrades to the WebSocket route.
-    if (req.getHeader('sec-websocket-key') !== '') {
-      req.setYield(true);
-      return null;
-    }
     const query = rawQuery(req.getQuery() ?? '');
     if (query === null) {
       this.fail(res, action, RAW_BYTES_FAILURE);
@@ -114,10 +110,7 @@ export class HttpFrontend {
       this.fail(res, 'announce', 'torrent not allowed on this tracker', 'denied');
       return;
     }
-    const address = this.options.clientAddress.resolve(
-      new Uint8Array(res.getRemoteAddress()),
-      req.getHeader(this.options.clientAddress.headerName),
-    );
+    const address = this.options.clientAddress.resolve(new Uint8Array(res.getRemoteAddress()), req);
     const request: AnnounceRequest = {
       type: 'announce',
       infoHash: params.infoHash,

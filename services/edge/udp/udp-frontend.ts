@@ -8,7 +8,7 @@ import {
   writeErrorReply,
   writeScrapeReply,
 } from '../../../lib/protocol/udp.js';
-import { compactEndpoint } from '../../../lib/net/ip.js';
+import { compactEndpoint, isUsableUnicast } from '../../../lib/net/ip.js';
 import { createBatchUdpSocket, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/batch-udp-socket.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
@@ -122,11 +122,17 @@ export class UdpFrontend {
 
   /** `batch.data(i)` and `batch.address(i)` are views into reused memory: nothing here may keep them. */
   private onDatagram(batch: ReceivedBatch, i: number, started: number): void {
-    if (batch.truncated(i)) {
+    const address = batch.address(i);
+    // A spoofed multicast/broadcast/unspecified source: no reply may go
+    // there (it would reach hosts that never asked) and no peer may carry it.
+    if (!isUsableUnicast(address)) {
       this.c.invalidDropped.inc();
       return;
     }
-    const address = batch.address(i);
+    // A datagram longer than the receive slot arrives cut to its first
+    // bytes (batch.truncated(i)); every request is read from its start and
+    // trailing bytes are never needed, so it is parsed as it is: a scrape
+    // of more hashes than fit is answered for the hashes that did.
     const request = parseUdpRequest(batch.data(i), this.options.maxScrapeHashes);
     switch (request.type) {
       case 'connect': {

@@ -1,4 +1,4 @@
-import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { HttpRequest, TemplatedApp, WebSocket } from 'uWebSockets.js';
 import {
   encodeAnnounceReply,
   encodeAnswer,
@@ -51,6 +51,12 @@ interface SocketState {
 
 type Ws = WebSocket<SocketState>;
 
+/** RFC 6455 4.1: an upgrade asks for one (Upgrade lists "websocket", case-insensitive) and carries a key. */
+function isWebSocketUpgrade(req: HttpRequest): boolean {
+  if (req.getHeader('sec-websocket-key') === '') return false;
+  return /(^|,)\s*websocket\s*(,|$)/i.test(req.getHeader('upgrade'));
+}
+
 /** uWebSockets.js send() results. */
 const SEND_DROPPED = 2;
 
@@ -100,6 +106,22 @@ export class WsFrontend implements RelaySink {
       maxBackpressure: limits.maxBackpressureBytes,
       closeOnBackpressureLimit: 0, // send() reports the drop and this frontend closes the socket itself
       sendPingsAutomatically: true,
+      // uWebSockets.js runs the WebSocket route before any HTTP route and
+      // upgrades whatever carries a Sec-WebSocket-Key. A plain GET /announce
+      // with a stray key is an announce: pass it on to the HTTP routes.
+      upgrade: (res, req, context) => {
+        if (!isWebSocketUpgrade(req)) {
+          req.setYield(true);
+          return;
+        }
+        res.upgrade(
+          {} as SocketState,
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
       open: (ws) => {
         const state = ws.getUserData();
         state.id = this.nextSocketId++;

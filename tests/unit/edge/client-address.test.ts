@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCidrList } from '../../../lib/runtime/cidr.js';
 import { formatIp, parseIp } from '../../../lib/net/ip.js';
-import { ClientAddressResolver } from '../../../services/edge/http/client-address.js';
+import { ClientAddressResolver, type RequestHeaders } from '../../../services/edge/http/client-address.js';
 
 const mapped = (v4: string): Uint8Array => {
   const out = new Uint8Array(16);
@@ -13,7 +13,17 @@ const mapped = (v4: string): Uint8Array => {
 };
 
 const resolver = new ClientAddressResolver(parseCidrList(['10.0.0.0/8', 'fd00::/8']), 'x-forwarded-for');
-const resolve = (socket: Uint8Array, header: string): string => formatIp(resolver.resolve(socket, header));
+/** A request whose header lines are `lines` ([name, value] in order), or one X-Forwarded-For line. */
+function headers(lines: string | ReadonlyArray<readonly [string, string]>): RequestHeaders {
+  const list = typeof lines === 'string' ? (lines === '' ? [] : [['x-forwarded-for', lines] as const]) : lines;
+  return {
+    forEach(cb) {
+      for (const [name, value] of list) cb(name, value);
+    },
+  };
+}
+const resolve = (socket: Uint8Array, header: string | ReadonlyArray<readonly [string, string]>): string =>
+  formatIp(resolver.resolve(socket, headers(header)));
 
 test('the header is believed only from a trusted proxy', () => {
   assert.equal(resolve(mapped('10.1.1.1'), '203.0.113.7'), '203.0.113.7');
@@ -41,5 +51,27 @@ test('ports and brackets in hops are tolerated', () => {
 
 test('without trusted proxies the header is ignored', () => {
   const open = new ClientAddressResolver(parseCidrList([]), 'x-forwarded-for', false);
-  assert.equal(formatIp(open.resolve(mapped('10.1.1.1'), '203.0.113.7')), '10.1.1.1');
+  assert.equal(formatIp(open.resolve(mapped('10.1.1.1'), headers('203.0.113.7'))), '10.1.1.1');
+});
+
+test('every header line counts, in order: a proxy that adds its own line cannot be bypassed by the client\'s line', () => {
+  // HAProxy `option forwardfor`: the client's forged line first, the proxy's own line last.
+  const forged: Array<[string, string]> = [
+    ['x-forwarded-for', '198.51.100.66'],
+    ['user-agent', 'x'],
+    ['x-forwarded-for', '203.0.113.7'],
+  ];
+  assert.equal(resolve(mapped('10.1.1.1'), forged), '203.0.113.7');
+  // Lines are one list: hops of the last line are read first, then the earlier lines.
+  assert.equal(resolve(mapped('10.1.1.1'), [['x-forwarded-for', '203.0.113.7, 10.9.9.9'], ['x-forwarded-for', '10.2.2.2']]), '203.0.113.7');
+  // Other headers with the name as a prefix are not the header.
+  assert.equal(resolve(mapped('10.1.1.1'), [['x-forwarded-for-x', '203.0.113.8']]), '10.1.1.1');
+});
+
+test('unusable addresses in the header (0.0.0.0, ::, broadcast, multicast) are never believed', () => {
+  for (const bad of ['0.0.0.0', '::', '255.255.255.255', '224.0.0.1', 'ff02::1', '203.0.113.7, 0.0.0.0']) {
+    assert.equal(resolve(mapped('10.1.1.1'), bad), '10.1.1.1', bad);
+  }
+  // Positive control: the same position with a unicast address is believed.
+  assert.equal(resolve(mapped('10.1.1.1'), '203.0.113.7, 198.51.100.1'), '198.51.100.1');
 });

@@ -74,7 +74,7 @@ interface ExpectedConfig {
   accessList: { mode: 'off' | 'allow' | 'deny'; file: string; watch: boolean };
   metrics: { enabled: boolean; host: string; port: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
-  shutdown: { graceSeconds: number };
+  shutdown: { drainDelaySeconds: number; graceSeconds: number };
 }
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const shapeMatches: Same<Config, ExpectedConfig> = true;
@@ -141,7 +141,7 @@ const DEFAULTS: ExpectedConfig = {
   accessList: { mode: 'off', file: '', watch: true },
   metrics: { enabled: true, host: '::', port: 9000 },
   log: { level: 'info' },
-  shutdown: { graceSeconds: 10 },
+  shutdown: { drainDelaySeconds: 5, graceSeconds: 10 },
 };
 
 const KEY64 = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
@@ -201,7 +201,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('announce.numwantMax')?.env, 'TRACKER_ANNOUNCE__NUMWANT_MAX');
     assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
-    assert.equal(keys.size, 55);
+    assert.equal(keys.size, 56);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -476,6 +476,7 @@ describe('config errors name the key', () => {
     'metrics.host': '[::1]',
     'metrics.port': '-1',
     'log.level': 'trace',
+    'shutdown.drainDelaySeconds': '-1',
     'shutdown.graceSeconds': 'ten',
   };
 
