@@ -96,11 +96,33 @@ function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+const IDENTITY_SEED_HIGH = 0x1b873593;
+const IDENTITY_SEED_LOW = 0xcc9e2d51;
+
+/** 52-bit identity of a sorted member list: two seeded murmur3 hashes of the names, NUL-separated. */
+function tableIdentity(sorted: readonly string[]): number {
+  if (sorted.length === 0) return 0;
+  // NUL cannot occur in a member name, so ["a", "b"] and ["a\0b"] never meet.
+  const joined = sorted.join('\u0000');
+  const high = hashName(joined, IDENTITY_SEED_HIGH) & 0xfffff;
+  const low = hashName(joined, IDENTITY_SEED_LOW) >>> 0;
+  const identity = high * 2 ** 32 + low;
+  return identity === 0 ? 1 : identity;
+}
+
 export class SlotTable {
   /** Member names, sorted by UTF-16 code units (not locale). Index = owner index. */
   readonly members: readonly string[];
   /** Caller-supplied generation (e.g. the membership snapshot version). */
   readonly epoch: number | undefined;
+  /**
+   * The same number on every process for the same member set, whatever the
+   * order or the process (unlike `epoch`): edges stamp requests with it and a
+   * swarm whose table has another identity checks ownership itself. A 52-bit
+   * hash of the sorted names (so it survives a double and a uint64 field);
+   * 0 for the empty table.
+   */
+  readonly identity: number;
   private readonly owners: Uint16Array;
   private readonly index: ReadonlyMap<string, number>;
 
@@ -108,6 +130,7 @@ export class SlotTable {
     this.members = members;
     this.owners = owners;
     this.epoch = epoch;
+    this.identity = tableIdentity(members);
     this.index = new Map(members.map((m, i) => [m, i]));
   }
 
