@@ -36,7 +36,7 @@ interface Sides {
   describe(message: string): string;
 }
 
-async function udpAnnounces(metrics: string): Promise<{ ok: number; error: number }> {
+function udpAnnounces(metrics: string): { ok: number; error: number } {
   const count = (result: string): number => metricIn(metrics, 'tracker_requests_total', { protocol: 'udp', action: 'announce', result }) ?? 0;
   return { ok: count('ok'), error: count('error') };
 }
@@ -53,7 +53,7 @@ async function partialSeedScenario(scope: CleanupContext, sides: Sides, diagnost
 
   const seeder = await startLibtorrent(scope, 'seed', { torrentPath: torrent.torrentPath, dir: seedDir });
   await seeder.waitForTrackerResponse(15_000);
-  const before = await udpAnnounces(await sides.leechMetrics());
+  const before = udpAnnounces(await sides.leechMetrics());
 
   const partial = await startLibtorrent(scope, 'partial-seed', { torrentPath: leechTorrent, dir: leechDir, filePriorities: [1, 0], deadlineMs: 60_000 });
   await partial.waitForEvent((e) => e.event === 'finished', 30_000, 'the selected file to finish').catch((error: Error) => {
@@ -65,11 +65,13 @@ async function partialSeedScenario(scope: CleanupContext, sides: Sides, diagnost
     'an announce with event 4 (paused) once finished',
   );
   assert.equal(reply.event, 'tracker_reply', sides.describe(await partial.proc.describe(`the tracker did not answer the partial seed's event-4 announce normally: ${JSON.stringify(reply)}`)));
+  // An ordinary reply: the partial seed (left > 0, a leecher to the tracker) is offered the seeder.
+  assert.ok((reply.num_peers ?? 0) >= 1, await partial.proc.describe(`the reply to the event-4 announce listed no peers: ${JSON.stringify(reply)}`));
   // It is a BEP 21 partial seed: finished, not seeding.
   const status = await partial.waitForEvent((e) => e.event === 'status' && e.is_finished === true, 5_000, 'a finished status');
   assert.equal(status.is_seeding, false, await partial.proc.describe(`finished, and a seed: not a partial seed (${JSON.stringify(status)})`));
 
-  const after = await udpAnnounces(await sides.leechMetrics());
+  const after = udpAnnounces(await sides.leechMetrics());
   assert.equal(after.error, before.error, sides.describe(`UDP announces answered with an error: ${before.error} -> ${after.error}`));
   assert.ok(after.ok > before.ok, sides.describe(`no UDP announce counted ok: ${before.ok} -> ${after.ok}`));
   const errors = partial.events.filter((e) => e.event === 'tracker_error');
