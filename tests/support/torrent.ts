@@ -4,10 +4,13 @@
  *   const dir = await makeTempDir(t, 'seed');
  *   const torrent = await createTorrent({ dir, announce: tracker.httpAnnounceUrl() });
  *   torrent.torrentPath, torrent.payloadPath, torrent.infoHashHex, torrent.sha256
+ *
+ * createMultiFileTorrent writes a directory of files and its .torrent;
+ * magnetUri makes a magnet link naming one tracker.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CleanupContext } from './tracker-process.js';
@@ -64,39 +67,14 @@ export async function createTorrent(options: CreateTorrentOptions): Promise<Test
   const name = options.name ?? `payload-${randomBytes(4).toString('hex')}.bin`;
   const payloadPath = join(options.dir, name);
   const torrentPath = options.torrentPath ?? join(options.dir, `${name}.torrent`);
-
-  // Write the payload piece by piece, hashing as we go.
-  const pieceHashes: Buffer[] = [];
-  const whole = createHash('sha256');
-  const file = await open(payloadPath, 'w');
-  try {
-    for (let offset = 0; offset < size; offset += pieceLength) {
-      const piece = randomBytes(Math.min(pieceLength, size - offset));
-      pieceHashes.push(createHash('sha1').update(piece).digest());
-      whole.update(piece);
-      await file.write(piece);
-    }
-  } finally {
-    await file.close();
-  }
-
+  const payload = await writeRandomPayload([payloadPath], [size], pieceLength);
   const info = {
     length: size,
     name,
     'piece length': pieceLength,
-    pieces: Buffer.concat(pieceHashes),
+    pieces: payload.pieces,
   };
-  const metainfo: Record<string, unknown> = {
-    announce: options.announce,
-    'created by': 'tracker e2e tests',
-    'creation date': Math.floor(Date.now() / 1000),
-    info,
-  };
-  if (options.announceList) metainfo['announce-list'] = options.announceList;
-  const torrentBytes = Buffer.from(bencode.encode(metainfo));
-  await writeFile(torrentPath, torrentBytes);
-
-  const infoHash = sha1(bencode.encode(info));
+  const { torrentBytes, infoHash } = await writeMetainfo(torrentPath, info, options);
   return {
     dir: options.dir,
     name,
@@ -106,8 +84,135 @@ export async function createTorrent(options: CreateTorrentOptions): Promise<Test
     torrentBytes,
     infoHash,
     infoHashHex: infoHash.toString('hex'),
-    sha256: whole.digest('hex'),
+    sha256: payload.sha256[0]!,
   };
+}
+
+/** One file of a MultiFileTestTorrent. */
+export interface TestTorrentFile {
+  /** The file name inside the torrent's directory (`info.files[i].path`). */
+  readonly name: string;
+  readonly payloadPath: string;
+  readonly size: number;
+  /** SHA-256 of the file, hex. */
+  readonly sha256: string;
+}
+
+export interface MultiFileTestTorrent {
+  /** Directory holding the torrent's directory (what a seeder uses as its download directory). */
+  readonly dir: string;
+  /** The torrent's directory name inside `dir` (also `info.name`). */
+  readonly name: string;
+  /** In the torrent's order. */
+  readonly files: readonly TestTorrentFile[];
+  /** Total bytes. */
+  readonly size: number;
+  readonly torrentPath: string;
+  readonly torrentBytes: Buffer;
+  readonly infoHash: Buffer;
+  readonly infoHashHex: string;
+}
+
+export interface CreateMultiFileTorrentOptions {
+  /** Where to write the torrent's directory and the .torrent. */
+  dir: string;
+  announce: string;
+  announceList?: string[][];
+  /** One size per file, in bytes. */
+  fileSizes: number[];
+  pieceLength?: number;
+  /** Directory name; default `payload-<random>`. */
+  name?: string;
+}
+
+/**
+ * Writes random files `<dir>/<name>/file-<i>.bin` and a multi-file v1
+ * .torrent (`<dir>/<name>.torrent`); pieces run across file boundaries.
+ */
+export async function createMultiFileTorrent(options: CreateMultiFileTorrentOptions): Promise<MultiFileTestTorrent> {
+  const pieceLength = options.pieceLength ?? DEFAULT_PIECE_LENGTH;
+  const name = options.name ?? `payload-${randomBytes(4).toString('hex')}`;
+  const torrentPath = join(options.dir, `${name}.torrent`);
+  await mkdir(join(options.dir, name));
+  const names = options.fileSizes.map((_, i) => `file-${i}.bin`);
+  const paths = names.map((file) => join(options.dir, name, file));
+  const payload = await writeRandomPayload(paths, options.fileSizes, pieceLength);
+  const info = {
+    files: names.map((file, i) => ({ length: options.fileSizes[i]!, path: [file] })),
+    name,
+    'piece length': pieceLength,
+    pieces: payload.pieces,
+  };
+  const { torrentBytes, infoHash } = await writeMetainfo(torrentPath, info, options);
+  return {
+    dir: options.dir,
+    name,
+    files: names.map((file, i) => ({ name: file, payloadPath: paths[i]!, size: options.fileSizes[i]!, sha256: payload.sha256[i]! })),
+    size: options.fileSizes.reduce((a, b) => a + b, 0),
+    torrentPath,
+    torrentBytes,
+    infoHash,
+    infoHashHex: infoHash.toString('hex'),
+  };
+}
+
+/**
+ * Writes random files of `sizes` bytes at `paths`, hashing v1 pieces of
+ * `pieceLength` over their concatenation (pieces cross file boundaries).
+ */
+async function writeRandomPayload(paths: string[], sizes: number[], pieceLength: number): Promise<{ pieces: Buffer; sha256: string[] }> {
+  const pieceHashes: Buffer[] = [];
+  const fileHashes: string[] = [];
+  let piece = createHash('sha1');
+  let inPiece = 0;
+  for (let i = 0; i < paths.length; i++) {
+    const size = sizes[i]!;
+    const whole = createHash('sha256');
+    const file = await open(paths[i]!, 'w');
+    try {
+      for (let offset = 0; offset < size; ) {
+        const chunk = randomBytes(Math.min(pieceLength - inPiece, size - offset));
+        piece.update(chunk);
+        whole.update(chunk);
+        await file.write(chunk);
+        offset += chunk.length;
+        inPiece += chunk.length;
+        if (inPiece === pieceLength) {
+          pieceHashes.push(piece.digest());
+          piece = createHash('sha1');
+          inPiece = 0;
+        }
+      }
+    } finally {
+      await file.close();
+    }
+    fileHashes.push(whole.digest('hex'));
+  }
+  if (inPiece > 0) pieceHashes.push(piece.digest());
+  return { pieces: Buffer.concat(pieceHashes), sha256: fileHashes };
+}
+
+/** Writes the .torrent for `info` at `path`; returns its bytes and the info-hash. */
+async function writeMetainfo(
+  path: string,
+  info: Record<string, unknown>,
+  trackers: { announce: string; announceList?: string[][] },
+): Promise<{ torrentBytes: Buffer; infoHash: Buffer }> {
+  const metainfo: Record<string, unknown> = {
+    announce: trackers.announce,
+    'created by': 'tracker e2e tests',
+    'creation date': Math.floor(Date.now() / 1000),
+    info,
+  };
+  if (trackers.announceList) metainfo['announce-list'] = trackers.announceList;
+  const torrentBytes = Buffer.from(bencode.encode(metainfo));
+  await writeFile(path, torrentBytes);
+  return { torrentBytes, infoHash: sha1(bencode.encode(info)) };
+}
+
+/** magnet:?xt=urn:btih:<hex>&dn=<name>&tr=<announce>: the tracker is the only way to peers. */
+export function magnetUri(torrent: { readonly infoHashHex: string; readonly name: string }, announce: string): string {
+  return `magnet:?xt=urn:btih:${torrent.infoHashHex}&dn=${encodeURIComponent(torrent.name)}&tr=${encodeURIComponent(announce)}`;
 }
 
 /** The info-hash of a .torrent (bytes or path): SHA-1 of its bencoded `info` dictionary. */
@@ -121,9 +226,9 @@ export async function infoHashOf(torrent: Uint8Array | string): Promise<Buffer> 
   return sha1(bencode.encode(decoded.info));
 }
 
-/** Writes a .torrent for an existing TestTorrent's payload with other trackers (same info-hash). */
+/** Writes a .torrent for an existing test torrent's payload (one file or several) with other trackers (same info-hash). */
 export async function writeTorrentVariant(
-  torrent: TestTorrent,
+  torrent: { readonly torrentBytes: Buffer },
   path: string,
   announce: string,
   announceList?: string[][],

@@ -15,8 +15,13 @@ import { findFreePort, type CleanupContext } from '../tracker-process.js';
 import { ManagedProcess, requireBinary } from './common.js';
 
 export interface Aria2Options {
-  /** Path of the .torrent file. */
-  torrentPath: string;
+  /** Path of the .torrent file, or ... */
+  torrentPath?: string;
+  /**
+   * ... a magnet link (leechers): aria2 first fetches the info dictionary
+   * from a peer (BEP 9), announcing meanwhile with left=0, then downloads.
+   */
+  magnet?: string;
   /** Download directory (for a seeder: the directory that holds the payload). */
   dir: string;
   /** Where aria2 keeps its log (and DHT files); must exist. */
@@ -64,6 +69,8 @@ export class Aria2Client {
 }
 
 export async function startAria2(scope: CleanupContext, role: 'seed' | 'leech', options: Aria2Options): Promise<Aria2Client> {
+  if (!options.torrentPath === !options.magnet) throw new Error('startAria2 needs exactly one of torrentPath and magnet');
+  if (role === 'seed' && options.magnet) throw new Error('an aria2c seeder needs the .torrent (torrentPath), not a magnet link');
   const aria2c = requireBinary('aria2c', 'aria2');
   const bindAddress = options.bindAddress ?? '127.0.0.1';
   const family = bindAddress.includes(':') ? 6 : 4;
@@ -109,7 +116,7 @@ export async function startAria2(scope: CleanupContext, role: 'seed' | 'leech', 
     // Exit as soon as the download is complete (and verified).
     args.push('--seed-time=0', '--bt-hash-check-seed=true');
   }
-  args.push(options.torrentPath);
+  args.push(options.torrentPath ?? options.magnet!);
   const managed = new ManagedProcess(scope, {
     name: options.name ?? `aria2c ${role}er`,
     command: aria2c,

@@ -485,10 +485,8 @@ function spawnPeer(scope: CleanupContext, name: string, job: PeerJob): SpawnedPe
   };
 }
 
-/** magnet:?xt=urn:btih:<hex>&dn=<name>&tr=<announce>: the tracker is the only way to peers. */
-export function magnetUri(torrent: TestTorrent, announce: string): string {
-  return `magnet:?xt=urn:btih:${torrent.infoHashHex}&dn=${encodeURIComponent(torrent.name)}&tr=${encodeURIComponent(announce)}`;
-}
+// The magnet link maker lives with the torrents; the WebTorrent tests import it from here too.
+export { magnetUri } from '../torrent.js';
 
 // ---------------------------------------------------------------------------
 // webtorrent@3 peers in child processes: the child side
