@@ -261,7 +261,7 @@ const SCHEMA = {
     requestTimeoutMs: integer(2000, 50, 60000, 'An edge answers a request with a failure if its swarm has not replied within this long.'),
     maxBatch: integer(256, 1, 10000, 'Requests an edge sends to one swarm in one batch at most.'),
     maxMessagesInFlight: integer(64, 1, 10000, 'Messages awaiting replies per swarm; requests arriving meanwhile wait and travel together in the next one.'),
-    maxQueuedRequests: integer(65536, 0, 10_000_000, 'Requests waiting behind maxMessagesInFlight per swarm, at most; more get a "swarm overloaded" failure at once.'),
+    maxQueuedRequests: integer(65536, 1, 10_000_000, 'Requests waiting behind maxMessagesInFlight per swarm, at most (one batch may always wait); more get a "swarm overloaded" failure at once.'),
     authToken: text('', 'Shared secret by which edges prove their identity to swarms (an HMAC per stream; the token never travels); the same on every edge and swarm. "" = none.', {
       allowed: 'empty or at least 32 characters',
       normalize: (value) => value.trim(),

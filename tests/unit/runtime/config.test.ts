@@ -458,7 +458,7 @@ describe('config errors name the key', () => {
     'cluster.requestTimeoutMs': '10',
     'cluster.maxBatch': '0',
     'cluster.maxMessagesInFlight': 'many',
-    'cluster.maxQueuedRequests': '-1',
+    'cluster.maxQueuedRequests': '0',
     'cluster.authToken': 'too-short-for-a-secret',
     'cluster.authTokenFile': '/nonexistent/token',
     'cluster.tls.certFile': '/nonexistent/cert.pem',
