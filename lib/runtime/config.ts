@@ -154,6 +154,15 @@ function checkReadableFile(value: string): string | undefined {
   return existsSync(value) ? undefined : 'no such file';
 }
 
+function checkAuthToken(value: string): string | undefined {
+  if (value === '' || value.length >= 32) return undefined;
+  return `it has ${value.length} characters; use e.g. \`openssl rand -hex 32\``;
+}
+
+function checkCertificateName(value: string): string | undefined {
+  return /\s/.test(value) ? 'it contains whitespace' : undefined;
+}
+
 function checkHeaderName(value: string): string | undefined {
   if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(value)) return 'it is not a valid HTTP header name';
   return undefined;
@@ -252,10 +261,38 @@ const SCHEMA = {
     requestTimeoutMs: integer(2000, 50, 60000, 'An edge answers a request with a failure if its swarm has not replied within this long.'),
     maxBatch: integer(256, 1, 10000, 'Requests an edge sends to one swarm in one batch at most.'),
     maxMessagesInFlight: integer(64, 1, 10000, 'Messages awaiting replies per swarm; requests arriving meanwhile wait and travel together in the next one.'),
+    maxQueuedRequests: integer(65536, 1, 10_000_000, 'Requests waiting behind maxMessagesInFlight per swarm, at most (one batch may always wait); more get a "swarm overloaded" failure at once.'),
+    authToken: text('', 'Shared secret by which edges prove their identity to swarms (an HMAC per stream; the token never travels); the same on every edge and swarm. "" = none.', {
+      allowed: 'empty or at least 32 characters',
+      normalize: (value) => value.trim(),
+      check: checkAuthToken,
+      secret: true,
+    }),
+    authTokenFile: text('', 'File holding cluster.authToken (e.g. a mounted Kubernetes Secret), read at start.', { allowed: 'empty or an existing file', check: checkReadableFile }),
+    tls: {
+      certFile: text('', 'PEM certificate chain for edge <-> swarm gRPC: a swarm serves TLS with it, an edge presents it as its client certificate. "" = none.', {
+        allowed: 'empty or an existing file',
+        check: checkReadableFile,
+      }),
+      keyFile: text('', 'PEM private key for cluster.tls.certFile.', { allowed: 'empty or an existing file', check: checkReadableFile }),
+      caFile: text('', 'PEM CA bundle: an edge verifies swarms with it (TLS is on when set); a swarm requires edges to present a certificate it signed (mutual TLS).', {
+        allowed: 'empty or an existing file',
+        check: checkReadableFile,
+      }),
+      serverName: text('{name}', 'Edge: the name a swarm\'s certificate must carry; {name} = the swarm\'s member name (e.g. "{name}.tracker-swarm.ns.svc"). "" = the host of its address.', {
+        allowed: 'a host name, optionally with {name}',
+        check: checkCertificateName,
+      }),
+      edgeName: text('{id}', 'Swarm with mutual TLS: the name an edge\'s certificate must carry for the edge id it claims; {id} = that edge id.', {
+        allowed: 'a host name, optionally with {id}',
+        check: (value) => (value === '' ? 'it is empty' : checkCertificateName(value)),
+      }),
+    },
   },
   swarm: {
     grpcHost: text('::', 'Address the swarm\'s gRPC server listens on.', { allowed: 'a host name or IP address', check: checkHost }),
     grpcPort: integer(7000, 0, 65535, 'Port of the swarm\'s gRPC server (edges connect here).'),
+    maxPendingRelaysPerEdge: integer(10000, 1, 10_000_000, 'WebTorrent offers/answers queued for one edge whose stream is not taking them, at most; more are dropped.'),
   },
   announce: {
     intervalSeconds: integer(1800, 1, 86400, 'Announce interval sent to clients.'),
@@ -301,7 +338,8 @@ const SECTION_DOCS: Record<string, string> = {
   webtorrent: 'WebTorrent tracking over WebSocket, on the TCP port.',
   tls: 'TLS on the TCP port (HTTPS and WSS). Both files or neither.',
   node: 'Identity of this process in a cluster.',
-  cluster: 'Edge side of a cluster: finding swarms and talking to them over gRPC.',
+  cluster: 'A cluster: how edges find swarms and talk to them over gRPC, and how swarms trust edges.',
+  'cluster.tls': 'TLS between edges and swarms (both roles), re-read when the files change. Default: plain gRPC.',
   swarm: 'Swarm side of a cluster.',
   announce: 'Announce replies.',
   store: 'In-memory peer store (swarm role).',
@@ -682,6 +720,14 @@ function crossCheck(loader: Loader, warnings: string[]): void {
   if ((c.tls.certFile === '') !== (c.tls.keyFile === '')) {
     const missing = c.tls.certFile === '' ? 'tls.certFile' : 'tls.keyFile';
     throw new ConfigError(missing, `config key "${missing}": TLS needs both tls.certFile and tls.keyFile, got only ${missing === 'tls.certFile' ? 'tls.keyFile' : 'tls.certFile'}`);
+  }
+
+  if ((c.cluster.tls.certFile === '') !== (c.cluster.tls.keyFile === '')) {
+    const missing = c.cluster.tls.certFile === '' ? 'cluster.tls.certFile' : 'cluster.tls.keyFile';
+    throw new ConfigError(missing, `config key "${missing}": needs to be set together with ${missing === 'cluster.tls.certFile' ? 'cluster.tls.keyFile' : 'cluster.tls.certFile'}`);
+  }
+  if (c.cluster.authToken !== '' && c.cluster.authTokenFile !== '') {
+    throw new ConfigError('cluster.authTokenFile', 'config key "cluster.authTokenFile": set either cluster.authToken or cluster.authTokenFile, not both');
   }
 
   if (c.webtorrent.idleTimeoutSeconds % 4 !== 0) {

@@ -21,6 +21,28 @@ export interface StoreStatsSource {
   stats(): { torrents: number; peers: { v4: { seeders: number; leechers: number }; v6: { seeders: number; leechers: number } } };
 }
 
+/** An edge's view of one swarm's transport (GrpcTransportStats fields). */
+export interface SwarmClientFailures {
+  swarm: string;
+  timedOut: number;
+  unavailable: number;
+  overloaded: number;
+  streamFailures: number;
+  repliesUnmatched: number;
+}
+
+/** A swarm's gRPC server counters (GrpcSwarmServerStats fields). */
+export interface EdgeStreamCounts {
+  rejectedUnauthenticated: number;
+  rejectedPermissionDenied: number;
+  rejectedInvalid: number;
+  rejectedShuttingDown: number;
+  edgesGone: number;
+  relaysDroppedNoStream: number;
+  relaysDroppedBacklog: number;
+  unsupported: number;
+}
+
 export interface AccessListStatsSource {
   readonly size: number;
   readonly reloadsOk: number;
@@ -225,6 +247,101 @@ export class TrackerMetrics {
       registers: [this.registry],
       collect() {
         this.set(source());
+      },
+    });
+  }
+
+  // ------------------------------------------------------------ cluster failures and trust (read when scraped)
+
+  /** Edge: requests its gRPC transports failed themselves, by swarm and reason; stream failures; replies matching nothing. */
+  observeSwarmClientFailures(source: () => readonly SwarmClientFailures[]): void {
+    new ReadThroughCounter(
+      'tracker_swarm_requests_failed_total',
+      'Edge: requests answered with a failure by the edge itself, by swarm and reason (timeout, unavailable: no stream, overloaded: cluster.maxQueuedRequests)',
+      () =>
+        source().flatMap((s) => [
+          { labels: { swarm: s.swarm, reason: 'timeout' }, value: s.timedOut },
+          { labels: { swarm: s.swarm, reason: 'unavailable' }, value: s.unavailable },
+          { labels: { swarm: s.swarm, reason: 'overloaded' }, value: s.overloaded },
+        ]),
+      this.registry,
+    );
+    new ReadThroughCounter(
+      'tracker_swarm_stream_failures_total',
+      'Edge: streams to the swarm that failed, ended or were refused (the edge reopens them)',
+      () => source().map((s) => ({ labels: { swarm: s.swarm }, value: s.streamFailures })),
+      this.registry,
+    );
+    new ReadThroughCounter(
+      'tracker_swarm_replies_unmatched_total',
+      'Edge: replies from the swarm that matched no waiting request (late after a timeout, or duplicates)',
+      () => source().map((s) => ({ labels: { swarm: s.swarm }, value: s.repliesUnmatched })),
+      this.registry,
+    );
+  }
+
+  /** Swarm: edge streams refused, edges restarted or gone, relays dropped, requests of unknown types. */
+  observeEdgeStreams(source: () => EdgeStreamCounts): void {
+    new ReadThroughCounter(
+      'tracker_edge_streams_rejected_total',
+      'Swarm: edge streams refused, by reason (unauthenticated, permission-denied: edge identity not proven or not allowed; invalid; shutting-down)',
+      () => {
+        const s = source();
+        return [
+          { labels: { reason: 'unauthenticated' }, value: s.rejectedUnauthenticated },
+          { labels: { reason: 'permission-denied' }, value: s.rejectedPermissionDenied },
+          { labels: { reason: 'invalid' }, value: s.rejectedInvalid },
+          { labels: { reason: 'shutting-down' }, value: s.rejectedShuttingDown },
+        ];
+      },
+      this.registry,
+    );
+    new ReadThroughCounter(
+      'tracker_edges_gone_total',
+      'Swarm: times an edge went away or restarted and its WebTorrent peers were dropped',
+      () => [{ labels: {}, value: source().edgesGone }],
+      this.registry,
+    );
+    new ReadThroughCounter(
+      'tracker_edge_relays_dropped_total',
+      'Swarm: WebTorrent offers/answers not sent to an edge, by reason (no-stream, backlog: swarm.maxPendingRelaysPerEdge)',
+      () => {
+        const s = source();
+        return [
+          { labels: { reason: 'no-stream' }, value: s.relaysDroppedNoStream },
+          { labels: { reason: 'backlog' }, value: s.relaysDroppedBacklog },
+        ];
+      },
+      this.registry,
+    );
+    new ReadThroughCounter(
+      'tracker_edge_requests_unsupported_total',
+      'Swarm: requests of a type this build does not know (a newer edge), answered with a failure',
+      () => [{ labels: {}, value: source().unsupported }],
+      this.registry,
+    );
+  }
+
+  /** Edge <-> swarm TLS files: reloads by result, and when the certificate in force expires. */
+  observeClusterTls(source: () => { reloadsOk: number; reloadsFailed: number; notAfter: number }): void {
+    new ReadThroughCounter(
+      'tracker_cluster_tls_reloads_total',
+      'Reloads of the cluster.tls files by result (a failed reload keeps the previous certificate)',
+      () => {
+        const s = source();
+        return [
+          { labels: { result: 'ok' }, value: s.reloadsOk },
+          { labels: { result: 'failed' }, value: s.reloadsFailed },
+        ];
+      },
+      this.registry,
+    );
+    new Gauge({
+      name: 'tracker_cluster_tls_certificate_expiry_timestamp_seconds',
+      help: 'When the cluster.tls.certFile certificate in force expires (Unix time; 0 without one)',
+      registers: [this.registry],
+      collect() {
+        this.set(source().notAfter);
       },
     });
   }

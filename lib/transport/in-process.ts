@@ -1,3 +1,4 @@
+import type { FailureSink } from '../runtime/failures.js';
 import type { SwarmReply, SwarmRequest } from './messages.js';
 import type { BatchCallback, SwarmService, Transport } from './transport.js';
 import { errorReplies, INTERNAL_ERROR, unavailableReply } from './replies.js';
@@ -6,12 +7,19 @@ import { errorReplies, INTERNAL_ERROR, unavailableReply } from './replies.js';
  * The all-in-one transport: edge and swarm in one process. It keeps the
  * asynchronous contract of the gRPC transport (replies arrive after `send`
  * returns) so frontends behave the same in both deployments.
+ *
+ * The service must not throw; when it does, the clients still get an
+ * answer ("internal error") and the exception goes to `failures` (counted
+ * and logged, rate-limited), as does one thrown by a `done` callback.
  */
 export class InProcessTransport implements Transport {
   private pending = 0;
   private closed = false;
 
-  constructor(private readonly service: SwarmService) {}
+  constructor(
+    private readonly service: SwarmService,
+    private readonly failures?: FailureSink,
+  ) {}
 
   get inFlight(): number {
     return this.pending;
@@ -19,7 +27,7 @@ export class InProcessTransport implements Transport {
 
   send(batch: SwarmRequest[], done: BatchCallback): void {
     if (this.closed) {
-      queueMicrotask(() => done(errorReplies(batch.length, 'tracker is shutting down')));
+      queueMicrotask(() => this.deliver(done, errorReplies(batch.length, 'tracker is shutting down')));
       return;
     }
     this.pending += batch.length;
@@ -27,12 +35,12 @@ export class InProcessTransport implements Transport {
       let replies: SwarmReply[];
       try {
         replies = this.service.handle(batch);
-      } catch {
-        // The store must not throw; if it does, the clients get an answer anyway.
+      } catch (error) {
         replies = errorReplies(batch.length, 'internal error');
+        this.failures?.report(error, { requests: batch.length });
       }
       this.pending -= batch.length;
-      done(replies);
+      this.deliver(done, replies);
     });
   }
 
@@ -40,12 +48,22 @@ export class InProcessTransport implements Transport {
     if (this.closed) return unavailableReply('tracker is shutting down');
     try {
       return this.service.handleOne ? this.service.handleOne(request) : this.service.handle([request])[0];
-    } catch {
+    } catch (error) {
+      this.failures?.report(error, { request: request.type });
       return INTERNAL_ERROR;
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+  }
+
+  /** A throwing callback must not escape into the microtask queue (an uncaught exception ends the process). */
+  private deliver(done: BatchCallback, replies: SwarmReply[]): void {
+    try {
+      done(replies);
+    } catch (error) {
+      this.failures?.report(error, { callback: 'done' });
+    }
   }
 }

@@ -1,3 +1,4 @@
+import type { FailureSink } from '../runtime/failures.js';
 import type { ErrorReply, SwarmReply, SwarmRequest } from './messages.js';
 
 /** One ErrorReply per request, for a batch no swarm could answer. */
@@ -27,15 +28,22 @@ export const INTERNAL_ERROR: ErrorReply = Object.freeze({ type: 'error', message
 /**
  * Answers a batch one request at a time: one reply per request, in order.
  * A request whose handler throws gets an "internal error" reply instead of
- * failing its whole batch (SwarmService.handle must never throw).
+ * failing its whole batch (SwarmService.handle must never throw); the
+ * exception goes to `failures` (counted, logged rate-limited) with the
+ * request's type.
  */
-export function answerEach(requests: readonly SwarmRequest[], answer: (request: SwarmRequest) => SwarmReply): SwarmReply[] {
+export function answerEach(
+  requests: readonly SwarmRequest[],
+  answer: (request: SwarmRequest) => SwarmReply,
+  failures?: FailureSink,
+): SwarmReply[] {
   const replies = new Array<SwarmReply>(requests.length);
   for (let i = 0; i < requests.length; i++) {
     try {
       replies[i] = answer(requests[i]);
-    } catch {
+    } catch (error) {
       replies[i] = INTERNAL_ERROR;
+      failures?.report(error, { request: requests[i].type });
     }
   }
   return replies;

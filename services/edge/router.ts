@@ -9,6 +9,7 @@ import type {
   WtScrapeRequest,
 } from '../../lib/transport/messages.js';
 import type { Transport } from '../../lib/transport/transport.js';
+import type { FailureSink } from '../../lib/runtime/failures.js';
 import { unavailableReply } from '../../lib/transport/replies.js';
 
 export type ReplyCallback = (reply: SwarmReply) => void;
@@ -35,6 +36,9 @@ interface Queue {
  * destination: a batch is sent when it reaches `maxBatch` or at the end of
  * the current event-loop turn, so a burst of datagrams read in one poll phase
  * travels as one batch. Frontends call `request` and get exactly one reply.
+ * A reply callback that throws does not keep the rest of its batch from
+ * their replies; the exception goes to `failures` (counted, logged
+ * rate-limited).
  */
 export class SwarmRouter {
   private readonly queues = new Map<Transport, Queue>();
@@ -43,7 +47,7 @@ export class SwarmRouter {
   constructor(
     private readonly destinations: Destinations,
     private readonly maxBatch = 256,
-    private readonly onCallbackError: (error: unknown) => void = () => {},
+    private readonly failures?: FailureSink,
   ) {}
 
   request(request: SwarmRequest, callback: ReplyCallback): void {
@@ -203,7 +207,8 @@ export class SwarmRouter {
         try {
           callbacks[i](replies[i] ?? unavailableReply('no reply from swarm'));
         } catch (error) {
-          this.onCallbackError(error);
+          // The reply's type, not the request's: the closure must not keep the requests alive.
+          this.failures?.report(error, { reply: replies[i]?.type });
         }
       }
       // An array promoted while its batch was in flight would keep the

@@ -13,10 +13,8 @@ const LOCAL_EDGE = 'local';
 export async function startAllInOne(config: Config, logger: Logger): Promise<RunningTracker> {
   const ops = await startOperations(config, logger);
   const swarm = createSwarm(config, ops.metrics);
-  const transport = new InProcessTransport(swarm);
-  const router = new SwarmRouter(new SingleDestination(transport), config.cluster.maxBatch, (error) =>
-    logger.error('reply handler failed', { error }),
-  );
+  const transport = new InProcessTransport(swarm, ops.failures.for('in-process'));
+  const router = new SwarmRouter(new SingleDestination(transport), config.cluster.maxBatch, ops.failures.for('router'));
   const frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, router, policy: ops.accessList.list, metrics: ops.metrics, logger });
   if (frontends.ws) swarm.webtorrent.setRelay(frontends.ws);
 

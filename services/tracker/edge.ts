@@ -1,10 +1,11 @@
 import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
-import { GrpcTransport } from '../../lib/transport/grpc/client.js';
+import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client.js';
 import { SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { SlotDestinations } from '../edge/slot-destinations.js';
 import { createMembership, nodeName } from './cluster-config.js';
+import { edgeTrust } from './cluster-trust.js';
 import { startOperations, type RunningTracker } from './operations.js';
 
 /**
@@ -14,9 +15,12 @@ import { startOperations, type RunningTracker } from './operations.js';
 export async function startEdge(config: Config, logger: Logger): Promise<RunningTracker> {
   const edgeId = nodeName(config);
   const ops = await startOperations(config, logger);
+  const trust = await edgeTrust(config, logger, ops.metrics);
   const membership = await createMembership(config, logger);
   await membership.start();
 
+  const clientFailures = ops.failures.for('grpc-client');
+  const overloaded = ops.metrics.limitCounter('cluster.maxQueuedRequests');
   let frontends: Frontends | undefined;
   const destinations = new SlotDestinations(
     membership,
@@ -26,11 +30,17 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
         name: member.name,
         address: member.address,
         edgeId,
+        credentials: trust.credentials,
+        tlsServerName: trust.serverNameFor(member.name),
+        authToken: trust.authToken || undefined,
         requestTimeoutMs: config.cluster.requestTimeoutMs,
         maxMessagesInFlight: config.cluster.maxMessagesInFlight,
+        maxQueuedRequests: config.cluster.maxQueuedRequests,
         onMessageSent: (requests) => client.batchSize.observe(requests),
         onRoundTrip: (seconds) => client.roundTrip.observe(seconds),
-        onStateChange: (state) => logger.info('swarm stream', { swarm: member.name, address: member.address, state }),
+        onOverloaded: (requests) => overloaded.inc(requests),
+        onStateChange: streamLogger(logger, member),
+        failures: clientFailures,
       });
       transport.onRelay((socket, message) => frontends?.ws?.deliver({ edge: edgeId, socket }, message));
       return transport;
@@ -39,15 +49,14 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   );
   destinations.start();
   ops.metrics.observeSlotTable(() => destinations.tableInfo);
+  const transports = (): { name: string; transport: GrpcTransport }[] =>
+    destinations.swarms.map(({ name, transport }) => ({ name, transport: transport as GrpcTransport }));
   ops.metrics.observeSwarmClients(() =>
-    destinations.swarms.map(({ name, transport }) => ({
-      swarm: name,
-      up: (transport as GrpcTransport).streamState === 'open',
-      inFlight: transport.inFlight,
-    })),
+    transports().map(({ name, transport }) => ({ swarm: name, up: transport.streamState === 'open', inFlight: transport.inFlight })),
   );
+  ops.metrics.observeSwarmClientFailures(() => transports().map(({ name, transport }) => ({ swarm: name, ...transport.stats() })));
 
-  const router = new SwarmRouter(destinations, config.cluster.maxBatch, (error) => logger.error('reply handler failed', { error }));
+  const router = new SwarmRouter(destinations, config.cluster.maxBatch, ops.failures.for('router'));
   frontends = await Frontends.start({ config, edgeId, router, policy: ops.accessList.list, metrics: ops.metrics, logger });
   const started = frontends;
 
@@ -58,6 +67,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     tcpPort: started.tcpPort,
     metricsPort: ops.metricsPort,
     swarms: membership.members().map((m) => `${m.name}=${m.address}`),
+    swarmTransport: trust.summary,
   });
   return ops.running({
     udpPort: started.udpPort,
@@ -66,6 +76,28 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
       await started.stop(config.shutdown.graceSeconds * 1000);
       await destinations.close();
       await membership.stop();
+      trust.close();
     },
   });
+}
+
+/**
+ * Logs a swarm stream's state changes: open at info; down at warn with the
+ * reason, once per distinct reason while it stays down (a stream refused for
+ * a bad certificate is retried every couple of seconds and would otherwise
+ * repeat the same line forever).
+ */
+function streamLogger(logger: Logger, member: { name: string; address: string }): (state: StreamState, reason: string) => void {
+  let lastDownReason: string | undefined;
+  return (state, reason) => {
+    if (state === 'open') {
+      lastDownReason = undefined;
+      logger.info('swarm stream open', { swarm: member.name, address: member.address });
+    } else if (state === 'down' && reason !== lastDownReason) {
+      lastDownReason = reason;
+      logger.warn('swarm stream down; retrying', { swarm: member.name, address: member.address, reason });
+    } else {
+      logger.debug('swarm stream', { swarm: member.name, address: member.address, state });
+    }
+  };
 }

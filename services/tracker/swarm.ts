@@ -1,40 +1,76 @@
 import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
-import { GrpcSwarmServer } from '../../lib/transport/grpc/server.js';
+import { GrpcSwarmServer, type StreamRejection } from '../../lib/transport/grpc/server.js';
 import { createSwarm } from '../swarm/create-swarm.js';
 import { nodeName } from './cluster-config.js';
+import { swarmTrust, swarmTrustWarning } from './cluster-trust.js';
 import { startOperations, type RunningTracker } from './operations.js';
+
+/** Refused edge streams are logged at most this often (each one is counted in tracker_edge_streams_rejected_total). */
+const REJECTION_LOG_INTERVAL_MS = 10_000;
 
 /** A swarm pod: peers in memory for the slots it owns, served to edges over gRPC. */
 export async function startSwarm(config: Config, logger: Logger): Promise<RunningTracker> {
   const name = nodeName(config);
   const ops = await startOperations(config, logger, { accessList: false });
+  const trust = await swarmTrust(config, name, logger, ops.metrics);
   const swarm = createSwarm(config, ops.metrics);
   const batch = ops.metrics.swarmServerBatch();
+  const relayBacklog = ops.metrics.limitCounter('swarm.maxPendingRelaysPerEdge');
   const server = new GrpcSwarmServer(swarm, {
     host: config.swarm.grpcHost,
     port: config.swarm.grpcPort,
     swarmId: name,
+    credentials: trust.credentials,
+    auth: trust.auth,
+    maxPendingRelaysPerEdge: config.swarm.maxPendingRelaysPerEdge,
+    onRelayBacklogFull: () => relayBacklog.inc(),
     onEdgeGone: (edgeId) => {
       const removed = swarm.webtorrent.dropEdge(edgeId);
       logger.info('edge gone: its WebTorrent peers were removed', { edgeId, removed });
     },
-    onEdgeConnected: (edgeId) => logger.info('edge connected', { edgeId }),
+    onEdgeConnected: (edgeId, _bootNonce, proof) => logger.info('edge connected', { edgeId, proof }),
+    onStreamRejected: rejectionLogger(logger),
     onBatch: (requests, seconds) => {
       batch.size.observe(requests);
       batch.seconds.observe(seconds);
     },
+    failures: ops.failures.for('grpc-server'),
   });
   swarm.webtorrent.setRelay(server);
   const port = await server.listen();
   ops.metrics.observeEdges(() => server.connectedEdges().length);
-  logger.info('swarm listening', { name, grpcHost: config.swarm.grpcHost, grpcPort: port, metricsPort: ops.metricsPort });
+  ops.metrics.observeEdgeStreams(() => server.stats());
+  const warning = swarmTrustWarning(config, trust.auth);
+  if (warning) logger.warn(warning);
+  logger.info('swarm listening', { name, grpcHost: config.swarm.grpcHost, grpcPort: port, metricsPort: ops.metricsPort, edgeTransport: trust.summary });
   return ops.running({
     udpPort: 0,
     tcpPort: port,
     async stop() {
       await server.shutdown(config.shutdown.graceSeconds * 1000);
       swarm.stopSweeper();
+      trust.close();
     },
   });
+}
+
+/**
+ * Logs refused edge streams, at most one line per REJECTION_LOG_INTERVAL_MS
+ * (a misconfigured edge retries every couple of seconds, a scanner faster);
+ * the line after a quiet spell says how many were left out.
+ */
+function rejectionLogger(logger: Logger): (reason: StreamRejection, details: string, edgeId: string) => void {
+  let last = -Infinity;
+  let suppressed = 0;
+  return (reason, details, edgeId) => {
+    const now = Date.now();
+    if (now - last < REJECTION_LOG_INTERVAL_MS) {
+      suppressed++;
+      return;
+    }
+    last = now;
+    logger.warn('edge stream refused', { reason, details, edgeId, ...(suppressed > 0 ? { suppressed } : {}) });
+    suppressed = 0;
+  };
 }

@@ -290,6 +290,8 @@ export interface ClusterOptions {
   extraArgs?: string[];
   edgeArgs?: string[];
   swarmArgs?: string[];
+  /** Flags for one node, after the others (e.g. its own certificate files). */
+  nodeArgs?: (name: string, role: Role) => string[];
   /**
    * --host of the edges: '127.0.0.1' (default), or '::' to bind them
    * dual-stack (needed for http://[::1] and udp://[::1] announce URLs).
@@ -345,6 +347,7 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
         'swarm',
         ...common,
         ...(options.swarmArgs ?? []),
+        ...(options.nodeArgs?.(name, 'swarm') ?? []),
         `--node.name=${name}`,
         '--swarm.grpcHost=127.0.0.1',
         `--swarm.grpcPort=${grpcPort}`,
@@ -363,6 +366,7 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
         'edge',
         ...common,
         ...(options.edgeArgs ?? []),
+        ...(options.nodeArgs?.(name, 'edge') ?? []),
         `--node.name=${name}`,
         `--host=${edgeHost}`,
         `--port=${port}`,

@@ -22,13 +22,22 @@
  *   reopened by this class (short backoff, then as soon as the channel is
  *   READY); the channel reconnects by itself with a 100 ms .. 2 s backoff.
  * - WebTorrent offers/answers pushed by the swarm go to `onRelay` handlers.
+ * - Exceptions thrown by `done` callbacks and relay handlers are caught (the
+ *   transport carries on) and go to `failures`.
+ * - Identity: with `authToken`, every stream carries a proof that this edge
+ *   knows the token, bound to its edge id, boot nonce, the swarm's member
+ *   name and the time (edge-token.ts); with TLS `credentials` carrying a
+ *   client certificate, the certificate proves it. `tlsServerName` is the
+ *   name the swarm's certificate must carry (swarms are dialled by IP).
  */
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import type { FailureSink } from '../../runtime/failures.js';
 import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../messages.js';
 import type { BatchCallback, Transport } from '../transport.js';
 import { estimateRequestBytes, type DecodedSwarmBatch, type RequestRun } from './codec.js';
 import { METADATA, PROTOCOL_VERSION, swarmServiceDefinition, type WireCodec } from './service.js';
+import { signEdgeProof } from './edge-token.js';
 import { errorReplies, unavailableReply } from '../replies.js';
 
 export interface GrpcTransportOptions {
@@ -69,6 +78,10 @@ export interface GrpcTransportOptions {
   /** Max message size each way. Default 64 MiB. */
   maxMessageBytes?: number;
   credentials?: grpc.ChannelCredentials;
+  /** With TLS credentials: the name the swarm's certificate must carry (also sent as SNI). Default: the address's host. */
+  tlsServerName?: string;
+  /** Shared cluster token: each stream proves knowledge of it for this edge id (see edge-token.ts). */
+  authToken?: string;
   /** Extra channel options (override the ones derived from the fields above). */
   channelOptions?: grpc.ChannelOptions;
   /** Wire codec; default the hand-written one (codec.ts). */
@@ -77,9 +90,12 @@ export interface GrpcTransportOptions {
   onMessageSent?: (requests: number, batches: number) => void;
   /** Round trip of one batch (written -> last reply), in seconds. */
   onRoundTrip?: (seconds: number, requests: number) => void;
-  onStateChange?: (state: StreamState) => void;
-  /** A `done` callback threw (the transport carries on). */
-  onCallbackError?: (error: unknown) => void;
+  /** `reason`: why the stream went down (as stats().lastError); '' for other states. */
+  onStateChange?: (state: StreamState, reason: string) => void;
+  /** Requests refused because maxQueuedRequests were already waiting. */
+  onOverloaded?: (requests: number) => void;
+  /** Where exceptions thrown by `done` callbacks and relay handlers go (the transport carries on). */
+  failures?: FailureSink;
 }
 
 /**
@@ -219,6 +235,7 @@ export class GrpcTransport implements Transport {
       'grpc.use_local_subchannel_pool': 1,
       // Nothing serves channelz here, and it stamps a Date on every message.
       'grpc.enable_channelz': 0,
+      ...(options.tlsServerName ? { 'grpc.ssl_target_name_override': options.tlsServerName } : {}),
       ...options.channelOptions,
     };
     const Client = grpc.makeGenericClientConstructor(swarmServiceDefinition(options.codec), 'tracker.v1.Swarm');
@@ -253,6 +270,7 @@ export class GrpcTransport implements Transport {
     }
     if (this.s.queuedRequests > 0 && this.s.queuedRequests + n > this.maxQueuedRequests) {
       this.s.overloaded += n;
+      this.options.onOverloaded?.(n);
       return this.failSoon(n, `swarm ${this.name} overloaded`, done);
     }
     const firstId = this.nextId;
@@ -365,13 +383,17 @@ export class GrpcTransport implements Transport {
     this.state = state;
     this.s.state = state;
     this.s.stateCode = STREAM_STATE_CODE[state];
-    this.options.onStateChange?.(state);
+    this.options.onStateChange?.(state, state === 'down' ? this.s.lastError : '');
     for (const waiter of [...this.stateWaiters]) waiter();
   }
 
   private openStream(): void {
     if (this.closed) return;
-    const call = this.client.exchange(this.metadata.clone(), {});
+    const metadata = this.metadata.clone();
+    if (this.options.authToken) {
+      metadata.set(METADATA.edgeProof, signEdgeProof(this.options.authToken, { swarm: this.name, edgeId: this.edgeId, bootNonce: this.bootNonce }));
+    }
+    const call = this.client.exchange(metadata, {});
     this.call = call;
     this.blocked = false;
     this.s.streamsOpened++;
@@ -521,7 +543,7 @@ export class GrpcTransport implements Transport {
             this.relayHandlers[h](socket, message);
           } catch (error) {
             s.callbackErrors++;
-            this.options.onCallbackError?.(error);
+            this.options.failures?.report(error, { swarm: this.name, callback: 'relay' });
           }
         }
       }
@@ -603,7 +625,7 @@ export class GrpcTransport implements Transport {
       done(replies);
     } catch (error) {
       this.s.callbackErrors++;
-      this.options.onCallbackError?.(error);
+      this.options.failures?.report(error, { swarm: this.name, callback: 'done' });
     }
   }
 

@@ -10,6 +10,12 @@
  * reading that stream until 'drain', so HTTP/2 flow control pushes back on
  * the edge.
  *
+ * Edge identity: with `auth`, a stream must prove the edge id it claims
+ * (client certificate and/or token, see edge-auth.ts) or it is refused
+ * (UNAUTHENTICATED / PERMISSION_DENIED) before it can touch any state: an
+ * unproven stream never replaces an edge's streams or drops its peers.
+ * Refusals are counted by reason and reported to `onStreamRejected`.
+ *
  * Edge lifecycle:
  * - a stream from an edge id with a different boot nonce than the streams
  *   it has means the edge restarted: the old streams are ended and the old
@@ -21,13 +27,19 @@
  * - when an edge's last stream ends, `onEdgeGone(edgeId)` runs after
  *   `edgeGoneGraceMs` unless the same edge process (same nonce) is back by
  *   then (a stream blip must not wipe the WebTorrent peers of live sockets).
+ *
+ * Exceptions caught on these paths (SwarmService.handle, onEdgeGone, a
+ * write) go to `failures`: counted and logged, rate-limited.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Http2Session } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { FailureSink } from '../../runtime/failures.js';
 import type { RelaySink, SocketRef, SwarmReply, SwarmRequest, WtRelayMessage } from '../messages.js';
 import type { SwarmService } from '../transport.js';
 import type { DecodedEdgeBatch, Relay } from './codec.js';
 import { METADATA, PROTOCOL_VERSION, swarmServiceDefinition, type OutgoingSwarmBatch, type WireCodec } from './service.js';
+import type { EdgeAuthenticator } from './edge-auth.js';
 
 export interface GrpcSwarmServerOptions {
   /** Default '0.0.0.0'. IPv6 literals may be given with or without brackets. */
@@ -38,12 +50,20 @@ export interface GrpcSwarmServerOptions {
   swarmId?: string;
   /** An edge's streams are all gone (or it restarted): drop its WebTorrent peers. */
   onEdgeGone?: (edgeId: string) => void;
-  /** A stream from an edge was accepted. */
-  onEdgeConnected?: (edgeId: string, bootNonce: string) => void;
+  /** A stream from an edge was accepted; `proof` says how its identity was proven ("none" without `auth`). */
+  onEdgeConnected?: (edgeId: string, bootNonce: string, proof: string) => void;
+  /** Who may claim which edge id; default: every claim is believed. */
+  auth?: EdgeAuthenticator;
+  /** A stream was refused (the edge is told `details` too). */
+  onStreamRejected?: (reason: StreamRejection, details: string, edgeId: string) => void;
+  /** Where exceptions caught on the stream paths go. */
+  failures?: FailureSink;
   /** Default 5000; 0 = call onEdgeGone as soon as the stream ends. */
   edgeGoneGraceMs?: number;
   /** Relays waiting for one blocked edge stream, at most (more are dropped and counted). Default 10000. */
   maxPendingRelaysPerEdge?: number;
+  /** Relays dropped because maxPendingRelaysPerEdge were already waiting. */
+  onRelayBacklogFull?: () => void;
   /** Defaults 10000 / 5000. */
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
@@ -63,10 +83,18 @@ export interface GrpcSwarmServerOptions {
   onBatch?: (requests: number, seconds: number) => void;
 }
 
+/** Why a stream was refused: no/unproven identity, identity not allowed, bad metadata, or the swarm is stopping. */
+export type StreamRejection = 'unauthenticated' | 'permission-denied' | 'invalid' | 'shutting-down';
+
 export interface GrpcSwarmServerStats {
   edges: number;
   streamsAccepted: number;
+  /** All refused streams; by reason below. */
   streamsRejected: number;
+  rejectedUnauthenticated: number;
+  rejectedPermissionDenied: number;
+  rejectedInvalid: number;
+  rejectedShuttingDown: number;
   /** Streams ended because their edge came back with a new boot nonce. */
   streamsReplaced: number;
   edgesGone: number;
@@ -77,8 +105,10 @@ export interface GrpcSwarmServerStats {
   /** SwarmService.handle threw (its batch got ErrorReplies). */
   handleErrors: number;
   relaysSent: number;
-  /** Relays for an edge with no stream, or beyond the per-edge bound. */
+  /** Relays for an edge with no stream, or beyond the per-edge bound (the two below). */
   relaysDropped: number;
+  relaysDroppedNoStream: number;
+  relaysDroppedBacklog: number;
   writeBlocked: number;
 }
 
@@ -96,6 +126,14 @@ interface EdgeStream {
 
 const NO_IDS: number[] = [];
 const NO_REPLIES: SwarmReply[] = [];
+/** What an edge id may look like (node.name's rule): it becomes a map key and a certificate name. */
+const EDGE_ID = /^[A-Za-z0-9._-]{1,253}$/;
+const REJECTION_STAT = {
+  unauthenticated: 'rejectedUnauthenticated',
+  'permission-denied': 'rejectedPermissionDenied',
+  invalid: 'rejectedInvalid',
+  'shutting-down': 'rejectedShuttingDown',
+} as const satisfies Record<StreamRejection, keyof GrpcSwarmServerStats>;
 
 function metadataString(metadata: grpc.Metadata, key: string): string {
   const value = metadata.get(key)[0];
@@ -117,8 +155,10 @@ export class GrpcSwarmServer implements RelaySink {
   private shuttingDown = false;
   private port = 0;
   private readonly s: GrpcSwarmServerStats = {
-    edges: 0, streamsAccepted: 0, streamsRejected: 0, streamsReplaced: 0, edgesGone: 0, batches: 0, requests: 0,
-    unsupported: 0, handleErrors: 0, relaysSent: 0, relaysDropped: 0, writeBlocked: 0,
+    edges: 0, streamsAccepted: 0, streamsRejected: 0, rejectedUnauthenticated: 0, rejectedPermissionDenied: 0,
+    rejectedInvalid: 0, rejectedShuttingDown: 0, streamsReplaced: 0, edgesGone: 0, batches: 0, requests: 0,
+    unsupported: 0, handleErrors: 0, relaysSent: 0, relaysDropped: 0, relaysDroppedNoStream: 0, relaysDroppedBacklog: 0,
+    writeBlocked: 0,
   };
 
   constructor(
@@ -168,8 +208,15 @@ export class GrpcSwarmServer implements RelaySink {
   deliver(to: SocketRef, message: WtRelayMessage): void {
     const streams = this.edgeStreams.get(to.edge);
     const stream = streams?.[streams.length - 1];
-    if (!stream || stream.ended || stream.relays.length >= this.maxPendingRelays) {
+    if (!stream || stream.ended) {
       this.s.relaysDropped++;
+      this.s.relaysDroppedNoStream++;
+      return;
+    }
+    if (stream.relays.length >= this.maxPendingRelays) {
+      this.s.relaysDropped++;
+      this.s.relaysDroppedBacklog++;
+      this.options.onRelayBacklogFull?.();
       return;
     }
     stream.relays.push({ socket: to.socket, message });
@@ -234,13 +281,22 @@ export class GrpcSwarmServer implements RelaySink {
   private accept(call: ExchangeCall): void {
     const edgeId = metadataString(call.metadata, METADATA.edgeId);
     const bootNonce = metadataString(call.metadata, METADATA.bootNonce);
-    if (this.shuttingDown || edgeId === '') {
-      this.s.streamsRejected++;
-      call.emit('error', {
-        code: this.shuttingDown ? grpc.status.UNAVAILABLE : grpc.status.INVALID_ARGUMENT,
-        details: this.shuttingDown ? 'swarm is shutting down' : `missing ${METADATA.edgeId} metadata`,
+    if (this.shuttingDown) return this.reject(call, 'shutting-down', grpc.status.UNAVAILABLE, 'swarm is shutting down', edgeId);
+    if (edgeId === '') return this.reject(call, 'invalid', grpc.status.INVALID_ARGUMENT, `missing ${METADATA.edgeId} metadata`, edgeId);
+    if (!EDGE_ID.test(edgeId)) {
+      return this.reject(call, 'invalid', grpc.status.INVALID_ARGUMENT, `${METADATA.edgeId} must be 1-253 letters, digits, ".", "-" or "_"`, '');
+    }
+    let proof = 'none';
+    if (this.options.auth?.required) {
+      const verdict = this.options.auth.check({
+        edgeId,
+        bootNonce,
+        proof: metadataString(call.metadata, METADATA.edgeProof),
+        verifiedCertificate: call.getAuthContext().sslPeerCertificate,
+        tlsProblem: GrpcSwarmServer.tlsProblemOf(call),
       });
-      return;
+      if (!verdict.ok) return this.reject(call, verdict.reason, verdict.code, verdict.details, edgeId);
+      proof = verdict.proof;
     }
     this.raiseWindow(call);
     this.s.streamsAccepted++;
@@ -292,7 +348,15 @@ export class GrpcSwarmServer implements RelaySink {
     call.on('cancelled', () => this.streamEnded(stream));
     call.on('error', () => this.streamEnded(stream));
     call.on('close', () => this.streamEnded(stream));
-    this.options.onEdgeConnected?.(edgeId, bootNonce);
+    this.options.onEdgeConnected?.(edgeId, bootNonce, proof);
+  }
+
+  /** Refuses a stream before it touches any state; counted by reason. */
+  private reject(call: ExchangeCall, reason: StreamRejection, code: grpc.status, details: string, edgeId: string): void {
+    this.s.streamsRejected++;
+    this.s[REJECTION_STAT[reason]]++;
+    call.emit('error', { code, details });
+    this.options.onStreamRejected?.(reason, details, edgeId);
   }
 
   private streamEnded(stream: EdgeStream): void {
@@ -322,8 +386,9 @@ export class GrpcSwarmServer implements RelaySink {
     this.s.edgesGone++;
     try {
       this.options.onEdgeGone?.(edgeId);
-    } catch {
+    } catch (error) {
       // The swarm's cleanup must not take the server down.
+      this.options.failures?.report(error, { edge: edgeId, during: 'edge gone' });
     }
   }
 
@@ -345,8 +410,9 @@ export class GrpcSwarmServer implements RelaySink {
     try {
       replies = known.length > 0 ? this.service.handle(known) : [];
       if (replies.length !== known.length) throw new Error('SwarmService.handle returned the wrong number of replies');
-    } catch {
+    } catch (error) {
       this.s.handleErrors++;
+      this.options.failures?.report(error, { edge: stream.edgeId, requests: known.length });
       replies = new Array<SwarmReply>(known.length).fill({ type: 'error', message: 'internal error' });
     }
     if (this.options.onBatch) this.options.onBatch(n, (performance.now() - started) / 1000);
@@ -375,7 +441,9 @@ export class GrpcSwarmServer implements RelaySink {
     let ok: boolean;
     try {
       ok = stream.call.write({ ids, replies, relays });
-    } catch {
+    } catch (error) {
+      // e.g. a reply the codec cannot encode: this stream's requests are lost, the edge times them out.
+      this.options.failures?.report(error, { edge: stream.edgeId, during: 'write' });
       this.streamEnded(stream);
       return;
     }
@@ -383,6 +451,24 @@ export class GrpcSwarmServer implements RelaySink {
       stream.blocked = true;
       this.s.writeBlocked++;
       stream.call.pause(); // stop reading this edge until our replies drain
+    }
+  }
+
+  /**
+   * Why TLS did not verify the edge's certificate, for the refusal message
+   * (the decision itself uses grpc-js's auth context). Reaches into grpc-js
+   * internals, so anything unexpected gives no reason.
+   */
+  private static tlsProblemOf(call: ExchangeCall): string | undefined {
+    try {
+      const socket = (call as unknown as { call?: { stream?: { session?: { socket?: TLSSocket } } } }).call?.stream?.session?.socket;
+      if (!socket || socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined;
+      const peer = socket.getPeerCertificate();
+      if (!peer || Object.keys(peer).length === 0) return 'no certificate presented';
+      const error = socket.authorizationError as unknown;
+      return error ? `certificate not trusted: ${error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.message) : String(error)}` : undefined;
+    } catch {
+      return undefined;
     }
   }
 

@@ -14,6 +14,8 @@ export const METADATA = {
   bootNonce: 'tracker-edge-boot-bin',
   protocol: 'tracker-protocol',
   swarmId: 'tracker-swarm-id-bin',
+  /** Token proof of the edge's identity (edge-token.ts); ASCII. */
+  edgeProof: 'tracker-edge-proof',
 } as const;
 export const PROTOCOL_VERSION = '1';
 

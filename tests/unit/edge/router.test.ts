@@ -72,7 +72,7 @@ test('trySync answers in-process requests immediately and declines remote ones',
 
 test('a throwing reply handler does not stop the other replies of its batch', async () => {
   const errors: unknown[] = [];
-  const router = new SwarmRouter(new SingleDestination(new RecordingTransport()), 100, (e) => errors.push(e));
+  const router = new SwarmRouter(new SingleDestination(new RecordingTransport()), 100, { report: (e) => errors.push(e), count: 0 });
   const second = new Promise<SwarmReply>((resolve) => {
     router.request(announce(1, 1), () => {
       throw new Error('handler bug');

@@ -60,8 +60,12 @@ interface ExpectedConfig {
     requestTimeoutMs: number;
     maxBatch: number;
     maxMessagesInFlight: number;
+    maxQueuedRequests: number;
+    authToken: string;
+    authTokenFile: string;
+    tls: { certFile: string; keyFile: string; caFile: string; serverName: string; edgeName: string };
   };
-  swarm: { grpcHost: string; grpcPort: number };
+  swarm: { grpcHost: string; grpcPort: number; maxPendingRelaysPerEdge: number };
   announce: {
     intervalSeconds: number;
     minIntervalSeconds: number;
@@ -127,8 +131,12 @@ const DEFAULTS: ExpectedConfig = {
     requestTimeoutMs: 2000,
     maxBatch: 256,
     maxMessagesInFlight: 64,
+    maxQueuedRequests: 65536,
+    authToken: '',
+    authTokenFile: '',
+    tls: { certFile: '', keyFile: '', caFile: '', serverName: '{name}', edgeName: '{id}' },
   },
-  swarm: { grpcHost: '::', grpcPort: 7000 },
+  swarm: { grpcHost: '::', grpcPort: 7000, maxPendingRelaysPerEdge: 10000 },
   announce: {
     intervalSeconds: 1800,
     minIntervalSeconds: 900,
@@ -201,7 +209,8 @@ describe('config defaults', () => {
     assert.equal(keys.get('announce.numwantMax')?.env, 'TRACKER_ANNOUNCE__NUMWANT_MAX');
     assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
-    assert.equal(keys.size, 56);
+    assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
+    assert.equal(keys.size, 65);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -449,8 +458,17 @@ describe('config errors name the key', () => {
     'cluster.requestTimeoutMs': '10',
     'cluster.maxBatch': '0',
     'cluster.maxMessagesInFlight': 'many',
+    'cluster.maxQueuedRequests': '0',
+    'cluster.authToken': 'too-short-for-a-secret',
+    'cluster.authTokenFile': '/nonexistent/token',
+    'cluster.tls.certFile': '/nonexistent/cert.pem',
+    'cluster.tls.keyFile': '/nonexistent/key.pem',
+    'cluster.tls.caFile': '/nonexistent/ca.pem',
+    'cluster.tls.serverName': 'swarm {name}',
+    'cluster.tls.edgeName': '',
     'swarm.grpcHost': '',
     'swarm.grpcPort': '65536',
+    'swarm.maxPendingRelaysPerEdge': '0',
     'tls.keyFile': '/nonexistent/key.pem',
     'webtorrent.intervalSeconds': '5',
     'webtorrent.peerTimeoutSeconds': '-1',
@@ -539,6 +557,18 @@ describe('config errors name the key', () => {
 });
 
 describe('config cross-field checks', () => {
+  test('cluster.tls: certFile and keyFile go together; the auth token is given once and never echoed', () => {
+    assert.equal(configError(() => load([`--cluster.tls.certFile=${process.execPath}`])).key, 'cluster.tls.keyFile');
+    assert.equal(configError(() => load([`--cluster.tls.keyFile=${process.execPath}`])).key, 'cluster.tls.certFile');
+    const token = 'x'.repeat(40);
+    assert.equal(load([`--cluster.authToken=${token}`]).config.cluster.authToken, token);
+    assert.equal(configError(() => load([`--cluster.authToken=${token}`, `--cluster.authTokenFile=${process.execPath}`])).key, 'cluster.authTokenFile');
+    const short = 'secret-but-short';
+    const e = configError(() => load([], { TRACKER_CLUSTER__AUTH_TOKEN: short }));
+    assert.equal(e.key, 'cluster.authToken');
+    assert.ok(!e.message.includes(short), e.message);
+  });
+
   test('webtorrent.idleTimeoutSeconds must be a multiple of 4 (uWebSockets.js counts in 4 s ticks)', () => {
     const e = configError(() => load(['--webtorrent.idleTimeoutSeconds=10']));
     assert.equal(e.key, 'webtorrent.idleTimeoutSeconds');
