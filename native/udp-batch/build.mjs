@@ -5,7 +5,7 @@
 //   2. a direct `cc -shared` against the same headers (an N-API module needs
 //      no link against node), then
 //   3. loads the result in a child node to prove it works.
-// Any failure prints one warning and exits 0: lib/net/batch-udp-socket.ts then
+// Any failure prints one warning and exits 0: lib/net/udp/ then
 // falls back to node:dgram. `--required` (or TRACKER_UDP_NATIVE_REQUIRED=1)
 // turns a failure into exit 1, for a CI that must measure the native path.
 // Skipped (exit 0) when not on Linux or with TRACKER_UDP_NATIVE=0.

@@ -9,7 +9,7 @@ import {
   writeScrapeReply,
 } from '../../../lib/protocol/udp.js';
 import { compactEndpoint } from '../../../lib/net/ip.js';
-import { createBatchUdpSocket, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/batch-udp-socket.js';
+import { createBatchUdpSocket, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/udp/index.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { SwarmRouter } from '../router.js';

@@ -9,7 +9,7 @@ import {
   type BatchUdpSocketOptions,
   type ReceivedBatch,
   type UdpEndpoint,
-} from '../../../lib/net/batch-udp-socket.js';
+} from '../../../lib/net/udp/index.js';
 
 /*
  * One suite, run against both implementations (the native addon and the
@@ -504,7 +504,7 @@ for (const impl of IMPLEMENTATIONS) {
       const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', SEND_BLOCKED_CHILD], {
         encoding: 'utf8',
         timeout: 45_000,
-        env: { ...process.env, UDPB_IMPL: impl, UDPB_MODULE: new URL('../../../lib/net/batch-udp-socket.js', import.meta.url).href },
+        env: { ...process.env, UDPB_IMPL: impl, UDPB_MODULE: new URL('../../../lib/net/udp/index.js', import.meta.url).href },
       });
       assert.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout) as Record<string, { accepted: number; delivered: number; queuedAfterFlush: number; stats: { sent: number; sendDropped: number; sendErrors: number; queued: number }; sndbuf: number }>;
