@@ -69,10 +69,6 @@ function findAddon(): string | undefined {
 /** The addon module (null when it cannot be used) and its status; loaded on first call. */
 export function loadNativeAddon(): { module: NativeModule | null; status: NativeUdpStatus } {
   if (loaded) return loaded;
-  if (process.env.TRACKER_UDP_NATIVE === '0') {
-    loaded = { module: null, status: { available: false, error: 'disabled by TRACKER_UDP_NATIVE=0' } };
-    return loaded;
-  }
   if (process.platform !== 'linux') {
     loaded = { module: null, status: { available: false, error: `not supported on ${process.platform}` } };
     return loaded;
@@ -89,7 +85,8 @@ export function loadNativeAddon(): { module: NativeModule | null; status: Native
     }
     loaded = { module: mod, status: { available: true, path: file } };
   } catch (error) {
-    loaded = { module: null, status: { available: false, path: file, error: (error as Error).message } };
+    // The first line says what failed; require() appends its "Require stack".
+    loaded = { module: null, status: { available: false, path: file, error: (error as Error).message.split('\n')[0] } };
   }
   return loaded;
 }

@@ -10,7 +10,7 @@
  *   replies written straight into a shared send area and sent with one
  *   sendmmsg per flush.
  * - dgram (node:dgram): the fallback where the addon is not built or cannot
- *   load (another OS, no compiler, TRACKER_UDP_NATIVE=0). One datagram per
+ *   load (another OS, no compiler) or is turned off. One datagram per
  *   batch, one send per reply; same semantics otherwise.
  *
  * Semantics shared by both:

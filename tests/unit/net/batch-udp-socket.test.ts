@@ -15,12 +15,12 @@ import {
  * One suite, run against both implementations (the native addon and the
  * node:dgram fallback) over 127.0.0.1 and ::1. The native runs are skipped
  * (with the reason) when the addon is not built, unless
- * TRACKER_UDP_NATIVE_REQUIRED=1 makes that a failure.
+ * TRACKER_UDP__BATCHED_IO=required (as in CI) makes that a failure.
  * Loopback only; every wait is bounded.
  */
 
 const status = nativeUdpStatus();
-const nativeRequired = process.env.TRACKER_UDP_NATIVE_REQUIRED === '1';
+const nativeRequired = process.env.TRACKER_UDP__BATCHED_IO?.trim() === 'required';
 const IMPLEMENTATIONS = ['native', 'dgram'] as const;
 type Impl = (typeof IMPLEMENTATIONS)[number];
 const HOSTS = ['127.0.0.1', '::1'] as const;
