@@ -123,21 +123,9 @@ export function asBytes(v: unknown): Buffer {
 
 // ---------------------------------------------------------------- misc
 
-export { eventually, sleep, withinTurn } from './waiting.js';
-import { eventually, sleep } from './waiting.js';
+export { eventually, sleep, withinTurn, withTimeout } from './waiting.js';
+import { eventually, sleep, withTimeout } from './waiting.js';
 
-/** Rejects after `ms` with a message naming what was awaited. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 
 // ---------------------------------------------------------------- UDP client

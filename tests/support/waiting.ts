@@ -41,6 +41,19 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
   }
 }
 
+/** Rejects after `ms` with a message naming what was awaited. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * The value of `promise` if it settles before the event loop's next turn
  * (microtasks only: no I/O, no timer); otherwise rejects naming `what`.
