@@ -23,7 +23,7 @@ export interface UdpFrontendOptions {
   port: number;
   maxScrapeHashes: number;
   socketBufferBytes: number;
-  /** udp.batchedIo: native recvmmsg/sendmmsg with a dgram fallback, native or refuse to start, or dgram. */
+  /** udp.batchedIo: auto (native recvmmsg/sendmmsg, else node:dgram with a warning), required (native or refuse to start), off (node:dgram). */
   batchedIo: Config['udp']['batchedIo'];
   connectionIds: ConnectionIds;
   router: SwarmRouter;
