@@ -1,5 +1,5 @@
 /**
- * Echo throughput of the batched UDP socket (lib/net/batch-udp-socket.ts):
+ * Echo throughput of the batched UDP socket (lib/net/udp/):
  * the native addon (recvmmsg / sendmmsg) against its dgram fallback, with a
  * plain node:dgram echo (bench/loadtest/echo-server.ts) and the C
  * recvmmsg/sendmmsg echo (bench/loadtest/echo-server.c, the box's ceiling)
@@ -25,7 +25,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createBatchUdpSocket, nativeUdpStatus } from '../lib/net/batch-udp-socket.js';
+import { createBatchUdpSocket, nativeUdpStatus } from '../lib/net/udp/index.js';
 import { echoUdpReply, startUdpEcho } from './loadtest/echo-server.js';
 import { compileC } from './loadtest/cgen.js';
 

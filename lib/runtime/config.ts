@@ -205,6 +205,7 @@ const SCHEMA = {
     connectionIdFutureSkewSeconds: integer(5, 0, 300, 'Clock skew tolerated between edges for ids issued "in the future".'),
     maxScrapeHashes: integer(70, 1, 256, 'Most info-hashes answered in one UDP scrape; extra hashes are ignored.'),
     socketBufferBytes: integer(8 * MiB, 0, 1024 * MiB, 'UDP socket send and receive buffer size; 0 keeps the OS default.'),
+    batchedIo: oneOf(['auto', 'required', 'off'], 'auto', 'Batched UDP I/O (recvmmsg/sendmmsg, native/udp-batch): auto falls back to node:dgram with a warning; required refuses to start without it; off uses node:dgram.'),
   },
   http: {
     enabled: boolean(true, 'Serve HTTP announce/scrape (BEP 3/23/7/48).'),

@@ -143,6 +143,18 @@ export class TrackerMetrics {
     return this.wsDropped.child({ reason });
   }
 
+  /** 1 while the UDP socket moves datagrams in batches through the native addon, 0 on the node:dgram fallback. */
+  observeUdpBatchedIo(source: () => boolean): void {
+    new Gauge({
+      name: 'tracker_udp_batched_io',
+      help: 'Whether UDP datagrams are read and sent in batches by the native addon (1) or one system call each through node:dgram (0)',
+      registers: [this.registry],
+      collect() {
+        this.set(source() ? 1 : 0);
+      },
+    });
+  }
+
   observeWebSockets(source: () => number): void {
     new Gauge({
       name: 'tracker_ws_sockets',

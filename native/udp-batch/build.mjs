@@ -5,10 +5,11 @@
 //   2. a direct `cc -shared` against the same headers (an N-API module needs
 //      no link against node), then
 //   3. loads the result in a child node to prove it works.
-// Any failure prints one warning and exits 0: lib/net/batch-udp-socket.ts then
-// falls back to node:dgram. `--required` (or TRACKER_UDP_NATIVE_REQUIRED=1)
-// turns a failure into exit 1, for a CI that must measure the native path.
-// Skipped (exit 0) when not on Linux or with TRACKER_UDP_NATIVE=0.
+// Any failure prints one warning and exits 0: lib/net/udp/ then
+// falls back to node:dgram. `--required`, or TRACKER_UDP__BATCHED_IO=required
+// (the tracker's udp.batchedIo, which then refuses to start without the
+// addon), turns a failure into exit 1, so CI fails at the build.
+// Skipped (exit 0) with TRACKER_UDP__BATCHED_IO=off.
 // Up to date (the .node is newer than the sources and loads): does nothing.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
@@ -19,7 +20,9 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const output = path.join(here, 'build', 'Release', 'udp_batch.node');
-const required = process.argv.includes('--required') || process.env.TRACKER_UDP_NATIVE_REQUIRED === '1';
+// The tracker's udp.batchedIo as an environment variable (lib/runtime/config.ts).
+const batchedIo = (process.env.TRACKER_UDP__BATCHED_IO ?? '').trim();
+const required = process.argv.includes('--required') || batchedIo === 'required';
 const force = process.argv.includes('--force');
 const verbose = process.argv.includes('--verbose');
 
@@ -98,8 +101,8 @@ function run(cmd, args, env) {
 }
 
 if (process.platform !== 'linux') done(false, `recvmmsg/sendmmsg need Linux, this is ${process.platform}`);
-if (process.env.TRACKER_UDP_NATIVE === '0') {
-  log('skipped (TRACKER_UDP_NATIVE=0)');
+if (batchedIo === 'off') {
+  log('skipped (TRACKER_UDP__BATCHED_IO=off)');
   process.exit(0);
 }
 if (!force && existsSync(output) && statSync(output).mtimeMs >= sourcesMtime() && loads()) process.exit(0);

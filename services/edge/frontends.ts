@@ -51,6 +51,7 @@ export class Frontends {
         port: config.port,
         maxScrapeHashes: config.udp.maxScrapeHashes,
         socketBufferBytes: config.udp.socketBufferBytes,
+        batchedIo: config.udp.batchedIo,
         connectionIds: new ConnectionIds({
           key,
           ttlSeconds: config.udp.connectionIdTtlSeconds,

@@ -12,6 +12,7 @@
  * the configuration; `--print-config` prints every key with its default.
  */
 import { ConfigError, defaultConfigYaml, loadConfig, type Config } from '../../lib/runtime/config.js';
+import { ADDON_PATH_ENV } from '../../lib/net/udp/index.js';
 import { createLogger, type Logger } from '../../lib/runtime/logger.js';
 import { startEdge } from './edge.js';
 import { startSwarm } from './swarm.js';
@@ -49,7 +50,8 @@ async function main(argv: string[]): Promise<number> {
 
   let loaded: ReturnType<typeof loadConfig>;
   try {
-    loaded = loadConfig({ argv, env: process.env, extraFlags: ['edges', 'swarms'] });
+    // The addon path override is read by the UDP socket's loader, not a config key.
+    loaded = loadConfig({ argv, env: process.env, extraFlags: ['edges', 'swarms'], extraEnv: [ADDON_PATH_ENV] });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`tracker: ${error.message}\n`);

@@ -85,7 +85,7 @@ async function httpScrape(edge: ClusterNode, hashes: readonly string[], timeoutM
 
 // ---------------------------------------------------------------- the suite
 
-describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 }, () => {
+describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 180_000 }, () => {
   const scope = cleanupScope({ after });
   let cluster: Cluster;
   let A: ClusterNode;
@@ -142,8 +142,12 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
       if (probe.type === 'announce') assert.equal(probe.seeders + probe.leechers, 3, `${swarm}: counts through A`);
     }
     // Control: an id nobody issued gets no answer on B (so B really checks ids with the shared key).
+    // The probe is a valid announce for the same info-hash, so a reply the forged one got from its swarm would come first.
     const forged = { high: fromA.high, low: (fromA.low ^ 0x5a5a5a5a) >>> 0 };
-    await onB.sendExpectingSilence(onB.announcePacket({ infoHash: randomId20(), peerId: randomId20(), port: 9 }, forged, 0x12345), 300);
+    const probeHash = randomId20();
+    await onB.sendExpectingSilence(onB.announcePacket({ infoHash: probeHash, peerId: randomId20(), port: 9 }, forged, 0x12345), () =>
+      onB.announceOk({ infoHash: probeHash, peerId: randomId20(), port: 9 }),
+    );
   });
 
   it('HTTP: a peer announced through edge A is returned through edge B (and the reverse)', async () => {
@@ -266,7 +270,11 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
   const unavailable = (text: string, protocol: string, action: string): number =>
     metricIn(text, 'tracker_requests_total', { protocol, action, result: 'unavailable' }) ?? 0;
 
-  it('SIGKILL of a swarm under load: requests for its slots fail fast on every protocol, every other request succeeds', { timeout: 20_000 }, async (t) => {
+  // "Fast" below is a property of the failure, not of a clock: the edge answers from the stream's end
+  // ("swarm ... unavailable"), never by waiting out cluster.requestTimeoutMs ("swarm ... timed out").
+  const notTimedOut = (detail: string): boolean => /unavailable/i.test(detail) && !/timed out/i.test(detail);
+
+  it('SIGKILL of a swarm under load: requests for its slots fail fast on every protocol, every other request succeeds', { timeout: 60_000 }, async (t) => {
     const victim = cluster.swarm(victimName);
     victimHashes = Array.from({ length: 30 }, () => cluster.hashOwnedBy(victimName));
     liveHashes = cluster.members.filter((m) => m !== victimName).flatMap((m) => Array.from({ length: 30 }, () => cluster.hashOwnedBy(m)));
@@ -316,29 +324,38 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
       pending.push(work.catch((error: Error) => record(false, `NO REPLY: ${error.message}`)));
     };
 
-    // ~300 requests/s for 3 s: every 10 ms one request per protocol, hashes and edges round-robin.
-    const LOAD_MS = 3000;
-    const KILL_AT_MS = 1000;
+    // Every 10 ms one request per protocol, hashes and edges round-robin. The kill comes once enough
+    // requests were answered before it; the load stops once enough were sent for the victim's slots
+    // after it on every protocol (counts, not durations: a busy machine only makes it take longer).
+    const PER_PROTOCOL_AFTER = 20;
+    const LOAD_CAP_MS = 30_000;
     const began = performance.now();
     let killedAt = Infinity;
-    const killing = sleep(KILL_AT_MS).then(async () => {
-      const result = await victim.kill('SIGKILL');
-      killedAt = performance.now();
-      return result;
-    });
+    let killing: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+    const sentAfterKill = { udp: 0, http: 0, ws: 0 };
     let k = 0;
-    while (performance.now() - began < LOAD_MS) {
+    while (performance.now() - began < LOAD_CAP_MS) {
+      if (!killing && outcomes.filter((o) => o.ok).length >= 60) {
+        killing = victim.kill('SIGKILL').then((result) => {
+          killedAt = performance.now();
+          return result;
+        });
+      }
       for (const protocol of ['udp', 'http', 'ws'] as const) {
         const index = k % all.length;
         run(protocol, k % 2, all[index], index);
+        if (performance.now() >= killedAt && index < victimHashes.length) sentAfterKill[protocol]++;
         k++;
       }
+      if (Object.values(sentAfterKill).every((n) => n >= PER_PROTOCOL_AFTER + 5)) break;
       await sleep(10);
     }
+    assert.ok(killing, `no kill: only ${outcomes.filter((o) => o.ok).length} requests answered in ${LOAD_CAP_MS} ms`);
     const killResult = await killing;
     assert.equal(killResult.signal, 'SIGKILL');
     await Promise.all(pending);
     const killOffset = killedAt - began;
+    const LOAD_MS = performance.now() - began;
 
     const after = outcomes.filter((o) => o.start >= killedAt);
     const victimAfter = after.filter((o) => o.victim);
@@ -350,7 +367,6 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
     t.diagnostic(`victim-slot failures after the kill: ${byProto(victimAfter)}; slowest ${worst(victimAfter).toFixed(0)} ms; live-slot slowest ${worst(liveAll).toFixed(0)} ms`);
     t.diagnostic(`sample failure texts: ${[...new Set(victimAfter.map((o) => `${o.protocol}: ${o.detail}`))].slice(0, 4).join(' | ')}`);
 
-    assert.ok(outcomes.length >= 450, `load loop ran only ${outcomes.length} requests`);
     // Every request for another swarm's slot, before and after the kill, succeeded.
     const liveFailed = liveAll.filter((o) => !o.ok);
     assert.deepEqual(
@@ -360,42 +376,35 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
     );
     // Every request for the victim's slots sent after the kill got a failure reply, on every protocol, fast.
     for (const p of ['udp', 'http', 'ws'] as const) {
-      assert.ok(victimAfter.filter((o) => o.protocol === p).length >= 20, `too few ${p} requests for ${victimName}'s slots after the kill`);
+      assert.ok(victimAfter.filter((o) => o.protocol === p).length >= PER_PROTOCOL_AFTER, `too few ${p} requests for ${victimName}'s slots after the kill`);
     }
     const hung = outcomes.filter((o) => o.detail.startsWith('NO REPLY'));
     assert.deepEqual(hung.slice(0, 5).map((o) => `${o.protocol} ${o.edge} ${cluster.ownerOf(o.hash)}: ${o.detail}`), [], `${hung.length} requests got no reply at all`);
     const succeeded = victimAfter.filter((o) => o.ok);
     assert.deepEqual(succeeded.slice(0, 5).map((o) => `${o.protocol} ${o.edge}`), [], `${succeeded.length} requests for the dead swarm's slots "succeeded"`);
-    const slow = victimAfter.filter((o) => o.ms > 1000);
-    assert.deepEqual(slow.slice(0, 5).map((o) => `${o.protocol} ${o.edge} ${o.ms.toFixed(0)} ms: ${o.detail}`), [], `${slow.length} failures took over 1 s`);
-    // The failures say why.
-    for (const o of victimAfter.slice(0, 30)) assert.match(o.detail, /unavailable|swarm/i, `${o.protocol} failure text`);
-    // Requests in flight at the kill were answered too (no hangs, checked above), and quickly.
-    const around = outcomes.filter((o) => o.victim && o.start < killedAt && o.start + o.ms > killedAt - 50);
-    assert.ok(around.every((o) => o.ms < 1500), `in-flight requests at the kill took up to ${worst(around).toFixed(0)} ms`);
+    // The failures say why, and none waited out the request timeout.
+    const slow = victimAfter.filter((o) => !notTimedOut(o.detail));
+    assert.deepEqual(slow.slice(0, 5).map((o) => `${o.protocol} ${o.edge} ${o.ms.toFixed(0)} ms: ${o.detail}`), [], `${slow.length} failures were not "unavailable"`);
+    // Requests in flight at the kill were answered too (no hangs, checked above), by the stream's end.
+    const around = outcomes.filter((o) => o.victim && !o.ok && o.start < killedAt);
+    assert.deepEqual(around.filter((o) => !notTimedOut(o.detail)).map((o) => `${o.protocol} ${o.ms.toFixed(0)} ms: ${o.detail}`), [], 'in-flight requests at the kill');
     // Scrapes: only live swarms' hashes -> answered; only the dead swarm's -> a failure, fast, on every protocol.
     const files = await httpScrape(A, liveHashes.slice(0, 40));
     assert.equal(files.size, 40);
     for (const [e, edge] of cluster.edges.entries()) {
-      let started = performance.now();
-      const res = await httpGet('127.0.0.1', edge.port, `/scrape?${buildScrapeQuery(victimHashes.slice(0, 5))}`, {}, 2000);
+      const res = await httpGet('127.0.0.1', edge.port, `/scrape?${buildScrapeQuery(victimHashes.slice(0, 5))}`, {}, CLIENT_TIMEOUT_MS);
       const parsed = parseScrapeReply(res.body);
-      assert.equal(parsed.type, 'failure', `HTTP scrape of ${victimName}'s hashes on ${edge.name}: ${JSON.stringify(parsed)}`);
-      assert.ok(performance.now() - started < 1000, 'HTTP scrape failure was slow');
-      started = performance.now();
-      const u = await udp[e].scrape(victimHashes.slice(0, 5), 2000);
-      assert.equal(u.type, 'error', `UDP scrape of ${victimName}'s hashes on ${edge.name}: ${JSON.stringify(u)}`);
-      assert.ok(performance.now() - started < 1000, 'UDP scrape failure was slow');
-      started = performance.now();
-      const w = await ws[e].scrape(victimHashes.slice(0, 5), 2000);
-      assert.equal(w.type, 'failure', `WebSocket scrape of ${victimName}'s hashes on ${edge.name}: ${JSON.stringify(w)}`);
-      assert.ok(performance.now() - started < 1000, 'WebSocket scrape failure was slow');
+      assert.ok(parsed.type === 'failure' && notTimedOut(parsed.reason), `HTTP scrape of ${victimName}'s hashes on ${edge.name}: ${JSON.stringify(parsed)}`);
+      const u = await udp[e].scrape(victimHashes.slice(0, 5), CLIENT_TIMEOUT_MS);
+      assert.ok(u.type === 'error' && notTimedOut(u.message), `UDP scrape of ${victimName}'s hashes on ${edge.name}: ${JSON.stringify(u)}`);
+      const w = await ws[e].scrape(victimHashes.slice(0, 5), CLIENT_TIMEOUT_MS);
+      assert.ok(w.type === 'failure' && notTimedOut(w.reason), `WebSocket scrape of ${victimName}'s hashes on ${edge.name}: ${JSON.stringify(w)}`);
     }
-    // A scrape mixing live and dead swarms' hashes: whatever the design (whole failure or partial), it is answered fast.
+    // A scrape mixing live and dead swarms' hashes: whatever the design (whole failure or partial), it does not wait for the dead swarm.
     const started = performance.now();
-    const mixed = parseScrapeReply((await httpGet('127.0.0.1', A.port, `/scrape?${buildScrapeQuery([liveHashes[0], victimHashes[0]])}`, {}, 2000)).body);
+    const mixed = parseScrapeReply((await httpGet('127.0.0.1', A.port, `/scrape?${buildScrapeQuery([liveHashes[0], victimHashes[0]])}`, {}, CLIENT_TIMEOUT_MS)).body);
     t.diagnostic(`a scrape mixing live and dead swarms' hashes: ${mixed.type === 'scrape' ? `partial answer (${mixed.files.size} entries)` : JSON.stringify(mixed)} in ${(performance.now() - started).toFixed(0)} ms`);
-    assert.ok(performance.now() - started < 1000);
+    assert.ok(mixed.type === 'scrape' || (mixed.type === 'failure' && notTimedOut(mixed.reason)), JSON.stringify(mixed));
   });
 
   it('while the swarm is down: edge /metrics show its stream down (others up) and 3 slot-table members', async () => {
@@ -424,7 +433,7 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
     assert.deepEqual(problems, [], 'every "swarm unavailable" failure reply should be counted as result="unavailable"');
   });
 
-  it('the killed swarm, restarted on the same port, serves its slots again by itself (no edge restart)', { timeout: 20_000 }, async (t) => {
+  it('the killed swarm, restarted on the same port, serves its slots again by itself (no edge restart)', { timeout: 40_000 }, async (t) => {
     const victim = cluster.swarm(victimName);
     const edgePids = cluster.edges.map((e) => e.pid);
     const began = Date.now();
@@ -446,7 +455,7 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
         }
         return true;
       },
-      8000,
+      20_000,
       `${victimName}'s slots to serve again through both edges`,
       100,
     ).catch((error: Error) => {
@@ -454,7 +463,6 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
     });
     const servingMs = Date.now() - began;
     t.diagnostic(`${victimName} restarted: ready after ${readyMs} ms, serving through both edges after ${servingMs} ms`);
-    assert.ok(servingMs < 6000, `took ${servingMs} ms to serve again`);
     assert.deepEqual(cluster.edges.map((e) => e.pid), edgePids, 'the edges were not restarted');
     for (const edge of cluster.edges) await cluster.waitStreams(edge, { 'swarm-0': 1, 'swarm-1': 1, 'swarm-2': 1 }, 3000);
     await eventually(async () => (metricIn(await victim.metrics(), 'tracker_edges_connected') === 2 ? true : undefined), 3000, `${victimName}: 2 edges connected`);
@@ -469,7 +477,7 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
 
   // --------------------------------------------------------------- kill -9 an edge holding WebSockets
 
-  it('SIGKILL of an edge with WebTorrent sockets: its peers leave every swarm within seconds; the other edge is unaffected', { timeout: 25_000 }, async (t) => {
+  it('SIGKILL of an edge with WebTorrent sockets: its peers leave every swarm after the grace period; the other edge is unaffected', { timeout: 60_000 }, async (t) => {
     const hashes = ownedHashes().map((o) => o.hash);
     // On B: three sockets, each with a peer on every hash. On A: one socket with a peer on every hash.
     const onB = [track(await WtTestClient.open(B.port)), track(await WtTestClient.open(B.port)), track(await WtTestClient.open(B.port))];
@@ -496,7 +504,8 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
         const files = await observer.scrapeOk(hashes, 2000);
         return hashes.every((h) => files.get(h)?.incomplete === 0) ? files : undefined;
       },
-      12_000,
+      // The swarms' grace period is 5 s; peers that stayed until their 300 s timeout would miss this by far.
+      30_000,
       `${B.name}'s WebTorrent peers to leave the swarms (scrape through ${A.name})`,
       100,
     ).catch(async (error: Error) => {
@@ -509,7 +518,6 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
     swarmPeersAfter.forEach((n, i) => assert.ok(swarmPeersBefore[i] - n >= 3, `${cluster.swarms[i].name}: tracker_webtorrent_peers ${swarmPeersBefore[i]} -> ${n}`));
     // A's own peer is still there, on every swarm.
     for (const hash of hashes) assert.deepEqual(gone.get(hash), { complete: 1, incomplete: 0, downloaded: 0 }, `after: ${cluster.ownerOf(hash)} keeps A's peer`);
-    assert.ok(goneMs < 10_000, `took ${goneMs} ms`);
 
     // Edge A is unaffected: its socket is open, announces work, and two peers on A still trade offers on every swarm.
     assert.ok(onA.isOpen, 'the socket on A stayed open');
@@ -534,7 +542,7 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
     assert.ok((await httpAnnounce(A, { infoHash: hashes[0], port: peerPort() })).ok);
   });
 
-  it('an edge killed and restarted at once (new boot nonce): the swarms drop its old WebTorrent peers as soon as it reconnects', { timeout: 20_000 }, async (t) => {
+  it('an edge killed and restarted at once (new boot nonce): the swarms drop its old WebTorrent peers as soon as it reconnects', { timeout: 40_000 }, async (t) => {
     await B.restart();
     await cluster.waitStreams(B, { 'swarm-0': 1, 'swarm-1': 1, 'swarm-2': 1 }, 5000);
     const hashes = ownedHashes().map((o) => o.hash);
@@ -547,22 +555,15 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 55_000 
     await B.kill('SIGKILL');
     const restartBegan = Date.now();
     await B.restart();
-    await cluster.waitStreams(B, { 'swarm-0': 1, 'swarm-1': 1, 'swarm-2': 1 }, 5000);
+    // A swarm acknowledges a stream only after dropping the old incarnation's peers (same step),
+    // so once B's streams are up, one scrape must find them gone: no waiting, no grace period.
+    await cluster.waitStreams(B, { 'swarm-0': 1, 'swarm-1': 1, 'swarm-2': 1 }, 15_000);
     const upMs = Date.now() - restartBegan;
-    await eventually(
-      async () => {
-        const files = await observer.scrapeOk(hashes, 2000);
-        return hashes.every((h) => files.get(h)?.incomplete === 0) ? true : undefined;
-      },
-      8000,
-      `the old ${B.name} incarnation's WebTorrent peers to leave`,
-      50,
-    ).catch((error: Error) => {
-      throw new Error(cluster.describe(error.message));
-    });
-    const goneMs = Date.now() - restartBegan;
-    t.diagnostic(`${B.name} restarted and reconnected after ${upMs} ms; its old peers were gone ${goneMs} ms after the restart began`);
-    assert.ok(goneMs < 4000, `the old incarnation's peers stayed ${goneMs} ms: they should go when the new incarnation connects, not after the grace period`);
+    const files = await observer.scrapeOk(hashes, 3000);
+    t.diagnostic(`${B.name} restarted and reconnected after ${upMs} ms`);
+    for (const hash of hashes) {
+      assert.equal(files.get(hash)?.incomplete, 0, cluster.describe(`${cluster.ownerOf(hash)} still has the old ${B.name} incarnation's peer once the new one is connected`));
+    }
   });
 
   it('SIGTERM on every process exits 0', { timeout: 30_000 }, async (t) => {

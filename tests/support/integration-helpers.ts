@@ -123,41 +123,10 @@ export function asBytes(v: unknown): Buffer {
 
 // ---------------------------------------------------------------- misc
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { eventually, sleep, withinTurn, withTimeout } from './waiting.js';
+import { eventually, sleep, withTimeout } from './waiting.js';
 
-/** Rejects after `ms` with a message naming what was awaited. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
-/** Polls `check` until it returns a non-undefined value (or throws the last error) within `ms`. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, ms: number, what: string, everyMs = 50): Promise<T> {
-  const until = Date.now() + ms;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= until) {
-      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
-    }
-    await sleep(everyMs);
-  }
-}
 
 // ---------------------------------------------------------------- UDP client
 
@@ -189,13 +158,15 @@ export interface AnnounceOptions {
 
 /**
  * A promise-based BEP 15 client on its own socket (so its source port is its
- * own). Replies are matched by transaction id; anything else that arrives is
- * kept in `stray` for `expectNoReply`.
+ * own). Replies are matched by transaction id; what arrives that no request
+ * was waiting for is what `expectNoReplySince` complains about.
  */
 export class UdpTestClient {
   readonly peerLength: 6 | 18;
   private readonly waiters = new Map<number, (msg: Buffer) => void>();
   private readonly received: Buffer[] = [];
+  /** Datagrams a pending request was waiting for. */
+  private readonly claimed = new WeakSet<Buffer>();
   private listeners: Array<(msg: Buffer) => void> = [];
   private connection: ConnectionId | undefined;
 
@@ -213,6 +184,7 @@ export class UdpTestClient {
         const waiter = this.waiters.get(tid);
         if (waiter) {
           this.waiters.delete(tid);
+          this.claimed.add(msg);
           waiter(msg);
         }
       }
@@ -260,20 +232,42 @@ export class UdpTestClient {
     }
   }
 
-  /** Sends `buf` and asserts that no datagram at all arrives within `ms`. */
-  async sendExpectingSilence(buf: Uint8Array, ms = 300): Promise<void> {
-    const before = this.received.length;
+  /**
+   * Sends `buf` and asserts the tracker never answers it (see expectNoReplySince).
+   */
+  async sendExpectingSilence(buf: Uint8Array, probe?: () => Promise<unknown>): Promise<void> {
+    const since = this.received.length;
     await this.send(buf);
-    await this.expectNoReply(ms, before);
+    await this.expectNoReplySince(since, probe);
   }
 
-  /** Asserts that no datagram arrives within `ms` (counting from `since`, an index into `datagrams`). */
-  async expectNoReply(ms = 300, since = this.received.length): Promise<void> {
-    await sleep(ms);
-    if (this.received.length > since) {
-      const got = this.received.slice(since).map((m) => m.subarray(0, 64).toString('hex'));
-      throw new Error(`expected no reply within ${ms} ms, got ${got.length} datagram(s): ${got.join(', ')}`);
+  /**
+   * Sends `probe` (default: a connect, which is always answered) from this
+   * socket, waits for its reply, then asserts that nothing else arrived
+   * since `since` (an index into `datagrams`) that no request was waiting
+   * for. The tracker reads one socket's datagrams in order and answers in
+   * that order, so a reply to anything sent before the probe would have come
+   * first; the probe's own reply is the positive control (this socket is
+   * heard and answered). A probe that travels the same path as what it
+   * follows (an announce for the same info-hash through an edge) keeps that
+   * order for replies that wait for a swarm.
+   */
+  async expectNoReplySince(since = this.received.length, probe: () => Promise<unknown> = () => this.probeConnect()): Promise<void> {
+    await probe();
+    const stray = this.received.slice(since).filter((m) => !this.claimed.has(m));
+    if (stray.length > 0) {
+      const got = stray.map((m) => m.subarray(0, 64).toString('hex'));
+      throw new Error(`expected no reply, got ${got.length} datagram(s) before the probe's reply: ${got.join(', ')}`);
     }
+  }
+
+  /** A connect round trip that does not replace the remembered connection id. */
+  async probeConnect(timeoutMs = 3000): Promise<void> {
+    const tid = newTransactionId();
+    const buf = Buffer.alloc(16);
+    writeConnectRequest(buf, tid);
+    const reply = this.parse(await this.request(buf, tid, timeoutMs, 'the probe connect reply'));
+    if (reply.type !== 'connect') throw new Error(`expected a connect reply to the probe, got ${JSON.stringify(reply)}`);
   }
 
   parse(msg: Buffer): UdpReply {

@@ -22,7 +22,11 @@ export interface MembershipUnderTest {
 export interface ConformanceOptions {
   /** Upper bound for a source change to show up. */
   changeTimeoutMs: number;
-  /** How long to watch for events that must not come. */
+  /**
+   * Longer than the provider's debounce: a change the provider wrongly had in
+   * the works by then is announced on its own, not folded into the marker
+   * change that follows (the positive control of every "no change" check).
+   */
   quietMs: number;
 }
 
@@ -71,6 +75,20 @@ export function membershipConformance(name: string, make: (initial: readonly Mem
   const initial = [m('swarm-1', '127.0.0.1:7002'), m('swarm-0', '127.0.0.1:7001')];
   const T = opts.changeTimeoutMs;
 
+  /**
+   * Positive control for "no 'change'": the source changes (a marker member
+   * joins `base`) and that is announced, as the only event after the first
+   * `before`. Anything the provider announced meanwhile would be counted
+   * before it.
+   */
+  const markerIsNextChange = async (t: MembershipUnderTest, rec: { events: MembershipSnapshot[] }, before: number, base: readonly Member[]): Promise<void> => {
+    const marker = m('swarm-marker', '127.0.0.1:7999');
+    await t.setSource([...base, marker]);
+    await waitForSnapshot(t.provider, (s) => s.members.some((x) => x.name === marker.name), T, 'the marker member');
+    assert.equal(rec.events.length, before + 1, `the marker change should be the only event after ${before}, got ${rec.events.length - before}`);
+    assert.ok(rec.events[before].members.some((x) => x.name === marker.name), 'that event is the marker change');
+  };
+
   const withProvider = async (fn: (t: MembershipUnderTest) => Promise<void>, members: readonly Member[] = initial): Promise<void> => {
     const t = await make(members);
     try {
@@ -96,6 +114,7 @@ export function membershipConformance(name: string, make: (initial: readonly Mem
       assert.equal(snap.draining, t.provider.draining());
       await sleep(opts.quietMs);
       assert.equal(rec.events.length, 0, 'the initial state is not announced as a change');
+      await markerIsNextChange(t, rec, 0, initial);
       assert.equal(typeof t.provider.kind, 'string');
     }));
 
@@ -129,6 +148,7 @@ export function membershipConformance(name: string, make: (initial: readonly Mem
       assert.deepEqual(names(s3.members), ['swarm-1', 'swarm-2']);
       await sleep(opts.quietMs);
       assert.equal(rec.events.length, 3, `exactly one change per source change, got ${rec.events.length}`);
+      await markerIsNextChange(t, rec, 3, s3.members);
       rec.stop();
     }));
 
@@ -139,6 +159,7 @@ export function membershipConformance(name: string, make: (initial: readonly Mem
       await t.setSource([...initial].reverse());
       await sleep(opts.quietMs);
       assert.equal(rec.events.length, 0);
+      await markerIsNextChange(t, rec, 0, initial);
       rec.stop();
     }));
 
@@ -174,8 +195,17 @@ export function membershipConformance(name: string, make: (initial: readonly Mem
       await t.provider.stop(); // idempotent
       const before = t.activity?.();
       const last = t.provider.snapshot();
-      await t.setSource([m('swarm-9', '127.0.0.1:7009')]);
-      await sleep(opts.quietMs);
+      // Positive control: a live twin, started after the stop, sees the same source change.
+      const twin = await make(initial);
+      try {
+        await twin.provider.start();
+        await t.setSource([m('swarm-9', '127.0.0.1:7009')]);
+        await twin.setSource([m('swarm-9', '127.0.0.1:7009')]);
+        await waitForSnapshot(twin.provider, (s) => s.members.some((x) => x.name === 'swarm-9'), T, 'the twin to see swarm-9');
+      } finally {
+        await twin.provider.stop();
+        await twin.cleanup();
+      }
       assert.equal(rec.events.length, 0, 'no change after stop');
       assert.deepEqual(t.provider.members(), last.members, 'lists frozen at stop');
       if (before !== undefined) assert.equal(t.activity!(), before, 'no work at the source after stop');

@@ -188,10 +188,17 @@ let setprivPath: string | null | undefined;
 // ---------------------------------------------------------------------------
 // Spawning tracker processes
 
-/** The environment without TRACKER_* variables (the tracker reads them as configuration), plus `extra`. */
+/**
+ * Configuration the test run imposes on every tracker it starts: CI sets
+ * TRACKER_UDP__BATCHED_IO=required (.ci/run), so no test passes on a tracker
+ * whose production UDP path fell back to node:dgram.
+ */
+const INHERITED_TRACKER_ENV = ['TRACKER_UDP__BATCHED_IO'];
+
+/** The environment without TRACKER_* variables (the tracker reads them as configuration) except INHERITED_TRACKER_ENV, plus `extra`. */
 export function trackerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TRACKER_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TRACKER_') || INHERITED_TRACKER_ENV.includes(k)) env[k] = v;
   return Object.assign(env, extra);
 }
 

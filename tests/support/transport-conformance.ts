@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../../lib/transport/messages.js';
 import type { SwarmService, Transport } from '../../lib/transport/transport.js';
+import { withinTurn } from './waiting.js';
 
 export interface TransportUnderTest {
   transport: Transport;
@@ -90,13 +91,11 @@ export function transportConformance(name: string, make: (service: SwarmService)
     }
   });
 
-  test(`${name}: after close, sends answer promptly with errors`, async () => {
+  test(`${name}: after close, sends answer at once with errors`, async () => {
     const t = await make(new EchoSwarm());
     try {
       await t.transport.close();
-      const started = Date.now();
-      const { replies } = await send(t.transport, [announce(1), announce(2)]);
-      assert.ok(Date.now() - started < 1000);
+      const { replies } = await withinTurn(send(t.transport, [announce(1), announce(2)]), 'a send after close');
       assert.deepEqual(replies.map((r) => r.type), ['error', 'error']);
       assert.ok(replies.every((r) => r.type === 'error' && r.unavailable === true), 'marked unavailable, so metrics count an outage, not a refusal');
     } finally {
@@ -268,10 +267,10 @@ function transportConformanceExtended(name: string, make: (service: SwarmService
         return;
       }
       await t.breakSwarm();
-      const started = Date.now();
       const { replies } = await send(t.transport, [announce(1), announce(2)]);
-      assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
       assert.deepEqual(replies.map((r) => r.type), ['error', 'error']);
+      // Fast means the transport noticed the break, not that the request timeout ran out.
+      assert.ok(replies.every((r) => r.type === 'error' && !/timed out/.test(r.message)), JSON.stringify(replies));
     } finally {
       await t.cleanup();
     }

@@ -9,7 +9,8 @@ import {
   writeScrapeReply,
 } from '../../../lib/protocol/udp.js';
 import { compactEndpoint, isUsableUnicast } from '../../../lib/net/ip.js';
-import { createBatchUdpSocket, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/batch-udp-socket.js';
+import { createBatchUdpSocket, nativeUdpStatus, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/udp/index.js';
+import type { Config } from '../../../lib/runtime/config.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { SwarmRouter } from '../router.js';
@@ -22,6 +23,8 @@ export interface UdpFrontendOptions {
   port: number;
   maxScrapeHashes: number;
   socketBufferBytes: number;
+  /** udp.batchedIo: auto (native recvmmsg/sendmmsg, else node:dgram with a warning), required (native or refuse to start), off (node:dgram). */
+  batchedIo: Config['udp']['batchedIo'];
   connectionIds: ConnectionIds;
   router: SwarmRouter;
   policy: InfoHashPolicy;
@@ -71,10 +74,25 @@ export class UdpFrontend {
       announce: m.latencyHistogram('udp', 'announce'),
       scrape: m.latencyHistogram('udp', 'scrape'),
     };
+    m.observeUdpBatchedIo(() => this.batched);
   }
 
   async start(): Promise<void> {
+    const mode = this.options.batchedIo;
+    if (mode !== 'off') {
+      const status = nativeUdpStatus();
+      if (!status.available) {
+        const reason = status.error ?? 'unknown reason';
+        if (mode === 'required') {
+          throw new Error(
+            `udp.batchedIo is "required" but the native UDP addon cannot be used: ${reason}. Build it with \`npm run build:native\` (needs a C compiler and Node's headers), or set udp.batchedIo=auto to fall back to node:dgram`,
+          );
+        }
+        this.options.logger.warn('native UDP addon unavailable: falling back to node:dgram, one system call per datagram (udp.batchedIo=required makes this a start failure)', { reason });
+      }
+    }
     const socket = createBatchUdpSocket({
+      implementation: mode === 'off' ? 'dgram' : mode === 'required' ? 'native' : 'auto',
       // "::" serves IPv4 too (reported as IPv4); a specific v6 address does not.
       ipv6Only: false,
       recvBufferSize: this.options.socketBufferBytes,

@@ -16,6 +16,7 @@ import { GuardedWatch, KubernetesMembership, type KubernetesMembershipOptions } 
 import { membershipFromEndpointSlices } from '../../../lib/cluster/membership/endpoint-slices.js';
 import type { Member } from '../../../lib/cluster/membership/types.js';
 import { m, membershipConformance, recordChanges, sleep, waitForSnapshot } from '../../support/membership-conformance.js';
+import { eventually } from '../../support/waiting.js';
 
 const NS = 'tracker';
 const SERVICE = 'swarm';
@@ -283,11 +284,7 @@ function provider(api: FakeKubeApi, opts: Partial<KubernetesMembershipOptions> =
 const names = (ms: readonly Member[]): string[] => ms.map((x) => x.name);
 
 async function until(cond: () => boolean, what: string, timeoutMs = TIMEOUT): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+  await eventually(cond, timeoutMs, what, 5);
 }
 
 // ---------------------------------------------------------------- pure rules
@@ -395,9 +392,12 @@ test('a pod in several slices counts once; moving between slices is not a change
   api.put('a', [ep('swarm-0', '10.0.0.10')]); // swarm-1 now only in b
   api.delete('b');
   api.put('c', [ep('swarm-1', '10.0.0.11')]);
-  await sleep(200);
+  await until(() => p.stats.recomputes >= 2, 'the moves to be recomputed');
   assert.equal(rec.events.length, 0);
-  assert.equal(p.stats.recomputes >= 2, true, 'events were processed');
+  // Positive control: a real change afterwards is announced, and it is the only announcement.
+  api.put('d', [ep('swarm-2', '10.0.0.12')]);
+  await waitForSnapshot(p, (x) => x.members.length === 3, TIMEOUT, 'swarm-2');
+  assert.deepEqual(rec.events.map((e) => names(e.members)), [['swarm-0', 'swarm-1', 'swarm-2']]);
   rec.stop();
   await p.stop();
 });
@@ -411,8 +411,10 @@ test('debounce: a burst of events gives one change', async () => {
   const rec = recordChanges(p);
   for (let i = 1; i <= 20; i++) api.put('s', Array.from({ length: i + 1 }, (_, j) => ep(`swarm-${j}`, `10.0.0.${10 + j}`)));
   await waitForSnapshot(p, (x) => x.members.length === 21, TIMEOUT, '21 members');
-  await sleep(150);
-  assert.equal(rec.events.length, 1, `one change for the burst, got ${rec.events.length}`);
+  // Positive control: the next event after the burst is announced on its own; nothing came in between.
+  api.put('t', [ep('swarm-99', '10.0.1.99')]);
+  await waitForSnapshot(p, (x) => x.members.length === 22, TIMEOUT, '22 members');
+  assert.deepEqual(rec.events.map((e) => e.members.length), [21, 22], 'one change for the burst, one for the event after it');
   rec.stop();
   await p.stop();
 });
@@ -420,17 +422,22 @@ test('debounce: a burst of events gives one change', async () => {
 test('debounce is capped: a steady stream of events still produces changes', async () => {
   const api = await fakeApi();
   api.put('s', [ep('swarm-0', '10.0.0.10')]);
-  const p = provider(api, { debounceMs: 60, debounceMaxMs: 150 });
+  // Events every ~25 ms never leave the 2 s debounce a quiet moment: only the 300 ms cap can produce a change during the stream.
+  const DEBOUNCE_MS = 2000;
+  const p = provider(api, { debounceMs: DEBOUNCE_MS, debounceMaxMs: 300 });
   await p.start();
   await until(() => api.watchers.size === 1, 'a watch');
   const rec = recordChanges(p);
-  const t0 = Date.now();
-  for (let i = 1; i <= 20 && rec.events.length === 0; i++) {
-    api.put('s', Array.from({ length: i + 1 }, (_, j) => ep(`swarm-${j}`, `10.0.0.${10 + j}`)));
-    await sleep(25); // faster than the debounce
+  let last = Date.now();
+  let longestGap = 0;
+  for (let i = 1; i <= 400 && rec.events.length === 0; i++) {
+    api.put('s', Array.from({ length: (i % 20) + 2 }, (_, j) => ep(`swarm-${j}`, `10.0.0.${10 + j}`)));
+    await sleep(25);
+    longestGap = Math.max(longestGap, Date.now() - last);
+    last = Date.now();
   }
-  assert.ok(rec.events.length >= 1, 'a change before the stream ended');
-  assert.ok(Date.now() - t0 < 450, `within the cap (${Date.now() - t0} ms)`);
+  assert.ok(longestGap < DEBOUNCE_MS, `the test's own event stream paused ${longestGap} ms: inconclusive`);
+  assert.ok(rec.events.length >= 1, 'a change while the events kept coming');
   rec.stop();
   await p.stop();
 });
@@ -520,16 +527,26 @@ test('the server closing the watch stream -> re-watch from the last resourceVers
 
 test('a server that keeps closing watches at once is not hammered (minWatchIntervalMs)', async () => {
   const api = await fakeApi();
-  const p = provider(api, { minWatchIntervalMs: 100 });
+  const INTERVAL_MS = 200;
+  const p = provider(api, { minWatchIntervalMs: INTERVAL_MS });
   await p.start();
-  const t0 = Date.now();
+  await until(() => api.watchers.size === 1, 'a watch');
+  // Positive control: it does keep re-watching (5 times), however slowly the machine runs.
   const w0 = api.watchRequests;
-  while (Date.now() - t0 < 500) {
-    api.closeWatches();
-    await sleep(5);
-  }
-  const n = api.watchRequests - w0;
-  assert.ok(n >= 3 && n <= 7, `${n} watch requests in 500 ms`);
+  await eventually(
+    () => {
+      api.closeWatches();
+      return api.watchRequests - w0 >= 5;
+    },
+    20_000,
+    'five re-watches',
+    5,
+  );
+  // Never faster than one watch per interval (a lower bound: a busy machine only spaces them more).
+  const starts = api.requests.filter((r) => r.watch).map((r) => r.at);
+  const span = starts[starts.length - 1] - starts[0];
+  const tolerance = 50; // arrival jitter of the first and last request on loopback
+  assert.ok(span >= (starts.length - 1) * INTERVAL_MS - tolerance, `${starts.length} watch requests within ${span} ms`);
   await p.stop();
 });
 
@@ -539,12 +556,12 @@ test('watchdog relist picks up changes a stalled watch never delivered', async (
   const p = provider(api, { relistIntervalMs: 300 });
   await p.start();
   await until(() => api.watchers.size === 1, 'a watch');
-  api.stalled = true;
+  api.stalled = true; // the fake delivers no event to open watches from here on
   api.put('s', [ep('swarm-0', '10.0.0.10'), ep('swarm-1', '10.0.0.11')]);
-  const t0 = Date.now();
-  await waitForSnapshot(p, (x) => x.members.length === 2, TIMEOUT, 'watchdog relist');
-  assert.ok(Date.now() - t0 >= 150, 'not through the stalled watch');
-  assert.ok(p.stats.watchdogRelists >= 1);
+  const relistsSeen: number[] = [];
+  await waitForSnapshot(p, (x) => (relistsSeen.push(p.stats.watchdogRelists), x.members.length === 2), TIMEOUT, 'watchdog relist');
+  // The change arrived with a watchdog relist (a clock bound on when would depend on how long start() took).
+  assert.ok(relistsSeen[relistsSeen.length - 1] >= 1, 'through a watchdog relist');
   assert.ok(api.listRequests >= 2);
   await until(() => api.watchers.size === 1, 'the old watch closed, one new watch');
   await p.stop();
@@ -561,12 +578,19 @@ test('stop() is final: no requests afterwards, watches closed, late answers igno
   await until(() => api.watchers.size === 0, 'watch closed');
   api.put('s', [ep('swarm-1', '10.0.0.11')]);
   api.closeWatches();
-  await sleep(50); // a watchdog list sent just before stop() may still be landing (it is aborted)
+  // Positive control: a twin started after the stop, with the same watchdog, keeps relisting.
+  const api2 = await fakeApi();
+  api2.put('s', [ep('swarm-0', '10.0.0.10')]);
+  const twin = provider(api2, { relistIntervalMs: 50 });
+  await twin.start();
+  // By the twin's first relist, a list p sent just before stop() has landed (it is aborted).
+  await until(() => twin.stats.watchdogRelists >= 1, "the twin's first watchdog relist");
   const n1 = api.requests.length;
   assert.ok(api.requests.slice(n0).every((r) => !r.watch), 'no watch after stop');
-  await sleep(250);
+  await until(() => twin.stats.watchdogRelists >= 3, 'two more watchdog relists of the twin');
   assert.equal(api.requests.length, n1, 'no request after stop');
   assert.deepEqual(names(p.members()), ['swarm-0']);
+  await twin.stop();
 });
 
 test('stop() while a list is in flight: no watch is opened afterwards', async () => {
@@ -577,25 +601,38 @@ test('stop() while a list is in flight: no watch is opened afterwards', async ()
   await until(() => api.listRequests === 1, 'the list request');
   await p.stop();
   await assert.rejects(started, /stopped before the first EndpointSlice list/);
-  await sleep(300);
-  assert.equal(api.abortedLists, 1, 'the list request was aborted');
+  // Positive control: a twin with the same slow list, started after the stop and not stopped, opens its watch.
+  const api2 = await fakeApi();
+  api2.listDelayMs = 150;
+  const twin = provider(api2);
+  await twin.start();
+  await until(() => api2.watchRequests === 1, "the twin's watch");
+  await until(() => api.abortedLists === 1, 'the aborted list to be answered');
   assert.equal(api.watchRequests, 0);
   assert.equal(api.requests.length, 1);
+  await twin.stop();
 });
 
 test('stop() after an error, during the restart backoff: no restart', async () => {
-  const api = await fakeApi();
-  const p = provider(api, { restartBackoffMs: 150, restartBackoffMaxMs: 150 });
-  await p.start();
-  await until(() => api.watchers.size === 1, 'a watch');
-  api.failWatches = 1;
-  api.closeWatches();
-  await until(() => p.stats.informerErrors === 1, 'the error');
+  const setup = async () => {
+    const api = await fakeApi();
+    const p = provider(api, { restartBackoffMs: 150, restartBackoffMaxMs: 150 });
+    await p.start();
+    await until(() => api.watchers.size === 1, 'a watch');
+    api.failWatches = 1;
+    api.closeWatches();
+    await until(() => p.stats.informerErrors === 1, 'the error');
+    return { api, p };
+  };
+  const { api, p } = await setup();
   await p.stop();
   const n = api.requests.length;
-  await sleep(300);
+  // Positive control: a twin in the same state, reached after p's, restarts when its backoff ends.
+  const twin = await setup();
+  await until(() => twin.p.stats.restarts === 1 && twin.api.listRequests === 2, "the twin's restart");
   assert.equal(api.requests.length, n);
   assert.equal(p.stats.restarts, 0);
+  await twin.p.stop();
 });
 
 test('start() gives up after syncTimeoutMs when the API keeps failing, then stays stopped', async () => {
@@ -603,12 +640,22 @@ test('start() gives up after syncTimeoutMs when the API keeps failing, then stay
   api.failLists = 1_000_000;
   api.failListStatus = 403;
   const p = provider(api, { syncTimeoutMs: 300 });
+  // Positive control: a twin against the same failing API, with a sync timeout nothing here waits out, keeps retrying.
+  const api2 = await fakeApi();
+  api2.failLists = 1_000_000;
+  api2.failListStatus = 403;
+  const twin = provider(api2, { syncTimeoutMs: 120_000 });
+  const twinStarted = twin.start().catch(() => undefined);
   await assert.rejects(p.start(), /no EndpointSlice list within 300 ms .*last error: HTTP 403 Forbidden: Forbidden\)/);
-  await sleep(50); // a list sent just before the timeout may still be arriving
+  // By the twin's next retry, a list p sent just before its timeout has arrived.
+  const t0 = api2.requests.length;
+  await until(() => api2.requests.length >= t0 + 1, "the twin's next retry");
   const n = api.requests.length;
   assert.ok(n >= 2, 'it retried');
-  await sleep(200);
+  await until(() => api2.requests.length >= t0 + 3, 'two more retries of the twin');
   assert.equal(api.requests.length, n);
+  await twin.stop();
+  await twinStarted;
 });
 
 test('GuardedWatch: a watch that dies during the auth step never rejects and sends nothing', async () => {
@@ -616,20 +663,31 @@ test('GuardedWatch: a watch that dies during the auth step never rejects and sen
   const kc = new KubeConfig();
   kc.loadFromFile(api.kubeconfigPath);
   const real = kc.applyToFetchOptions.bind(kc);
+  // Slow auth (exec plugin, token refresh ...): held until the test lets it finish.
+  let authStarted!: () => void;
+  const inAuth = new Promise<void>((resolve) => (authStarted = resolve));
+  let finishAuth!: () => void;
+  const authGate = new Promise<void>((resolve) => (finishAuth = resolve));
   kc.applyToFetchOptions = async (opts) => {
-    await sleep(60); // slow auth (exec plugin, token refresh ...)
+    authStarted();
+    await authGate;
     return real(opts);
   };
   let alive = true;
   const w = new GuardedWatch(kc, () => alive, 0);
   let doneCalls = 0;
   const pending = w.watch(PATH, { resourceVersion: '1' }, () => {}, () => doneCalls++);
-  await sleep(10);
+  await inAuth;
   alive = false; // stop() lands while auth is being applied
+  finishAuth();
   const controller = await pending; // resolves, does not reject
   assert.ok(controller instanceof AbortController);
-  await sleep(50);
-  assert.equal(api.requests.length, 0);
+  // Positive control: the same path with a live informer does send its request, after the dead one would have.
+  const live = new GuardedWatch(kc, () => true, 0);
+  const liveController = await live.watch(PATH, { resourceVersion: '1' }, () => {}, () => {});
+  await until(() => api.requests.length >= 1, 'the live watch request');
+  liveController.abort();
+  assert.equal(api.requests.length, 1, 'only the live watch reached the server');
   assert.equal(doneCalls, 0);
 
   // Any other failure before the request becomes done(err), still without a rejection.

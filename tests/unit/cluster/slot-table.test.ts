@@ -159,7 +159,7 @@ test('invalid member lists are rejected with clear errors', () => {
   assert.throws(() => SlotTable.build(new Array<string>(MAX_MEMBERS + 1).fill('x')), /exceeds the maximum/);
 });
 
-test('build time (printed; loosely bounded)', () => {
+test('build time (printed; bounded only against a pathological slowdown: the bench measures it)', () => {
   const members = names(100);
   SlotTable.build(members); // warm-up (JIT, slot mix table)
   const times: number[] = [];
@@ -174,5 +174,6 @@ test('build time (printed; loosely bounded)', () => {
   SlotTable.build(names(10));
   const ten = performance.now() - t10;
   console.log(`slot table build: 100 members median ${median.toFixed(1)} ms (min ${times[0].toFixed(1)}), 10 members ${ten.toFixed(1)} ms`);
-  assert.ok(median < 500, `build took ${median} ms`);
+  // ~20 ms here; 250x that is no machine's load, only an algorithm gone wrong.
+  assert.ok(median < 5000, `build took ${median} ms`);
 });

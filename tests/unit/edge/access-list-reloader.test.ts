@@ -5,18 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AccessList, AccessListError, AccessListReloader, loadAccessListFile } from '../../../services/edge/access-list.js';
 import { createLogger } from '../../../lib/runtime/logger.js';
+import { eventually } from '../../support/waiting.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
 const C = 'c'.repeat(40);
 const bin = (hex: string): string => Buffer.from(hex, 'hex').toString('latin1');
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  await eventually(condition, timeoutMs, what, 20);
 }
 
 function captureLogger() {
@@ -204,15 +201,25 @@ describe('AccessListReloader watch', () => {
     assert.equal(r.reloadsFailed, 0);
   });
 
-  test('a bad edit keeps the old list and is counted once', async () => {
+  test('a bad edit keeps the old list and is counted once, however often it is checked', async (t) => {
+    // The periodic check runs on a mocked interval, so "several checks" is a count, not a hope about timing.
+    t.mock.timers.enable({ apis: ['setInterval'] });
     const file = join(dir, 'list.txt');
     writeFileSync(file, `${A}\n`);
-    const r = track(new AccessListReloader({ mode: 'allow', file, watch: true, debounceMs: 30, pollIntervalMs: 50 }));
+    const r = track(new AccessListReloader({ mode: 'allow', file, watch: true, fsWatch: false, pollIntervalMs: 1000 }));
     await r.start();
     replaceFile(file, `${A}\noops\n`);
+    t.mock.timers.tick(1000);
     await waitFor('failed reload', () => r.reloadsFailed === 1);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // several polls of the same bad content
-    assert.equal(r.reloadsFailed, 1);
+    for (let i = 0; i < 5; i++) t.mock.timers.tick(1000); // five more checks of the same bad content
+    // A manual reload runs after them (one queue) and, being explicit, is counted.
+    assert.equal((await r.reload()).ok, false);
+    assert.equal(r.reloadsFailed, 2, 'the five periodic checks of unchanged content counted nothing');
+    assert.equal(r.list.allows(bin(A)), true);
+    // Positive control: the next periodic check does count content that changed, even if still bad.
+    replaceFile(file, `${A}\noops again\n`);
+    t.mock.timers.tick(1000);
+    await waitFor('the changed bad content to be counted', () => r.reloadsFailed === 3);
     assert.equal(r.list.allows(bin(A)), true);
   });
 
@@ -221,10 +228,20 @@ describe('AccessListReloader watch', () => {
     writeFileSync(file, `${A}\n`);
     const r = track(new AccessListReloader({ mode: 'allow', file, watch: true, debounceMs: 20, pollIntervalMs: 0 }));
     await r.start();
+    // Positive control: a twin watching another file in the same directory, started after r, does reload.
+    const twinFile = join(dir, 'twin.txt');
+    writeFileSync(twinFile, `${A}\n`);
+    const twin = track(new AccessListReloader({ mode: 'allow', file: twinFile, watch: true, debounceMs: 20, pollIntervalMs: 0 }));
+    await twin.start();
     writeFileSync(join(dir, 'other.txt'), 'x');
     writeFileSync(file, `${A}\n`); // same content
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(r.reloadsOk, 0);
+    replaceFile(twinFile, `${B}\n`);
+    await waitFor('the twin to reload', () => twin.list.allows(bin(B)));
+    // r saw the same directory events no later than the twin, so its debounced check is queued by now;
+    // a manual reload runs after it and tells whether it had already read anything new.
+    const manual = await r.reload();
+    assert.deepEqual(manual, { ok: true, size: 1, changed: false });
+    assert.equal(r.reloadsOk, 1, 'only the manual reload');
     assert.equal(r.reloadsFailed, 0);
   });
 
@@ -275,10 +292,16 @@ describe('AccessListReloader watch', () => {
     writeFileSync(file, `${A}\n`);
     const r = track(new AccessListReloader({ mode: 'allow', file, watch: false, debounceMs: 10, pollIntervalMs: 20 }));
     await r.start();
+    // Positive control: the same file and settings with watch on, started after r, picks the change up.
+    const watching = track(new AccessListReloader({ mode: 'allow', file, watch: true, debounceMs: 10, pollIntervalMs: 20 }));
+    await watching.start();
     replaceFile(file, `${B}\n`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await waitFor('the watching twin to reload', () => watching.list.allows(bin(B)));
     assert.equal(r.list.allows(bin(B)), false);
-    await r.reload();
+    // A manual reload runs after anything queued: it is the first to read the new file.
+    const manual = await r.reload();
+    assert.equal(manual.changed, true, 'no automatic check had read the new file');
+    assert.equal(r.reloadsOk, 1);
     assert.equal(r.list.allows(bin(B)), true);
   });
 
@@ -288,8 +311,12 @@ describe('AccessListReloader watch', () => {
     const r = track(new AccessListReloader({ mode: 'allow', file, watch: true, debounceMs: 10, pollIntervalMs: 20 }));
     await r.start();
     await r.close();
+    // Positive control: the same file and settings, not closed, started after r, picks the change up.
+    const open = track(new AccessListReloader({ mode: 'allow', file, watch: true, debounceMs: 10, pollIntervalMs: 20 }));
+    await open.start();
     replaceFile(file, `${B}\n`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await waitFor('the open twin to reload', () => open.list.allows(bin(B)));
+    await r.close(); // waits for any check r might still have queued
     assert.equal(r.list.allows(bin(B)), false);
     assert.equal(r.reloadsOk, 0);
   });

@@ -70,9 +70,10 @@ describe('load generator against echo targets', () => {
     const dead = await startUdpEcho('127.0.0.1', 0);
     const port = dead.port;
     await dead.close();
+    // A 0.5 s run: the bound only tells a hang from a slow machine.
     const t0 = Date.now();
     const { summary } = await runLoadtest({ ...base, protocol: 'udp', port, timeoutMs: 100, durationSeconds: 0.5 });
-    assert.ok(Date.now() - t0 < 5000);
+    assert.ok(Date.now() - t0 < 60_000, `took ${Date.now() - t0} ms`);
     assert.equal(summary.replies, 0);
     assert.ok(summary.counters.lost > 0);
   });

@@ -128,7 +128,7 @@ export async function startCEcho(flags: string[]): Promise<CEcho> {
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('C echo did not start within 5 s')), 5000);
+    const timer = setTimeout(() => reject(new Error('C echo did not start within 20 s')), 20_000);
     child.stdout!.on('data', (d: Buffer) => {
       const m = /listening [\d.]+:(\d+)/.exec(d.toString());
       if (m) {

@@ -61,9 +61,10 @@ describe('ws load generator', () => {
       const dead = await startWsEcho('127.0.0.1', 0);
       const port = dead.port;
       await dead.close();
+      // A 0.5 s run: the bound only tells a hang from a slow machine.
       const t0 = Date.now();
       const { summary } = await runLoadtest({ ...base, engine, port, workers: 1, durationSeconds: 0.5, warmupSeconds: 0 });
-      assert.ok(Date.now() - t0 < 10_000);
+      assert.ok(Date.now() - t0 < 60_000, `took ${Date.now() - t0} ms`);
       assert.equal(summary.replies, 0);
     });
   }

@@ -27,6 +27,7 @@ interface ExpectedConfig {
     connectionIdFutureSkewSeconds: number;
     maxScrapeHashes: number;
     socketBufferBytes: number;
+    batchedIo: 'auto' | 'required' | 'off';
   };
   http: {
     enabled: boolean;
@@ -98,6 +99,7 @@ const DEFAULTS: ExpectedConfig = {
     connectionIdFutureSkewSeconds: 5,
     maxScrapeHashes: 70,
     socketBufferBytes: 8 * 1024 * 1024,
+    batchedIo: 'auto',
   },
   http: {
     enabled: true,
@@ -210,7 +212,8 @@ describe('config defaults', () => {
     assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
-    assert.equal(keys.size, 65);
+    assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
+    assert.equal(keys.size, 66);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -445,6 +448,7 @@ describe('config errors name the key', () => {
     'udp.connectionIdFutureSkewSeconds': '1.5',
     'udp.maxScrapeHashes': '0',
     'udp.socketBufferBytes': '12MB',
+    'udp.batchedIo': 'native',
     'http.enabled': 'enabled',
     'http.trustedProxies': '10.0.0.0/8,not-an-ip',
     'http.clientAddressHeader': 'bad header',

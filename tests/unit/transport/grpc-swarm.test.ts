@@ -13,16 +13,11 @@ import { Swarm } from '../../../services/swarm/swarm.js';
 import { WebTorrentSwarms } from '../../../services/swarm/store/webtorrent-swarms.js';
 import { makeStore, v4 } from '../../support/swarm-store.js';
 import { binaryId } from '../../support/transport-conformance.js';
+import { eventually } from '../../support/waiting.js';
 
 const send = (t: Transport, batch: SwarmRequest[]): Promise<SwarmReply[]> => new Promise((resolve) => t.send(batch, resolve));
 
-async function until(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (what: string, check: () => boolean, timeoutMs = 10_000): Promise<boolean> => eventually(check, timeoutMs, what, 5);
 
 test('gRPC + Swarm: UDP/HTTP announces, WebTorrent offer/answer relays across edges, edge loss drops its peers', async () => {
   const webtorrent = new WebTorrentSwarms({ intervalSeconds: 120, peerTimeoutSeconds: 300, offerTtlSeconds: 60, maxPendingOffers: 1000 });
@@ -37,7 +32,7 @@ test('gRPC + Swarm: UDP/HTTP announces, WebTorrent offer/answer relays across ed
   a.onRelay((socket, m) => atA.push([socket, m]));
   b.onRelay((socket, m) => atB.push([socket, m]));
   try {
-    assert.ok((await a.whenOpen(3000)) && (await b.whenOpen(3000)));
+    assert.ok((await a.whenOpen(10_000)) && (await b.whenOpen(10_000)));
     const infoHash = binaryId(3);
 
     // UDP/HTTP side: two peers see each other.
