@@ -1096,6 +1096,9 @@ export async function runCompare(argv: string[]): Promise<number> {
     const metricsPort = await freePort();
     const args = [a.oursMain, 'all-in-one', '--host=127.0.0.1', `--port=${port}`, '--metrics.host=127.0.0.1', `--metrics.port=${metricsPort}`, '--log.level=warn'];
     if (a.oursAccessList === 'allow') args.push('--accessList.mode=allow', `--accessList.file=${whitelist}`);
+    // The generator is one address standing for many clients at many messages/s each: lift the
+    // per-address and per-socket WebTorrent limits (bittorrent-tracker has none).
+    args.push('--webtorrent.maxSocketsPerAddress=100000', '--webtorrent.maxPeersPerAddress=10000000', '--webtorrent.maxMessagesPerSecond=1000000', '--webtorrent.messageBurst=1000000');
     const t = startProcess('ours', process.execPath, args, root, port);
     await waitReady(t, 15_000);
     return t;

@@ -34,7 +34,10 @@ function runCli(args: string[], limitMs: number): Promise<{ code: number | null;
 
 describe('loadtest ws --engine c against the tracker', { skip: !hasGcc && 'gcc not installed' }, () => {
   it('announces, offers relayed and answered, answers matched, no errors (2 s)', async (t) => {
-    const tracker = await startTracker(t);
+    // The generator is one address standing for many clients at many messages/s each.
+    const tracker = await startTracker(t, {
+      extraArgs: ['--webtorrent.maxSocketsPerAddress=100000', '--webtorrent.maxPeersPerAddress=10000000', '--webtorrent.maxMessagesPerSecond=1000000', '--webtorrent.messageBurst=1000000'],
+    });
     const dir = mkdtempSync(join(tmpdir(), 'loadtest-ws-c-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const json = join(dir, 'summary.json');
