@@ -227,7 +227,7 @@ const SCHEMA = {
     maxBackpressureBytes: integer(1 * MiB, 16 * 1024, 256 * MiB, 'Unsent bytes queued for one slow socket before messages to it are dropped and it is closed.'),
     maxPendingOffersPerSocket: integer(1000, 10, 1_000_000, 'Offers from one socket awaiting an answer; past it that socket\'s own oldest are forgotten.'),
     maxTorrents: integer(100_000, 1, 100_000_000, 'WebTorrent torrents held (per swarm process); announces that would add one get a failure.'),
-    maxPeers: integer(1_000_000, 1, 100_000_000, 'WebTorrent peers held (per swarm process); announces that would add one get a failure.'),
+    maxPeers: integer(500_000, 1, 100_000_000, 'WebTorrent peers held (per swarm process); announces that would add one get a failure.'),
     maxSocketsPerAddress: integer(100, 1, 1_000_000, 'Open WebSockets per client address (IPv6: per /64) on one edge; more are refused with HTTP 429.'),
     maxPeersPerAddress: integer(1000, 1, 10_000_000, 'Peers (torrent + peer_id) announced from one client address (IPv6: per /64) on one edge; more get a failure reply.'),
     maxMessagesPerSecond: integer(20, 1, 1_000_000, 'Messages one WebSocket may send per second on average; a socket over its budget is closed (1008).'),

@@ -123,7 +123,7 @@ const DEFAULTS: ExpectedConfig = {
     maxBackpressureBytes: 1048576,
     maxPendingOffersPerSocket: 1000,
     maxTorrents: 100000,
-    maxPeers: 1000000,
+    maxPeers: 500000,
     maxSocketsPerAddress: 100,
     maxPeersPerAddress: 1000,
     maxMessagesPerSecond: 20,
