@@ -147,15 +147,15 @@ describe('WebTorrent: a socket flooding frames (maxMessagesPerSecond, messageBur
     const flood = await open(tracker, '127.0.0.8');
     const floodId = randomId20();
     const frame = encodeAnnounceRequest({ infoHash, peerId: floodId, left: 1, offers: makeOffers(10, 200) });
+    const started = Date.now(); // the tracker reads the flood while it is being written
     for (let i = 0; i < 3000; i++) flood.sendNow(frame);
-    const started = Date.now();
     const reply = await withTimeout(normal.announceOk({ infoHash, peerId: normalId, left: 1 }, 5000), 5000, 'the normal announce during the flood');
     assert.equal(reply.type, 'announce');
     const closed = await flood.waitClose(15_000);
     assert.equal(closed.code, 1008);
     assert.match(closed.reason, /too many messages/);
     // The burst, plus what the budget refilled (20/s) while the tracker read it.
-    const allowed = 300 + Math.ceil((20 * (Date.now() - started)) / 1000);
+    const allowed = 300 + Math.ceil((20 * (Date.now() - started)) / 1000) + 1;
     assert.ok(flood.all('announce').length <= allowed, `the flood got ${flood.all('announce').length} replies before it was closed (at most ${allowed})`);
     assert.equal(await limitHits(tracker, 'maxMessagesPerSecond'), 1);
     assert.equal(page.isOpen, true);
