@@ -15,7 +15,9 @@
  * (the TTL is constant and a re-offered key moves to the back), so expiry
  * trims from the front. Each offering socket also keeps its offers in a
  * doubly linked list, oldest first, so its quota evicts in O(1) and its
- * offers go at once when it disconnects.
+ * offers go at once when its disconnect reaches this swarm (it does when
+ * the socket still had a peer here; otherwise they expire with the TTL).
+ * A socket's record exists only while it has offers pending.
  */
 import type { SocketRef } from '../../../lib/transport/messages.js';
 
