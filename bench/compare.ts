@@ -30,6 +30,7 @@ import { pathToFileURL } from 'node:url';
 import { compileC, projectRoot } from './loadtest/cgen.js';
 import { DEFAULT_MODEL, LoadModel, type LoadModelOptions } from './loadtest/model.js';
 import { parseArgv } from './loadtest/options.js';
+import { LIFTED_CLIENT_LIMITS } from './loadtest/lifted-limits.js';
 import { DEFAULT_WS, runLoadtest, type LoadtestConfig } from './loadtest/runner.js';
 import { fmtInt, type LoadSummary } from './loadtest/stats.js';
 
@@ -1096,6 +1097,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     const metricsPort = await freePort();
     const args = [a.oursMain, 'all-in-one', '--host=127.0.0.1', `--port=${port}`, '--metrics.host=127.0.0.1', `--metrics.port=${metricsPort}`, '--log.level=warn'];
     if (a.oursAccessList === 'allow') args.push('--accessList.mode=allow', `--accessList.file=${whitelist}`);
+    args.push(...LIFTED_CLIENT_LIMITS); // the generator is one address standing for many clients
     const t = startProcess('ours', process.execPath, args, root, port);
     await waitReady(t, 15_000);
     return t;

@@ -228,13 +228,20 @@ const SCHEMA = {
     intervalSeconds: integer(120, 10, 3600, 'Announce interval sent to WebTorrent clients.'),
     peerTimeoutSeconds: integer(300, 10, 86400, 'A WebTorrent peer whose socket stays silent this long is dropped (closed sockets leave at once).'),
     offerTtlSeconds: integer(60, 1, 600, 'How long a relayed offer can be answered.'),
-    maxPendingOffers: integer(200000, 100, 10_000_000, 'Offers awaiting an answer, across all torrents; the oldest are forgotten first.'),
+    maxPendingOffers: integer(200000, 100, 10_000_000, 'Offers awaiting an answer, across all sockets (per swarm process); at the bound new offers are not relayed.'),
     maxMessageBytes: integer(64 * 1024, 1024, 16 * MiB, 'Largest WebSocket message accepted; bigger ones close the socket.'),
     maxOffersPerAnnounce: integer(10, 0, 100, 'Offers relayed from one announce; extra offers are ignored.'),
     maxTorrentsPerSocket: integer(256, 1, 100000, 'Peers (torrent + peer_id) one WebSocket may announce; more get a failure reply.'),
     maxScrapeHashes: integer(100, 1, 1000, 'Most info-hashes answered in one WebTorrent scrape.'),
-    idleTimeoutSeconds: integer(120, 8, 960, 'Close a WebSocket silent for this long (pings are sent automatically); a multiple of 4.'),
+    idleTimeoutSeconds: integer(360, 11, 86400, 'Close a WebSocket that sends no tracker message for this long (pings do not count); longer than intervalSeconds.'),
     maxBackpressureBytes: integer(1 * MiB, 16 * 1024, 256 * MiB, 'Unsent bytes queued for one slow socket before messages to it are dropped and it is closed.'),
+    maxPendingOffersPerSocket: integer(1000, 10, 1_000_000, 'Offers from one socket awaiting an answer; past it that socket\'s own oldest are forgotten.'),
+    maxTorrents: integer(100_000, 1, 100_000_000, 'WebTorrent torrents held (per swarm process); announces that would add one get a failure.'),
+    maxPeers: integer(500_000, 1, 100_000_000, 'WebTorrent peers held (per swarm process); announces that would add one get a failure.'),
+    maxSocketsPerAddress: integer(100, 1, 1_000_000, 'Open WebSockets per client address (IPv6: per /64) on one edge; more are refused with HTTP 429.'),
+    maxPeersPerAddress: integer(1000, 1, 10_000_000, 'Peers (torrent + peer_id) announced from one client address (IPv6: per /64) on one edge; more get a failure reply.'),
+    maxMessagesPerSecond: integer(20, 1, 1_000_000, 'Messages one WebSocket may send per second on average; a socket over its budget is closed (1008).'),
+    messageBurst: integer(300, 1, 10_000_000, 'Messages one WebSocket may send at once above maxMessagesPerSecond (e.g. a page opening many torrents).'),
   },
   tls: {
     certFile: text('', 'PEM certificate chain: serve https:// and wss:// directly. "" = plain TCP (terminate TLS at a proxy or ingress).', {
@@ -731,11 +738,20 @@ function crossCheck(loader: Loader, warnings: string[]): void {
     throw new ConfigError('cluster.authTokenFile', 'config key "cluster.authTokenFile": set either cluster.authToken or cluster.authTokenFile, not both');
   }
 
-  if (c.webtorrent.idleTimeoutSeconds % 4 !== 0) {
-    // uWebSockets.js counts idle time in 4-second ticks and refuses other values.
+  if (c.webtorrent.idleTimeoutSeconds <= c.webtorrent.intervalSeconds) {
+    // Clients send a tracker message (their re-announce) once per interval: a shorter timeout closes healthy sockets.
+    const idle = c.webtorrent.idleTimeoutSeconds;
+    const interval = c.webtorrent.intervalSeconds;
+    const from = (key: string): string => (loader.source(key) === 'default' ? 'default' : `from ${loader.source(key)}`);
+    if (loader.source('webtorrent.idleTimeoutSeconds') === 'default') {
+      throw new ConfigError(
+        'webtorrent.intervalSeconds',
+        `config key "webtorrent.intervalSeconds": must be shorter than webtorrent.idleTimeoutSeconds (${idle}, default), got ${interval} (${from('webtorrent.intervalSeconds')}); raise webtorrent.idleTimeoutSeconds too, e.g. to 3x the interval`,
+      );
+    }
     throw new ConfigError(
       'webtorrent.idleTimeoutSeconds',
-      `config key "webtorrent.idleTimeoutSeconds": must be a multiple of 4, got ${c.webtorrent.idleTimeoutSeconds} (from ${loader.source('webtorrent.idleTimeoutSeconds')})`,
+      `config key "webtorrent.idleTimeoutSeconds": must be longer than webtorrent.intervalSeconds (${interval}, ${from('webtorrent.intervalSeconds')}), got ${idle} (${from('webtorrent.idleTimeoutSeconds')}); clients send a message once per interval, so e.g. 3x the interval`,
     );
   }
 

@@ -67,9 +67,15 @@ export class Frontends {
     }
 
     const tcp = config.http.enabled || config.webtorrent.enabled ? new TcpServer(config.tls) : undefined;
+    // HTTP announces and WebSocket upgrades behind a proxy: the same rule for both.
+    const clientAddress = new ClientAddressResolver(
+      parseCidrList(config.http.trustedProxies),
+      config.http.clientAddressHeader,
+      config.http.trustedProxies.length > 0,
+    );
     let ws: WsFrontend | undefined;
     if (tcp && config.webtorrent.enabled) {
-      ws = new WsFrontend({ edgeId: deps.edgeId, limits: config.webtorrent, router, policy, metrics, logger: logger.child({ component: 'ws' }) });
+      ws = new WsFrontend({ edgeId: deps.edgeId, limits: config.webtorrent, clientAddress, router, policy, metrics, logger: logger.child({ component: 'ws' }) });
       ws.register(tcp.app);
     }
     let http: HttpFrontend | undefined;
@@ -77,11 +83,7 @@ export class Frontends {
       http = new HttpFrontend({
         maxQueryBytes: config.http.maxQueryBytes,
         maxScrapeHashes: config.http.maxScrapeHashes,
-        clientAddress: new ClientAddressResolver(
-          parseCidrList(config.http.trustedProxies),
-          config.http.clientAddressHeader,
-          config.http.trustedProxies.length > 0,
-        ),
+        clientAddress,
         router,
         policy,
         metrics,

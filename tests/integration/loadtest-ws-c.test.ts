@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadSummary } from '../../bench/loadtest/stats.js';
+import { LIFTED_CLIENT_LIMITS } from '../../bench/loadtest/lifted-limits.js';
 import { REPO_ROOT, startTracker } from '../support/tracker-process.js';
 
 const hasGcc = spawnSync('gcc', ['--version']).status === 0;
@@ -34,7 +35,7 @@ function runCli(args: string[], limitMs: number): Promise<{ code: number | null;
 
 describe('loadtest ws --engine c against the tracker', { skip: !hasGcc && 'gcc not installed' }, () => {
   it('announces, offers relayed and answered, answers matched, no errors (2 s)', async (t) => {
-    const tracker = await startTracker(t);
+    const tracker = await startTracker(t, { extraArgs: [...LIFTED_CLIENT_LIMITS] });
     const dir = mkdtempSync(join(tmpdir(), 'loadtest-ws-c-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const json = join(dir, 'summary.json');

@@ -752,10 +752,23 @@ export class WtTestClient {
     });
   }
 
-  static async open(port: number, options: { host?: string; path?: string; timeoutMs?: number } = {}): Promise<WtTestClient> {
+  /**
+   * Opens a socket; `localAddress` picks the source address (any of 127.0.0.0/8
+   * works on Linux loopback), `headers` are sent with the upgrade request. A
+   * refused upgrade rejects with "Unexpected server response: <status>".
+   */
+  static async open(
+    port: number,
+    options: { host?: string; path?: string; timeoutMs?: number; localAddress?: string; headers?: Record<string, string> } = {},
+  ): Promise<WtTestClient> {
     const host = options.host ?? '127.0.0.1';
     const url = `ws://${host.includes(':') ? `[${host}]` : host}:${port}${options.path ?? '/announce'}`;
-    const ws = new WebSocket(url, { handshakeTimeout: options.timeoutMs ?? 3000, perMessageDeflate: false });
+    const ws = new WebSocket(url, {
+      handshakeTimeout: options.timeoutMs ?? 3000,
+      perMessageDeflate: false,
+      localAddress: options.localAddress,
+      headers: options.headers,
+    });
     const client = new WtTestClient(ws);
     await withTimeout(
       new Promise<void>((resolve, reject) => {

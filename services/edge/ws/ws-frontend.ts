@@ -1,4 +1,5 @@
-import type { HttpRequest, TemplatedApp, WebSocket } from 'uWebSockets.js';
+import { performance } from 'node:perf_hooks';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import {
   encodeAnnounceReply,
   encodeAnswer,
@@ -24,20 +25,46 @@ import type { CounterChild, HistogramChild } from '../../../lib/runtime/fast-met
 import type { SwarmRouter } from '../router.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
 import { ScrapeSelection, type InfoHashPolicy } from '../info-hash-policy.js';
+import type { ClientAddressResolver } from '../http/client-address.js';
+import { AddressLimits, addressKey, type AddressUsage } from './address-limits.js';
+import { MessageRateLimit, type MessageBucket } from './message-rate.js';
 
 export interface WsFrontendOptions {
   /** This edge's stable id; swarms address relayed messages to (edge, socket). */
   edgeId: string;
   limits: Config['webtorrent'];
+  /** Where an upgrade request really came from (the socket, or a trusted proxy's header). */
+  clientAddress: ClientAddressResolver;
   router: SwarmRouter;
   policy: InfoHashPolicy;
   metrics: TrackerMetrics;
   logger: Logger;
+  /** Milliseconds, monotonic; for tests. Default performance.now. */
+  clock?: () => number;
 }
 
-interface SocketState {
+/**
+ * uWebSockets.js's own idle timeout: it sees frames, and with automatic
+ * pings a live peer always answers, so it only finds dead connections.
+ * Sockets silent in tracker messages are closed by this frontend's sweep
+ * (webtorrent.idleTimeoutSeconds).
+ */
+const TRANSPORT_IDLE_SECONDS = 120;
+/** The idle sweep looks at every socket this often (at most), so a socket closes at most this late. */
+const IDLE_SWEEP_MAX_MS = 15_000;
+
+/** Record of sockets between upgrade and open; replaced when the socket opens. */
+const NOT_OPEN: AddressUsage = Object.freeze({ key: '', sockets: 0, peers: 0 }) as AddressUsage;
+
+interface SocketState extends MessageBucket {
   id: number;
   closed: boolean;
+  /** This socket's client address (see address-limits.ts), known at upgrade. */
+  addressKey: string;
+  /** Its address's sockets and peers on this edge. */
+  usage: AddressUsage;
+  /** Clock reading of the last tracker message (announce, answer or scrape), or of the open. */
+  lastMessageAt: number;
   /**
    * The peers this socket announced, keyed by info-hash + peer_id. One socket
    * may hold several peer_ids in one torrent: WebTorrent shares a socket per
@@ -60,6 +87,19 @@ function isWebSocketUpgrade(req: HttpRequest): boolean {
 /** uWebSockets.js send() results. */
 const SEND_DROPPED = 2;
 
+/** The limits this frontend counts in tracker_limit_hits_total, by config key. */
+const COUNTED_LIMITS = [
+  'maxSocketsPerAddress',
+  'maxPeersPerAddress',
+  'maxMessagesPerSecond',
+  'idleTimeoutSeconds',
+  'maxTorrentsPerSocket',
+  'maxOffersPerAnnounce',
+  'maxScrapeHashes',
+  'maxMessageBytes',
+  'maxBackpressureBytes',
+] as const;
+
 /**
  * WebTorrent tracking over WebSocket. A socket may carry many torrents; its
  * peers live on the swarms, and this frontend remembers which (info-hash,
@@ -69,9 +109,22 @@ const SEND_DROPPED = 2;
  * Backpressure: a socket that does not read is given `maxBackpressureBytes`
  * of queued output; past that uWebSockets.js drops the message and this
  * frontend closes the socket, so a slow reader cannot grow memory.
+ *
+ * Abuse: sockets and peers are capped per client address (refused at the
+ * upgrade with HTTP 429, and with a failure per announce); each socket has
+ * a message budget (a token bucket) and is closed with 1008 when it spends
+ * more; a socket that sends no tracker message for `idleTimeoutSeconds` is
+ * closed by a coarse periodic sweep. Every refusal is counted under its
+ * config key in tracker_limit_hits_total.
  */
 export class WsFrontend implements RelaySink {
   private readonly sockets = new Map<number, Ws>();
+  private readonly addresses: AddressLimits;
+  private readonly rate: MessageRateLimit;
+  private readonly clock: () => number;
+  private readonly idleMs: number;
+  private idleSweep: NodeJS.Timeout | undefined;
+  private readonly hits: Record<(typeof COUNTED_LIMITS)[number], CounterChild>;
   private nextSocketId = 1;
   /** Sockets with relayed messages in their outbox, flushed once per event-loop turn. */
   private flushQueue: { ws: Ws; state: SocketState }[] = [];
@@ -87,7 +140,18 @@ export class WsFrontend implements RelaySink {
     this.latency = { announce: m.latencyHistogram('ws', 'announce'), scrape: m.latencyHistogram('ws', 'scrape') };
     this.relayed = { offer: m.relayCounter('offer'), answer: m.relayCounter('answer') };
     this.dropped = { backpressure: m.wsDropCounter('backpressure'), gone: m.wsDropCounter('gone'), oversize: m.wsDropCounter('oversize') };
+    this.hits = Object.fromEntries(COUNTED_LIMITS.map((key) => [key, m.limitCounter(`webtorrent.${key}`)])) as WsFrontend['hits'];
     m.observeWebSockets(() => this.sockets.size);
+    const limits = options.limits;
+    this.addresses = new AddressLimits(limits.maxSocketsPerAddress, limits.maxPeersPerAddress);
+    this.rate = new MessageRateLimit(limits.maxMessagesPerSecond, limits.messageBurst);
+    this.clock = options.clock ?? (() => performance.now());
+    this.idleMs = limits.idleTimeoutSeconds * 1000;
+  }
+
+  /** Client addresses with an open socket (each holds one small record). */
+  get openAddresses(): number {
+    return this.addresses.addresses;
   }
 
   get openSockets(): number {
@@ -102,45 +166,105 @@ export class WsFrontend implements RelaySink {
     const limits = this.options.limits;
     app.ws<SocketState>('/*', {
       maxPayloadLength: limits.maxMessageBytes,
-      idleTimeout: limits.idleTimeoutSeconds,
+      idleTimeout: TRANSPORT_IDLE_SECONDS,
       maxBackpressure: limits.maxBackpressureBytes,
       closeOnBackpressureLimit: 0, // send() reports the drop and this frontend closes the socket itself
       sendPingsAutomatically: true,
       // uWebSockets.js runs the WebSocket route before any HTTP route and
-      // upgrades whatever carries a Sec-WebSocket-Key. A plain GET /announce
-      // with a stray key is an announce: pass it on to the HTTP routes.
-      upgrade: (res, req, context) => {
-        if (!isWebSocketUpgrade(req)) {
-          req.setYield(true);
-          return;
-        }
-        res.upgrade(
-          {} as SocketState,
-          req.getHeader('sec-websocket-key'),
-          req.getHeader('sec-websocket-protocol'),
-          req.getHeader('sec-websocket-extensions'),
-          context,
-        );
-      },
+      // upgrades whatever carries a Sec-WebSocket-Key; onUpgrade passes a
+      // plain GET with a stray key on to the HTTP routes.
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
       open: (ws) => {
         const state = ws.getUserData();
         state.id = this.nextSocketId++;
-        state.closed = false;
-        state.peers = new Map();
-        state.outbox = [];
-        state.outboxKinds = [];
+        // Counted here, not at the upgrade: a socket that never opens never closes either.
+        state.usage = this.addresses.opened(state.addressKey);
+        const now = this.clock();
+        state.lastMessageAt = now;
+        this.rate.fill(state, now);
         this.sockets.set(state.id, ws);
       },
-      message: (ws, message) => this.onMessage(ws, Buffer.from(message).toString('utf8')),
+      message: (ws, message) => {
+        const state = ws.getUserData();
+        if (state.closed) return;
+        const now = this.clock();
+        if (!this.rate.take(state, now)) {
+          this.hits.maxMessagesPerSecond.inc();
+          ws.end(1008, `too many messages: over ${limits.maxMessagesPerSecond} per second`);
+          return;
+        }
+        this.onMessage(ws, state, Buffer.from(message).toString('utf8'), now);
+      },
       close: (ws, code, reason) => this.onClose(ws, code, reason),
     });
+    const sweepMs = Math.min(IDLE_SWEEP_MAX_MS, Math.max(1000, this.idleMs / 8));
+    this.idleSweep = setInterval(() => this.closeIdle(this.clock()), sweepMs);
+    this.idleSweep.unref();
   }
 
   /** Closes every socket (shutdown); their peers are removed as each closes. */
   closeAll(): void {
+    if (this.idleSweep) clearInterval(this.idleSweep);
+    this.idleSweep = undefined;
     for (const ws of [...this.sockets.values()]) {
       if (!ws.getUserData().closed) ws.end(1001, 'tracker shutting down');
     }
+  }
+
+  /**
+   * Refuses the upgrade (HTTP 429, connection closed) when the client's
+   * address already has maxSocketsPerAddress sockets open here.
+   */
+  private onUpgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    if (!isWebSocketUpgrade(req)) {
+      // A plain GET /announce with a stray key is an announce (RFC 6455 4.1).
+      req.setYield(true);
+      return;
+    }
+    const key = addressKey(this.options.clientAddress.resolve(new Uint8Array(res.getRemoteAddress()), req));
+    if (!this.addresses.canOpen(key)) {
+      this.hits.maxSocketsPerAddress.inc();
+      res
+        .writeStatus('429 Too Many Requests')
+        .writeHeader('Retry-After', '60')
+        .writeHeader('Content-Type', 'text/plain')
+        .end(`too many WebSocket connections from your address (limit ${this.addresses.maxSockets}); close some or try again later\n`, true);
+      return;
+    }
+    const state: SocketState = {
+      id: 0,
+      closed: false,
+      addressKey: key,
+      usage: NOT_OPEN,
+      lastMessageAt: 0,
+      tokens: 0,
+      refilledAt: 0,
+      peers: new Map(),
+      outbox: [],
+      outboxKinds: [],
+    };
+    res.upgrade(state, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+  }
+
+  /**
+   * Closes sockets that sent no tracker message for idleTimeoutSeconds. One
+   * pass over the sockets per sweep, no timer per socket: pings answered by
+   * the client's WebSocket stack do not count.
+   */
+  closeIdle(now: number): number {
+    const cutoff = now - this.idleMs;
+    let idle: Ws[] | undefined;
+    for (const ws of this.sockets.values()) {
+      const state = ws.getUserData();
+      if (!state.closed && state.lastMessageAt < cutoff) (idle ??= []).push(ws);
+    }
+    if (!idle) return 0;
+    // Closed after the pass: closing runs the close handler, which edits the map.
+    for (const ws of idle) {
+      this.hits.idleTimeoutSeconds.inc();
+      ws.end(1000, `idle: no tracker message for ${this.options.limits.idleTimeoutSeconds} s`);
+    }
+    return idle.length;
   }
 
   deliver(to: SocketRef, message: WtRelayMessage): void {
@@ -187,21 +311,26 @@ export class WsFrontend implements RelaySink {
     this.counters.inc(action, result);
   }
 
-  private onMessage(ws: Ws, text: string): void {
-    const started = performance.now();
+  private onMessage(ws: Ws, state: SocketState, text: string, started: number): void {
     const limits = this.options.limits;
     const message = parseWtMessage(text, { maxOffers: limits.maxOffersPerAnnounce, maxScrapeHashes: limits.maxScrapeHashes });
+    // Only tracker messages keep a socket open; junk gets failures and does not.
+    if (message.type !== 'invalid') state.lastMessageAt = started;
     switch (message.type) {
       case 'invalid':
         this.send(ws, encodeWtFailure(message.reason, { action: message.action, infoHash: message.infoHash }));
         this.count('invalid', 'error');
         return;
       case 'scrape':
+        if (message.truncated) this.hits.maxScrapeHashes.inc();
         this.onScrape(ws, message, started);
         return;
       case 'announce':
         if (message.answer) this.onAnswer(ws, message);
-        else this.onAnnounce(ws, message, started);
+        else {
+          if (message.offersTruncated) this.hits.maxOffersPerAnnounce.inc();
+          this.onAnnounce(ws, message, started);
+        }
     }
   }
 
@@ -220,8 +349,15 @@ export class WsFrontend implements RelaySink {
     const known = state.peers.has(key);
     const stopping = message.event === AnnounceEvent.Stopped;
     if (!known && !stopping) {
-      if (state.peers.size >= this.options.limits.maxTorrentsPerSocket) {
-        failure(`too many torrents on one connection (limit ${this.options.limits.maxTorrentsPerSocket})`, 'error');
+      const limits = this.options.limits;
+      if (state.peers.size >= limits.maxTorrentsPerSocket) {
+        this.hits.maxTorrentsPerSocket.inc();
+        failure(`too many torrents on one connection (limit ${limits.maxTorrentsPerSocket})`, 'error');
+        return;
+      }
+      if (!this.addresses.tryAddPeer(state.usage)) {
+        this.hits.maxPeersPerAddress.inc();
+        failure(`too many peers announced from your address (limit ${limits.maxPeersPerAddress}); stop some torrents or try again later`, 'error');
         return;
       }
       // Recorded before the swarm answers, so a close racing this announce still removes the peer.
@@ -238,17 +374,17 @@ export class WsFrontend implements RelaySink {
     };
     this.dispatch(request, (reply) => {
       if (reply.type !== 'wt-announce') {
-        if (!known) state.peers.delete(key);
+        if (!known) this.forgetPeer(state, key);
         if (state.closed) return;
         const why = describeFailure(reply);
         failure(why.message, why.result);
         return;
       }
-      if (stopping) state.peers.delete(key);
+      if (stopping) this.forgetPeer(state, key);
       if (state.closed) return;
       this.send(ws, encodeAnnounceReply({ infoHash, interval: reply.interval, complete: reply.complete, incomplete: reply.incomplete }));
       this.count('announce', 'ok');
-      this.latency.announce.observe((performance.now() - started) / 1000);
+      this.latency.announce.observe((this.clock() - started) / 1000);
     });
   }
 
@@ -293,7 +429,7 @@ export class WsFrontend implements RelaySink {
       const stats = selection.spread(files);
       this.send(ws, encodeScrapeReply(selection.hashes.map((hash, i) => [hash, stats[i]] as const)));
       this.count('scrape', 'ok');
-      this.latency.scrape.observe((performance.now() - started) / 1000);
+      this.latency.scrape.observe((this.clock() - started) / 1000);
     };
     if (selection.allowed.length === 0) {
       respond([]);
@@ -310,12 +446,21 @@ export class WsFrontend implements RelaySink {
     });
   }
 
+  /** Drops one of the socket's peers from its own and its address's counts (a no-op once the socket closed). */
+  private forgetPeer(state: SocketState, key: string): void {
+    if (state.peers.delete(key)) this.addresses.removePeer(state.usage);
+  }
+
   private onClose(ws: Ws, code: number, reason: ArrayBuffer): void {
     const state = ws.getUserData();
     state.closed = true;
     this.sockets.delete(state.id);
+    this.addresses.closed(state.usage, state.peers.size);
     // uWebSockets.js reports a frame over maxPayloadLength as 1006 with this text (not 1009).
-    if (code === 1009 || (code === 1006 && Buffer.from(reason).toString() === 'Received too big message')) this.dropped.oversize.inc();
+    if (code === 1009 || (code === 1006 && Buffer.from(reason).toString() === 'Received too big message')) {
+      this.dropped.oversize.inc();
+      this.hits.maxMessageBytes.inc();
+    }
     if (state.peers.size === 0) return;
     const peers = [...state.peers.values()];
     state.peers.clear();
@@ -346,6 +491,7 @@ export class WsFrontend implements RelaySink {
     }
     if (ws.send(text, false) === SEND_DROPPED) {
       this.dropped.backpressure.inc();
+      this.hits.maxBackpressureBytes.inc();
       // Closing runs the close handler at once, which would change the swarm
       // while it may still be relaying this very announce: close just after.
       state.closed = true;

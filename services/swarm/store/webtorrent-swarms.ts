@@ -13,9 +13,14 @@
  *   cannot announce, stop or answer as that peer_id;
  * - an answer is relayed only if it matches an offer that was handed to the
  *   answerer, for that offerer, and has not expired; each offer is answered
- *   at most once.
+ *   at most once (see pending-offers.ts, which also bounds them per socket).
+ *
+ * Bounds: at most `maxTorrents` torrents and `maxPeers` peers. When full, an
+ * announce that would add one gets a failure; peers already here keep
+ * being served and nothing live is evicted to make room.
  */
 import { performance } from 'node:perf_hooks';
+import { defaultConfig } from '../../../lib/runtime/config.js';
 import {
   AnnounceEvent,
   type ErrorReply,
@@ -31,6 +36,7 @@ import {
   type WtScrapeReply,
   type WtScrapeRequest,
 } from '../../../lib/transport/messages.js';
+import { PendingOffers } from './pending-offers.js';
 
 export interface WebTorrentConfig {
   intervalSeconds: number;
@@ -38,9 +44,48 @@ export interface WebTorrentConfig {
   peerTimeoutSeconds: number;
   /** How long an offer can be answered. */
   offerTtlSeconds: number;
-  /** Bound on offers awaiting an answer, across all torrents (oldest dropped first). */
+  /** Bound on offers awaiting an answer, across all sockets: at the bound new offers are not relayed. */
   maxPendingOffers: number;
+  /** Offers one socket may have awaiting an answer; past it that socket's own oldest are forgotten. Default: the config schema's. */
+  maxPendingOffersPerSocket?: number;
+  /** Torrents held at most; an announce that would add one fails. Default: the config schema's. */
+  maxTorrents?: number;
+  /** Peers held at most; an announce that would add one fails. Default: the config schema's. */
+  maxPeers?: number;
 }
+
+interface Counter {
+  inc(by?: number): void;
+}
+
+/** Where each limit's refusals are counted, by its config key (TrackerMetrics.limitCounter). */
+export interface WebTorrentLimitHits {
+  maxTorrents: Counter;
+  maxPeers: Counter;
+  maxPendingOffers: Counter;
+  maxPendingOffersPerSocket: Counter;
+}
+
+/** The limit counters of a WebTorrentSwarms, bound once to `tracker_limit_hits_total{limit="webtorrent.<key>"}`. */
+export function webTorrentLimitHits(metrics: { limitCounter(limit: string): Counter }): WebTorrentLimitHits {
+  return {
+    maxTorrents: metrics.limitCounter('webtorrent.maxTorrents'),
+    maxPeers: metrics.limitCounter('webtorrent.maxPeers'),
+    maxPendingOffers: metrics.limitCounter('webtorrent.maxPendingOffers'),
+    maxPendingOffersPerSocket: metrics.limitCounter('webtorrent.maxPendingOffersPerSocket'),
+  };
+}
+
+export interface WebTorrentSwarmsOptions {
+  /** For offer targets; tests pass a seeded one. */
+  random?: () => number;
+  limitHits?: WebTorrentLimitHits;
+}
+
+const NOT_COUNTED: Counter = { inc: () => {} };
+const DEFAULTS = defaultConfig().webtorrent;
+const TORRENTS_FULL = 'tracker is full: not accepting new WebTorrent torrents, try again later';
+const PEERS_FULL = 'tracker is full: not accepting new WebTorrent peers, try again later';
 
 interface WtPeer {
   readonly peerId: string;
@@ -80,11 +125,6 @@ class WtTorrent {
   }
 }
 
-interface PendingOffer {
-  readonly offerer: string;
-  readonly expires: number;
-}
-
 const ZERO: TorrentStats = Object.freeze({ complete: 0, incomplete: 0, downloaded: 0 });
 const SWEEP_CHECK_EVERY = 64;
 
@@ -98,21 +138,36 @@ function fail(message: string): ErrorReply {
 
 export class WebTorrentSwarms {
   private readonly torrents = new Map<string, WtTorrent>();
-  /** Insertion order is expiry order (constant TTL), so expiry trims from the front. */
-  private readonly pending = new Map<string, PendingOffer>();
+  private readonly pending: PendingOffers;
   private relay: RelaySink | undefined;
   private sweepCursor: Iterator<[string, WtTorrent]> | undefined;
   private peerCount = 0;
   private seederCount = 0;
+  private readonly maxTorrents: number;
+  private readonly maxPeers: number;
+  private readonly random: () => number;
+  private readonly hits: WebTorrentLimitHits;
   /** Offers handed to peers and answers delivered, since start. */
   offersRelayed = 0;
   answersRelayed = 0;
-  offersExpired = 0;
 
   constructor(
     readonly config: Readonly<WebTorrentConfig>,
-    private readonly random: () => number = Math.random,
-  ) {}
+    options: WebTorrentSwarmsOptions = {},
+  ) {
+    this.random = options.random ?? Math.random;
+    this.hits = options.limitHits ?? { maxTorrents: NOT_COUNTED, maxPeers: NOT_COUNTED, maxPendingOffers: NOT_COUNTED, maxPendingOffersPerSocket: NOT_COUNTED };
+    this.maxTorrents = config.maxTorrents ?? DEFAULTS.maxTorrents;
+    this.maxPeers = config.maxPeers ?? DEFAULTS.maxPeers;
+    this.pending = new PendingOffers(
+      {
+        ttlSeconds: config.offerTtlSeconds,
+        max: config.maxPendingOffers,
+        maxPerSocket: config.maxPendingOffersPerSocket ?? DEFAULTS.maxPendingOffersPerSocket,
+      },
+      { max: this.hits.maxPendingOffers, maxPerSocket: this.hits.maxPendingOffersPerSocket },
+    );
+  }
 
   /** Where relayed offers and answers go: the local WebSocket frontend, or the edge streams of a swarm pod. */
   setRelay(relay: RelaySink): void {
@@ -127,10 +182,18 @@ export class WebTorrentSwarms {
     }
     if (r.event === AnnounceEvent.Stopped) {
       if (!torrent) return this.announceReply(ZERO, 0);
-      if (position >= 0) this.removeAt(torrent, position);
+      if (position >= 0) this.removePeer(r.infoHash, torrent, position);
       return this.announceReply(this.statsOf(torrent), 0);
     }
+    if (position < 0 && this.peerCount >= this.maxPeers) {
+      this.hits.maxPeers.inc();
+      return fail(PEERS_FULL);
+    }
     if (!torrent) {
+      if (this.torrents.size >= this.maxTorrents) {
+        this.hits.maxTorrents.inc();
+        return fail(TORRENTS_FULL);
+      }
       torrent = new WtTorrent();
       this.torrents.set(r.infoHash, torrent);
     }
@@ -179,24 +242,16 @@ export class WebTorrentSwarms {
       if (r.seeder && target.seeder) continue;
       targets.push(target);
     }
+    let relayed = 0;
     for (let t = 0; t < targets.length; t++) {
       const { offerId, offer } = r.offers[t];
-      this.remember(r.infoHash, targets[t].peerId, offerId, r.peerId, now);
+      // Not remembered (the pool is full): not relayed either, as its answer would be refused.
+      if (!this.pending.add(r.infoHash, targets[t].peerId, offerId, r.peerId, r.from, now)) continue;
       relay.deliver({ edge: targets[t].edge, socket: targets[t].socket }, { kind: 'offer', infoHash: r.infoHash, fromPeerId: r.peerId, offerId, offer });
+      relayed++;
     }
-    this.offersRelayed += targets.length;
-    return targets.length;
-  }
-
-  private remember(infoHash: string, answerer: string, offerId: string, offerer: string, now: number): void {
-    const key = infoHash + answerer + offerId;
-    this.pending.delete(key); // re-inserted at the back: its expiry moved
-    this.pending.set(key, { offerer, expires: now + this.config.offerTtlSeconds });
-    if (this.pending.size > this.config.maxPendingOffers) {
-      const oldest = this.pending.keys().next().value as string;
-      this.pending.delete(oldest);
-      this.offersExpired++;
-    }
+    this.offersRelayed += relayed;
+    return relayed;
   }
 
   answer(r: WtAnswerRequest, now: number): WtAnswerReply | ErrorReply {
@@ -205,12 +260,9 @@ export class WebTorrentSwarms {
     if (!torrent || answererAt < 0 || !owns(torrent.peers[answererAt], r.from)) {
       return fail('answer from a peer that has not announced on this connection');
     }
-    const key = r.infoHash + r.peerId + r.offerId;
-    const offer = this.pending.get(key);
-    if (!offer || offer.offerer !== r.toPeerId || offer.expires < now) {
+    if (!this.pending.take(r.infoHash, r.peerId, r.offerId, r.toPeerId, now)) {
       return fail('answer does not match an unexpired offer sent to this peer');
     }
-    this.pending.delete(key);
     const offererAt = torrent.index.get(r.toPeerId) ?? -1;
     if (offererAt < 0) return fail('the offering peer has left');
     this.relay?.deliver(torrent.peers[offererAt], {
@@ -224,31 +276,33 @@ export class WebTorrentSwarms {
     return { type: 'wt-answer' };
   }
 
-  /** A socket closed: remove the peers it owned (and only those). */
+  /** A socket closed: remove the peers it owned (and only those) and the offers it made. */
   disconnect(r: WtDisconnectRequest): WtDisconnectReply {
     let removed = 0;
     for (const { infoHash, peerId } of r.peers) {
       const torrent = this.torrents.get(infoHash);
       const position = torrent?.index.get(peerId) ?? -1;
       if (torrent && position >= 0 && owns(torrent.peers[position], r.from)) {
-        this.removeAt(torrent, position);
+        this.removePeer(infoHash, torrent, position);
         removed++;
       }
     }
+    this.pending.dropSocket(r.from);
     return { type: 'wt-disconnect', removed };
   }
 
-  /** An edge went away (its stream ended): drop every peer whose socket lived there. */
+  /** An edge went away (its stream ended): drop every peer whose socket lived there, and their offers. */
   dropEdge(edge: string): number {
     let removed = 0;
-    for (const torrent of this.torrents.values()) {
+    for (const [infoHash, torrent] of this.torrents) {
       for (let i = torrent.peers.length - 1; i >= 0; i--) {
         if (torrent.peers[i].edge === edge) {
-          this.removeAt(torrent, i);
+          this.removePeer(infoHash, torrent, i);
           removed++;
         }
       }
     }
+    this.pending.dropEdge(edge);
     return removed;
   }
 
@@ -265,6 +319,11 @@ export class WebTorrentSwarms {
     return { torrents: this.torrents.size, seeders: this.seederCount, leechers: this.peerCount - this.seederCount, pendingOffers: this.pending.size };
   }
 
+  /** Sockets with offers awaiting an answer (each has a small record while it does). */
+  get offeringSockets(): number {
+    return this.pending.sockets;
+  }
+
   /**
    * Expires silent peers and stale offers, resuming where the last call
    * stopped; gives up the loop after `budgetMs`. Returns true when a full
@@ -272,11 +331,7 @@ export class WebTorrentSwarms {
    */
   sweepStep(budgetMs: number, now: number): boolean {
     const deadline = performance.now() + Math.max(0, budgetMs);
-    for (const [key, offer] of this.pending) {
-      if (offer.expires >= now) break;
-      this.pending.delete(key);
-      this.offersExpired++;
-    }
+    this.pending.expire(now);
     const cutoff = now - this.config.peerTimeoutSeconds;
     this.sweepCursor ??= this.torrents.entries();
     let credit = SWEEP_CHECK_EVERY;
@@ -303,6 +358,12 @@ export class WebTorrentSwarms {
     if (torrent.peers[position].seeder) this.seederCount--;
     torrent.removeAt(position);
     this.peerCount--;
+  }
+
+  /** Removes a peer; a torrent left empty goes at once, so it stops counting against maxTorrents. */
+  private removePeer(infoHash: string, torrent: WtTorrent, position: number): void {
+    this.removeAt(torrent, position);
+    if (torrent.peers.length === 0) this.torrents.delete(infoHash);
   }
 
   private statsOf(torrent: WtTorrent): TorrentStats {

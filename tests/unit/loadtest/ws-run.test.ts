@@ -11,6 +11,7 @@ import { startWsEcho } from '../../../bench/loadtest/ws-echo.js';
 import type { EchoServer } from '../../../bench/loadtest/echo-server.js';
 import { runLoadtest } from '../../../bench/loadtest/runner.js';
 import { startTracker } from '../../support/tracker-process.js';
+import { LIFTED_CLIENT_LIMITS } from '../../../bench/loadtest/lifted-limits.js';
 import { WS_BASE, assertEchoed, assertRelays, hasGcc } from './ws-fixtures.js';
 
 const base = WS_BASE;
@@ -86,7 +87,7 @@ describe('ws load generator', () => {
   });
 
   it('against ours (all-in-one)', async (t) => {
-    const tracker = await startTracker(t);
+    const tracker = await startTracker(t, { extraArgs: [...LIFTED_CLIENT_LIMITS] });
     const { summary } = await runLoadtest({ ...base, port: tracker.port });
     assertRelays(summary);
     assert.equal(summary.ws!.counters.answerErrors, 0);

@@ -48,6 +48,13 @@ interface ExpectedConfig {
     maxScrapeHashes: number;
     idleTimeoutSeconds: number;
     maxBackpressureBytes: number;
+    maxPendingOffersPerSocket: number;
+    maxTorrents: number;
+    maxPeers: number;
+    maxSocketsPerAddress: number;
+    maxPeersPerAddress: number;
+    maxMessagesPerSecond: number;
+    messageBurst: number;
   };
   tls: { certFile: string; keyFile: string };
   node: { name: string };
@@ -118,8 +125,15 @@ const DEFAULTS: ExpectedConfig = {
     maxOffersPerAnnounce: 10,
     maxTorrentsPerSocket: 256,
     maxScrapeHashes: 100,
-    idleTimeoutSeconds: 120,
+    idleTimeoutSeconds: 360,
     maxBackpressureBytes: 1048576,
+    maxPendingOffersPerSocket: 1000,
+    maxTorrents: 100000,
+    maxPeers: 500000,
+    maxSocketsPerAddress: 100,
+    maxPeersPerAddress: 1000,
+    maxMessagesPerSecond: 20,
+    messageBurst: 300,
   },
   tls: { certFile: '', keyFile: '' },
   node: { name: '' },
@@ -213,7 +227,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
     assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
-    assert.equal(keys.size, 66);
+    assert.equal(keys.size, 73);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -484,6 +498,13 @@ describe('config errors name the key', () => {
     'webtorrent.maxScrapeHashes': '1.5',
     'webtorrent.idleTimeoutSeconds': '4',
     'webtorrent.maxBackpressureBytes': '1',
+    'webtorrent.maxPendingOffersPerSocket': '5',
+    'webtorrent.maxTorrents': '0',
+    'webtorrent.maxPeers': 'many',
+    'webtorrent.maxSocketsPerAddress': '0',
+    'webtorrent.maxPeersPerAddress': '-3',
+    'webtorrent.maxMessagesPerSecond': '0.5',
+    'webtorrent.messageBurst': '0',
     'announce.intervalSeconds': '0x10',
     'announce.minIntervalSeconds': '0',
     'announce.intervalJitterSeconds': '99999',
@@ -573,11 +594,15 @@ describe('config cross-field checks', () => {
     assert.ok(!e.message.includes(short), e.message);
   });
 
-  test('webtorrent.idleTimeoutSeconds must be a multiple of 4 (uWebSockets.js counts in 4 s ticks)', () => {
-    const e = configError(() => load(['--webtorrent.idleTimeoutSeconds=10']));
+  test('webtorrent.idleTimeoutSeconds must be longer than webtorrent.intervalSeconds (clients send a message once per interval)', () => {
+    const e = configError(() => load(['--webtorrent.idleTimeoutSeconds=120']));
     assert.equal(e.key, 'webtorrent.idleTimeoutSeconds');
-    assert.match(e.message, /multiple of 4, got 10/);
-    assert.equal(load(['--webtorrent.idleTimeoutSeconds=12']).config.webtorrent.idleTimeoutSeconds, 12);
+    assert.match(e.message, /must be longer than webtorrent\.intervalSeconds \(120, default\), got 120 \(from flag --webtorrent\.idleTimeoutSeconds\)/);
+    const interval = configError(() => load([], { TRACKER_WEBTORRENT__INTERVAL_SECONDS: '400' }));
+    assert.equal(interval.key, 'webtorrent.intervalSeconds', 'blames the key that was set');
+    assert.match(interval.message, /must be shorter than webtorrent\.idleTimeoutSeconds \(360, default\), got 400/);
+    assert.equal(load(['--webtorrent.intervalSeconds=10', '--webtorrent.idleTimeoutSeconds=11']).config.webtorrent.idleTimeoutSeconds, 11);
+    assert.equal(load(['--webtorrent.intervalSeconds=400', '--webtorrent.idleTimeoutSeconds=1200']).config.webtorrent.intervalSeconds, 400);
   });
 
   test('minIntervalSeconds <= intervalSeconds', () => {
