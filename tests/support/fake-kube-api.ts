@@ -58,7 +58,7 @@ export class FakeKubeApi {
         'kind: Config',
         'clusters:',
         '- name: fake',
-        `  cluster: {server: "http://127.0.0.1:${api.port}"}`,
+        `  cluster: {server: "http://127.0.0.1:${api.port}", insecure-skip-tls-verify: true}`,
         'users:',
         '- name: fake',
         '  user: {token: fake-token}',
