@@ -12,10 +12,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { find, renderChart, type KubeObject } from '../support/chart.js';
+import { find, renderChart, tools, type KubeObject } from '../support/chart.js';
+import type { FakeKubectlState } from '../support/fake-kubectl.js';
 import { LocalPod } from '../support/chart-pods.js';
 import { FakeKubeApi, type FakeEndpoint } from '../support/fake-kube-api.js';
 import { metricIn } from '../support/cluster.js';
@@ -281,6 +283,64 @@ describe('the rendered chart, run as local processes', () => {
     assert.deepEqual([...missing], [], 'metrics used but not exported');
     // Positive control: a misspelt name is caught.
     assert.ok(!exported.has('tracker_request_total'));
+  });
+
+  it('kubectl tracker reload-access-list: updates the ConfigMap, reloads every edge, reports each pod\'s list size', async () => {
+    const deployment = find(objects, 'Deployment');
+    const configMap = deployment.spec.template.spec.volumes.find((v: any) => v.name === 'access-list').configMap.name;
+    const dir = mkdtempSync(join(tmpdir(), 'kubectl-tracker-'));
+    scope.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'kubectl'), `#!/bin/sh\nexec "${process.execPath}" "${join(REPO_ROOT, 'dist', 'tests', 'support', 'fake-kubectl.js')}" "$@"\n`);
+    chmodSync(join(dir, 'kubectl'), 0o755);
+    const statePath = join(dir, 'state.json');
+    const initial: FakeKubectlState = {
+      namespace: NS,
+      realKubectl: tools.kubectl,
+      pods: [
+        {
+          name: edge.options.podName,
+          ip: edge.options.ip,
+          pid: edge.pid,
+          labels: deployment.spec.template.metadata.labels,
+          object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: edge.options.podName, labels: deployment.spec.template.metadata.labels }, spec: deployment.spec.template.spec },
+          mounts: Object.fromEntries(edge.mounts),
+          configMapVolumes: { [edge.volumeDir('access-list')]: configMap },
+        },
+      ],
+      configMaps: { [configMap]: find(objects, 'ConfigMap', configMap).data },
+      calls: [],
+    };
+    writeFileSync(statePath, JSON.stringify(initial));
+    const plugin = (listFile: string) =>
+      spawnSync('bash', [join(REPO_ROOT, 'bin', 'kubectl-tracker'), 'reload-access-list', '-f', listFile, '-n', NS, '--release', 'tracker', '--timeout', '30'], {
+        encoding: 'utf8',
+        timeout: 90_000,
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, FAKE_KUBECTL_STATE: statePath },
+      });
+    const state = (): FakeKubectlState => JSON.parse(readFileSync(statePath, 'utf8'));
+    const announce = (hex: string) => httpAnnounce(`http://${net.ips[0]}:${net.tracker}/announce`, { infoHash: Buffer.from(hex, 'hex'), peerId: Buffer.alloc(20, 9), port: 51004, left: 1 });
+
+    // A bad line: refused before anything is touched.
+    const NEW = 'ee'.repeat(20);
+    writeFileSync(join(dir, 'bad.txt'), `${NEW}\nnot-a-hash\n`);
+    const refused = plugin(join(dir, 'bad.txt'));
+    assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /line 2: not-a-hash/);
+    assert.deepEqual(state().configMaps, initial.configMaps);
+    assert.ok(!state().calls.some((c) => c.includes('exec')));
+
+    // A good list (with a comment and a duplicate in other case): two hashes, DENIED no longer listed.
+    const list = `# deny list\n${NEW}\n${NEW.toUpperCase()}  # the same hash\n${'ff'.repeat(20)}\n`;
+    writeFileSync(join(dir, 'list.txt'), list);
+    assert.match(String((await announce(NEW)).failure ?? ''), /^$/, 'NEW is served before the reload');
+    const r = plugin(join(dir, 'list.txt'));
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`${edge.options.podName}\\s+2\\s+reloaded`), r.stdout);
+    assert.equal(state().configMaps[configMap]['list.txt'], list);
+    assert.ok(state().calls.some((c) => c[0] === '--namespace' && c.includes('annotate')), 'the pod was annotated (kubelet sync)');
+    assert.equal(metricIn(await podMetrics(edge), 'tracker_access_list_hashes'), 2);
+    assert.ok((await announce(NEW)).failure, 'NEW is now denied');
+    assert.equal((await announce(DENIED)).failure, undefined, 'DENIED is now served');
   });
 
   it('SIGTERM: every process drains and exits 0', async () => {
