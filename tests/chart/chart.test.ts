@@ -342,6 +342,27 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
   });
 });
 
+describe('the chart README', () => {
+  it('documents every value of values.yaml', async () => {
+    const { readFileSync } = await import('node:fs');
+    const YAML = (await import('yaml')).default;
+    const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
+    const values = YAML.parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'));
+    // Maps whose keys are the user's (labels, resources, ...) count as one value.
+    const opaque = /(resources|behavior|labels|Labels|annotations|Annotations|ecurityContext|nodeSelector|affinity|nodePorts|config)$/;
+    const missing: string[] = [];
+    const walk = (node: Record<string, unknown>, path: string): void => {
+      for (const [key, value] of Object.entries(node)) {
+        const here = path ? `${path}.${key}` : key;
+        if (value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0 && !opaque.test(key)) walk(value as Record<string, unknown>, here);
+        else if (!readme.includes(`\`${here}\``) && !readme.includes(`\`${path}.*\``)) missing.push(here);
+      }
+    };
+    walk(values, '');
+    assert.deepEqual(missing, []);
+  });
+});
+
 describe('k8s/', () => {
   it('is what scripts/render-k8s.mjs generates from the chart (and values.schema.json too)', () => {
     const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'render-k8s.mjs'), '--check'], { encoding: 'utf8', timeout: 120_000 });
