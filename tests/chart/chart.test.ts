@@ -280,7 +280,14 @@ describe('rendered objects', () => {
 });
 
 describe('what the chart gives the tracker is what the tracker reads', () => {
-  const CONFIG_ENV = new Set(configKeys().map((k) => k.env));
+  // The variables `tracker --print-config` documents, read from the command itself.
+  const printed = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'tracker', 'main.js'), '--print-config'], { encoding: 'utf8', timeout: 30_000 });
+  const CONFIG_ENV = new Set([...printed.stdout.matchAll(/env (TRACKER_[A-Z0-9_]+);/g)].map((m) => m[1]));
+
+  it('--print-config lists every config key with its variable (the list checked against)', () => {
+    assert.equal(printed.status, 0, printed.stderr);
+    assert.deepEqual([...CONFIG_ENV].sort(), configKeys().map((k) => k.env).sort());
+  });
 
   it('every TRACKER_* variable is a config key; args are tracker commands; the config files load with the env', () => {
     for (const [name, objects] of rendered) {
