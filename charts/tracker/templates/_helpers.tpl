@@ -1,0 +1,208 @@
+{{/* Names ------------------------------------------------------------------ */}}
+
+{{- define "tracker.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "tracker.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Object names; 40 + the longest suffix stays within 63 characters. */}}
+{{- define "tracker.edge.fullname" -}}{{ include "tracker.fullname" . }}-edge{{- end -}}
+{{- define "tracker.swarm.fullname" -}}{{ include "tracker.fullname" . }}-swarm{{- end -}}
+{{- define "tracker.config.name" -}}{{ include "tracker.fullname" . }}-config{{- end -}}
+{{- define "tracker.accessList.name" -}}{{ default (printf "%s-access-list" (include "tracker.fullname" .)) .Values.accessList.existingConfigMap }}{{- end -}}
+{{- define "tracker.udpKey.name" -}}{{ default (printf "%s-udp-key" (include "tracker.fullname" .)) .Values.udpConnectionIdKey.existingSecret }}{{- end -}}
+{{- define "tracker.edge.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}{{ default (include "tracker.edge.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
+{{- end -}}
+
+{{/* Labels ----------------------------------------------------------------- */}}
+
+{{- define "tracker.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tracker.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "tracker.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "tracker.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tracker
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels of one role: (dict "root" $ "component" "edge"). */}}
+{{- define "tracker.componentSelectorLabels" -}}
+{{ include "tracker.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "tracker.componentLabels" -}}
+{{ include "tracker.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Image ------------------------------------------------------------------ */}}
+
+{{- define "tracker.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end -}}
+{{- end -}}
+
+{{/* Paths inside the pods --------------------------------------------------- */}}
+
+{{- define "tracker.configDir" -}}/etc/tracker/config{{- end -}}
+{{- define "tracker.accessListDir" -}}/etc/tracker/access-list{{- end -}}
+
+{{/* The config file of a role: `config` with `<role>.config` merged over it. */}}
+{{- define "tracker.roleConfig" -}}
+{{- $merged := mergeOverwrite (deepCopy (.root.Values.config | default dict)) (deepCopy ((index .root.Values .component).config | default dict)) -}}
+{{- if $merged -}}{{ toYaml $merged }}{{- else -}}{}{{- end -}}
+{{- end -}}
+
+{{/* terminationGracePeriodSeconds: given, or long enough for preStop + drain + grace. */}}
+{{- define "tracker.terminationGrace" -}}
+{{- $role := index .root.Values .component -}}
+{{- if $role.terminationGracePeriodSeconds -}}
+{{ $role.terminationGracePeriodSeconds }}
+{{- else -}}
+{{ add (default 0 $role.preStopSleepSeconds) $role.drainDelaySeconds $role.graceSeconds 5 }}
+{{- end -}}
+{{- end -}}
+
+{{/* Default topology spread of a role: zones, then nodes, never blocking scheduling. */}}
+{{- define "tracker.topologySpread" -}}
+{{- $role := index .root.Values .component -}}
+{{- if $role.topologySpreadConstraints -}}
+{{ toYaml $role.topologySpreadConstraints }}
+{{- else -}}
+{{- range $key := list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+- maxSkew: 1
+  topologyKey: {{ $key }}
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "tracker.componentSelectorLabels" (dict "root" $.root "component" $.component) | nindent 6 }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+preStop of the edges: sleep while the pod stays ready. The sleep action
+(Kubernetes >= 1.30) needs nothing in the image; older clusters run node.
+*/}}
+{{- define "tracker.edge.preStop" -}}
+{{- $seconds := int .Values.edge.preStopSleepSeconds -}}
+{{- if semverCompare ">=1.30-0" .Capabilities.KubeVersion.Version }}
+sleep:
+  seconds: {{ $seconds }}
+{{- else }}
+exec:
+  command: ["node", "-e", "setTimeout(() => {}, {{ mul $seconds 1000 }})"]
+{{- end }}
+{{- end -}}
+
+{{/* The info-hash `helm test` announces. */}}
+{{- define "tracker.tests.infoHash" -}}
+{{- if .Values.tests.infoHash -}}
+{{ .Values.tests.infoHash }}
+{{- else if and (eq .Values.accessList.mode "allow") .Values.accessList.hashes -}}
+{{ first .Values.accessList.hashes }}
+{{- end -}}
+{{- end -}}
+
+{{/* Probes of both roles: the ops server's /healthz (alive) and /readyz (route traffic here). */}}
+{{- define "tracker.probes" -}}
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: metrics
+  periodSeconds: {{ .Values.probes.startup.periodSeconds }}
+  failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: metrics
+  periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
+  timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
+  failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: metrics
+  periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
+  timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
+  failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
+{{- end -}}
+
+{{/* Environment both roles share: config file, identity, ops port, shutdown timing. */}}
+{{- define "tracker.commonEnv" -}}
+{{- $role := index .root.Values .component -}}
+- name: TRACKER_CONFIG
+  value: {{ include "tracker.configDir" .root }}/{{ .component }}.yaml
+- name: TRACKER_NODE__NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: TRACKER_METRICS__PORT
+  value: {{ .root.Values.ports.metrics | quote }}
+- name: TRACKER_SHUTDOWN__DRAIN_DELAY_SECONDS
+  value: {{ $role.drainDelaySeconds | quote }}
+- name: TRACKER_SHUTDOWN__GRACE_SECONDS
+  value: {{ $role.graceSeconds | quote }}
+{{- with $role.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level fields both roles share. */}}
+{{- define "tracker.podCommon" -}}
+{{- $role := index .root.Values .component -}}
+enableServiceLinks: false
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+terminationGracePeriodSeconds: {{ include "tracker.terminationGrace" . }}
+{{- with $role.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+topologySpreadConstraints:
+  {{- include "tracker.topologySpread" . | trim | nindent 2 }}
+{{- with $role.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $role.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $role.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Checksum of the config ConfigMap: a config change rolls the pods (the access list reloads live and is left out). */}}
+{{- define "tracker.configChecksum" -}}
+{{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+{{- end -}}

@@ -1,0 +1,389 @@
+/**
+ * The Helm chart, offline: lint, render for several value sets, validate
+ * every object against the Kubernetes schemas (unknown fields refused),
+ * check that selectors, ports, probes, volumes, env and flags fit together
+ * and are what the tracker's code reads, and that k8s/ is up to date.
+ * tests/chart/run-chart.test.ts then runs the rendered containers.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { configKeys, loadConfig } from '../../lib/runtime/config.js';
+import { CHART_DIR, find, helm, ofKind, renderChart, validateObject, type KubeObject, type RenderOptions } from '../support/chart.js';
+import { REPO_ROOT } from '../support/tracker-process.js';
+import { writeProjectedVolume } from '../support/chart-pods.js';
+
+const HASH_A = 'aa'.repeat(20);
+const HASH_B = 'bb'.repeat(20);
+const ALL_MONITORING = { 'metrics.podMonitor.enabled': 'true', 'metrics.prometheusRule.enabled': 'true', 'metrics.dashboard.enabled': 'true' };
+
+/** The value sets every structural check runs on. */
+const VALUE_SETS: Record<string, RenderOptions> = {
+  defaults: {},
+  'monitoring on (kube-prometheus-stack)': { set: ALL_MONITORING },
+  'KEDA requests/s': { set: { 'edge.autoscaling.requestsPerSecond.provider': 'keda' } },
+  'prometheus-adapter requests/s': { set: { 'edge.autoscaling.requestsPerSecond.provider': 'prometheus-adapter' } },
+  'existing Secret and ConfigMap': { set: { 'udpConnectionIdKey.existingSecret': 'my-key', 'accessList.existingConfigMap': 'my-list', 'accessList.mode': 'deny' } },
+  'allow list, no autoscaling, ClusterIP, no network policy': {
+    set: {
+      'accessList.mode': 'allow',
+      'accessList.hashes[0]': HASH_A,
+      'accessList.hashes[1]': HASH_B,
+      'edge.autoscaling.enabled': 'false',
+      'edge.service.type': 'ClusterIP',
+      'networkPolicy.enabled': 'false',
+      'config.announce.intervalSeconds': '900',
+      'config.announce.minIntervalSeconds': '600',
+      'edge.config.http.maxScrapeHashes': '50',
+    },
+  },
+  'Kubernetes 1.29 (preStop without the sleep action)': { kubeVersion: '1.29.0' },
+  'release name containing the chart name, pinned digest': {
+    release: 'tracker-prod',
+    set: { 'image.digest': `sha256:${'0'.repeat(64)}` },
+  },
+};
+
+function renderAll(): Map<string, KubeObject[]> {
+  return new Map(Object.entries(VALUE_SETS).map(([name, options]) => [name, renderChart(options)]));
+}
+const rendered = renderAll();
+
+function podTemplates(objects: readonly KubeObject[]): Array<{ owner: KubeObject; labels: Record<string, string>; spec: any }> {
+  const out = [];
+  for (const o of objects) {
+    if (o.kind === 'Deployment' || o.kind === 'StatefulSet') out.push({ owner: o, labels: o.spec.template.metadata.labels, spec: o.spec.template.spec });
+    if (o.kind === 'Pod') out.push({ owner: o, labels: o.metadata.labels ?? {}, spec: o.spec });
+  }
+  return out;
+}
+
+const matchesLabels = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+describe('helm lint and the values schema', () => {
+  it('helm lint --strict passes for every value set', () => {
+    for (const [name, options] of Object.entries(VALUE_SETS)) {
+      const args = ['lint', '--strict', CHART_DIR];
+      for (const [k, v] of Object.entries(options.set ?? {})) args.push('--set', `${k}=${v}`);
+      if (options.kubeVersion) args.push('--kube-version', options.kubeVersion);
+      const r = helm(args);
+      assert.equal(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
+    }
+  });
+
+  it('refuses values the chart does not know, with the value named', () => {
+    const refused: Array<[Record<string, string>, RegExp]> = [
+      [{ 'edge.replicas': '3' }, /edge.*replicas/],
+      [{ 'edge.autoscaling.requestsPerSecond.provider': 'both' }, /provider/],
+      [{ 'accessList.mode': 'whitelist' }, /mode/],
+      [{ 'accessList.hashes[0]': 'not-a-hash' }, /hashes/],
+      // Tracker config keys are checked too: a typo, a bad value, and a key the chart sets itself.
+      [{ 'config.announce.intervalSecond': '60' }, /intervalSecond/],
+      [{ 'config.announce.numwantMax': '5000' }, /numwantMax/],
+      [{ 'config.port': '7000' }, /port/],
+      [{ 'edge.config.cluster.members': 'x=1.2.3.4:1' }, /cluster/],
+    ];
+    for (const [set, message] of refused) {
+      assert.throws(() => renderChart({ set }), message, JSON.stringify(set));
+    }
+  });
+
+  it('values.schema.json offers every tracker config key the chart does not set itself', async () => {
+    const schema = JSON.parse(spawnSync('cat', [join(CHART_DIR, 'values.schema.json')], { encoding: 'utf8' }).stdout);
+    const { CHART_MANAGED } = (await import(pathToFileURL(join(REPO_ROOT, 'scripts', 'render-k8s.mjs')).href)) as { CHART_MANAGED: RegExp[] };
+    for (const { key } of configKeys()) {
+      const managed = { test: (k: string) => CHART_MANAGED.some((re) => re.test(k)) };
+      const path = key.split('.');
+      let node = schema.properties.config;
+      for (const part of path) node = node?.properties?.[part];
+      if (managed.test(key)) assert.equal(node, undefined, `${key} is set by the chart and must not be settable in config`);
+      else assert.ok(node, `config.${key} is missing from values.schema.json: run \`npm run build && node scripts/render-k8s.mjs\``);
+    }
+  });
+});
+
+describe('rendered objects', () => {
+  it('every object validates against its Kubernetes or CRD schema, unknown fields refused', () => {
+    const problems: string[] = [];
+    for (const [name, objects] of rendered) for (const o of objects) problems.push(...validateObject(o).map((p) => `${name}: ${p}`));
+    assert.deepEqual(problems, []);
+  });
+
+  it('the validator does refuse an unknown field and a wrong type (positive control)', () => {
+    const deployment = structuredClone(find(rendered.get('defaults')!, 'Deployment'));
+    deployment.spec.template.spec.containers[0].imagePullPolcy = 'Always';
+    deployment.spec.replicas = 'two';
+    const problems = validateObject(deployment);
+    assert.ok(problems.some((p) => p.includes('/spec/replicas')), problems.join('\n'));
+    delete deployment.spec.replicas;
+    assert.deepEqual(validateObject(deployment), [`Deployment/${deployment.metadata.name}: unknown field /spec/template/spec/containers/0/imagePullPolcy`]);
+  });
+
+  it('selectors match the labels of the pods they mean, and nothing else', () => {
+    for (const [name, objects] of rendered) {
+      const pods = podTemplates(objects).filter((p) => p.owner.kind !== 'Pod');
+      const podsOf = (selector: Record<string, string>) => pods.filter((p) => matchesLabels(selector, p.labels)).map((p) => p.labels['app.kubernetes.io/component']);
+      for (const o of objects) {
+        const where = `${name}: ${o.kind}/${o.metadata.name}`;
+        if (o.kind === 'Deployment' || o.kind === 'StatefulSet') {
+          assert.ok(matchesLabels(o.spec.selector.matchLabels, o.spec.template.metadata.labels), `${where}: selector does not match its template`);
+          assert.deepEqual(podsOf(o.spec.selector.matchLabels), [o.spec.template.metadata.labels['app.kubernetes.io/component']], where);
+          for (const c of o.spec.template.spec.topologySpreadConstraints ?? []) assert.ok(matchesLabels(c.labelSelector.matchLabels, o.spec.template.metadata.labels), where);
+        }
+        if (o.kind === 'Service') assert.deepEqual(podsOf(o.spec.selector), [o.metadata.labels['app.kubernetes.io/component']], where);
+        if (o.kind === 'PodDisruptionBudget' || o.kind === 'NetworkPolicy') {
+          const selector = o.kind === 'PodDisruptionBudget' ? o.spec.selector.matchLabels : o.spec.podSelector.matchLabels;
+          assert.deepEqual(podsOf(selector), [o.metadata.labels['app.kubernetes.io/component']], where);
+        }
+        if (o.kind === 'PodMonitor') assert.deepEqual(podsOf(o.spec.selector.matchLabels).sort(), ['edge', 'swarm'], where);
+        if (o.kind === 'HorizontalPodAutoscaler' || o.kind === 'ScaledObject') {
+          const target = find(objects, o.spec.scaleTargetRef.kind, o.spec.scaleTargetRef.name);
+          assert.equal(target.spec.template.metadata.labels['app.kubernetes.io/component'], 'edge', where);
+        }
+        if (o.kind === 'StatefulSet') find(objects, 'Service', o.spec.serviceName);
+      }
+    }
+  });
+
+  it('Service ports, probes, NetworkPolicy and PodMonitor ports name real container ports; mounts have volumes; references resolve', () => {
+    for (const [name, objects] of rendered) {
+      const templates = podTemplates(objects);
+      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap']]);
+      for (const { owner, labels, spec } of templates) {
+        const where = `${name}: ${owner.kind}/${owner.metadata.name}`;
+        const ports = new Map<string, any>();
+        for (const c of spec.containers) for (const p of c.ports ?? []) ports.set(p.name, p);
+        for (const c of spec.containers) {
+          for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+            if (c[probe]) assert.ok(ports.has(c[probe].httpGet.port), `${where}: ${probe} port ${c[probe].httpGet.port}`);
+          }
+          for (const m of c.volumeMounts ?? []) {
+            assert.ok(spec.volumes.some((v: any) => v.name === m.name), `${where}: mount ${m.name} has no volume`);
+            assert.equal(m.subPath, undefined, `${where}: ${m.name} uses subPath (ConfigMap updates would never arrive)`);
+          }
+          for (const e of c.env ?? []) {
+            const ref = e.valueFrom?.secretKeyRef;
+            if (ref && !external.has(ref.name)) assert.ok(find(objects, 'Secret', ref.name).data[ref.key], `${where}: ${e.name}`);
+          }
+        }
+        for (const v of spec.volumes ?? []) if (v.configMap && !external.has(v.configMap.name)) find(objects, 'ConfigMap', v.configMap.name);
+        if (owner.kind === 'Pod') continue;
+        for (const svc of ofKind(objects, 'Service').filter((s) => matchesLabels(s.spec.selector, labels))) {
+          for (const p of svc.spec.ports) {
+            const target = ports.get(p.targetPort);
+            assert.ok(target, `${name}: Service ${svc.metadata.name} port ${p.name} -> ${p.targetPort}`);
+            assert.equal(target.protocol, p.protocol, `${name}: Service ${svc.metadata.name} port ${p.name} protocol`);
+          }
+        }
+        for (const np of ofKind(objects, 'NetworkPolicy').filter((n) => matchesLabels(n.spec.podSelector.matchLabels, labels))) {
+          for (const rule of np.spec.ingress) for (const p of rule.ports) assert.equal(ports.get(p.port)?.protocol, p.protocol, `${name}: NetworkPolicy port ${p.port}`);
+        }
+        for (const pm of ofKind(objects, 'PodMonitor')) for (const e of pm.spec.podMetricsEndpoints) assert.ok(ports.has(e.port), `${name}: PodMonitor port ${e.port}`);
+      }
+    }
+  });
+
+  it('edge Service: UDP and TCP on one port under distinct names, externalTrafficPolicy Local by default', () => {
+    const svc = find(rendered.get('defaults')!, 'Service', 'tracker-edge');
+    assert.equal(svc.spec.type, 'LoadBalancer');
+    assert.equal(svc.spec.externalTrafficPolicy, 'Local');
+    assert.deepEqual(
+      svc.spec.ports.map((p: any) => [p.name, p.protocol, p.port]),
+      [
+        ['udp', 'UDP', 6969],
+        ['http', 'TCP', 6969],
+      ],
+    );
+    const swarm = find(rendered.get('defaults')!, 'Service', 'tracker-swarm');
+    assert.equal(swarm.spec.clusterIP, 'None');
+  });
+
+  it('autoscaling: CPU HPA by default; prometheus-adapter adds a Pods metric; KEDA replaces the HPA; never both', () => {
+    const hpa = find(rendered.get('defaults')!, 'HorizontalPodAutoscaler');
+    assert.deepEqual(hpa.spec.metrics.map((m: any) => m.type), ['Resource']);
+    assert.equal(ofKind(rendered.get('defaults')!, 'ScaledObject').length, 0);
+
+    const adapter = find(rendered.get('prometheus-adapter requests/s')!, 'HorizontalPodAutoscaler');
+    assert.deepEqual(adapter.spec.metrics.map((m: any) => m.type), ['Resource', 'Pods']);
+    assert.equal(adapter.spec.metrics[1].pods.metric.name, 'tracker_requests_per_second');
+
+    const keda = rendered.get('KEDA requests/s')!;
+    assert.equal(ofKind(keda, 'HorizontalPodAutoscaler').length, 0);
+    const scaled = find(keda, 'ScaledObject');
+    assert.deepEqual(scaled.spec.triggers.map((t: any) => t.type), ['cpu', 'prometheus']);
+    assert.match(scaled.spec.triggers[1].metadata.query, /tracker_requests_total\{namespace="tracker", pod=~"tracker-edge-\.\*"\}/);
+
+    const fixed = rendered.get('allow list, no autoscaling, ClusterIP, no network policy')!;
+    assert.equal(ofKind(fixed, 'HorizontalPodAutoscaler').length + ofKind(fixed, 'ScaledObject').length, 0);
+    assert.equal(find(fixed, 'Deployment').spec.replicas, 2);
+  });
+
+  it('monitoring objects only when asked, with the release label kube-prometheus-stack selects on', () => {
+    for (const kind of ['PodMonitor', 'PrometheusRule']) assert.equal(ofKind(rendered.get('defaults')!, kind).length, 0, kind);
+    const on = rendered.get('monitoring on (kube-prometheus-stack)')!;
+    for (const kind of ['PodMonitor', 'PrometheusRule']) assert.equal(find(on, kind).metadata.labels.release, 'kube-prometheus-stack');
+    const dashboard = find(on, 'ConfigMap', 'tracker-dashboard');
+    assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
+    assert.equal(JSON.parse(dashboard.data['tracker.json']).uid, 'tracker-overview');
+  });
+
+  it('the UDP key Secret is 64 hex digits, a valid udp.connectionIdKey; an existing Secret is used instead', () => {
+    const secret = find(rendered.get('defaults')!, 'Secret');
+    const key = Buffer.from(secret.data.key, 'base64').toString();
+    assert.match(key, /^[0-9a-f]{64}$/);
+    assert.equal(loadConfig({ argv: [], env: { TRACKER_UDP__CONNECTION_ID_KEY: key } }).config.udp.connectionIdKey, key);
+    const existing = rendered.get('existing Secret and ConfigMap')!;
+    assert.equal(ofKind(existing, 'Secret').length, 0);
+    const env = find(existing, 'Deployment').spec.template.spec.containers[0].env;
+    assert.equal(env.find((e: any) => e.name === 'TRACKER_UDP__CONNECTION_ID_KEY').valueFrom.secretKeyRef.name, 'my-key');
+    assert.equal(find(existing, 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'access-list').configMap.name, 'my-list');
+  });
+
+  it('security: non-root numeric user, read-only root, no capabilities, RuntimeDefault seccomp; only edges get a token, scoped to EndpointSlices', () => {
+    const objects = rendered.get('defaults')!;
+    for (const { owner, spec } of podTemplates(objects)) {
+      assert.equal(spec.securityContext.runAsNonRoot, true, owner.metadata.name);
+      assert.equal(spec.securityContext.runAsUser, 65532);
+      assert.equal(spec.securityContext.seccompProfile.type, 'RuntimeDefault');
+      for (const c of spec.containers) {
+        assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+        assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+        assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
+      }
+    }
+    assert.equal(find(objects, 'Deployment').spec.template.spec.automountServiceAccountToken, true);
+    assert.equal(find(objects, 'StatefulSet').spec.template.spec.automountServiceAccountToken, false);
+    assert.deepEqual(find(objects, 'Role').rules, [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] }]);
+    const binding = find(objects, 'RoleBinding');
+    assert.equal(binding.subjects[0].name, find(objects, 'Deployment').spec.template.spec.serviceAccountName);
+  });
+
+  it('drain: edges sleep in preStop while still ready, and the grace period covers preStop + drain delay + grace', () => {
+    for (const [name, kubeVersion] of [['defaults', '1.31'], ['Kubernetes 1.29 (preStop without the sleep action)', '1.29']]) {
+      const spec = find(rendered.get(name)!, 'Deployment').spec.template.spec;
+      const preStop = spec.containers[0].lifecycle.preStop;
+      if (kubeVersion === '1.31') assert.deepEqual(preStop, { sleep: { seconds: 10 } });
+      else assert.deepEqual(preStop.exec.command, ['node', '-e', 'setTimeout(() => {}, 10000)']);
+      assert.equal(spec.terminationGracePeriodSeconds, 10 + 5 + 10 + 5);
+    }
+    // The exec form's script is valid and ends by itself.
+    const r = spawnSync(process.execPath, ['-e', 'setTimeout(() => {}, 100)'], { timeout: 5000 });
+    assert.equal(r.status, 0);
+    const swarm = find(rendered.get('defaults')!, 'StatefulSet').spec.template.spec;
+    assert.equal(swarm.terminationGracePeriodSeconds, 5 + 10 + 5);
+  });
+});
+
+describe('what the chart gives the tracker is what the tracker reads', () => {
+  // The variables `tracker --print-config` documents, read from the command itself.
+  const printed = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'tracker', 'main.js'), '--print-config'], { encoding: 'utf8', timeout: 30_000 });
+  const CONFIG_ENV = new Set([...printed.stdout.matchAll(/env (TRACKER_[A-Z0-9_]+);/g)].map((m) => m[1]));
+
+  it('--print-config lists every config key with its variable (the list checked against)', () => {
+    assert.equal(printed.status, 0, printed.stderr);
+    assert.deepEqual([...CONFIG_ENV].sort(), configKeys().map((k) => k.env).sort());
+  });
+
+  it('every TRACKER_* variable is a config key; args are tracker commands; the config files load with the env', () => {
+    for (const [name, objects] of rendered) {
+      for (const { owner, spec } of podTemplates(objects).filter((p) => p.owner.kind !== 'Pod')) {
+        const c = spec.containers[0];
+        const where = `${name}: ${owner.metadata.name}`;
+        assert.deepEqual(c.args, [c.name], `${where}: the container named after its role runs that command`);
+        assert.ok(['edge', 'swarm'].includes(c.args[0]));
+        for (const e of c.env) if (e.name.startsWith('TRACKER_') && e.name !== 'TRACKER_CONFIG') assert.ok(CONFIG_ENV.has(e.name), `${where}: ${e.name} is not a config key`);
+
+        // The tracker's own loader, given the env and the ConfigMap as the pod has them.
+        const dir = mkdtempSync(join(tmpdir(), 'chart-config-'));
+        try {
+          const configMap = find(objects, 'ConfigMap', spec.volumes.find((v: any) => v.name === 'config').configMap.name);
+          writeProjectedVolume(join(dir, 'config'), configMap.data);
+          writeFileSync(join(dir, 'list.txt'), '');
+          const env: NodeJS.ProcessEnv = {};
+          for (const e of c.env) {
+            if (e.value !== undefined) env[e.name] = String(e.value).replace('/etc/tracker/config', join(dir, 'config')).replace('/etc/tracker/access-list/list.txt', join(dir, 'list.txt'));
+            else if (e.valueFrom.fieldRef) env[e.name] = e.valueFrom.fieldRef.fieldPath === 'metadata.name' ? `${owner.metadata.name}-0` : 'tracker';
+            else if (e.valueFrom.secretKeyRef) env[e.name] = 'ab'.repeat(32);
+          }
+          const loaded = loadConfig({ argv: c.args, env });
+          assert.deepEqual(loaded.warnings, [], where);
+          assert.equal(loaded.positionals[0], c.args[0]);
+          const ports = new Map<string, number>(c.ports.map((p: any) => [p.name, p.containerPort]));
+          assert.equal(loaded.config.metrics.port, ports.get('metrics'), `${where}: metrics.port = the metrics container port`);
+          if (c.name === 'edge') {
+            assert.equal(loaded.config.port, ports.get('tracker-udp'));
+            assert.equal(loaded.config.port, ports.get('tracker-tcp'));
+            assert.equal(loaded.config.cluster.membership, 'kubernetes');
+            assert.equal(loaded.config.cluster.kubernetesService, find(objects, 'StatefulSet').spec.serviceName);
+            const swarmService = find(objects, 'Service', loaded.config.cluster.kubernetesService);
+            assert.ok(swarmService.spec.ports.some((p: any) => p.name === loaded.config.cluster.kubernetesPortName));
+          } else {
+            assert.equal(loaded.config.swarm.grpcPort, ports.get('grpc'));
+          }
+          if (name.startsWith('allow list')) {
+            assert.equal(loaded.config.announce.intervalSeconds, 900, 'config reaches both roles');
+            assert.equal(loaded.config.http.maxScrapeHashes, c.name === 'edge' ? 50 : 100, 'edge.config reaches edges only');
+          }
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    }
+  });
+
+  it('the loader does refuse a variable that is not a config key (positive control)', () => {
+    assert.throws(() => loadConfig({ argv: ['edge'], env: { TRACKER_CLUSTER__KUBERNETES_SERVICE_NAME: 'x' } }), /unknown key/);
+  });
+
+  it('the access list ConfigMap holds the listed hashes, one per line, in the file format the edges parse', async () => {
+    const { parseAccessListText } = await import('../../services/edge/access-list.js');
+    const cm = find(rendered.get('allow list, no autoscaling, ClusterIP, no network policy')!, 'ConfigMap', 'tracker-access-list');
+    const parsed = parseAccessListText(cm.data['list.txt']);
+    assert.ok(parsed.ok);
+    assert.equal(parsed.hashes.size, 2);
+    const test = find(rendered.get('allow list, no autoscaling, ClusterIP, no network policy')!, 'Pod');
+    assert.equal(test.spec.containers[0].env.find((e: any) => e.name === 'INFO_HASH').value, HASH_A, 'helm test announces a listed torrent');
+  });
+});
+
+describe('the chart README', () => {
+  it('documents every value of values.yaml', async () => {
+    const { readFileSync } = await import('node:fs');
+    const YAML = (await import('yaml')).default;
+    const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
+    const values = YAML.parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'));
+    // Maps whose keys are the user's (labels, resources, ...) count as one value.
+    const opaque = /(resources|behavior|labels|Labels|annotations|Annotations|ecurityContext|nodeSelector|affinity|nodePorts|config)$/;
+    const missing: string[] = [];
+    const walk = (node: Record<string, unknown>, path: string): void => {
+      for (const [key, value] of Object.entries(node)) {
+        const here = path ? `${path}.${key}` : key;
+        if (value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0 && !opaque.test(key)) walk(value as Record<string, unknown>, here);
+        else if (!readme.includes(`\`${here}\``) && !readme.includes(`\`${path}.*\``)) missing.push(here);
+      }
+    };
+    walk(values, '');
+    assert.deepEqual(missing, []);
+  });
+});
+
+describe('k8s/', () => {
+  it('is what scripts/render-k8s.mjs generates from the chart (and values.schema.json too)', () => {
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'render-k8s.mjs'), '--check'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  });
+
+  it('plain manifests validate too, and carry no Secret (the key is created by hand, never committed)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseManifests } = await import('../support/chart.js');
+    const objects = [...parseManifests(readFileSync(join(REPO_ROOT, 'k8s', 'tracker.yaml'), 'utf8')), ...parseManifests(readFileSync(join(REPO_ROOT, 'k8s', 'monitoring.yaml'), 'utf8'))];
+    assert.deepEqual(objects.flatMap((o) => validateObject(o)), []);
+    assert.equal(ofKind(objects, 'Secret').length, 0);
+    assert.ok(objects.every((o) => !o.metadata.annotations?.['helm.sh/hook']), 'no helm test hook in plain manifests');
+  });
+});

@@ -1,0 +1,351 @@
+/**
+ * Runs the rendered chart: each swarm and edge container of the rendered
+ * StatefulSet and Deployment is started as a local process with its command,
+ * args, env and mounted ConfigMaps/Secrets (tests/support/chart-pods.ts), on
+ * a loopback address of its own. A fake API server serves the swarm
+ * Service's EndpointSlices from the swarms' readiness probes, as the
+ * EndpointSlice controller would. Then a real client (the npm
+ * bittorrent-tracker client) announces through the edge port, the helm test
+ * pod's command passes against it, and every metric the dashboard and the
+ * alert rules use is one these processes export.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { find, renderChart, tools, type KubeObject } from '../support/chart.js';
+import type { FakeKubectlState } from '../support/fake-kubectl.js';
+import { LocalPod } from '../support/chart-pods.js';
+import { FakeKubeApi, type FakeEndpoint } from '../support/fake-kube-api.js';
+import { metricIn } from '../support/cluster.js';
+import { httpAnnounce } from '../support/clients/raw-tracker.js';
+import { cleanupScope, delay, findFreePort, httpStatus, REPO_ROOT } from '../support/tracker-process.js';
+import { withTimeout } from '../support/integration-helpers.js';
+
+const NS = 'tracker';
+const DENIED = 'dd'.repeat(20);
+
+interface TrackerClient extends EventEmitter {
+  start(opts?: Record<string, unknown>): void;
+  stop(opts?: Record<string, unknown>): void;
+  destroy(cb?: (err?: unknown) => void): void;
+}
+type TrackerClientConstructor = new (opts: { infoHash: string; peerId: string; announce: string[]; port: number; getAnnounceOpts?: () => Record<string, unknown> }) => TrackerClient;
+const CLIENT_SPECIFIER: string = 'bittorrent-tracker';
+const Client = ((await import(CLIENT_SPECIFIER)) as { default: TrackerClientConstructor }).default;
+
+/** Three distinct loopback addresses (pods) and ports free on all of them. */
+async function podAddresses(): Promise<{ ips: string[]; tracker: number; metrics: number; grpc: number }> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = 20 + Math.floor(Math.random() * 200);
+    const ips = [0, 1, 2].map((i) => `127.0.${base}.${10 + i}`);
+    try {
+      const tracker = await findFreePort({ host: ips[0] });
+      const metrics = await findFreePort({ host: ips[0], udp: false });
+      const grpc = await findFreePort({ host: ips[1], udp: false });
+      for (const ip of ips) {
+        if ((await findFreePort({ host: ip, udp: false })) === 0) throw new Error('no port');
+      }
+      return { ips, tracker, metrics, grpc };
+    } catch {
+      // another address block
+    }
+  }
+  throw new Error('no free loopback addresses and ports for the pods');
+}
+
+function probeUrl(pod: LocalPod, probe: 'startupProbe' | 'livenessProbe' | 'readinessProbe'): string {
+  const get = pod.container[probe].httpGet;
+  return `http://${pod.options.ip}:${typeof get.port === 'string' ? pod.port(get.port) : get.port}${get.path}`;
+}
+
+async function probeStatus(pod: LocalPod, probe: 'startupProbe' | 'livenessProbe' | 'readinessProbe'): Promise<number | null> {
+  return httpStatus(probeUrl(pod, probe), 1000).catch(() => null);
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, pods: readonly LocalPod[], timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    const dead = pods.find((p) => p.exited() !== null);
+    if (dead) throw new Error(dead.describe(`${dead.options.podName} exited (${JSON.stringify(dead.exited())}) while waiting for ${what}`));
+    if (Date.now() > end) throw new Error([`timed out waiting for ${what}`, ...pods.map((p) => p.describe(''))].join('\n'));
+    await delay(100);
+  }
+}
+
+/** GET /metrics of a pod, on its own address. */
+async function podMetrics(pod: LocalPod): Promise<string> {
+  const res = await fetch(`http://${pod.options.ip}:${pod.port('metrics')}/metrics`, { signal: AbortSignal.timeout(2000) });
+  if (res.status !== 200) throw new Error(`${pod.options.podName} /metrics answered ${res.status}`);
+  return res.text();
+}
+
+/** Metric names used by PromQL expressions; every reference must carry a selector ({...}). */
+function metricNamesIn(expr: string): string[] {
+  const bare = [...expr.matchAll(/\b((?:tracker|nodejs|process)_[a-z0-9_]+)\b(?!\{)/g)].map((m) => m[1]);
+  assert.deepEqual(bare, [], `metrics without a label selector in: ${expr}`);
+  return [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{/g)].map((m) => m[1]);
+}
+
+describe('the rendered chart, run as local processes', () => {
+  const t = { after: (fn: () => unknown) => cleanups.push(fn) };
+  const cleanups: Array<() => unknown> = [];
+  let scope: ReturnType<typeof cleanupScope>;
+  let objects: KubeObject[];
+  let api: FakeKubeApi;
+  let workDir: string;
+  const swarms: LocalPod[] = [];
+  let edge: LocalPod;
+  let net: Awaited<ReturnType<typeof podAddresses>>;
+  let publishing = true;
+
+  before(async () => {
+    scope = cleanupScope(t);
+    net = await podAddresses();
+    objects = renderChart({
+      namespace: NS,
+      set: {
+        'ports.tracker': String(net.tracker),
+        'ports.metrics': String(net.metrics),
+        'ports.grpc': String(net.grpc),
+        'swarm.replicaCount': '2',
+        'edge.autoscaling.enabled': 'false',
+        'edge.replicaCount': '1',
+        'accessList.mode': 'deny',
+        'accessList.hashes[0]': DENIED,
+        'metrics.podMonitor.enabled': 'true',
+        'metrics.prometheusRule.enabled': 'true',
+        'metrics.dashboard.enabled': 'true',
+      },
+    });
+    workDir = mkdtempSync(join(tmpdir(), 'run-chart-'));
+    scope.after(() => rmSync(workDir, { recursive: true, force: true }));
+    api = await FakeKubeApi.start(NS);
+    scope.after(() => api.close());
+
+    const sts = find(objects, 'StatefulSet');
+    const swarmService = find(objects, 'Service', sts.spec.serviceName);
+    const grpcPortName = swarmService.spec.ports[0].name;
+    for (let i = 0; i < sts.spec.replicas; i++) {
+      const ip = net.ips[1 + i];
+      swarms.push(
+        new LocalPod({
+          objects,
+          podSpec: sts.spec.template.spec,
+          podName: `${sts.metadata.name}-${i}`,
+          namespace: NS,
+          ip,
+          workDir,
+          hostEnv: { TRACKER_METRICS__HOST: ip, TRACKER_SWARM__GRPC_HOST: ip },
+        }).start(scope),
+      );
+    }
+    // The EndpointSlice controller: endpoints of the swarm Service follow the pods' readiness probes.
+    let last = '';
+    const publish = async (): Promise<void> => {
+      const endpoints: FakeEndpoint[] = [];
+      for (const pod of swarms) endpoints.push({ pod: pod.options.podName, ip: pod.options.ip, ready: (await probeStatus(pod, 'readinessProbe')) === 200 });
+      const key = JSON.stringify(endpoints);
+      if (key !== last) {
+        last = key;
+        api.putSlice(`${swarmService.metadata.name}-x1`, swarmService.metadata.name, endpoints, { [grpcPortName]: swarms[0].port(swarmService.spec.ports[0].targetPort) });
+      }
+    };
+    void (async () => {
+      while (publishing) {
+        await publish();
+        await delay(100);
+      }
+    })();
+    await until('both swarms ready', async () => (await Promise.all(swarms.map((s) => probeStatus(s, 'readinessProbe')))).every((s) => s === 200), swarms);
+
+    const deployment = find(objects, 'Deployment');
+    edge = new LocalPod({
+      objects,
+      podSpec: deployment.spec.template.spec,
+      podName: `${deployment.metadata.name}-5f7d8-abcde`,
+      namespace: NS,
+      ip: net.ips[0],
+      workDir,
+      // In a pod: "::" is the pod's own address, and the service-account token reaches the API server.
+      hostEnv: { TRACKER_HOST: net.ips[0], TRACKER_METRICS__HOST: net.ips[0], TRACKER_CLUSTER__KUBECONFIG: api.kubeconfigPath },
+    }).start(scope);
+    await until('the edge ready, routing to both swarms', async () => {
+      if ((await probeStatus(edge, 'readinessProbe')) !== 200) return false;
+      const text = await podMetrics(edge).catch(() => '');
+      return metricIn(text, 'tracker_slot_table_members') === 2 && swarms.every((s) => metricIn(text, 'tracker_swarm_stream_up', { swarm: s.options.podName }) === 1);
+    }, [edge, ...swarms]);
+  });
+
+  after(async () => {
+    publishing = false;
+    for (const fn of cleanups.reverse()) await fn();
+  });
+
+  it('every probe of every container answers 200 on the port and path the chart names', async () => {
+    for (const pod of [edge, ...swarms]) {
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
+        assert.equal(await probeStatus(pod, probe), 200, `${pod.options.podName} ${probe} ${probeUrl(pod, probe)}`);
+      }
+    }
+    assert.ok(api.requests.some((p) => p === api.path), 'the edge listed the swarm Service EndpointSlices in its own namespace');
+  });
+
+  it('a real client announces through the edge port over UDP and HTTP and finds the other peer', async () => {
+    const infoHash = Buffer.from(Array.from({ length: 20 }, (_, i) => 0x41 + i)).toString('hex');
+    const clients: TrackerClient[] = [];
+    try {
+      const seeder = new Client({ infoHash, peerId: Buffer.from('-SE0001-seeder000000').toString('hex'), announce: [`udp://${net.ips[0]}:${net.tracker}`], port: 51001, getAnnounceOpts: () => ({ left: 0 }) });
+      clients.push(seeder);
+      const seeded = withTimeout(new Promise<any>((resolve) => seeder.once('update', resolve)), 10_000, 'the UDP seeder announce');
+      seeder.on('warning', (e: Error) => assert.fail(`udp: ${e.message}`));
+      seeder.start();
+      assert.equal((await seeded).complete, 1);
+
+      const leecher = new Client({ infoHash, peerId: Buffer.from('-LE0001-leecher00000').toString('hex'), announce: [`http://${net.ips[0]}:${net.tracker}/announce`], port: 51002, getAnnounceOpts: () => ({ left: 100 }) });
+      clients.push(leecher);
+      const peer = withTimeout(new Promise<string>((resolve) => leecher.once('peer', resolve)), 10_000, 'the seeder as a peer over HTTP');
+      const updated = withTimeout(new Promise<any>((resolve) => leecher.once('update', resolve)), 10_000, 'the HTTP leecher announce');
+      leecher.on('warning', (e: Error) => assert.fail(`http: ${e.message}`));
+      leecher.start();
+      assert.deepEqual([(await updated).complete, (await updated).incomplete], [1, 1]);
+      assert.equal(await peer, '127.0.0.1:51001');
+    } finally {
+      for (const c of clients) c.destroy();
+    }
+  });
+
+  it('the access list from the chart is enforced (deny mode, the listed hash is refused)', async () => {
+    const denied = await httpAnnounce(`http://${net.ips[0]}:${net.tracker}/announce`, { infoHash: Buffer.from(DENIED, 'hex'), peerId: Buffer.alloc(20, 7), port: 51003, left: 1 });
+    assert.match(String(denied.failure ?? ''), /not (allowed|served|permitted)|denied|refused/i, JSON.stringify(denied));
+  });
+
+  it('the helm test pod\'s command passes against the edge', async () => {
+    const testPod = find(objects, 'Pod');
+    const edgeService = find(objects, 'Service', find(objects, 'Deployment').metadata.name);
+    const pod = new LocalPod({
+      objects,
+      podSpec: testPod.spec,
+      podName: testPod.metadata.name,
+      namespace: NS,
+      ip: '127.0.0.1',
+      workDir,
+      // Cluster DNS and kube-proxy: the Service name is the edge pod, the Service port its target port.
+      resolve: (name, value) => {
+        if (name === 'TARGET_HOST') {
+          assert.equal(value, `${edgeService.metadata.name}.${NS}.svc`);
+          return net.ips[0];
+        }
+        if (name === 'TARGET_PORT') {
+          const port = edgeService.spec.ports.find((p: any) => String(p.port) === value && p.protocol === 'UDP');
+          assert.ok(port, `TARGET_PORT ${value} is a port of the edge Service`);
+          return String(edge.port(port.targetPort));
+        }
+        return value;
+      },
+    }).start(scope);
+    const result = await pod.waitExit(60_000);
+    assert.deepEqual(result, { code: 0, signal: null }, pod.describe('the helm test failed'));
+    assert.match(pod.output(), /PASSED/);
+  });
+
+  it('every metric in the dashboard, the alert rules and the KEDA query is exported by the running edge or swarms', async () => {
+    const exported = new Set<string>(['up']); // `up` is Prometheus's own, one per scrape target
+    for (const pod of [edge, ...swarms]) {
+      for (const line of (await podMetrics(pod)).split('\n')) {
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line);
+        if (m && !line.startsWith('#')) exported.add(m[1]);
+        // A family declared with no sample yet (a labelled counter nothing has hit) is exported too.
+        const declared = /^# TYPE (\S+) (\S+)/.exec(line);
+        if (declared?.[2] === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(declared[1] + suffix);
+        else if (declared) exported.add(declared[1]);
+      }
+    }
+    const exprs: string[] = [];
+    for (const group of find(objects, 'PrometheusRule').spec.groups) for (const rule of group.rules) exprs.push(rule.expr);
+    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'files', 'dashboard.json'), 'utf8'));
+    for (const panel of dashboard.panels) for (const target of panel.targets ?? []) exprs.push(target.expr);
+    for (const v of dashboard.templating.list) if (v.definition) exprs.push(v.definition.replace(/label_values\((\w+),/, '$1{},'));
+    const keda = renderChart({ namespace: NS, set: { 'edge.autoscaling.requestsPerSecond.provider': 'keda' } });
+    exprs.push(find(keda, 'ScaledObject').spec.triggers[1].metadata.query);
+    const missing = new Set<string>();
+    let used = 0;
+    for (const expr of exprs) {
+      for (const name of metricNamesIn(expr)) {
+        used++;
+        if (!exported.has(name)) missing.add(name);
+      }
+    }
+    assert.ok(used > 40, `found only ${used} metric references: the extraction is broken`);
+    assert.deepEqual([...missing], [], 'metrics used but not exported');
+    // Positive control: a misspelt name is caught.
+    assert.ok(!exported.has('tracker_request_total'));
+  });
+
+  it('kubectl tracker reload-access-list: updates the ConfigMap, reloads every edge, reports each pod\'s list size', async () => {
+    const deployment = find(objects, 'Deployment');
+    const configMap = deployment.spec.template.spec.volumes.find((v: any) => v.name === 'access-list').configMap.name;
+    const dir = mkdtempSync(join(tmpdir(), 'kubectl-tracker-'));
+    scope.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'kubectl'), `#!/bin/sh\nexec "${process.execPath}" "${join(REPO_ROOT, 'dist', 'tests', 'support', 'fake-kubectl.js')}" "$@"\n`);
+    chmodSync(join(dir, 'kubectl'), 0o755);
+    const statePath = join(dir, 'state.json');
+    const initial: FakeKubectlState = {
+      namespace: NS,
+      realKubectl: tools.kubectl,
+      pods: [
+        {
+          name: edge.options.podName,
+          ip: edge.options.ip,
+          pid: edge.pid,
+          labels: deployment.spec.template.metadata.labels,
+          object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: edge.options.podName, labels: deployment.spec.template.metadata.labels }, spec: deployment.spec.template.spec },
+          mounts: Object.fromEntries(edge.mounts),
+          configMapVolumes: { [edge.volumeDir('access-list')]: configMap },
+        },
+      ],
+      configMaps: { [configMap]: find(objects, 'ConfigMap', configMap).data },
+      calls: [],
+    };
+    writeFileSync(statePath, JSON.stringify(initial));
+    const plugin = (listFile: string) =>
+      spawnSync('bash', [join(REPO_ROOT, 'bin', 'kubectl-tracker'), 'reload-access-list', '-f', listFile, '-n', NS, '--release', 'tracker', '--timeout', '30'], {
+        encoding: 'utf8',
+        timeout: 90_000,
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, FAKE_KUBECTL_STATE: statePath },
+      });
+    const state = (): FakeKubectlState => JSON.parse(readFileSync(statePath, 'utf8'));
+    const announce = (hex: string) => httpAnnounce(`http://${net.ips[0]}:${net.tracker}/announce`, { infoHash: Buffer.from(hex, 'hex'), peerId: Buffer.alloc(20, 9), port: 51004, left: 1 });
+
+    // A bad line: refused before anything is touched.
+    const NEW = 'ee'.repeat(20);
+    writeFileSync(join(dir, 'bad.txt'), `${NEW}\nnot-a-hash\n`);
+    const refused = plugin(join(dir, 'bad.txt'));
+    assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /line 2: not-a-hash/);
+    assert.deepEqual(state().configMaps, initial.configMaps);
+    assert.ok(!state().calls.some((c) => c.includes('exec')));
+
+    // A good list (with a comment and a duplicate in other case): two hashes, DENIED no longer listed.
+    const list = `# deny list\n${NEW}\n${NEW.toUpperCase()}  # the same hash\n${'ff'.repeat(20)}\n`;
+    writeFileSync(join(dir, 'list.txt'), list);
+    assert.match(String((await announce(NEW)).failure ?? ''), /^$/, 'NEW is served before the reload');
+    const r = plugin(join(dir, 'list.txt'));
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`${edge.options.podName}\\s+2\\s+reloaded`), r.stdout);
+    assert.equal(state().configMaps[configMap]['list.txt'], list);
+    assert.ok(state().calls.some((c) => c[0] === '--namespace' && c.includes('annotate')), 'the pod was annotated (kubelet sync)');
+    assert.equal(metricIn(await podMetrics(edge), 'tracker_access_list_hashes'), 2);
+    assert.ok((await announce(NEW)).failure, 'NEW is now denied');
+    assert.equal((await announce(DENIED)).failure, undefined, 'DENIED is now served');
+  });
+
+  it('SIGTERM: every process drains and exits 0', async () => {
+    publishing = false;
+    const results = await Promise.all([edge, ...swarms].map((p) => p.stop()));
+    for (const [i, r] of results.entries()) assert.deepEqual(r, { code: 0, signal: null }, [edge, ...swarms][i].describe('unclean exit'));
+  });
+});
