@@ -34,6 +34,9 @@ interface ExpectedConfig {
     clientAddressHeader: string;
     maxQueryBytes: number;
     maxScrapeHashes: number;
+    maxConnections: number;
+    maxConnectionsPerAddress: number;
+    connectionGuard: boolean;
   };
   webtorrent: {
     enabled: boolean;
@@ -72,7 +75,7 @@ interface ExpectedConfig {
   };
   store: { sweepIntervalMs: number; sweepBudgetMs: number };
   accessList: { mode: 'off' | 'allow' | 'deny'; file: string; watch: boolean };
-  metrics: { enabled: boolean; host: string; port: number };
+  metrics: { enabled: boolean; host: string; port: number; maxConnections: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   shutdown: { graceSeconds: number };
 }
@@ -101,6 +104,9 @@ const DEFAULTS: ExpectedConfig = {
     clientAddressHeader: 'x-forwarded-for',
     maxQueryBytes: 4096,
     maxScrapeHashes: 100,
+    maxConnections: 100000,
+    maxConnectionsPerAddress: 1024,
+    connectionGuard: true,
   },
   webtorrent: {
     enabled: true,
@@ -139,7 +145,7 @@ const DEFAULTS: ExpectedConfig = {
   },
   store: { sweepIntervalMs: 1000, sweepBudgetMs: 4 },
   accessList: { mode: 'off', file: '', watch: true },
-  metrics: { enabled: true, host: '::', port: 9000 },
+  metrics: { enabled: true, host: '::', port: 9000, maxConnections: 64 },
   log: { level: 'info' },
   shutdown: { graceSeconds: 10 },
 };
@@ -201,7 +207,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('announce.numwantMax')?.env, 'TRACKER_ANNOUNCE__NUMWANT_MAX');
     assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
-    assert.equal(keys.size, 55);
+    assert.equal(keys.size, 59);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -441,6 +447,9 @@ describe('config errors name the key', () => {
     'http.clientAddressHeader': 'bad header',
     'http.maxQueryBytes': '1',
     'http.maxScrapeHashes': 'lots',
+    'http.maxConnections': '0',
+    'http.maxConnectionsPerAddress': '1k',
+    'http.connectionGuard': 'sometimes',
     'webtorrent.enabled': 'maybe',
     'tls.certFile': '/nonexistent/cert.pem',
     'node.name': 'bad name!',
@@ -475,6 +484,7 @@ describe('config errors name the key', () => {
     'metrics.enabled': 'y',
     'metrics.host': '[::1]',
     'metrics.port': '-1',
+    'metrics.maxConnections': '0',
     'log.level': 'trace',
     'shutdown.graceSeconds': 'ten',
   };
