@@ -155,7 +155,11 @@ export class TcpGuard {
     const guard = new TcpGuard(addon);
     guard.configure(caps); // caps first: the hook must never run without them
     requireHere('uWebSockets.js'); // loaded already by the TCP server; the hook needs it in memory
-    addon.hook(uwsNativeModulePath());
+    try {
+      addon.hook(uwsNativeModulePath());
+    } catch (error) {
+      throw new Error(`cannot hook uWebSockets.js's native module ${(error as Error).message}`);
+    }
     return guard;
   }
 
