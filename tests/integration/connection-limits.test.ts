@@ -180,6 +180,33 @@ describe('tracker-port connection caps (real process)', () => {
     await tracker.stop();
   });
 
+  it(
+    'metrics.maxConnections set for the process caps the metrics port',
+    { todo: 'services/tracker/operations.ts must pass { maxConnections: config.metrics.maxConnections } to new OpsServer (owned by the lead)' },
+    async (t) => {
+      const tracker = await startTracker(t, { extraArgs: ['--metrics.maxConnections=2'] });
+      const held: net.Socket[] = [];
+      for (let i = 0; i < 2; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: tracker.metricsPort });
+        s.on('error', () => {});
+        held.push(s);
+      }
+      await sleep(200);
+      const third = net.connect({ host: '127.0.0.1', port: tracker.metricsPort });
+      third.on('error', () => {});
+      const closed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 3000);
+        third.once('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      for (const s of [...held, third]) s.destroy();
+      assert.ok(closed, 'the third connection to the metrics port was not closed');
+      await tracker.stop();
+    },
+  );
+
   it('at the descriptor limit resets pending connections instead of spinning; without the guard it spins', { skip: !PRLIMIT && 'prlimit (util-linux) is not installed' }, async (t) => {
     /**
      * Starts a tracker, lowers its soft descriptor limit to a few above what
