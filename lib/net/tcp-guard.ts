@@ -1,7 +1,7 @@
 /**
  * The JS side of native/tcp-guard: counts and caps the TCP connections that
  * uWebSockets.js accepts, and keeps its accept loop from spinning when file
- * descriptors run out (see native/tcp-guard/src/tcp_guard.c for how).
+ * descriptors run out (see native/tcp-guard/src/guard.h for how).
  *
  * The guard is one per process: it patches the one loaded uWebSockets.js
  * module, so every uWS listener in the process shares its caps and counts.

@@ -1,32 +1,6 @@
 /*
- * tcp_guard: a cap on the TCP connections uWebSockets.js holds, and no busy
- * loop when the process runs out of file descriptors (Linux, plain C N-API).
- *
- * uWebSockets.js 20.30 gives JavaScript no hook at connection level: a
- * connection is invisible until it sends a request, and its accept loop
- * (uSockets) retries forever when accept4 fails with EMFILE, because the
- * listen socket stays readable. So this addon rewrites the uws module's GOT
- * slots for accept4 and close (plt_hook.c) to point at the two wrappers
- * below. Nothing else in the process is affected.
- *
- * guarded_accept4 accepts the next pending connection and asks conn_table
- * whether it may stay. Over http.maxConnections or
- * http.maxConnectionsPerAddress it is reset (SO_LINGER 0: the client gets
- * an RST at once and we keep no TIME_WAIT state), counted, and the next
- * pending one is tried, so the backlog drains; after REFUSE_BURST refusals
- * it returns EAGAIN to let the event loop run other work (the listen socket
- * is level-triggered and comes back). At EMFILE/ENFILE it does what libuv
- * does for Node's own servers: close a spare descriptor, accept and reset
- * what is pending, reopen the spare, and report EAGAIN, so the listen socket
- * is no longer readable and nothing spins.
- *
- * guarded_close forgets the descriptor if it was admitted.
- *
- * Threads: uWebSockets.js runs on the thread of Node's main event loop, the
- * thread that installs the hook. Calls from any other thread (a worker that
- * loaded uws itself) pass straight through, so the table and counters are
- * only ever touched by one thread and need no locks; JS reads the counters
- * on that same thread.
+ * addon: the N-API face of the TCP guard (see guard.h for what it does and
+ * why). Plain C, Linux.
  *
  * Exports:
  *   abiVersion
@@ -44,149 +18,19 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <node_api.h>
 
 #include "conn_table.h"
-#include "plt_hook.h"
+#include "guard.h"
 
 #define ABI_VERSION 1
-#define REFUSE_BURST 256 /* refusals in one accept call before the loop gets a turn */
-#define SHED_BURST 1024  /* pending connections reset in one EMFILE episode, at most */
 #define RULE_BYTES 17
-
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static conn_table g_table;
-static int g_hooked;
-static pthread_t g_loop_thread;
-static int g_spare_fd = -1;
-static struct {
-  uint64_t refused_total, refused_per_address, emfile, enfile;
-} g_stats;
-
-static void init_once(void) {
-  uint64_t seed[2];
-  if (getrandom(seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
-    seed[0] = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    seed[1] = (uint64_t)(uintptr_t)&seed;
-  }
-  ct_init(&g_table, seed[0], seed[1]);
-  /* No cap until configure(): a hook installed first must not refuse everything. */
-  ct_configure(&g_table, UINT32_MAX, UINT32_MAX, NULL, 0);
-}
-
-// ---------------------------------------------------------------- the wrappers
-
-static int on_loop_thread(void) {
-  return g_hooked && pthread_equal(pthread_self(), g_loop_thread);
-}
-
-static int open_spare(void) {
-  return open("/dev/null", O_RDONLY | O_CLOEXEC);
-}
-
-static void reset_close(int fd) {
-  struct linger linger = {1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
-  close(fd);
-}
-
-/* The peer in the IPv6 space (IPv4 as ::ffff:a.b.c.d); 0 when it has no IP address. */
-static int peer_address(const struct sockaddr_storage *peer, socklen_t len, uint8_t *out) {
-  if (peer->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-    memset(out, 0, 10);
-    out[10] = out[11] = 0xff;
-    memcpy(out + 12, &((const struct sockaddr_in *)peer)->sin_addr, 4);
-    return 1;
-  }
-  if (peer->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-    memcpy(out, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
-    return 1;
-  }
-  return 0;
-}
-
-/* Out of descriptors: reset what is pending with the spare's slot, so the
- * listen socket stops being readable. Without a spare (another thread took
- * the slot) there is nothing to accept with; the spare is reopened as soon
- * as a connection closes. */
-static void make_room(int listen_fd, int error) {
-  if (error == EMFILE) g_stats.emfile++;
-  else g_stats.enfile++;
-  if (g_spare_fd < 0) g_spare_fd = open_spare();
-  if (g_spare_fd < 0) return;
-  close(g_spare_fd);
-  g_spare_fd = -1;
-  for (int i = 0; i < SHED_BURST; i++) {
-    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    reset_close(fd);
-  }
-  g_spare_fd = open_spare();
-}
-
-static int guarded_accept4(int listen_fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
-  if (!on_loop_thread()) return accept4(listen_fd, addr, addrlen, flags);
-  for (int refused = 0; refused < REFUSE_BURST;) {
-    struct sockaddr_storage peer;
-    socklen_t len = sizeof peer;
-    int fd = accept4(listen_fd, (struct sockaddr *)&peer, &len, flags);
-    if (fd < 0) {
-      int error = errno;
-      if (error == EMFILE || error == ENFILE) {
-        make_room(listen_fd, error);
-        error = EAGAIN;
-      }
-      errno = error;
-      return -1;
-    }
-    uint8_t address[16];
-    int verdict = ct_admit(&g_table, fd, peer_address(&peer, len, address) ? address : NULL);
-    if (verdict == CT_ADMITTED) {
-      if (addr && addrlen) {
-        memcpy(addr, &peer, len < *addrlen ? len : *addrlen);
-        *addrlen = len;
-      }
-      return fd;
-    }
-    reset_close(fd);
-    /* CT_NO_MEMORY counts as over the total: to the client it is the same refusal. */
-    if (verdict == CT_OVER_PER_ADDRESS) g_stats.refused_per_address++;
-    else g_stats.refused_total++;
-    refused++;
-  }
-  errno = EAGAIN;
-  return -1;
-}
-
-static int guarded_close(int fd) {
-  if (!on_loop_thread()) return close(fd);
-  ct_release(&g_table, fd);
-  int result = close(fd);
-  if (g_spare_fd < 0) {
-    int error = errno;
-    g_spare_fd = open_spare();
-    errno = error;
-  }
-  return result;
-}
 
 // ---------------------------------------------------------------- N-API helpers
 
@@ -268,26 +112,13 @@ static napi_value hook(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (g_hooked) return NULL;
   char path[4096];
   size_t length;
   if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &length) != napi_ok || length == 0 ||
       length >= sizeof path - 1) {
     return throw_error(env, "hook(path): path must be a file path");
   }
-  plt_object object;
-  plt_entry entries[] = {
-      {"accept4", (void *)guarded_accept4, NULL},
-      {"close", (void *)guarded_close, NULL},
-  };
-  const char *why = plt_find(path, &object, entries, 2);
-  if (!why) {
-    g_loop_thread = pthread_self();
-    if (g_spare_fd < 0) g_spare_fd = open_spare();
-    g_hooked = 1; /* before the patch: a wrapper must never see itself unhooked on this thread */
-    why = plt_patch(&object, entries, 2);
-    if (why) g_hooked = 0; /* the slots written so far pass through: they check g_hooked */
-  }
+  const char *why = guard_hook(path);
   if (why) {
     char message[4400];
     snprintf(message, sizeof message, "%s: %s", path, why);
@@ -301,20 +132,22 @@ static napi_value configure(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 3) return throw_error(env, "configure(maxTotal, maxPerAddress, rules)");
-  return configure_table(env, &g_table, argv);
+  return configure_table(env, guard_table(), argv);
 }
 
 static napi_value stats(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out;
   napi_create_object(env, &out);
-  set_number(env, out, "hooked", g_hooked);
-  set_number(env, out, "open", g_table.open);
-  set_number(env, out, "addresses", g_table.addresses);
-  set_number(env, out, "refusedTotal", (double)g_stats.refused_total);
-  set_number(env, out, "refusedPerAddress", (double)g_stats.refused_per_address);
-  set_number(env, out, "emfile", (double)g_stats.emfile);
-  set_number(env, out, "enfile", (double)g_stats.enfile);
+  const conn_table *table = guard_table();
+  const guard_counters *counts = guard_counts();
+  set_number(env, out, "hooked", guard_hooked());
+  set_number(env, out, "open", table->open);
+  set_number(env, out, "addresses", table->addresses);
+  set_number(env, out, "refusedTotal", (double)counts->refused_total);
+  set_number(env, out, "refusedPerAddress", (double)counts->refused_per_address);
+  set_number(env, out, "emfile", (double)counts->emfile);
+  set_number(env, out, "enfile", (double)counts->enfile);
   return out;
 }
 
@@ -421,7 +254,7 @@ static napi_value table_stats(napi_env env, napi_callback_info info) {
 // ---------------------------------------------------------------- module
 
 static napi_value init(napi_env env, napi_value exports) {
-  pthread_once(&g_once, init_once);
+  guard_init();
   napi_property_descriptor props[] = {
       {"raiseFdLimit", NULL, raise_fd_limit, NULL, NULL, NULL, napi_default, NULL},
       {"hook", NULL, hook, NULL, NULL, NULL, napi_default, NULL},
