@@ -222,6 +222,9 @@ const SCHEMA = {
     }),
     maxQueryBytes: integer(4096, 256, 65536, 'Longest accepted request target (path + query) in bytes.'),
     maxScrapeHashes: integer(100, 1, 1000, 'Most info-hashes answered in one HTTP scrape.'),
+    maxConnections: integer(100000, 1, 10_000_000, 'Open TCP connections on the tracker port (HTTP and WebSocket); more are reset at once. Capped below the file-descriptor limit.'),
+    maxConnectionsPerAddress: integer(1024, 1, 10_000_000, 'Open tracker-port connections from one IPv4 address or IPv6 /64 (trustedProxies exempt); more are reset at once.'),
+    connectionGuard: boolean(true, 'Count and cap tracker-port connections in native code (native/tcp-guard); false runs without caps or file-descriptor exhaustion handling.'),
   },
   webtorrent: {
     enabled: boolean(true, 'Serve WebTorrent tracking over WebSocket (ws:// on the TCP port; wss:// behind a TLS proxy).'),
@@ -325,6 +328,7 @@ const SCHEMA = {
     enabled: boolean(true, 'Serve Prometheus metrics at /metrics on their own port.'),
     host: text('::', 'Address for the metrics endpoint.', { allowed: 'a host name or IP address', check: checkHost }),
     port: integer(9000, 0, 65535, 'Port for the metrics endpoint (TCP); 0 picks a free port.'),
+    maxConnections: integer(64, 1, 10000, 'Open connections to the metrics port; more are closed at once, so it cannot use up file descriptors.'),
   },
   log: {
     level: oneOf(['debug', 'info', 'warn', 'error'], 'info', 'Lowest level written; logs are JSON lines.'),

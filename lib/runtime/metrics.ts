@@ -59,6 +59,7 @@ export class TrackerMetrics {
   private readonly wsDropped: FastCounter;
   private readonly internalErrors: FastCounter;
   private readonly limitHits: FastCounter;
+  private readonly scrapeHooks: Array<() => void> = [];
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -406,7 +407,55 @@ export class TrackerMetrics {
     );
   }
 
+  // ------------------------------------------------------------ tracker-port connections (edge)
+
+  /** Whether native/tcp-guard counts and caps tracker-port connections (1) or the port runs without (0). */
+  observeTcpGuard(enabled: boolean): void {
+    new Gauge({
+      name: 'tracker_tcp_guard_enabled',
+      help: 'Whether tracker-port connections are counted and capped and fd exhaustion is handled (1) or not (0)',
+      registers: [this.registry],
+    }).set(enabled ? 1 : 0);
+  }
+
+  observeTcpConnections(source: () => { open: number; max: number; emfile: number; enfile: number }): void {
+    new Gauge({
+      name: 'tracker_tcp_connections',
+      help: 'Open TCP connections on the tracker port (HTTP and WebSocket)',
+      registers: [this.registry],
+      collect() {
+        this.set(source().open);
+      },
+    });
+    new Gauge({
+      name: 'tracker_tcp_connections_max',
+      help: 'Effective cap on tracker_tcp_connections: http.maxConnections, lowered to fit the file-descriptor limit',
+      registers: [this.registry],
+      collect() {
+        this.set(source().max);
+      },
+    });
+    new ReadThroughCounter(
+      'tracker_tcp_fd_exhausted_total',
+      'Times accepting on the tracker port failed for lack of file descriptors (process EMFILE, system ENFILE); pending connections were reset',
+      () => {
+        const s = source();
+        return [
+          { labels: { errno: 'EMFILE' }, value: s.emfile },
+          { labels: { errno: 'ENFILE' }, value: s.enfile },
+        ];
+      },
+      this.registry,
+    );
+  }
+
+  /** Runs `fn` before every scrape: for counts kept outside JS (native code) to be copied into bound counters. */
+  beforeScrape(fn: () => void): void {
+    this.scrapeHooks.push(fn);
+  }
+
   async render(): Promise<{ contentType: string; body: string }> {
+    for (const hook of this.scrapeHooks) hook();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { once } from 'node:events';
+import { defaultConfig } from './config.js';
 import type { TrackerMetrics } from './metrics.js';
 
 export interface Readiness {
@@ -7,24 +8,46 @@ export interface Readiness {
   ready(): boolean;
 }
 
+export interface OpsServerOptions {
+  /** metrics.maxConnections: connections held at once; more are closed as they arrive. */
+  maxConnections?: number;
+}
+
 /**
  * The operations port: /metrics for Prometheus, /healthz (the process is
  * alive) and /readyz (route traffic here). Kept off the tracker port so it
  * can be firewalled separately and so client load cannot starve probes.
+ *
+ * Its own connections are capped and short-lived (a request must arrive
+ * within seconds, idle keep-alive ends after 5 s), so whoever reaches this
+ * port cannot hold file descriptors the tracker needs or keep Prometheus
+ * and the kubelet out for long.
  */
 export class OpsServer {
   private server: http.Server | undefined;
+  private readonly maxConnections: number;
 
   constructor(
     private readonly metrics: TrackerMetrics,
     private readonly readiness: Readiness,
-  ) {}
+    options: OpsServerOptions = {},
+  ) {
+    this.maxConnections = options.maxConnections ?? defaultConfig().metrics.maxConnections;
+  }
 
   async listen(host: string, port: number): Promise<number> {
-    const server = http.createServer((req, res) => {
-      void this.handle(req, res);
-    });
+    const server = http.createServer(
+      // A connection that sends no complete request within headersTimeout is closed
+      // (checked every connectionsCheckingInterval).
+      { headersTimeout: 5_000, requestTimeout: 10_000, connectionsCheckingInterval: 1_000 },
+      (req, res) => {
+        void this.handle(req, res);
+      },
+    );
     server.keepAliveTimeout = 5_000;
+    server.maxConnections = this.maxConnections;
+    const refused = this.metrics.limitCounter('metrics.maxConnections');
+    server.on('drop', () => refused.inc());
     server.listen({ host, port, ipv6Only: false });
     await once(server, 'listening');
     this.server = server;

@@ -9,6 +9,7 @@ import { UdpFrontend } from './udp/udp-frontend.js';
 import { HttpFrontend } from './http/http-frontend.js';
 import { ClientAddressResolver } from './http/client-address.js';
 import { TcpServer } from './tcp-server.js';
+import { TcpConnectionLimits } from './tcp-connection-limits.js';
 import { WsFrontend } from './ws/ws-frontend.js';
 
 export interface FrontendDeps {
@@ -91,6 +92,7 @@ export class Frontends {
       });
       http.register(tcp.app);
     }
+    if (tcp) TcpConnectionLimits.start({ http: config.http, metrics, logger: logger.child({ component: 'tcp' }) });
     await tcp?.listen(config.host, config.port);
     return new Frontends(udp, tcp, http, ws, router);
   }

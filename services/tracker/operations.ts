@@ -26,7 +26,7 @@ export async function startOperations(config: Config, logger: Logger, options: {
   const metrics = new TrackerMetrics();
   const failures = new Failures(logger, (component) => metrics.internalErrorCounter(component));
   let ready = false;
-  const ops = config.metrics.enabled ? new OpsServer(metrics, { ready: () => ready }) : undefined;
+  const ops = config.metrics.enabled ? new OpsServer(metrics, { ready: () => ready }, { maxConnections: config.metrics.maxConnections }) : undefined;
   const metricsPort = ops ? await ops.listen(config.metrics.host, config.metrics.port) : 0;
   const useAccessList = options.accessList !== false;
   const accessList = new AccessListReloader({

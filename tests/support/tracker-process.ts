@@ -249,6 +249,8 @@ export interface TrackerOptions {
   extraArgs?: string[];
   /** How long to wait for /readyz (default 15 s). */
   readyTimeoutMs?: number;
+  /** Start the process with this many file descriptors (soft and hard RLIMIT_NOFILE, via `ulimit -n`). */
+  fdLimit?: number;
   /**
    * Environment for the child. Default: this process's environment without
    * TRACKER_* variables (the tracker reads those as configuration, and the
@@ -313,7 +315,10 @@ export async function startTracker(t: CleanupContext | undefined, options: Track
   args.push(...(options.extraArgs ?? []));
 
   const tail = new OutputTail();
-  const [command, commandArgs] = withParentDeathSignal(process.execPath, args);
+  const [command, commandArgs] =
+    options.fdLimit === undefined
+      ? withParentDeathSignal(process.execPath, args)
+      : withParentDeathSignal('/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]);
   let exitInfo: StopResult | null = null;
   const { child, exit: exitPromise } = spawnCaptured(command, commandArgs, options.env ?? trackerEnv(), tail, (result) => {
     exitInfo = result;

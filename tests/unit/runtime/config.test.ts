@@ -35,6 +35,9 @@ interface ExpectedConfig {
     clientAddressHeader: string;
     maxQueryBytes: number;
     maxScrapeHashes: number;
+    maxConnections: number;
+    maxConnectionsPerAddress: number;
+    connectionGuard: boolean;
   };
   webtorrent: {
     enabled: boolean;
@@ -84,7 +87,7 @@ interface ExpectedConfig {
   };
   store: { sweepIntervalMs: number; sweepBudgetMs: number };
   accessList: { mode: 'off' | 'allow' | 'deny'; file: string; watch: boolean };
-  metrics: { enabled: boolean; host: string; port: number };
+  metrics: { enabled: boolean; host: string; port: number; maxConnections: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   shutdown: { drainDelaySeconds: number; graceSeconds: number };
 }
@@ -114,6 +117,9 @@ const DEFAULTS: ExpectedConfig = {
     clientAddressHeader: 'x-forwarded-for',
     maxQueryBytes: 4096,
     maxScrapeHashes: 100,
+    maxConnections: 100000,
+    maxConnectionsPerAddress: 1024,
+    connectionGuard: true,
   },
   webtorrent: {
     enabled: true,
@@ -163,7 +169,7 @@ const DEFAULTS: ExpectedConfig = {
   },
   store: { sweepIntervalMs: 1000, sweepBudgetMs: 4 },
   accessList: { mode: 'off', file: '', watch: true },
-  metrics: { enabled: true, host: '::', port: 9000 },
+  metrics: { enabled: true, host: '::', port: 9000, maxConnections: 64 },
   log: { level: 'info' },
   shutdown: { drainDelaySeconds: 5, graceSeconds: 10 },
 };
@@ -227,7 +233,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
     assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
-    assert.equal(keys.size, 73);
+    assert.equal(keys.size, 77);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -468,6 +474,9 @@ describe('config errors name the key', () => {
     'http.clientAddressHeader': 'bad header',
     'http.maxQueryBytes': '1',
     'http.maxScrapeHashes': 'lots',
+    'http.maxConnections': '0',
+    'http.maxConnectionsPerAddress': '1k',
+    'http.connectionGuard': 'sometimes',
     'webtorrent.enabled': 'maybe',
     'tls.certFile': '/nonexistent/cert.pem',
     'node.name': 'bad name!',
@@ -518,6 +527,7 @@ describe('config errors name the key', () => {
     'metrics.enabled': 'y',
     'metrics.host': '[::1]',
     'metrics.port': '-1',
+    'metrics.maxConnections': '0',
     'log.level': 'trace',
     'shutdown.drainDelaySeconds': '-1',
     'shutdown.graceSeconds': 'ten',
