@@ -55,6 +55,10 @@ export function createSnapshots(config: Config, source: SlotSource, deps: Snapsh
     restoreDeadlineMs: c.restoreDeadlineSeconds * 1000,
     shutdownDeadlineMs: c.shutdownDeadlineSeconds * 1000,
     failures: deps.failures.for('snapshot'),
+    deadlineHits: {
+      restore: deps.metrics.limitCounter('snapshot.restoreDeadlineSeconds'),
+      shutdown: deps.metrics.limitCounter('snapshot.shutdownDeadlineSeconds'),
+    },
     logger,
   });
   deps.metrics.observeSnapshots(scheduler);

@@ -68,8 +68,14 @@ export interface SchedulerOptions {
   restoreDeadlineMs: number;
   shutdownDeadlineMs: number;
   failures: FailureSink;
+  /** Counted when a deadline cut the restore or the shutdown write short (metrics.limitCounter of its config key). */
+  deadlineHits?: { restore: LimitHit; shutdown: LimitHit };
   logger?: Logger;
   clock?: SchedulerClock;
+}
+
+export interface LimitHit {
+  inc(): void;
 }
 
 export interface PassResult {
@@ -182,20 +188,32 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     const clock = this.clock;
     const started = clock.now();
     const deadline = started + this.options.restoreDeadlineMs;
-    const slots = Array.from(this.source.ownedSlots());
-    const result: RestoreResult = { complete: false, slots: 0, bytes: 0, peers: 0, failed: 0, corrupt: 0, unread: slots.length, seconds: 0 };
-    const finish = (): RestoreResult => {
-      result.seconds = (clock.now() - started) / 1000;
-      this.restoreSeconds = result.seconds;
-      const fields = { ...result };
-      if (result.complete && result.failed === 0 && result.corrupt === 0) this.options.logger?.info('snapshot restored', fields);
-      else this.options.logger?.warn('snapshot restore incomplete: serving with what was restored; clients re-announce the rest', fields);
-      return result;
-    };
+    const result: RestoreResult = { complete: false, slots: 0, bytes: 0, peers: 0, failed: 0, corrupt: 0, unread: 0, seconds: 0 };
+    try {
+      const slots = Array.from(this.source.ownedSlots());
+      result.unread = slots.length;
+      result.complete = await this.readInto(slots, deadline, result);
+    } catch (error) {
+      // Whatever went wrong, the swarm starts: clients re-announce what was not restored.
+      this.options.failures.report(error, { during: 'snapshot restore' });
+    }
+    if (!result.complete && clock.now() >= deadline) this.options.deadlineHits?.restore.inc();
+    result.seconds = (clock.now() - started) / 1000;
+    this.restoreSeconds = result.seconds;
+    const fields = { ...result };
+    if (result.complete && result.failed === 0 && result.corrupt === 0) this.options.logger?.info('snapshot restored', fields);
+    else this.options.logger?.warn('snapshot restore incomplete: serving with what was restored; clients re-announce the rest', fields);
+    return result;
+  }
 
+  // ------------------------------------------------------------------ internals
+
+  /** Reads `slots` in chunks and imports them; true when every one was read before the deadline. */
+  private async readInto(slots: readonly number[], deadline: number, result: RestoreResult): Promise<boolean> {
+    const clock = this.clock;
     if (!(await this.backend.waitReady(Math.max(0, deadline - clock.now())))) {
       this.options.failures.report(new Error(`snapshot store not reachable within ${this.options.restoreDeadlineMs} ms; starting without a restore`), { during: 'snapshot restore' });
-      return finish();
+      return false;
     }
     // Awaiting a promise that is already settled does not let I/O run: only yieldTurn starts a new turn.
     let turnStart = clock.now();
@@ -204,7 +222,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
       const values = await this.until(next, deadline);
       if (values === null) {
         this.options.failures.report(new Error(`snapshot restore deadline (${this.options.restoreDeadlineMs} ms) passed with ${result.unread} slots unread`), { during: 'snapshot restore' });
-        return finish();
+        return false;
       }
       const end = Math.min(offset + READ_CHUNK_SLOTS, slots.length);
       next = end < slots.length ? this.backend.readMany(slots.slice(end, end + READ_CHUNK_SLOTS)) : null;
@@ -240,18 +258,18 @@ export class SnapshotScheduler implements SnapshotStatsSource {
       }
       if (firstReadError !== null) this.options.failures.report(firstReadError, { during: 'snapshot restore read' });
     }
-    result.complete = true;
-    return finish();
+    return true;
   }
-
-  // ------------------------------------------------------------------ internals
 
   private schedule(): void {
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
-      void this.runPass().finally(() => {
-        if (!this.stopping) this.schedule();
-      });
+      // pass() reports its own failures and does not reject; the catch is for the impossible.
+      void this.runPass()
+        .catch((error: unknown) => this.options.failures.report(error, { during: 'snapshot pass' }))
+        .finally(() => {
+          if (!this.stopping) this.schedule();
+        });
     }, this.options.intervalMs);
   }
 
@@ -263,6 +281,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     }
     const deadline = this.clock.now() + this.options.shutdownDeadlineMs;
     if (this.current !== null && (await this.until(this.current, deadline)) === null) {
+      this.options.deadlineHits?.shutdown.inc();
       this.options.logger?.warn('snapshot on shutdown skipped: the running pass did not finish within the deadline', {
         deadlineMs: this.options.shutdownDeadlineMs,
         pendingSlots: this.pendingSlots,
@@ -270,6 +289,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
       return null;
     }
     const result = await this.pass(true, deadline);
+    if (!result.complete && this.clock.now() >= deadline) this.options.deadlineHits?.shutdown.inc();
     const fields = { ...result };
     if (result.complete) this.options.logger?.info('snapshot written on shutdown', fields);
     else this.options.logger?.warn('snapshot on shutdown incomplete: some slots were not written', fields);
@@ -285,23 +305,28 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     const clock = this.clock;
     const started = clock.now();
     const result: PassResult = { complete: false, set: 0, deleted: 0, bytes: 0, failed: 0, pending: 0, seconds: 0 };
-    this.refreshOwned();
-    this.collectDirty();
-
     let finished = true;
-    if (this.pendingSlots > 0 || full) {
-      if (!this.backend.ready) {
-        // Exporting only to fail would cost CPU for nothing: every pending slot counts as a failed write.
-        finished = false;
-        result.failed = this.pendingSlots;
-        this.writeFailures += this.pendingSlots;
-        this.options.failures.report(new Error('snapshot store unreachable; changed slots wait for the next pass'), {
-          during: 'snapshot write',
-          pendingSlots: this.pendingSlots,
-        });
-      } else {
-        finished = await this.writeSlots(full, deadline, result);
+    try {
+      this.refreshOwned();
+      this.collectDirty();
+      if (this.pendingSlots > 0 || full) {
+        if (!this.backend.ready) {
+          // Exporting only to fail would cost CPU for nothing: every pending slot counts as a failed write.
+          finished = false;
+          result.failed = this.pendingSlots;
+          this.writeFailures += this.pendingSlots;
+          this.options.failures.report(new Error('snapshot store unreachable; changed slots wait for the next pass'), {
+            during: 'snapshot write',
+            pendingSlots: this.pendingSlots,
+          });
+        } else {
+          finished = await this.writeSlots(full, deadline, result);
+        }
       }
+    } catch (error) {
+      // A bug in the source or the backend must not end the passes (or the process): count it, try again next time.
+      finished = false;
+      this.options.failures.report(error, { during: 'snapshot pass' });
     }
 
     result.pending = this.pendingSlots;

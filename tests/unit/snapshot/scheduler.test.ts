@@ -11,6 +11,13 @@ const TTL = 2760;
 
 function setup(options: Partial<SchedulerOptions> = {}) {
   const clock = new FakeClock();
+  const counter = () => ({
+    value: 0,
+    inc() {
+      this.value++;
+    },
+  });
+  const deadlineHits = { restore: counter(), shutdown: counter() };
   const source = new FakeSlotSource();
   const memory = new MemorySnapshotBackend({ now: () => clock.now() });
   const backend = new FaultyBackend(memory);
@@ -23,6 +30,7 @@ function setup(options: Partial<SchedulerOptions> = {}) {
     restoreDeadlineMs: 10_000,
     shutdownDeadlineMs: 5_000,
     failures,
+    deadlineHits,
     clock,
     ...options,
   });
@@ -31,7 +39,7 @@ function setup(options: Partial<SchedulerOptions> = {}) {
     if (value instanceof Error) throw value;
     return value;
   };
-  return { clock, source, memory, backend, failures, scheduler, stored };
+  return { clock, source, memory, backend, failures, scheduler, stored, deadlineHits };
 }
 
 /** Runs `work` while a setImmediate probe records how far the fake clock moved within each event-loop turn. */
@@ -209,7 +217,8 @@ describe('SnapshotScheduler: periodic passes', () => {
     const slots = 400;
     const costMs = 1.5;
     const run = async (budgetMs: number) => {
-      const { clock, source, scheduler } = setup({ budgetMs });
+      // Small batches: a write acknowledged at once (no I/O) must not count as a new turn.
+      const { clock, source, scheduler } = setup({ budgetMs, maxBytesInFlight: 120 });
       for (let slot = 0; slot < slots; slot++) {
         source.own(slot);
         source.change(slot, slotValue(slot, 50));
@@ -270,9 +279,41 @@ describe('SnapshotScheduler: periodic passes', () => {
   });
 });
 
+describe('SnapshotScheduler: a broken source', () => {
+  test('a pass whose source throws is counted and reported, never rejects, and the timer goes on', async () => {
+    const { clock, source, failures, scheduler, stored } = setup();
+    source.own(1);
+    source.change(1, slotValue(1));
+    const takeDirty = source.takeDirty.bind(source);
+    source.takeDirty = () => {
+      throw new Error('bug in the store');
+    };
+    scheduler.start();
+    clock.advance(30_000);
+    await drain();
+    assert.equal(scheduler.passesIncomplete, 1);
+    assert.ok(failures.reports.some((r) => r.fields?.during === 'snapshot pass' && (r.error as Error).message === 'bug in the store'));
+    source.takeDirty = takeDirty;
+    clock.advance(30_000);
+    await drain();
+    assert.deepEqual(await stored(1), slotValue(1), 'the next pass ran');
+    await scheduler.stop();
+  });
+
+  test('a restore whose source throws still resolves, so the swarm can start', async () => {
+    const { source, failures, scheduler } = setup();
+    source.ownedSlots = () => {
+      throw new Error('ownership unknown');
+    };
+    const result = await scheduler.restore();
+    assert.equal(result.complete, false);
+    assert.equal(failures.count, 1);
+  });
+});
+
 describe('SnapshotScheduler: shutdown', () => {
   test('writes every non-empty owned slot (also unchanged ones, in case Redis lost them) and deletes changed empty ones', async () => {
-    const { source, backend, memory, scheduler, stored } = setup();
+    const { source, backend, memory, scheduler, stored, deadlineHits } = setup();
     source.own(1, 2, 3, 4, 5);
     for (const slot of [1, 2, 3]) source.change(slot, slotValue(slot));
     source.change(4, slotValue(4));
@@ -299,10 +340,11 @@ describe('SnapshotScheduler: shutdown', () => {
     assert.deepEqual(await stored(1), slotValue(1));
     assert.equal(await stored(4), null);
     assert.equal(await scheduler.stop(), result, 'stop twice gives the same result');
+    assert.equal(deadlineHits.shutdown.value, 0, 'no limit hit when it finished in time');
   });
 
-  test('gives up at the deadline when the backend hangs, and says the pass was incomplete', async () => {
-    const { clock, source, backend, scheduler } = setup({ shutdownDeadlineMs: 5_000 });
+  test('gives up at the deadline when the backend hangs, says the pass was incomplete, and counts the limit hit', async () => {
+    const { clock, source, backend, scheduler, deadlineHits } = setup({ shutdownDeadlineMs: 5_000 });
     source.own(1, 2);
     source.change(1, slotValue(1));
     source.change(2, slotValue(2));
@@ -320,11 +362,13 @@ describe('SnapshotScheduler: shutdown', () => {
     assert.ok(result !== null);
     assert.equal(result.complete, false);
     assert.equal(scheduler.passesIncomplete, 1);
+    assert.equal(deadlineHits.shutdown.value, 1);
+    assert.equal(deadlineHits.restore.value, 0);
     backend.release();
   });
 
   test('a periodic pass still running when the deadline ends means no final pass (null)', async () => {
-    const { clock, source, backend, scheduler } = setup({ shutdownDeadlineMs: 5_000 });
+    const { clock, source, backend, scheduler, deadlineHits } = setup({ shutdownDeadlineMs: 5_000 });
     source.own(1);
     source.change(1, slotValue(1));
     backend.hang = true;
@@ -334,6 +378,7 @@ describe('SnapshotScheduler: shutdown', () => {
     await drain();
     clock.advance(5_000);
     assert.equal(await stopping, null);
+    assert.equal(deadlineHits.shutdown.value, 1);
     backend.release();
   });
 });
@@ -392,8 +437,8 @@ describe('SnapshotScheduler: restore', () => {
     assert.equal(failures.count, 1);
   });
 
-  test('a hung backend: restore returns at the deadline with what it has', async () => {
-    const { clock, source, backend, scheduler } = await seeded(10, () => true, { restoreDeadlineMs: 10_000 });
+  test('a hung backend: restore returns at the deadline with what it has, and counts the limit hit', async () => {
+    const { clock, source, backend, scheduler, deadlineHits } = await seeded(10, () => true, { restoreDeadlineMs: 10_000 });
     backend.hang = true;
     const restoring = scheduler.restore();
     await drain();
@@ -402,6 +447,7 @@ describe('SnapshotScheduler: restore', () => {
     assert.equal(result.complete, false);
     assert.equal(result.unread, 10);
     assert.equal(source.imported.size, 0);
+    assert.equal(deadlineHits.restore.value, 1);
     backend.release();
   });
 
