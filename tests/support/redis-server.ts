@@ -1,7 +1,8 @@
 /**
  * A private redis-server for one test run, on a free loopback port, with no
- * persistence (`--save "" --appendonly no`): nothing is written to disk and
- * nothing survives a stop.
+ * persistence (`--save "" --appendonly no`): nothing survives a stop. Cluster
+ * nodes and sentinels keep their state files in a temporary directory of
+ * their own, removed at the end.
  *
  *   const redis = await startRedisServer(t);
  *   redis.url          // redis://127.0.0.1:<port>
@@ -10,7 +11,8 @@
  *
  * The server is killed when the test ends (t.after) and, as a last resort,
  * when the test process dies. `scripts/install-test-deps.sh` installs
- * redis-server (Debian package redis-server).
+ * redis-server (Debian package redis-server); TRACKER_TEST_REDIS_SERVER
+ * names another binary.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
