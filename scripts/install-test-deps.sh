@@ -7,6 +7,7 @@
 #   python3 + libtorrent (python3-libtorrent)  e2e: UDP over IPv6, access list
 #   chromium             (chromium)            e2e: WebTorrent in a real browser
 #   openssl              (openssl)             integration: a self-signed certificate for TLS
+#   redis-server         (redis-server)        unit + integration: Redis snapshots (a private server per run)
 #
 # With --bench it also installs what `npm run bench:compare` needs:
 #   opentracker          (opentracker)         the C tracker measured side by side
@@ -38,6 +39,7 @@ check_all() {
   have_libtorrent || missing+=(python3-libtorrent)
   [ -x "${WT_E2E_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
   have_command openssl || missing+=(openssl)
+  have_command redis-server || missing+=(redis-server)
   if [ "$bench" = yes ]; then
     [ -x /usr/bin/opentracker ] || missing+=(opentracker)
     have_command gcc || missing+=(gcc)

@@ -168,6 +168,37 @@ function checkHeaderName(value: string): string | undefined {
   return undefined;
 }
 
+/** Redis URLs for snapshot.redisUrl; never echoes an item, as it may carry a password. */
+function checkRedisUrls(value: string): string | undefined {
+  const items = splitRedisUrls(value);
+  let first: URL | undefined;
+  for (let i = 0; i < items.length; i++) {
+    const which = items.length === 1 ? 'the URL' : `URL ${i + 1}`;
+    let url: URL;
+    try {
+      url = new URL(items[i]);
+    } catch {
+      return `${which} is not a URL; write redis://[user:password@]host:port[/db] (rediss:// for TLS)`;
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return `${which} must start with redis:// or rediss://`;
+    if (url.hostname === '') return `${which} has no host`;
+    if (!/^\/?\d*$/.test(url.pathname)) return `${which} has a path other than a database number`;
+    first ??= url;
+    if (url.protocol !== first.protocol || url.username !== first.username || url.password !== first.password) {
+      return `${which} differs from URL 1 in scheme, user or password; every node must be reached the same way`;
+    }
+  }
+  return undefined;
+}
+
+/** The comma-separated items of snapshot.redisUrl. */
+export function splitRedisUrls(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
 function checkCidrs(items: string[]): string | undefined {
   try {
     parseCidrList(items);
@@ -317,6 +348,23 @@ const SCHEMA = {
     sweepIntervalMs: integer(1000, 10, 60000, 'How often the expiry sweep runs.'),
     sweepBudgetMs: integer(4, 1, 1000, 'Longest one sweep step may block the event loop.'),
   },
+  snapshot: {
+    redisUrl: text(
+      '',
+      'Redis for peer snapshots: redis://[user:password@]host:port[/db] (rediss:// = TLS); sentinels or cluster seed nodes comma-separated. "" = no snapshots.',
+      { allowed: 'empty or redis:// / rediss:// URLs, comma-separated', normalize: (value) => value.trim(), check: checkRedisUrls, secret: true },
+    ),
+    redisMode: oneOf(['standalone', 'sentinel', 'cluster'], 'standalone', 'standalone: one Redis server; sentinel: redisUrl lists the sentinels; cluster: redisUrl lists seed nodes.'),
+    redisSentinelName: text('mymaster', 'Sentinel mode: the name of the monitored master group.', { allowed: 'a master group name', check: (v) => (v.trim() === '' ? 'it is empty' : undefined) }),
+    redisSentinelPassword: text('', 'Sentinel mode: password of the sentinels themselves ("" = none); the master\'s is in redisUrl.', { secret: true }),
+    keyPrefix: text('tracker:', 'Prefix of every snapshot key (<prefix>slot:<0000-ffff>); trackers sharing a Redis need different ones.', { allowed: 'a string' }),
+    intervalSeconds: integer(30, 1, 3600, 'How often slots changed since the last pass are written to Redis.'),
+    commandTimeoutMs: integer(2000, 50, 60000, 'A Redis command not answered within this long fails (and is retried at the next pass).'),
+    maxBytesInFlight: integer(8 * MiB, 64 * 1024, 1024 * MiB, 'Snapshot bytes exported and not yet acknowledged by Redis, at most (one bigger slot still goes alone).'),
+    exportBudgetMs: integer(4, 1, 1000, 'Longest the snapshot export may block the event loop in one step.'),
+    restoreDeadlineSeconds: integer(10, 1, 600, 'At start, how long a swarm waits for Redis and reads its slots before it reports ready anyway.'),
+    shutdownDeadlineSeconds: integer(5, 1, 600, 'On shutdown, how long writing every owned slot may take; keep it inside terminationGracePeriodSeconds.'),
+  },
   accessList: {
     mode: oneOf(['off', 'allow', 'deny'], 'off', 'off: serve every torrent; allow: only listed info-hashes; deny: all but listed ones.'),
     file: text('', 'Access list file: one 40-hex info-hash per line, # comments. Required unless mode is off.', {
@@ -355,6 +403,7 @@ const SECTION_DOCS: Record<string, string> = {
   swarm: 'Swarm side of a cluster.',
   announce: 'Announce replies.',
   store: 'In-memory peer store (swarm role).',
+  snapshot: 'Optional Redis snapshots of the swarm\'s peers, restored at start (swarm role).',
   accessList: 'Which torrents are served. Reload with SIGHUP or by changing the file.',
   metrics: 'Prometheus metrics.',
   log: 'Logging.',
@@ -756,6 +805,20 @@ function crossCheck(loader: Loader, warnings: string[]): void {
     throw new ConfigError(
       'webtorrent.idleTimeoutSeconds',
       `config key "webtorrent.idleTimeoutSeconds": must be longer than webtorrent.intervalSeconds (${interval}, ${from('webtorrent.intervalSeconds')}), got ${idle} (${from('webtorrent.idleTimeoutSeconds')}); clients send a message once per interval, so e.g. 3x the interval`,
+    );
+  }
+
+  const redisUrls = splitRedisUrls(c.snapshot.redisUrl);
+  if (c.snapshot.redisMode === 'standalone' && redisUrls.length > 1) {
+    throw new ConfigError(
+      'snapshot.redisUrl',
+      `config key "snapshot.redisUrl": standalone mode takes one URL, got ${redisUrls.length} (from ${loader.source('snapshot.redisUrl')}); set snapshot.redisMode to sentinel or cluster for a list`,
+    );
+  }
+  if (c.snapshot.redisMode === 'cluster' && redisUrls.some((item) => !/^\/?0?$/.test(new URL(item).pathname))) {
+    throw new ConfigError(
+      'snapshot.redisUrl',
+      `config key "snapshot.redisUrl": Redis Cluster has only database 0; remove the /db from the URL (from ${loader.source('snapshot.redisUrl')})`,
     );
   }
 

@@ -49,6 +49,26 @@ export interface AccessListStatsSource {
   readonly reloadsFailed: number;
 }
 
+/** What a swarm's snapshot scheduler counts (services/swarm/snapshot/scheduler.ts); read when scraped. */
+export interface SnapshotStatsSource {
+  /** Seconds since the last pass that left no changed owned slot unwritten. */
+  ageSeconds(): number;
+  readonly pendingSlots: number;
+  readonly lastPassSeconds: number;
+  readonly passesComplete: number;
+  readonly passesIncomplete: number;
+  readonly slotsSet: number;
+  readonly slotsDeleted: number;
+  readonly bytesWritten: number;
+  readonly writeFailures: number;
+  readonly readFailures: number;
+  readonly corruptSlots: number;
+  readonly restoreSeconds: number;
+  readonly restoredSlots: number;
+  readonly restoredBytes: number;
+  readonly restoredPeers: number;
+}
+
 export class TrackerMetrics {
   readonly registry = new Registry();
   private readonly requests: FastCounter;
@@ -357,6 +377,46 @@ export class TrackerMetrics {
         this.set(source().notAfter);
       },
     });
+  }
+
+  // ------------------------------------------------------------ snapshots (swarm side, only when Redis is configured)
+
+  /** Snapshot writes and the start-up restore; everything is read from `source` when scraped. */
+  observeSnapshots(source: SnapshotStatsSource): void {
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    };
+    const counter = (name: string, help: string, read: () => ReadonlyArray<{ labels: Record<string, string>; value: number }>): void => {
+      new ReadThroughCounter(name, help, read, this.registry);
+    };
+    gauge('tracker_snapshot_age_seconds', 'Seconds since the last snapshot pass that wrote every changed slot (grows while Redis is down)', () => source.ageSeconds());
+    gauge('tracker_snapshot_pending_slots', 'Owned slots changed since their last successful write', () => source.pendingSlots);
+    gauge('tracker_snapshot_last_pass_seconds', 'Duration of the last snapshot pass, export and writes', () => source.lastPassSeconds);
+    counter('tracker_snapshot_passes_total', 'Snapshot passes by result: complete (every changed slot written) or incomplete', () => [
+      { labels: { result: 'complete' }, value: source.passesComplete },
+      { labels: { result: 'incomplete' }, value: source.passesIncomplete },
+    ]);
+    counter('tracker_snapshot_slots_written_total', 'Slot snapshots written (set) or removed because the slot became empty (delete)', () => [
+      { labels: { op: 'set' }, value: source.slotsSet },
+      { labels: { op: 'delete' }, value: source.slotsDeleted },
+    ]);
+    counter('tracker_snapshot_bytes_written_total', 'Bytes of slot snapshots written to Redis', () => [{ labels: {}, value: source.bytesWritten }]);
+    counter('tracker_snapshot_failures_total', 'Slot snapshots not written or read (Redis down, slow or erroring), or unreadable (corrupt)', () => [
+      { labels: { op: 'write' }, value: source.writeFailures },
+      { labels: { op: 'read' }, value: source.readFailures },
+      { labels: { op: 'corrupt' }, value: source.corruptSlots },
+    ]);
+    gauge('tracker_snapshot_restore_seconds', 'Time the start-up restore took', () => source.restoreSeconds);
+    counter('tracker_snapshot_restored_slots_total', 'Slots restored from Redis at start', () => [{ labels: {}, value: source.restoredSlots }]);
+    counter('tracker_snapshot_restored_bytes_total', 'Bytes of slot snapshots restored at start', () => [{ labels: {}, value: source.restoredBytes }]);
+    counter('tracker_snapshot_restored_peers_total', 'Peers restored at start (expired ones are not)', () => [{ labels: {}, value: source.restoredPeers }]);
   }
 
   /** Gauges read from the store when scraped (O(1) there). */

@@ -86,6 +86,19 @@ interface ExpectedConfig {
     peerTimeoutSeconds: number;
   };
   store: { sweepIntervalMs: number; sweepBudgetMs: number };
+  snapshot: {
+    redisUrl: string;
+    redisMode: 'standalone' | 'sentinel' | 'cluster';
+    redisSentinelName: string;
+    redisSentinelPassword: string;
+    keyPrefix: string;
+    intervalSeconds: number;
+    commandTimeoutMs: number;
+    maxBytesInFlight: number;
+    exportBudgetMs: number;
+    restoreDeadlineSeconds: number;
+    shutdownDeadlineSeconds: number;
+  };
   accessList: { mode: 'off' | 'allow' | 'deny'; file: string; watch: boolean };
   metrics: { enabled: boolean; host: string; port: number; maxConnections: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
@@ -168,6 +181,19 @@ const DEFAULTS: ExpectedConfig = {
     peerTimeoutSeconds: 2700,
   },
   store: { sweepIntervalMs: 1000, sweepBudgetMs: 4 },
+  snapshot: {
+    redisUrl: '',
+    redisMode: 'standalone',
+    redisSentinelName: 'mymaster',
+    redisSentinelPassword: '',
+    keyPrefix: 'tracker:',
+    intervalSeconds: 30,
+    commandTimeoutMs: 2000,
+    maxBytesInFlight: 8 * 1024 * 1024,
+    exportBudgetMs: 4,
+    restoreDeadlineSeconds: 10,
+    shutdownDeadlineSeconds: 5,
+  },
   accessList: { mode: 'off', file: '', watch: true },
   metrics: { enabled: true, host: '::', port: 9000, maxConnections: 64 },
   log: { level: 'info' },
@@ -233,7 +259,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
     assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
-    assert.equal(keys.size, 77);
+    assert.equal(keys.size, 88);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -522,6 +548,15 @@ describe('config errors name the key', () => {
     'announce.peerTimeoutSeconds': '1e3',
     'store.sweepIntervalMs': '1',
     'store.sweepBudgetMs': '0',
+    'snapshot.redisUrl': 'http://redis:6379',
+    'snapshot.redisMode': 'replica',
+    'snapshot.redisSentinelName': ' ',
+    'snapshot.intervalSeconds': '0',
+    'snapshot.commandTimeoutMs': '10',
+    'snapshot.maxBytesInFlight': '1KB',
+    'snapshot.exportBudgetMs': '0',
+    'snapshot.restoreDeadlineSeconds': '0',
+    'snapshot.shutdownDeadlineSeconds': '601',
     'accessList.mode': 'whitelist',
     'accessList.watch': '2',
     'metrics.enabled': 'y',
@@ -534,7 +569,7 @@ describe('config errors name the key', () => {
   };
 
   // Free-text keys (paths and Kubernetes names) accept any string.
-  const FREE_TEXT = new Set(['accessList.file', 'cluster.kubernetesNamespace', 'cluster.kubernetesService', 'cluster.kubernetesPortName', 'cluster.kubeconfig']);
+  const FREE_TEXT = new Set(['accessList.file', 'cluster.kubernetesNamespace', 'cluster.kubernetesService', 'cluster.kubernetesPortName', 'cluster.kubeconfig', 'snapshot.redisSentinelPassword', 'snapshot.keyPrefix']);
   test('every key is covered (free-text keys are checked via YAML below)', () => {
     const keys = configKeys()
       .map((k) => k.key)
@@ -588,6 +623,48 @@ describe('config errors name the key', () => {
       '::ffff:10.0.0.0/104',
       '2001:db8::1',
     ]);
+  });
+});
+
+describe('config snapshot.redisUrl', () => {
+  test('standalone, sentinel and cluster URLs are accepted; empty means no snapshots', () => {
+    assert.equal(load().config.snapshot.redisUrl, '');
+    assert.equal(load(['--snapshot.redisUrl= redis://:pw@redis:6379/2 ']).config.snapshot.redisUrl, 'redis://:pw@redis:6379/2');
+    assert.equal(load(['--snapshot.redisUrl=rediss://user:pw@[::1]:6380']).config.snapshot.redisUrl, 'rediss://user:pw@[::1]:6380');
+    const sentinel = load(['--snapshot.redisMode=sentinel', '--snapshot.redisUrl=redis://:pw@s0:26379,redis://:pw@s1:26379']).config.snapshot;
+    assert.equal(sentinel.redisMode, 'sentinel');
+    assert.equal(load(['--snapshot.redisMode=cluster', '--snapshot.redisUrl=redis://n0:7000,redis://n1:7001/0']).config.snapshot.redisMode, 'cluster');
+  });
+
+  test('a bad URL is named by position and never echoed (it may carry a password)', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['redis://:secretpw@h:1,not a url', /URL 2 is not a URL/],
+      ['redis://:secretpw@h:1,http://:secretpw@h', /URL 2 must start with redis:\/\/ or rediss:\/\//],
+      ['redis:///3', /has no host/],
+      ['redis://:secretpw@h:1/db0', /path other than a database number/],
+      ['redis://:secretpw@h:1,redis://:otherpw@h:2', /URL 2 differs from URL 1 in scheme, user or password/],
+    ];
+    for (const [value, message] of cases) {
+      const e = configError(() => load(['--snapshot.redisMode=cluster'], { TRACKER_SNAPSHOT__REDIS_URL: value }));
+      assert.equal(e.key, 'snapshot.redisUrl');
+      assert.match(e.message, message);
+      assert.ok(!e.message.includes('secretpw') && !e.message.includes('otherpw'), e.message);
+    }
+  });
+
+  test('standalone takes one URL; cluster has only database 0; both name the key', () => {
+    const two = configError(() => load(['--snapshot.redisUrl=redis://a:1,redis://b:2']));
+    assert.equal(two.key, 'snapshot.redisUrl');
+    assert.match(two.message, /standalone mode takes one URL, got 2.*snapshot\.redisMode/);
+    const db = configError(() => load(['--snapshot.redisMode=cluster', '--snapshot.redisUrl=redis://a:1/3']));
+    assert.equal(db.key, 'snapshot.redisUrl');
+    assert.match(db.message, /only database 0/);
+  });
+
+  test('URLs and the sentinel password are redacted in printed config', () => {
+    const { config } = load(['--snapshot.redisUrl=redis://:secretpw@h:1', '--snapshot.redisSentinelPassword=sentinelpw']);
+    const yaml = configToYaml(config);
+    assert.ok(!yaml.includes('secretpw') && !yaml.includes('sentinelpw'));
   });
 });
 
