@@ -99,6 +99,11 @@ function main(): void {
     numwantDefault: 50,
     numwantMax: 200,
     peerTimeoutSeconds: 3600,
+    // Limits at their defaults (random addresses never reach the per-address ones).
+    maxTorrents: 10_000_000,
+    maxPeers: 50_000_000,
+    maxPeersPerAddressPerTorrent: 32,
+    maxPeersPerAddressPerReply: 8,
   };
   const clock = { t: 1_700_000_000 };
   const batch: AnnounceRequest[] = [];

@@ -9,7 +9,7 @@ import { startOperations, type RunningTracker } from './operations.js';
 export async function startSwarm(config: Config, logger: Logger): Promise<RunningTracker> {
   const name = nodeName(config);
   const ops = await startOperations(config, logger, { accessList: false });
-  const swarm = createSwarm(config, ops.metrics);
+  const swarm = createSwarm(config, ops.metrics, ops.failures);
   const batch = ops.metrics.swarmServerBatch();
   const server = new GrpcSwarmServer(swarm, {
     host: config.swarm.grpcHost,

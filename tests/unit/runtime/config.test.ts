@@ -70,7 +70,20 @@ interface ExpectedConfig {
     numwantMax: number;
     peerTimeoutSeconds: number;
   };
-  store: { sweepIntervalMs: number; sweepBudgetMs: number };
+  store: {
+    sweepIntervalMs: number;
+    sweepBudgetMs: number;
+    sweepMaxDutyPercent: number;
+    maxTorrents: number;
+    maxPeers: number;
+    maxPeersPerAddressPerTorrent: number;
+    maxPeersPerAddressPerReply: number;
+    newTorrentsPerSecond: number;
+    newTorrentsBurst: number;
+    newTorrentsPrefixV4: number;
+    newTorrentsPrefixV6: number;
+    maxNewTorrentPrefixes: number;
+  };
   accessList: { mode: 'off' | 'allow' | 'deny'; file: string; watch: boolean };
   metrics: { enabled: boolean; host: string; port: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
@@ -137,7 +150,20 @@ const DEFAULTS: ExpectedConfig = {
     numwantMax: 200,
     peerTimeoutSeconds: 2700,
   },
-  store: { sweepIntervalMs: 1000, sweepBudgetMs: 4 },
+  store: {
+    sweepIntervalMs: 1000,
+    sweepBudgetMs: 4,
+    sweepMaxDutyPercent: 50,
+    maxTorrents: 10_000_000,
+    maxPeers: 50_000_000,
+    maxPeersPerAddressPerTorrent: 32,
+    maxPeersPerAddressPerReply: 8,
+    newTorrentsPerSecond: 5,
+    newTorrentsBurst: 500,
+    newTorrentsPrefixV4: 32,
+    newTorrentsPrefixV6: 64,
+    maxNewTorrentPrefixes: 100_000,
+  },
   accessList: { mode: 'off', file: '', watch: true },
   metrics: { enabled: true, host: '::', port: 9000 },
   log: { level: 'info' },
@@ -201,7 +227,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('announce.numwantMax')?.env, 'TRACKER_ANNOUNCE__NUMWANT_MAX');
     assert.equal(keys.get('accessList.mode')?.env, 'TRACKER_ACCESS_LIST__MODE');
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
-    assert.equal(keys.size, 55);
+    assert.equal(keys.size, 65);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -470,6 +496,16 @@ describe('config errors name the key', () => {
     'announce.peerTimeoutSeconds': '1e3',
     'store.sweepIntervalMs': '1',
     'store.sweepBudgetMs': '0',
+    'store.sweepMaxDutyPercent': '101',
+    'store.maxTorrents': '0',
+    'store.maxPeers': '1e6',
+    'store.maxPeersPerAddressPerTorrent': '1025',
+    'store.maxPeersPerAddressPerReply': '0',
+    'store.newTorrentsPerSecond': '-1',
+    'store.newTorrentsBurst': '0',
+    'store.newTorrentsPrefixV4': '33',
+    'store.newTorrentsPrefixV6': '128',
+    'store.maxNewTorrentPrefixes': '10',
     'accessList.mode': 'whitelist',
     'accessList.watch': '2',
     'metrics.enabled': 'y',
