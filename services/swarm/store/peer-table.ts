@@ -42,6 +42,12 @@ import { CLASS_CAPACITY, SlabAllocator, classFor, readU32 } from './slab.js';
 export const FLAG_SEEDER = 1;
 /** The peer already sent event=completed while present. */
 export const FLAG_COMPLETED = 2;
+/**
+ * The peer's address has (or had: the mark stays) more peers in the torrent
+ * than one reply may hold, so sampling tallies it. Peers of other addresses
+ * cannot exceed the reply rule and are copied without a look.
+ */
+export const FLAG_CROWDED = 4;
 
 /** Blocks of at least this many records get a hash index (smaller ones: linear scan). */
 export const INDEX_MIN_CAPACITY = 48;
@@ -163,7 +169,12 @@ export class PeerTable {
 
   // ---------------------------------------------------------------- lookup
 
-  /** Position of the peer with this endpoint, or -1. `ep` holds exactly one endpoint. */
+  /**
+   * Position of the peer with this endpoint (`ep` holds exactly one). When
+   * it is absent: -1 - the number of the torrent's peers with the same
+   * address, which the per-address limits need and the same look gathers
+   * for free (one address's peers share a run of the index).
+   */
   find(tid: number, ep: Uint8Array): number {
     const m = tid * META_STRIDE;
     const count = this.meta[m + M_COUNT];
@@ -173,51 +184,59 @@ export class PeerTable {
     const base = h & 0xffff;
     const R = this.recordSize;
     const E = this.endpointLength;
+    const A = this.addressLength;
+    let same = 0;
     const idx = this.indexes[tid] ?? null;
     if (idx !== null) {
       const mask = idx.length - 1;
-      let s = hashBytes(ep, 0, this.addressLength, this.seed) & mask;
-      for (;;) {
+      for (let s = hashBytes(ep, 0, A, this.seed) & mask; ; s = (s + 1) & mask) {
         const v = idx[s];
-        if (v === 0) return -1;
-        const pos = v - 1;
-        if (sameBytes(page, base + pos * R, ep, E)) return pos;
-        s = (s + 1) & mask;
+        if (v === 0) return -1 - same;
+        const o = base + (v - 1) * R;
+        if (sameBytes(page, o, ep, 0, A)) {
+          if (sameBytes(page, o, ep, A, E)) return v - 1;
+          same++;
+        }
       }
     }
     const e0 = ep[0];
     const e1 = ep[1];
     for (let i = 0, o = base; i < count; i++, o += R) {
-      if (page[o] === e0 && page[o + 1] === e1 && sameBytes(page, o, ep, E)) return i;
+      if (page[o] === e0 && page[o + 1] === e1 && sameBytes(page, o, ep, 2, A)) {
+        if (sameBytes(page, o, ep, A, E)) return i;
+        same++;
+      }
     }
-    return -1;
+    return -1 - same;
   }
 
-  /**
-   * Peers of the torrent with the address of `ep` (any port), exactly. Walks
-   * the address's run of the index, or the records of a small block, so it
-   * costs what `find` costs plus one step per peer of that address.
-   */
+  /** Peers of the torrent with the address of `ep`, any port (tests and diagnostics: announces learn it from `find`). */
   addressCount(tid: number, ep: Uint8Array): number {
+    let n = 0;
+    this.forEachOfAddress(tid, ep, () => n++);
+    return n;
+  }
+
+  /** Calls `fn` with the byte offset (in `page`) of each record of the torrent with the address of `ep`. */
+  private forEachOfAddress(tid: number, ep: Uint8Array, fn: (page: Uint8Array, o: number) => void): void {
     const m = tid * META_STRIDE;
     const count = this.meta[m + M_COUNT];
-    if (count === 0) return 0;
+    if (count === 0) return;
     const h = this.meta[m + M_HANDLE];
     const page = this.slab.pages[h >>> 16]!;
     const base = h & 0xffff;
     const R = this.recordSize;
     const A = this.addressLength;
-    let n = 0;
     const idx = this.indexes[tid] ?? null;
     if (idx !== null) {
       const mask = idx.length - 1;
       for (let s = hashBytes(ep, 0, A, this.seed) & mask; idx[s] !== 0; s = (s + 1) & mask) {
-        if (sameBytes(page, base + (idx[s] - 1) * R, ep, A)) n++;
+        const o = base + (idx[s] - 1) * R;
+        if (sameBytes(page, o, ep, 0, A)) fn(page, o);
       }
-      return n;
+      return;
     }
-    for (let i = 0, o = base; i < count; i++, o += R) if (sameBytes(page, o, ep, A)) n++;
-    return n;
+    for (let i = 0, o = base; i < count; i++, o += R) if (sameBytes(page, o, ep, 0, A)) fn(page, o);
   }
 
   lastSeen(tid: number, pos: number): number {
@@ -247,10 +266,21 @@ export class PeerTable {
 
   /**
    * Adds a peer that `find` did not find. Returns its position. FLAG_SEEDER
-   * in the stored flags is set from `seeder`.
+   * in the stored flags is set from `seeder`. `sameAddress` is what `find`
+   * said about the address (its peers in this torrent): with a reply rule,
+   * an address that gets more peers than a reply may hold has all of them
+   * marked FLAG_CROWDED, and only marked records are tallied when sampling.
    */
-  insert(tid: number, ep: Uint8Array, seeder: boolean, now: number, flags: number): number {
+  insert(tid: number, ep: Uint8Array, seeder: boolean, now: number, flags: number, sameAddress = 0): number {
     flags = seeder ? flags | FLAG_SEEDER : flags & ~FLAG_SEEDER;
+    const replyLimit = this.replyRule.maxPeersPerAddress;
+    if (replyLimit > 0 && sameAddress >= replyLimit) {
+      flags |= FLAG_CROWDED;
+      if (sameAddress === replyLimit) {
+        const at = this.endpointLength + 4;
+        this.forEachOfAddress(tid, ep, (page, o) => (page[o + at] |= FLAG_CROWDED));
+      }
+    }
     const m = tid * META_STRIDE;
     const meta = this.meta;
     const count = meta[m + M_COUNT];
@@ -484,7 +514,7 @@ export class PeerTable {
     while (w < end && visits-- > 0) {
       if (i !== skip) {
         const o = base + i * R;
-        if (tally.admit(hashBytes(page, o, A, seed))) {
+        if ((page[o + E + 4] & FLAG_CROWDED) === 0 || tally.admit(hashBytes(page, o, A, seed))) {
           for (let j = 0; j < E; j++) out[w + j] = page[o + j];
           w += E;
         }
@@ -645,6 +675,10 @@ export class PeerTable {
       if (seederFlag !== i >= L) return `record ${i} seeder flag ${seederFlag} but leechers=${L}`;
       const ep = page.slice(o, o + E);
       if (this.find(tid, ep) !== i) return `record ${i} not found at its position`;
+      const limit = this.replyRule.maxPeersPerAddress;
+      if (limit > 0 && (page[o + E + 4] & FLAG_CROWDED) === 0 && this.addressCount(tid, ep) > limit) {
+        return `record ${i} is not marked crowded but its address has ${this.addressCount(tid, ep)} peers`;
+      }
     }
     if (idx !== null) {
       let used = 0;
@@ -660,9 +694,9 @@ export class PeerTable {
   }
 }
 
-/** Whether the first `len` bytes at `o` equal those of `ep`. */
-function sameBytes(page: Uint8Array, o: number, ep: Uint8Array, len: number): boolean {
-  for (let j = 0; j < len; j++) if (page[o + j] !== ep[j]) return false;
+/** Whether bytes [from, to) of the record at `o` equal those of `ep`. */
+function sameBytes(page: Uint8Array, o: number, ep: Uint8Array, from: number, to: number): boolean {
+  for (let j = from; j < to; j++) if (page[o + j] !== ep[j]) return false;
   return true;
 }
 

@@ -230,9 +230,10 @@ export class SwarmStore implements SwarmService {
       if (pos >= 0) {
         pos = table.touch(tid, pos, seeder, now);
       } else {
-        const refused = this.refuseNewPeer(table, tid, ep);
+        const sameAddress = -1 - pos;
+        const refused = this.refuseNewPeer(sameAddress);
         if (refused !== null) return refused;
-        pos = table.insert(tid, ep, seeder, now, 0);
+        pos = table.insert(tid, ep, seeder, now, 0, sameAddress);
       }
     }
     if (r.event === AnnounceEvent.Completed) {
@@ -316,6 +317,13 @@ export class SwarmStore implements SwarmService {
     return out;
   }
 
+  /** Peers of one torrent with the address of `endpoint`, any port (diagnostics and tests). */
+  peersOfAddress(infoHash: string, endpoint: Uint8Array): number {
+    const tid = this.ids.get(infoHash);
+    if (tid < 0) return 0;
+    return (endpoint.length === COMPACT_V4_LENGTH ? this.v4 : this.v6).addressCount(tid, endpoint);
+  }
+
   /** Consistency check of one torrent's tables (tests); null when sound or unknown. */
   validate(infoHash: string): string | null {
     const tid = this.ids.get(infoHash);
@@ -337,13 +345,13 @@ export class SwarmStore implements SwarmService {
     return reason === null ? null : errorReply(reason);
   }
 
-  /** Why `ep` cannot join torrent `tid` now, or null. */
-  private refuseNewPeer(table: PeerTable, tid: number, ep: Uint8Array): ErrorReply | null {
+  /** Why a new peer cannot join a torrent where its address has `sameAddress` peers, or null. */
+  private refuseNewPeer(sameAddress: number): ErrorReply | null {
     if (this.v4.totalPeers + this.v6.totalPeers >= this.config.maxPeers) {
       this.hits.maxPeers.inc();
       return PEERS_FULL;
     }
-    if (table.addressCount(tid, ep) >= this.config.maxPeersPerAddressPerTorrent) {
+    if (sameAddress >= this.config.maxPeersPerAddressPerTorrent) {
       this.hits.maxPeersPerAddressPerTorrent.inc();
       return ADDRESS_FULL;
     }
