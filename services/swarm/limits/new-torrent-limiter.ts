@@ -21,7 +21,7 @@
  * swarms times `perSecond`.
  */
 import { fmix32, murmur3Round } from '../../../lib/crypto/murmur3.js';
-import { COMPACT_V4_LENGTH, COMPACT_V6_LENGTH } from '../../../lib/transport/messages.js';
+import { COMPACT_V4_LENGTH, COMPACT_V6_LENGTH, type ErrorReply } from '../../../lib/transport/messages.js';
 import { NOT_COUNTED, type LimitCounter } from './limit-counter.js';
 
 export interface NewTorrentLimits {
@@ -46,6 +46,8 @@ export interface NewTorrentLimitCounters {
 
 export const RATE_LIMITED_MESSAGE = 'too many new torrents from your network, try again later';
 export const PREFIXES_FULL_MESSAGE = 'too many networks are creating torrents, try again later';
+const RATE_LIMITED: ErrorReply = Object.freeze({ type: 'error', message: RATE_LIMITED_MESSAGE });
+const PREFIXES_FULL: ErrorReply = Object.freeze({ type: 'error', message: PREFIXES_FULL_MESSAGE });
 
 interface Bucket {
   tokens: number;
@@ -77,9 +79,9 @@ export class NewTorrentLimiter {
   /**
    * Takes a token for creating one torrent from `endpoint` (a compact IPv4
    * or IPv6 endpoint) at `now` seconds. Returns null when allowed, else the
-   * reason to tell the client (the refusal is counted).
+   * reply that tells the client why (the refusal is counted).
    */
-  take(endpoint: Uint8Array, now: number): string | null {
+  take(endpoint: Uint8Array, now: number): ErrorReply | null {
     const key = this.prefixKey(endpoint);
     const { perSecond, burst } = this.limits;
     const bucket = this.buckets.get(key);
@@ -87,7 +89,7 @@ export class NewTorrentLimiter {
       this.dropRefilled(now, 2);
       if (this.buckets.size >= this.limits.maxPrefixes) {
         this.counters.prefixes.inc();
-        return PREFIXES_FULL_MESSAGE;
+        return PREFIXES_FULL;
       }
       this.buckets.set(key, { tokens: burst - 1, at: now });
       return null;
@@ -102,7 +104,7 @@ export class NewTorrentLimiter {
     }
     if (bucket.tokens < 1) {
       this.counters.rate.inc();
-      return RATE_LIMITED_MESSAGE;
+      return RATE_LIMITED;
     }
     bucket.tokens -= 1;
     return null;

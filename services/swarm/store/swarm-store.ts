@@ -66,9 +66,9 @@ export interface StoreConfig {
   maxPeersPerAddressPerReply: number;
 }
 
-/** Decides whether `endpoint` may create a torrent now; null = yes, else the reason (see NewTorrentLimiter). */
+/** Decides whether `endpoint` may create a torrent now: null = yes, else the reply saying why (see NewTorrentLimiter). */
 export interface NewTorrentGate {
-  take(endpoint: Uint8Array, now: number): string | null;
+  take(endpoint: Uint8Array, now: number): ErrorReply | null;
 }
 
 /** What each store limit increments when it refuses or cuts something, named by its config key. */
@@ -341,8 +341,7 @@ export class SwarmStore implements SwarmService {
       this.hits.maxPeers.inc();
       return PEERS_FULL;
     }
-    const reason = this.newTorrents === null ? null : this.newTorrents.take(ep, now);
-    return reason === null ? null : errorReply(reason);
+    return this.newTorrents === null ? null : this.newTorrents.take(ep, now);
   }
 
   /** Why a new peer cannot join a torrent where its address has `sameAddress` peers, or null. */
