@@ -171,6 +171,45 @@ describe('Sweeper', () => {
     // Control: the same sweeper chains when the same store is flooded (above), so this is the rule at work.
   });
 
+  it('chains WebTorrent steps too while they find much expired (the WebTorrent store keeps its own clock for budgets)', () => {
+    const run = (maxDutyPercent: number) => {
+      const c = clock(1_000);
+      const webtorrent = new WebTorrentSwarms({ intervalSeconds: 120, peerTimeoutSeconds: 300, offerTtlSeconds: 60, maxPendingOffers: 1000 });
+      for (let i = 0; i < 100_000; i++) {
+        const id = String(i).padStart(20, '0');
+        webtorrent.announce(
+          { type: 'wt-announce', infoHash: hash(i % 1000), peerId: id, from: { edge: 'e', socket: i }, event: 0, seeder: false, offers: [] },
+          c.t,
+        );
+      }
+      c.t += 301;
+      let steps = 0;
+      const step = webtorrent.sweepStep.bind(webtorrent);
+      webtorrent.sweepStep = (budgetMs, now) => {
+        steps++;
+        return step(budgetMs, now);
+      };
+      const swarm = new Swarm(makeStore(), webtorrent, { now: c.now, failures: new RecordingSink() });
+      const timers = new HandTimers();
+      const sweeper = new Sweeper(swarm.sweepTasks(), {
+        intervalMs: INTERVAL_MS,
+        budgetMs: 1,
+        maxDutyPercent,
+        failures: new RecordingSink(),
+        clockMs: workClock(TICK_MS).read,
+        timers,
+      });
+      sweeper.start();
+      timers.runInterval();
+      return { steps, left: webtorrent.stats().leechers };
+    };
+    const one = run(0);
+    assert.equal(one.steps, 1, 'control: one step per interval');
+    const adaptive = run(50);
+    assert.equal(adaptive.left, 0, 'every expired WebTorrent peer went in one interval');
+    assert.ok(adaptive.steps > 1, `${adaptive.steps} steps`);
+  });
+
   it('reports a task that throws, runs the other tasks, and retries at the next interval', () => {
     const timers = new HandTimers();
     const sink = new RecordingSink();
