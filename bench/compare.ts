@@ -1098,6 +1098,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     const args = [a.oursMain, 'all-in-one', '--host=127.0.0.1', `--port=${port}`, '--metrics.host=127.0.0.1', `--metrics.port=${metricsPort}`, '--log.level=warn'];
     if (a.oursAccessList === 'allow') args.push('--accessList.mode=allow', `--accessList.file=${whitelist}`);
     args.push(...LIFTED_CLIENT_LIMITS); // the generator is one address standing for many clients
+    args.push('--udp.batchedIo=required'); // ours is measured on its production UDP path, never the fallback
     const t = startProcess('ours', process.execPath, args, root, port);
     await waitReady(t, 15_000);
     return t;

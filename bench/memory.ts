@@ -2,19 +2,30 @@
  * Memory benchmark of the swarm store.
  *
  *   node --expose-gc dist/bench/memory.js [--peers 1000000] [--torrents 100000]
- *        [--seed 1] [--batch 100] [--budget 5] [--numwant 50]
+ *        [--seed 1] [--batch 100] [--budget 5] [--numwant 50] [--flood 1000000]
  *
  * Fills a store with N announces (random IPv4 endpoints, half seeders) over T
  * torrents whose popularity is Zipf(1.0) over the torrent index, from a seeded
  * PRNG; forces GC and reports the RSS and heap growth per stored peer. Then it
  * times one full sweep that finds nothing to expire, and one full expiry sweep
  * (the injected clock jumps past the peer timeout) in steps of `--budget` ms,
- * with the largest single step. Prints a table and one JSON line.
+ * with the largest single step. Last, a flood: `--flood` one-peer torrents
+ * expire at once and the swarm's sweeper, on the event loop's real timers
+ * with the default schedule (store.sweepIntervalMs, store.sweepBudgetMs), frees them: once
+ * with one step per interval (for FLOOD_WINDOW_MS at most) and once adaptive
+ * (steps chained up to 50% of each interval); torrents freed per second,
+ * counted from the sweeper's start. `--flood 0` skips it. Prints a table and
+ * one JSON line.
  */
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import { defaultConfig } from '../lib/runtime/config.js';
+import { Failures } from '../lib/runtime/failures.js';
+import { createLogger } from '../lib/runtime/logger.js';
 import { AnnounceEvent, type AnnounceRequest } from '../lib/transport/messages.js';
 import { SwarmStore, type StoreConfig } from '../services/swarm/store/swarm-store.js';
+import { WebTorrentSwarms } from '../services/swarm/store/webtorrent-swarms.js';
+import { Swarm } from '../services/swarm/swarm.js';
 import { mulberry32 as prng } from '../tests/support/seeded-random.js';
 
 interface Args {
@@ -24,12 +35,13 @@ interface Args {
   batch: number;
   budget: number;
   numwant: number;
+  flood: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { peers: 1_000_000, torrents: 100_000, seed: 1, batch: 100, budget: 5, numwant: 50 };
+  const a: Args = { peers: 1_000_000, torrents: 100_000, seed: 1, batch: 100, budget: 5, numwant: 50, flood: 1_000_000 };
   for (let i = 0; i < argv.length; i++) {
-    const m = /^--(peers|torrents|seed|batch|budget|numwant)(?:=(.*))?$/.exec(argv[i]);
+    const m = /^--(peers|torrents|seed|batch|budget|numwant|flood)(?:=(.*))?$/.exec(argv[i]);
     if (!m) throw new Error(`unknown argument ${argv[i]}`);
     const v = Number(m[2] ?? argv[++i]);
     if (!Number.isFinite(v) || v < 0) throw new Error(`bad value for --${m[1]}`);
@@ -69,7 +81,7 @@ function infoHash(k: number): string {
   return s;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const rnd = prng(args.seed);
   const T = Math.max(1, Math.floor(args.torrents));
@@ -99,6 +111,11 @@ function main(): void {
     numwantDefault: 50,
     numwantMax: 200,
     peerTimeoutSeconds: 3600,
+    // Limits at their defaults (random addresses never reach the per-address ones).
+    maxTorrents: 10_000_000,
+    maxPeers: 50_000_000,
+    maxPeersPerAddressPerTorrent: 32,
+    maxPeersPerAddressPerReply: 8,
   };
   const clock = { t: 1_700_000_000 };
   const batch: AnnounceRequest[] = [];
@@ -183,7 +200,21 @@ function main(): void {
     expiryRemoved: expiry.removed,
     sweepBudgetMs: args.budget,
     torrentsAfterExpiry: leftAfter.torrents,
+    floodTorrents: 0,
+    floodFreedPerSecOneStep: 0,
+    floodFreedPerSecAdaptive: 0,
+    floodAdaptiveSeconds: 0,
+    floodAdaptiveFreed: 0,
   };
+  if (args.flood > 0) {
+    const one = await floodExpiry(config, args.flood, 0);
+    const adaptive = await floodExpiry(config, args.flood, 50);
+    result.floodTorrents = args.flood;
+    result.floodFreedPerSecOneStep = Math.round(one.freed / one.seconds);
+    result.floodFreedPerSecAdaptive = Math.round(adaptive.freed / adaptive.seconds);
+    result.floodAdaptiveSeconds = round(adaptive.seconds);
+    result.floodAdaptiveFreed = adaptive.freed;
+  }
 
   const rows: [string, string][] = [
     ['peers stored / torrents', `${peers} / ${st.torrents} (of ${T})`],
@@ -200,6 +231,12 @@ function main(): void {
     ['sweep, all expired', `${result.expirySweepMs} ms in ${expiry.steps} steps, max step ${result.expirySweepMaxStepMs} ms wall / ${result.expirySweepMaxStepCpuMs} ms CPU (budget ${args.budget} ms)`],
     ['left after expiry', `${leftAfter.torrents} torrents`],
   ];
+  if (args.flood > 0) {
+    rows.push(
+      ['flood expiry, one step/interval', `${result.floodFreedPerSecOneStep} torrents freed/s`],
+      ['flood expiry, adaptive', `${result.floodFreedPerSecAdaptive} torrents freed/s (${result.floodAdaptiveFreed} of ${args.flood} in ${result.floodAdaptiveSeconds} s)`],
+    );
+  }
   const w = Math.max(...rows.map((r) => r[0].length));
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
   console.log(JSON.stringify(result));
@@ -238,8 +275,42 @@ function sweepAll(store: SwarmStore, budget: number): SweepTiming {
   return { totalMs, steps, maxStepMs, maxStepCpuMs, removed };
 }
 
+/** How long the one-step-per-interval flood run may take; its rate is what it freed by then. */
+const FLOOD_WINDOW_MS = 10_000;
+
+/**
+ * `torrents` one-peer torrents expire together; the swarm's sweeper frees
+ * them on real timers with the default interval and budget. Returns what it
+ * freed and the seconds since the sweeper started (all freed, or the window).
+ */
+async function floodExpiry(config: StoreConfig, torrents: number, maxDutyPercent: number): Promise<{ freed: number; seconds: number }> {
+  const clock = { t: 1_700_000_000 };
+  const store = new SwarmStore(config, { now: () => clock.t });
+  const ep = new Uint8Array(6);
+  for (let i = 0; i < torrents; i++) {
+    ep[0] = 10;
+    ep[1] = i >>> 16;
+    ep[2] = i >>> 8;
+    ep[3] = i;
+    ep[4] = 0x1a;
+    ep[5] = 0xe1;
+    store.announce({ type: 'announce', infoHash: infoHash(i), peerId: '-BM0001-000000000000', endpoint: ep, event: AnnounceEvent.Started, left: 1, numwant: 0 }, clock.t);
+  }
+  clock.t += config.peerTimeoutSeconds + 1;
+  const webtorrent = new WebTorrentSwarms({ intervalSeconds: 120, peerTimeoutSeconds: 300, offerTtlSeconds: 60, maxPendingOffers: 1000 });
+  const failures = new Failures(createLogger({ level: 'error' })).for('bench');
+  const swarm = new Swarm(store, webtorrent, { now: () => clock.t, failures });
+  const start = performance.now();
+  const defaults = defaultConfig().store;
+  swarm.startSweeper({ intervalMs: defaults.sweepIntervalMs, budgetMs: defaults.sweepBudgetMs, maxDutyPercent });
+  while (store.stats().torrents > 0 && performance.now() - start < FLOOD_WINDOW_MS) await new Promise((r) => setTimeout(r, 20));
+  const seconds = (performance.now() - start) / 1000;
+  swarm.stopSweeper();
+  return { freed: torrents - store.stats().torrents, seconds };
+}
+
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-main();
+await main();

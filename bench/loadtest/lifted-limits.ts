@@ -10,4 +10,9 @@ export const LIFTED_CLIENT_LIMITS: readonly string[] = [
   '--webtorrent.maxPeersPerAddress=10000000',
   '--webtorrent.maxMessagesPerSecond=1000000',
   '--webtorrent.messageBurst=1000000',
+  // A few loopback addresses stand for every peer of the UDP/HTTP model.
+  '--store.newTorrentsPerSecond=0',
+  '--store.maxPeersPerAddressPerTorrent=1024',
+  '--store.maxPeersPerAddressPerReply=1024',
+  '--http.maxConnectionsPerAddress=1000000',
 ];

@@ -347,6 +347,16 @@ const SCHEMA = {
   store: {
     sweepIntervalMs: integer(1000, 10, 60000, 'How often the expiry sweep runs.'),
     sweepBudgetMs: integer(4, 1, 1000, 'Longest one sweep step may block the event loop.'),
+    sweepMaxDutyPercent: integer(50, 0, 100, 'While much is overdue, sweep steps follow each other (I/O served between two) up to this share of each interval; 0 = one step per interval.'),
+    maxTorrents: integer(10_000_000, 1, 100_000_000, 'Torrents held at most; an announce that would add one more gets "tracker is full" (about 100 bytes each).'),
+    maxPeers: integer(50_000_000, 1, 100_000_000, 'UDP/HTTP peers held at most; new peers get "tracker is full", peers already held are always served (about 60 bytes each).'),
+    maxPeersPerAddressPerTorrent: integer(32, 1, 1024, 'Peers one address (an IPv6 /64 counts as one) may have in one torrent; more get an error (NAT: several clients share an address).'),
+    maxPeersPerAddressPerReply: integer(8, 1, 1000, 'Places one address (an IPv6 /64 counts as one) may take in one announce reply.'),
+    newTorrentsPerSecond: integer(5, 0, 1_000_000, 'New torrents one source prefix may create per second, sustained; more get "try again later". 0 = no limit.'),
+    newTorrentsBurst: integer(500, 1, 1_000_000, 'New torrents a source prefix that has been quiet may create at once.'),
+    newTorrentsPrefixV4: integer(32, 8, 32, 'IPv4 prefix length that counts as one source for newTorrentsPerSecond.'),
+    newTorrentsPrefixV6: integer(64, 16, 64, 'IPv6 prefix length that counts as one source for newTorrentsPerSecond.'),
+    maxNewTorrentPrefixes: integer(100_000, 100, 10_000_000, 'Source prefixes whose new-torrent rate is tracked at once; when all are busy, new prefixes cannot create torrents.'),
   },
   snapshot: {
     redisUrl: text(

@@ -444,6 +444,18 @@ export class TrackerMetrics {
     });
   }
 
+  /** Swarm: source prefixes whose new-torrent rate is tracked (bounded by store.maxNewTorrentPrefixes). */
+  observeNewTorrentPrefixes(source: () => number): void {
+    new Gauge({
+      name: 'tracker_new_torrent_prefixes',
+      help: 'Source prefixes whose rate of new torrents is being tracked',
+      registers: [this.registry],
+      collect() {
+        this.set(source());
+      },
+    });
+  }
+
   observeAccessList(source: () => AccessListStatsSource): void {
     new Gauge({
       name: 'tracker_access_list_hashes',

@@ -1,28 +1,73 @@
 import type { Config } from '../../lib/runtime/config.js';
+import type { Failures } from '../../lib/runtime/failures.js';
 import type { TrackerMetrics } from '../../lib/runtime/metrics.js';
+import { NewTorrentLimiter } from './limits/new-torrent-limiter.js';
 import { SwarmStore } from './store/swarm-store.js';
-import { WebTorrentSwarms } from './store/webtorrent-swarms.js';
+import { WebTorrentSwarms, webTorrentLimitHits } from './store/webtorrent-swarms.js';
 import { Swarm } from './swarm.js';
 
-/** The swarm half of a tracker from its configuration, with its gauges registered and expiry running. */
-export function createSwarm(config: Config, metrics: TrackerMetrics): Swarm {
-  const store = new SwarmStore({
-    intervalSeconds: config.announce.intervalSeconds,
-    minIntervalSeconds: config.announce.minIntervalSeconds,
-    intervalJitterSeconds: config.announce.intervalJitterSeconds,
-    numwantDefault: config.announce.numwantDefault,
-    numwantMax: config.announce.numwantMax,
-    peerTimeoutSeconds: config.announce.peerTimeoutSeconds,
+/** The swarm half of a tracker from its configuration, with its gauges and limit counters registered and expiry running. */
+export function createSwarm(config: Config, metrics: TrackerMetrics, failures: Failures): Swarm {
+  const s = config.store;
+  const newTorrents =
+    s.newTorrentsPerSecond > 0
+      ? new NewTorrentLimiter(
+          {
+            perSecond: s.newTorrentsPerSecond,
+            burst: s.newTorrentsBurst,
+            prefixV4: s.newTorrentsPrefixV4,
+            prefixV6: s.newTorrentsPrefixV6,
+            maxPrefixes: s.maxNewTorrentPrefixes,
+          },
+          { rate: metrics.limitCounter('store.newTorrentsPerSecond'), prefixes: metrics.limitCounter('store.maxNewTorrentPrefixes') },
+        )
+      : undefined;
+  const store = new SwarmStore(
+    {
+      intervalSeconds: config.announce.intervalSeconds,
+      minIntervalSeconds: config.announce.minIntervalSeconds,
+      intervalJitterSeconds: config.announce.intervalJitterSeconds,
+      numwantDefault: config.announce.numwantDefault,
+      numwantMax: config.announce.numwantMax,
+      peerTimeoutSeconds: config.announce.peerTimeoutSeconds,
+      maxTorrents: s.maxTorrents,
+      maxPeers: s.maxPeers,
+      maxPeersPerAddressPerTorrent: s.maxPeersPerAddressPerTorrent,
+      maxPeersPerAddressPerReply: s.maxPeersPerAddressPerReply,
+    },
+    {
+      newTorrents,
+      limitCounters: {
+        maxTorrents: metrics.limitCounter('store.maxTorrents'),
+        maxPeers: metrics.limitCounter('store.maxPeers'),
+        maxPeersPerAddressPerTorrent: metrics.limitCounter('store.maxPeersPerAddressPerTorrent'),
+        maxPeersPerAddressPerReply: metrics.limitCounter('store.maxPeersPerAddressPerReply'),
+      },
+    },
+  );
+  const wt = config.webtorrent;
+  const webtorrent = new WebTorrentSwarms(
+    {
+      intervalSeconds: wt.intervalSeconds,
+      peerTimeoutSeconds: wt.peerTimeoutSeconds,
+      offerTtlSeconds: wt.offerTtlSeconds,
+      maxPendingOffers: wt.maxPendingOffers,
+      maxPendingOffersPerSocket: wt.maxPendingOffersPerSocket,
+      maxTorrents: wt.maxTorrents,
+      maxPeers: wt.maxPeers,
+    },
+    { limitHits: webTorrentLimitHits(metrics) },
+  );
+  const swarm = new Swarm(store, webtorrent, { failures: failures.for('swarm'), newTorrents });
+  swarm.startSweeper({
+    intervalMs: s.sweepIntervalMs,
+    budgetMs: s.sweepBudgetMs,
+    maxDutyPercent: s.sweepMaxDutyPercent,
+    failures: failures.for('swarm-sweep'),
+    saturated: metrics.limitCounter('store.sweepMaxDutyPercent'),
   });
-  const webtorrent = new WebTorrentSwarms({
-    intervalSeconds: config.webtorrent.intervalSeconds,
-    peerTimeoutSeconds: config.webtorrent.peerTimeoutSeconds,
-    offerTtlSeconds: config.webtorrent.offerTtlSeconds,
-    maxPendingOffers: config.webtorrent.maxPendingOffers,
-  });
-  const swarm = new Swarm(store, webtorrent);
-  swarm.startSweeper(config.store.sweepIntervalMs, config.store.sweepBudgetMs);
   metrics.observeStore(store);
   metrics.observeWebTorrent(() => webtorrent.stats());
+  if (newTorrents) metrics.observeNewTorrentPrefixes(() => newTorrents.size);
   return swarm;
 }

@@ -1,8 +1,34 @@
+import { Failures, type FailureSink } from '../../lib/runtime/failures.js';
+import { createLogger } from '../../lib/runtime/logger.js';
 import type { SwarmReply, SwarmRequest } from '../../lib/transport/messages.js';
 import type { SwarmService } from '../../lib/transport/transport.js';
 import { answerEach, INTERNAL_ERROR } from '../../lib/transport/replies.js';
+import type { NewTorrentLimiter } from './limits/new-torrent-limiter.js';
 import type { SwarmStore } from './store/swarm-store.js';
 import type { WebTorrentSwarms } from './store/webtorrent-swarms.js';
+import { Sweeper, type SweeperOptions, type SweepTask } from './sweeper.js';
+
+export interface SwarmOptions {
+  /** Seconds; injectable for tests. */
+  now?: () => number;
+  /** Where exceptions caught while answering go (counted and logged). Default: logged to stderr. */
+  failures?: FailureSink;
+  /** Its idle prefixes are forgotten by the sweeper. */
+  newTorrents?: NewTorrentLimiter;
+}
+
+/**
+ * A packed-store sweep step is behind when at least this share of what it
+ * examined had expired (peers removed, torrents deleted): steady expiry (a pass finds ~pass length / peer
+ * timeout of its peers expired, well under 1%) never chains steps; a flood
+ * that expires together (a removal for every record and torrent examined
+ * is a share of 1/2) does.
+ */
+const BEHIND_SHARE = 1 / 8;
+/** A WebTorrent sweep step is behind when it removed at least this many peers and offers. */
+const WT_BEHIND_REMOVALS = 128;
+/** Refilled prefixes the limiter forgets per sweep step at most. */
+const PREFIX_DROPS_PER_STEP = 4096;
 
 /**
  * What a swarm pod (or the swarm half of all-in-one) serves: UDP/HTTP peers
@@ -10,23 +36,36 @@ import type { WebTorrentSwarms } from './store/webtorrent-swarms.js';
  * the one SwarmService interface the transports carry.
  */
 export class Swarm implements SwarmService {
-  private sweeper: NodeJS.Timeout | undefined;
+  private sweeper: Sweeper | undefined;
+  private readonly now: () => number;
+  private readonly failures: FailureSink;
+  private readonly newTorrents: NewTorrentLimiter | undefined;
 
   constructor(
     readonly peers: SwarmStore,
     readonly webtorrent: WebTorrentSwarms,
-    private readonly now: () => number = () => Date.now() / 1000,
-  ) {}
+    options: SwarmOptions = {},
+  ) {
+    this.now = options.now ?? (() => Date.now() / 1000);
+    this.failures = options.failures ?? new Failures(createLogger({ level: 'error' })).for('swarm');
+    this.newTorrents = options.newTorrents;
+  }
 
   handle(requests: readonly SwarmRequest[]): SwarmReply[] {
     const now = this.now();
-    return answerEach(requests, (r) => this.answer(r, now));
+    return answerEach(requests, (r) => this.answerOrReport(r, now));
   }
 
   handleOne(request: SwarmRequest): SwarmReply {
+    return this.answerOrReport(request, this.now());
+  }
+
+  /** The reply, or "internal error" with the exception reported: a bug must show, and must not fail the batch. */
+  private answerOrReport(r: SwarmRequest, now: number): SwarmReply {
     try {
-      return this.answer(request, this.now());
-    } catch {
+      return this.answer(r, now);
+    } catch (error) {
+      this.failures.report(error, { request: typeof r === 'object' && r !== null ? r.type : typeof r });
       return INTERNAL_ERROR;
     }
   }
@@ -50,22 +89,47 @@ export class Swarm implements SwarmService {
     }
   }
 
-  /** Expiry for both kinds of peers, in slices of at most `budgetMs` every `intervalMs`. */
-  startSweeper(intervalMs: number, budgetMs: number): void {
+  /** The expiry tasks of this swarm: packed peers, WebTorrent peers and offers, idle new-torrent prefixes. */
+  sweepTasks(): SweepTask[] {
+    const tasks: SweepTask[] = [
+      {
+        name: 'peers',
+        step: (budgetMs) => {
+          const r = this.peers.sweepStep(budgetMs);
+          return { behind: !r.done && r.removed + r.deleted >= r.visited * BEHIND_SHARE };
+        },
+      },
+      {
+        name: 'webtorrent',
+        step: (budgetMs) => {
+          // sweepStep is synchronous: what the counts lost meanwhile is what it removed.
+          const before = this.webtorrent.stats();
+          const done = this.webtorrent.sweepStep(budgetMs, this.now());
+          const after = this.webtorrent.stats();
+          const removed = before.seeders + before.leechers - after.seeders - after.leechers + before.pendingOffers - after.pendingOffers;
+          return { behind: !done && removed >= WT_BEHIND_REMOVALS };
+        },
+      },
+    ];
+    const limiter = this.newTorrents;
+    if (limiter) {
+      tasks.push({
+        name: 'new-torrent-prefixes',
+        step: () => ({ behind: !limiter.dropRefilled(this.now(), PREFIX_DROPS_PER_STEP) }),
+      });
+    }
+    return tasks;
+  }
+
+  /** Runs expiry on the event loop (see Sweeper) until `stopSweeper`. */
+  startSweeper(options: Omit<SweeperOptions, 'failures'> & { failures?: FailureSink }): void {
     this.stopSweeper();
-    this.sweeper = setInterval(() => {
-      try {
-        this.peers.sweepStep(budgetMs);
-        this.webtorrent.sweepStep(budgetMs, this.now());
-      } catch {
-        // A sweep must never take the process down; the next tick retries.
-      }
-    }, Math.max(1, intervalMs));
-    this.sweeper.unref();
+    this.sweeper = new Sweeper(this.sweepTasks(), { ...options, failures: options.failures ?? this.failures });
+    this.sweeper.start();
   }
 
   stopSweeper(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper?.stop();
     this.sweeper = undefined;
   }
 }

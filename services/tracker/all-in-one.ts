@@ -12,7 +12,7 @@ const LOCAL_EDGE = 'local';
 /** Edge and swarm in one process, joined by the in-process transport. */
 export async function startAllInOne(config: Config, logger: Logger): Promise<RunningTracker> {
   const ops = await startOperations(config, logger);
-  const swarm = createSwarm(config, ops.metrics);
+  const swarm = createSwarm(config, ops.metrics, ops.failures);
   const transport = new InProcessTransport(swarm, ops.failures.for('in-process'));
   const router = new SwarmRouter(new SingleDestination(transport), config.cluster.maxBatch, ops.failures.for('router'));
   const frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, router, policy: ops.accessList.list, metrics: ops.metrics, logger });

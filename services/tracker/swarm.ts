@@ -14,7 +14,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
   const name = nodeName(config);
   const ops = await startOperations(config, logger, { accessList: false });
   const trust = await swarmTrust(config, name, logger, ops.metrics);
-  const swarm = createSwarm(config, ops.metrics);
+  const swarm = createSwarm(config, ops.metrics, ops.failures);
   const batch = ops.metrics.swarmServerBatch();
   const relayBacklog = ops.metrics.limitCounter('swarm.maxPendingRelaysPerEdge');
   const server = new GrpcSwarmServer(swarm, {

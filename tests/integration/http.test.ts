@@ -83,6 +83,8 @@ describe('HTTP tracker', () => {
       `--announce.minIntervalSeconds=${MIN_INTERVAL}`,
       '--announce.intervalJitterSeconds=0',
       `--http.maxQueryBytes=${MAX_QUERY}`,
+      // Every client here is 127.0.0.1: "many clients" means many ports of one address.
+      '--store.maxPeersPerAddressPerTorrent=1024',
     ]);
   });
 

@@ -52,6 +52,8 @@ describe('UDP tracker (BEP 15)', () => {
       '--announce.intervalJitterSeconds=0',
       '--announce.minIntervalSeconds=600',
       `--udp.connectionIdKey=${KEY_HEX}`,
+      // Every client here is 127.0.0.1: "many clients" means many ports of one address.
+      '--store.maxPeersPerAddressPerTorrent=1024',
     ]);
   });
 

@@ -12,6 +12,11 @@ export const CONFIG: StoreConfig = {
   numwantDefault: 50,
   numwantMax: 200,
   peerTimeoutSeconds: 3600,
+  // Limits out of the way unless a test sets them.
+  maxTorrents: 1e9,
+  maxPeers: 1e9,
+  maxPeersPerAddressPerTorrent: 1e9,
+  maxPeersPerAddressPerReply: 1e9,
 };
 
 export interface TestClock {
@@ -40,17 +45,18 @@ export function v4(n: number, port = 6881): Uint8Array {
   return Uint8Array.of(10, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff, port >>> 8, port & 0xff);
 }
 
-/** IPv6 endpoint 2001:db8::n:port. */
+/** IPv6 endpoint 2001:db8:nnnn:nnnn::1:port: distinct n are distinct /64s (the store's unit of "one address"). */
 export function v6(n: number, port = 6881): Uint8Array {
   const b = new Uint8Array(18);
   b[0] = 0x20;
   b[1] = 0x01;
   b[2] = 0x0d;
   b[3] = 0xb8;
-  b[12] = (n >>> 24) & 0xff;
-  b[13] = (n >>> 16) & 0xff;
-  b[14] = (n >>> 8) & 0xff;
-  b[15] = n & 0xff;
+  b[4] = (n >>> 24) & 0xff;
+  b[5] = (n >>> 16) & 0xff;
+  b[6] = (n >>> 8) & 0xff;
+  b[7] = n & 0xff;
+  b[15] = 1;
   b[16] = port >>> 8;
   b[17] = port & 0xff;
   return b;

@@ -19,18 +19,35 @@
  * INDEX_MIN_CAPACITY records or more also get an open-addressing index
  * (Uint16Array, or Int32Array from 65536 records; linear probing, load <= 1/2,
  * value = position + 1, backward-shift deletion) keyed by a seeded hash of the
- * endpoint bytes, so a client choosing its ports cannot aim at collisions it
- * can predict.
+ * peer's *address* (see `addressLength`), not of the whole endpoint: every
+ * peer of one address starts probing at the same slot, so they all sit in one
+ * run and `addressCount` counts them exactly by walking that run, with no
+ * memory beyond the index. The price is that a lookup among one address's
+ * peers walks up to as many slots as that address has peers, which the
+ * store's per-address cap bounds. Seeding keeps a client from aiming at
+ * collisions it can predict.
+ *
+ * `sample` can hold each address to a number of peers per reply: dense
+ * storage puts the peers one address added in a row next to each other, so
+ * a random window could otherwise be a run of one address.
  *
  * Blocks grow one size class at a time (x1.33 / x1.5) and shrink to the
  * tightest class once only a quarter is used; an empty torrent holds no block.
  */
 import { fmix32, murmur3MixKey, murmur3Round } from '../../../lib/crypto/murmur3.js';
+import { NOT_COUNTED, type LimitCounter } from '../limits/limit-counter.js';
+import { ReplyAddressTally } from './reply-address-tally.js';
 import { CLASS_CAPACITY, SlabAllocator, classFor, readU32 } from './slab.js';
 
 export const FLAG_SEEDER = 1;
 /** The peer already sent event=completed while present. */
 export const FLAG_COMPLETED = 2;
+/**
+ * The peer's address has (or had: the mark stays) more peers in the torrent
+ * than one reply may hold, so sampling tallies it. Peers of other addresses
+ * cannot exceed the reply rule and are copied without a look.
+ */
+export const FLAG_CROWDED = 4;
 
 /** Blocks of at least this many records get a hash index (smaller ones: linear scan). */
 export const INDEX_MIN_CAPACITY = 48;
@@ -46,9 +63,32 @@ const M_LEECHERS = 3;
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * A sampling window visits at most this many records per peer it returns
+ * (plus a few), so skipping one address's surplus never turns into a scan of
+ * a whole swarm; with the default caps (32 per address per torrent, 8 per
+ * reply) at most 4 visits per returned peer are ever needed.
+ */
+const MAX_VISITS_PER_PEER = 8;
+
+export interface ReplyRule {
+  /** Most peers of one address in one reply; 0 = no rule. */
+  maxPeersPerAddress: number;
+  /** Counted once per reply the rule cut short. */
+  cut: LimitCounter;
+}
+
+const NO_REPLY_RULE: ReplyRule = { maxPeersPerAddress: 0, cut: NOT_COUNTED };
+
 export class PeerTable {
   /** 6 (IPv4) or 18 (IPv6). */
   readonly endpointLength: number;
+  /**
+   * Bytes that identify an address: the 4 bytes of an IPv4 address, the
+   * first 8 (the /64) of an IPv6 one, since an IPv6 host can pick any address
+   * of its /64 and per-address rules would mean nothing otherwise.
+   */
+  readonly addressLength: number;
   /** endpointLength + 5. */
   readonly recordSize: number;
   readonly slab: SlabAllocator;
@@ -57,6 +97,9 @@ export class PeerTable {
   private indexes: (PeerIndex | null)[] = [];
   private readonly seed: number;
   private readonly random: () => number;
+  private readonly replyRule: ReplyRule;
+  /** Null when there is no reply rule. */
+  private readonly tally: ReplyAddressTally | null;
 
   /** Peers of this family across all torrents. */
   totalPeers = 0;
@@ -65,9 +108,12 @@ export class PeerTable {
   /** Bytes held by hash indexes. */
   indexBytes = 0;
 
-  constructor(endpointLength: number, random: () => number, seed: number, initialTorrents = 1024) {
+  constructor(endpointLength: number, random: () => number, seed: number, initialTorrents = 1024, replyRule: ReplyRule = NO_REPLY_RULE) {
     if (endpointLength !== 6 && endpointLength !== 18) throw new RangeError('endpoint length must be 6 or 18');
     this.endpointLength = endpointLength;
+    this.addressLength = endpointLength === 6 ? 4 : 8;
+    this.replyRule = replyRule;
+    this.tally = replyRule.maxPeersPerAddress > 0 ? new ReplyAddressTally(replyRule.maxPeersPerAddress) : null;
     this.recordSize = endpointLength + 5;
     this.slab = new SlabAllocator(this.recordSize);
     this.random = random;
@@ -123,7 +169,12 @@ export class PeerTable {
 
   // ---------------------------------------------------------------- lookup
 
-  /** Position of the peer with this endpoint, or -1. `ep` holds exactly one endpoint. */
+  /**
+   * Position of the peer with this endpoint (`ep` holds exactly one). When
+   * it is absent: -1 - the number of the torrent's peers with the same
+   * address, which the per-address limits need and the same look gathers
+   * for free (one address's peers share a run of the index).
+   */
   find(tid: number, ep: Uint8Array): number {
     const m = tid * META_STRIDE;
     const count = this.meta[m + M_COUNT];
@@ -133,24 +184,59 @@ export class PeerTable {
     const base = h & 0xffff;
     const R = this.recordSize;
     const E = this.endpointLength;
+    const A = this.addressLength;
+    let same = 0;
     const idx = this.indexes[tid] ?? null;
     if (idx !== null) {
       const mask = idx.length - 1;
-      let s = hashBytes(ep, 0, E, this.seed) & mask;
-      for (;;) {
+      for (let s = hashBytes(ep, 0, A, this.seed) & mask; ; s = (s + 1) & mask) {
         const v = idx[s];
-        if (v === 0) return -1;
-        const pos = v - 1;
-        if (sameEndpoint(page, base + pos * R, ep, E)) return pos;
-        s = (s + 1) & mask;
+        if (v === 0) return -1 - same;
+        const o = base + (v - 1) * R;
+        if (sameBytes(page, o, ep, 0, A)) {
+          if (sameBytes(page, o, ep, A, E)) return v - 1;
+          same++;
+        }
       }
     }
     const e0 = ep[0];
     const e1 = ep[1];
     for (let i = 0, o = base; i < count; i++, o += R) {
-      if (page[o] === e0 && page[o + 1] === e1 && sameEndpoint(page, o, ep, E)) return i;
+      if (page[o] === e0 && page[o + 1] === e1 && sameBytes(page, o, ep, 2, A)) {
+        if (sameBytes(page, o, ep, A, E)) return i;
+        same++;
+      }
     }
-    return -1;
+    return -1 - same;
+  }
+
+  /** Peers of the torrent with the address of `ep`, any port (tests and diagnostics: announces learn it from `find`). */
+  addressCount(tid: number, ep: Uint8Array): number {
+    let n = 0;
+    this.forEachOfAddress(tid, ep, () => n++);
+    return n;
+  }
+
+  /** Calls `fn` with the byte offset (in `page`) of each record of the torrent with the address of `ep`. */
+  private forEachOfAddress(tid: number, ep: Uint8Array, fn: (page: Uint8Array, o: number) => void): void {
+    const m = tid * META_STRIDE;
+    const count = this.meta[m + M_COUNT];
+    if (count === 0) return;
+    const h = this.meta[m + M_HANDLE];
+    const page = this.slab.pages[h >>> 16]!;
+    const base = h & 0xffff;
+    const R = this.recordSize;
+    const A = this.addressLength;
+    const idx = this.indexes[tid] ?? null;
+    if (idx !== null) {
+      const mask = idx.length - 1;
+      for (let s = hashBytes(ep, 0, A, this.seed) & mask; idx[s] !== 0; s = (s + 1) & mask) {
+        const o = base + (idx[s] - 1) * R;
+        if (sameBytes(page, o, ep, 0, A)) fn(page, o);
+      }
+      return;
+    }
+    for (let i = 0, o = base; i < count; i++, o += R) if (sameBytes(page, o, ep, 0, A)) fn(page, o);
   }
 
   lastSeen(tid: number, pos: number): number {
@@ -180,10 +266,21 @@ export class PeerTable {
 
   /**
    * Adds a peer that `find` did not find. Returns its position. FLAG_SEEDER
-   * in the stored flags is set from `seeder`.
+   * in the stored flags is set from `seeder`. `sameAddress` is what `find`
+   * said about the address (its peers in this torrent): with a reply rule,
+   * an address that gets more peers than a reply may hold has all of them
+   * marked FLAG_CROWDED, and only marked records are tallied when sampling.
    */
-  insert(tid: number, ep: Uint8Array, seeder: boolean, now: number, flags: number): number {
+  insert(tid: number, ep: Uint8Array, seeder: boolean, now: number, flags: number, sameAddress = 0): number {
     flags = seeder ? flags | FLAG_SEEDER : flags & ~FLAG_SEEDER;
+    const replyLimit = this.replyRule.maxPeersPerAddress;
+    if (replyLimit > 0 && sameAddress >= replyLimit) {
+      flags |= FLAG_CROWDED;
+      if (sameAddress === replyLimit) {
+        const at = this.endpointLength + 4;
+        this.forEachOfAddress(tid, ep, (page, o) => (page[o + at] |= FLAG_CROWDED));
+      }
+    }
     const m = tid * META_STRIDE;
     const meta = this.meta;
     const count = meta[m + M_COUNT];
@@ -341,6 +438,10 @@ export class PeerTable {
    * count): two seeders have nothing to trade, but a client added by magnet
    * link announces left=0 before it has the metadata, and a swarm of seeders
    * must still hand it somebody to fetch the metadata from.
+   *
+   * With a reply rule, a window skips the peers of an address that already
+   * has its share of the reply, so the reply may come out shorter than
+   * numwant when one address holds much of the swarm.
    */
   sample(tid: number, selfPos: number, forSeeder: boolean, numwant: number): Uint8Array {
     const m = tid * META_STRIDE;
@@ -349,27 +450,44 @@ export class PeerTable {
     const avail = selfPos >= 0 && selfPos < count ? count - 1 : count;
     const n = numwant < avail ? numwant : avail;
     if (n <= 0) return EMPTY;
-    const out = Buffer.allocUnsafe(n * this.endpointLength);
+    const E = this.endpointLength;
+    const out = Buffer.allocUnsafe(n * E);
+    const tally = this.tally;
+    if (tally !== null) tally.begin(n);
+    let w: number;
     if (!forSeeder) {
-      this.copyWindow(m, 0, count, selfPos, out, 0, n);
-      return out;
+      w = this.copyWindow(m, 0, count, selfPos, out, 0, n, tally);
+    } else {
+      const leechers = meta[m + M_LEECHERS];
+      // The announcing seeder sits among the seeders, never in [0, leechers).
+      w = this.copyWindow(m, 0, leechers, -1, out, 0, n < leechers ? n : leechers, tally);
+      if (w < out.length) w = this.copyWindow(m, leechers, count, selfPos, out, w, n - w / E, tally);
     }
-    const leechers = meta[m + M_LEECHERS];
-    // The announcing seeder sits among the seeders, never in [0, leechers).
-    const fromLeechers = n < leechers ? n : leechers;
-    this.copyWindow(m, 0, leechers, -1, out, 0, fromLeechers);
-    if (fromLeechers < n) this.copyWindow(m, leechers, count, selfPos, out, fromLeechers * this.endpointLength, n - fromLeechers);
-    return out;
+    if (w === out.length) return out;
+    this.replyRule.cut.inc();
+    return out.subarray(0, w);
   }
 
   /**
-   * Copies `n` endpoints from a random window (wrapping) over records
-   * [from, to), skipping `skip`, into `out` at byte `at`. The caller
-   * guarantees the range holds at least `n` records besides `skip`.
+   * Copies up to `n` endpoints from a random window (wrapping) over records
+   * [from, to), skipping `skip`, into `out` at byte `at`; returns the byte
+   * offset after the last one. The caller guarantees the range holds at
+   * least `n` records besides `skip`, so without a tally exactly `n` are
+   * copied; with one, records whose address had its share are passed over,
+   * at most one lap and MAX_VISITS_PER_PEER visits per wanted peer.
    */
-  private copyWindow(m: number, from: number, to: number, skip: number, out: Uint8Array, at: number, n: number): void {
+  private copyWindow(
+    m: number,
+    from: number,
+    to: number,
+    skip: number,
+    out: Uint8Array,
+    at: number,
+    n: number,
+    tally: ReplyAddressTally | null,
+  ): number {
     const size = to - from;
-    if (n <= 0 || size <= 0) return;
+    if (n <= 0 || size <= 0) return at;
     const E = this.endpointLength;
     const R = this.recordSize;
     const h = this.meta[m + M_HANDLE];
@@ -379,14 +497,31 @@ export class PeerTable {
     if (!(i >= from && i < to)) i = from;
     let w = at;
     const end = at + n * E;
-    while (w < end) {
+    if (tally === null) {
+      while (w < end) {
+        if (i !== skip) {
+          const o = base + i * R;
+          for (let j = 0; j < E; j++) out[w + j] = page[o + j];
+          w += E;
+        }
+        if (++i === to) i = from;
+      }
+      return w;
+    }
+    const A = this.addressLength;
+    const seed = this.seed;
+    let visits = size < n * MAX_VISITS_PER_PEER + 16 ? size : n * MAX_VISITS_PER_PEER + 16;
+    while (w < end && visits-- > 0) {
       if (i !== skip) {
         const o = base + i * R;
-        for (let j = 0; j < E; j++) out[w + j] = page[o + j];
-        w += E;
+        if ((page[o + E + 4] & FLAG_CROWDED) === 0 || tally.admit(hashBytes(page, o, A, seed))) {
+          for (let j = 0; j < E; j++) out[w + j] = page[o + j];
+          w += E;
+        }
       }
       if (++i === to) i = from;
     }
+    return w;
   }
 
   // ---------------------------------------------------------------- internals
@@ -470,7 +605,7 @@ export class PeerTable {
 
   private indexAdd(idx: PeerIndex, page: Uint8Array, o: number, pos: number): void {
     const mask = idx.length - 1;
-    let s = hashBytes(page, o, this.endpointLength, this.seed) & mask;
+    let s = hashBytes(page, o, this.addressLength, this.seed) & mask;
     while (idx[s] !== 0) s = (s + 1) & mask;
     idx[s] = pos + 1;
   }
@@ -478,7 +613,7 @@ export class PeerTable {
   /** Slot of the index that points at record `pos` (whose bytes start at `o`). */
   private indexSlotOf(idx: PeerIndex, page: Uint8Array, o: number, pos: number): number {
     const mask = idx.length - 1;
-    let s = hashBytes(page, o, this.endpointLength, this.seed) & mask;
+    let s = hashBytes(page, o, this.addressLength, this.seed) & mask;
     const want = pos + 1;
     while (idx[s] !== want) {
       if (idx[s] === 0) throw new Error('peer index corrupt');
@@ -490,7 +625,7 @@ export class PeerTable {
   /** Deletes the entry for `pos` with backward-shift deletion (no tombstones). */
   private indexDelete(idx: PeerIndex, page: Uint8Array, base: number, pos: number): void {
     const R = this.recordSize;
-    const E = this.endpointLength;
+    const A = this.addressLength;
     const mask = idx.length - 1;
     let i = this.indexSlotOf(idx, page, base + pos * R, pos);
     let j = i;
@@ -498,7 +633,7 @@ export class PeerTable {
       j = (j + 1) & mask;
       const v = idx[j];
       if (v === 0) break;
-      const home = hashBytes(page, base + (v - 1) * R, E, this.seed) & mask;
+      const home = hashBytes(page, base + (v - 1) * R, A, this.seed) & mask;
       // Can the entry at j move to the gap at i? Only if its home is not in (i, j] (cyclically).
       const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
       if (!inRange) {
@@ -540,6 +675,10 @@ export class PeerTable {
       if (seederFlag !== i >= L) return `record ${i} seeder flag ${seederFlag} but leechers=${L}`;
       const ep = page.slice(o, o + E);
       if (this.find(tid, ep) !== i) return `record ${i} not found at its position`;
+      const limit = this.replyRule.maxPeersPerAddress;
+      if (limit > 0 && (page[o + E + 4] & FLAG_CROWDED) === 0 && this.addressCount(tid, ep) > limit) {
+        return `record ${i} is not marked crowded but its address has ${this.addressCount(tid, ep)} peers`;
+      }
     }
     if (idx !== null) {
       let used = 0;
@@ -555,12 +694,13 @@ export class PeerTable {
   }
 }
 
-function sameEndpoint(page: Uint8Array, o: number, ep: Uint8Array, E: number): boolean {
-  for (let j = 0; j < E; j++) if (page[o + j] !== ep[j]) return false;
+/** Whether bytes [from, to) of the record at `o` equal those of `ep`. */
+function sameBytes(page: Uint8Array, o: number, ep: Uint8Array, from: number, to: number): boolean {
+  for (let j = from; j < to; j++) if (page[o + j] !== ep[j]) return false;
   return true;
 }
 
-/** Seeded murmur3-style hash of `len` bytes (len = 4n + 2: whole words, then the port). */
+/** Seeded murmur3-style hash of `len` bytes (whole words, then up to 3 tail bytes). */
 export function hashBytes(b: Uint8Array, o: number, len: number, seed: number): number {
   let h = seed;
   let i = 0;

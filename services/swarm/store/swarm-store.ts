@@ -18,6 +18,15 @@
  *
  * Time is in whole seconds from `options.now` (default: wall clock), read
  * once per `handle` batch and once per `sweepStep`.
+ *
+ * Limits (each refusal is an error reply the client sees, and is counted):
+ * at most `maxTorrents` torrents and `maxPeers` peers are held, and a peer
+ * already held is always served, so a full tracker keeps serving the swarms
+ * it has and never evicts anybody; an address holds at most
+ * `maxPeersPerAddressPerTorrent` peers of one torrent and gets at most
+ * `maxPeersPerAddressPerReply` places in one reply (see PeerTable); and
+ * creating a torrent takes a token from `options.newTorrents` (one bucket per
+ * source prefix, see limits/new-torrent-limiter.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +45,7 @@ import {
   type TorrentStats,
 } from '../../../lib/transport/messages.js';
 import { answerEach } from '../../../lib/transport/replies.js';
+import { NOT_COUNTED, type LimitCounter } from '../limits/limit-counter.js';
 import { FLAG_COMPLETED, PeerTable } from './peer-table.js';
 import { TorrentTable } from './torrent-table.js';
 
@@ -46,14 +56,44 @@ export interface StoreConfig {
   numwantDefault: number;
   numwantMax: number;
   peerTimeoutSeconds: number;
+  /** Torrents held at most. */
+  maxTorrents: number;
+  /** Peers (both families) held at most. */
+  maxPeers: number;
+  /** Peers one address (IPv4 address, IPv6 /64) may have in one torrent. */
+  maxPeersPerAddressPerTorrent: number;
+  /** Places one address may take in one reply. */
+  maxPeersPerAddressPerReply: number;
+}
+
+/** Decides whether `endpoint` may create a torrent now: null = yes, else the reply saying why (see NewTorrentLimiter). */
+export interface NewTorrentGate {
+  take(endpoint: Uint8Array, now: number): ErrorReply | null;
+}
+
+/** What each store limit increments when it refuses or cuts something, named by its config key. */
+export interface StoreLimitCounters {
+  maxTorrents: LimitCounter;
+  maxPeers: LimitCounter;
+  maxPeersPerAddressPerTorrent: LimitCounter;
+  maxPeersPerAddressPerReply: LimitCounter;
 }
 
 export interface StoreOptions {
   /** Current time in seconds (may be fractional); injectable for tests. */
   now?: () => number;
+  /** Milliseconds of a monotonic clock, for sweep budgets; injectable for tests. */
+  monotonicMs?: () => number;
   /** Uniform [0, 1); injectable for tests. */
   random?: () => number;
+  /** Rate of new torrents per source; default: none. */
+  newTorrents?: NewTorrentGate;
+  limitCounters?: Partial<StoreLimitCounters>;
 }
+
+export const TORRENTS_FULL_MESSAGE = 'tracker is full: not accepting new torrents';
+export const PEERS_FULL_MESSAGE = 'tracker is full: not accepting new peers';
+export const ADDRESS_FULL_MESSAGE = 'too many peers from your address in this torrent';
 
 export interface FamilyStats {
   seeders: number;
@@ -70,6 +110,10 @@ export interface SweepResult {
   done: boolean;
   /** Peers removed by this call. */
   removed: number;
+  /** Torrents deleted by this call (left without peers). */
+  deleted: number;
+  /** Units of work done: records and torrents examined. */
+  visited: number;
 }
 
 /** The sweep looks at the clock after this many units of work (records or torrents). */
@@ -87,7 +131,10 @@ function systemSeconds(): number {
 export class SwarmStore implements SwarmService {
   readonly config: Readonly<StoreConfig>;
   private readonly now: () => number;
+  private readonly monotonicMs: () => number;
   private readonly random: () => number;
+  private readonly newTorrents: NewTorrentGate | null;
+  private readonly hits: StoreLimitCounters;
 
   private readonly ids: TorrentTable;
   /** 1 for ids in use. */
@@ -105,19 +152,32 @@ export class SwarmStore implements SwarmService {
   private sweepTid = 0;
   private sweepFamily = 0;
   private sweepPos = NOT_STARTED;
-  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(config: StoreConfig, options: StoreOptions = {}) {
     this.config = { ...config };
     this.now = options.now ?? systemSeconds;
+    this.monotonicMs = options.monotonicMs ?? performance.now.bind(performance);
     this.random = options.random ?? Math.random;
+    this.newTorrents = options.newTorrents ?? null;
+    const c = options.limitCounters ?? {};
+    this.hits = {
+      maxTorrents: c.maxTorrents ?? NOT_COUNTED,
+      maxPeers: c.maxPeers ?? NOT_COUNTED,
+      maxPeersPerAddressPerTorrent: c.maxPeersPerAddressPerTorrent ?? NOT_COUNTED,
+      maxPeersPerAddressPerReply: c.maxPeersPerAddressPerReply ?? NOT_COUNTED,
+    };
+    // A reply can hold more of one address than the torrent does only if the rule is tighter.
+    const replyRule = {
+      maxPeersPerAddress: config.maxPeersPerAddressPerReply < config.maxPeersPerAddressPerTorrent ? config.maxPeersPerAddressPerReply : 0,
+      cut: this.hits.maxPeersPerAddressPerReply,
+    };
     const seeds = randomBytes(12);
     this.idCapacity = 1024;
     this.ids = new TorrentTable(seeds.readInt32LE(8), this.idCapacity);
     this.live = new Uint8Array(this.idCapacity);
     this.downloaded = new Uint32Array(this.idCapacity);
-    this.v4 = new PeerTable(COMPACT_V4_LENGTH, this.random, seeds.readInt32LE(0), this.idCapacity);
-    this.v6 = new PeerTable(COMPACT_V6_LENGTH, this.random, seeds.readInt32LE(4), this.idCapacity);
+    this.v4 = new PeerTable(COMPACT_V4_LENGTH, this.random, seeds.readInt32LE(0), this.idCapacity, replyRule);
+    this.v6 = new PeerTable(COMPACT_V6_LENGTH, this.random, seeds.readInt32LE(4), this.idCapacity, replyRule);
   }
 
   // ------------------------------------------------------------------ requests
@@ -157,16 +217,24 @@ export class SwarmStore implements SwarmService {
       );
     }
 
+    const seeder = r.left === 0;
+    let pos: number;
     if (tid < 0) {
       if (!TorrentTable.valid(r.infoHash)) return errorReply('invalid info_hash');
+      const refused = this.refuseNewTorrent(ep, now);
+      if (refused !== null) return refused;
       tid = this.createTorrent(r.infoHash);
-    }
-    const seeder = r.left === 0;
-    let pos = table.find(tid, ep);
-    if (pos < 0) {
       pos = table.insert(tid, ep, seeder, now, 0);
     } else {
-      pos = table.touch(tid, pos, seeder, now);
+      pos = table.find(tid, ep);
+      if (pos >= 0) {
+        pos = table.touch(tid, pos, seeder, now);
+      } else {
+        const sameAddress = -1 - pos;
+        const refused = this.refuseNewPeer(sameAddress);
+        if (refused !== null) return refused;
+        pos = table.insert(tid, ep, seeder, now, 0, sameAddress);
+      }
     }
     if (r.event === AnnounceEvent.Completed) {
       const flags = table.flags(tid, pos);
@@ -249,11 +317,44 @@ export class SwarmStore implements SwarmService {
     return out;
   }
 
+  /** Peers of one torrent with the address of `endpoint`, any port (diagnostics and tests). */
+  peersOfAddress(infoHash: string, endpoint: Uint8Array): number {
+    const tid = this.ids.get(infoHash);
+    if (tid < 0) return 0;
+    return (endpoint.length === COMPACT_V4_LENGTH ? this.v4 : this.v6).addressCount(tid, endpoint);
+  }
+
   /** Consistency check of one torrent's tables (tests); null when sound or unknown. */
   validate(infoHash: string): string | null {
     const tid = this.ids.get(infoHash);
     if (tid < 0) return null;
     return this.v4.validate(tid) ?? this.v6.validate(tid);
+  }
+
+  /** Why a torrent cannot be created for `ep` now, or null. Global caps first: they cost no token. */
+  private refuseNewTorrent(ep: Uint8Array, now: number): ErrorReply | null {
+    if (this.torrentCount >= this.config.maxTorrents) {
+      this.hits.maxTorrents.inc();
+      return TORRENTS_FULL;
+    }
+    if (this.v4.totalPeers + this.v6.totalPeers >= this.config.maxPeers) {
+      this.hits.maxPeers.inc();
+      return PEERS_FULL;
+    }
+    return this.newTorrents === null ? null : this.newTorrents.take(ep, now);
+  }
+
+  /** Why a new peer cannot join a torrent where its address has `sameAddress` peers, or null. */
+  private refuseNewPeer(sameAddress: number): ErrorReply | null {
+    if (this.v4.totalPeers + this.v6.totalPeers >= this.config.maxPeers) {
+      this.hits.maxPeers.inc();
+      return PEERS_FULL;
+    }
+    if (sameAddress >= this.config.maxPeersPerAddressPerTorrent) {
+      this.hits.maxPeersPerAddressPerTorrent.inc();
+      return ADDRESS_FULL;
+    }
+    return null;
   }
 
   // ------------------------------------------------------------------ expiry
@@ -263,12 +364,15 @@ export class SwarmStore implements SwarmService {
    * call stopped, and deletes torrents left without peers. Stops once
    * `budgetMs` has passed (checked every SWEEP_CHECK_EVERY records/torrents).
    * Peers moved around by announces between two calls may be skipped in this
-   * pass; the next pass catches them.
+   * pass; the next pass catches them. Scheduling (how often, how many steps
+   * in a row) is the Sweeper's job.
    */
   sweepStep(budgetMs: number): SweepResult {
-    const deadline = performance.now() + (budgetMs > 0 ? budgetMs : 0);
+    const deadline = this.monotonicMs() + (budgetMs > 0 ? budgetMs : 0);
     const cutoff = Math.floor(this.now()) - this.config.peerTimeoutSeconds;
     let removed = 0;
+    let visited = 0;
+    const torrentsBefore = this.torrentCount;
     let credit = SWEEP_CHECK_EVERY;
     while (this.sweepTid < this.idHigh) {
       const tid = this.sweepTid;
@@ -281,11 +385,12 @@ export class SwarmStore implements SwarmService {
             removed += table.expireRange(tid, pos, pos - n + 1, cutoff);
             pos -= n;
             credit -= n;
+            visited += n;
             if (credit === 0) {
               credit = SWEEP_CHECK_EVERY;
-              if (performance.now() >= deadline) {
+              if (this.monotonicMs() >= deadline) {
                 this.sweepPos = pos;
-                return { done: false, removed };
+                return { done: false, removed, deleted: torrentsBefore - this.torrentCount, visited };
               }
             }
           }
@@ -297,33 +402,13 @@ export class SwarmStore implements SwarmService {
       this.sweepTid++;
       this.sweepFamily = 0;
       this.sweepPos = NOT_STARTED;
+      visited++;
       if (--credit === 0) {
         credit = SWEEP_CHECK_EVERY;
-        if (performance.now() >= deadline) return { done: this.sweepTid >= this.idHigh ? this.endPass() : false, removed };
+        if (this.monotonicMs() >= deadline) return { done: this.sweepTid >= this.idHigh ? this.endPass() : false, removed, deleted: torrentsBefore - this.torrentCount, visited };
       }
     }
-    return { done: this.endPass(), removed };
-  }
-
-  /** Runs `sweepStep(budgetMs)` every `intervalMs` on an unref'd timer. */
-  startSweeper(intervalMs: number, budgetMs: number): void {
-    this.stopSweeper();
-    const t = setInterval(() => {
-      try {
-        this.sweepStep(budgetMs);
-      } catch {
-        // A sweep must never take the process down; the next tick retries.
-      }
-    }, Math.max(1, intervalMs));
-    t.unref();
-    this.sweeper = t;
-  }
-
-  stopSweeper(): void {
-    if (this.sweeper !== null) {
-      clearInterval(this.sweeper);
-      this.sweeper = null;
-    }
+    return { done: this.endPass(), removed, deleted: torrentsBefore - this.torrentCount, visited };
   }
 
   // ------------------------------------------------------------------ internals
@@ -397,3 +482,7 @@ export class SwarmStore implements SwarmService {
 function errorReply(message: string): ErrorReply {
   return { type: 'error', message };
 }
+
+const TORRENTS_FULL: ErrorReply = Object.freeze(errorReply(TORRENTS_FULL_MESSAGE));
+const PEERS_FULL: ErrorReply = Object.freeze(errorReply(PEERS_FULL_MESSAGE));
+const ADDRESS_FULL: ErrorReply = Object.freeze(errorReply(ADDRESS_FULL_MESSAGE));

@@ -36,7 +36,7 @@ async function startStack(overrides: Partial<Config['webtorrent']>): Promise<Sta
   const clock = { ms: 1_000_000 };
   const metrics = new TrackerMetrics({ defaultMetrics: false });
   const webtorrent = new WebTorrentSwarms(limits);
-  const swarm = new Swarm(makeStore(), webtorrent, () => clock.ms / 1000);
+  const swarm = new Swarm(makeStore(), webtorrent, { now: () => clock.ms / 1000 });
   const transport = new InProcessTransport(swarm);
   const router = new SwarmRouter(new SingleDestination(transport), 256, {
     count: 0,

@@ -85,7 +85,20 @@ interface ExpectedConfig {
     numwantMax: number;
     peerTimeoutSeconds: number;
   };
-  store: { sweepIntervalMs: number; sweepBudgetMs: number };
+  store: {
+    sweepIntervalMs: number;
+    sweepBudgetMs: number;
+    sweepMaxDutyPercent: number;
+    maxTorrents: number;
+    maxPeers: number;
+    maxPeersPerAddressPerTorrent: number;
+    maxPeersPerAddressPerReply: number;
+    newTorrentsPerSecond: number;
+    newTorrentsBurst: number;
+    newTorrentsPrefixV4: number;
+    newTorrentsPrefixV6: number;
+    maxNewTorrentPrefixes: number;
+  };
   snapshot: {
     redisUrl: string;
     redisMode: 'standalone' | 'sentinel' | 'cluster';
@@ -180,7 +193,20 @@ const DEFAULTS: ExpectedConfig = {
     numwantMax: 200,
     peerTimeoutSeconds: 2700,
   },
-  store: { sweepIntervalMs: 1000, sweepBudgetMs: 4 },
+  store: {
+    sweepIntervalMs: 1000,
+    sweepBudgetMs: 4,
+    sweepMaxDutyPercent: 50,
+    maxTorrents: 10_000_000,
+    maxPeers: 50_000_000,
+    maxPeersPerAddressPerTorrent: 32,
+    maxPeersPerAddressPerReply: 8,
+    newTorrentsPerSecond: 5,
+    newTorrentsBurst: 500,
+    newTorrentsPrefixV4: 32,
+    newTorrentsPrefixV6: 64,
+    maxNewTorrentPrefixes: 100_000,
+  },
   snapshot: {
     redisUrl: '',
     redisMode: 'standalone',
@@ -259,7 +285,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
     assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
-    assert.equal(keys.size, 88);
+    assert.equal(keys.size, 98);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -548,6 +574,16 @@ describe('config errors name the key', () => {
     'announce.peerTimeoutSeconds': '1e3',
     'store.sweepIntervalMs': '1',
     'store.sweepBudgetMs': '0',
+    'store.sweepMaxDutyPercent': '101',
+    'store.maxTorrents': '0',
+    'store.maxPeers': '1e6',
+    'store.maxPeersPerAddressPerTorrent': '1025',
+    'store.maxPeersPerAddressPerReply': '0',
+    'store.newTorrentsPerSecond': '-1',
+    'store.newTorrentsBurst': '0',
+    'store.newTorrentsPrefixV4': '33',
+    'store.newTorrentsPrefixV6': '128',
+    'store.maxNewTorrentPrefixes': '10',
     'snapshot.redisUrl': 'http://redis:6379',
     'snapshot.redisMode': 'replica',
     'snapshot.redisSentinelName': ' ',

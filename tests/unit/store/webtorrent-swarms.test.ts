@@ -306,7 +306,7 @@ test('webTorrentLimitHits binds each limit to tracker_limit_hits_total under its
 test('offer expiry follows the swarm\'s injected clock: answered before offerTtlSeconds, refused after (no waiting)', () => {
   const t = { now: 1000 };
   const webtorrent = new WebTorrentSwarms(CONFIG, { random: () => 0 });
-  const swarm = new Swarm(makeStore(), webtorrent, () => t.now);
+  const swarm = new Swarm(makeStore(), webtorrent, { now: () => t.now });
   const inbox = new Inbox();
   webtorrent.setRelay(inbox);
   swarm.handleOne(announce(3));
