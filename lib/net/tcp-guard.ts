@@ -7,10 +7,10 @@
  * module, so every uWS listener in the process shares its caps and counts.
  * Installing twice is harmless.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from './native-addon-loader.js';
 import type { Cidr } from '../runtime/cidr.js';
 
 export interface TcpGuardStats {
@@ -67,35 +67,15 @@ interface NativeTcpGuard {
 }
 
 const ADDON_ABI = 1;
-const ADDON_RELATIVE = path.join('native', 'tcp-guard', 'build', 'Release', 'tcp_guard.node');
 const requireHere = createRequire(import.meta.url);
 
 let loaded: { addon: NativeTcpGuard } | { error: string } | undefined;
 
-function findAddon(): string | undefined {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const candidate = path.join(dir, ADDON_RELATIVE);
-    if (existsSync(candidate)) return candidate;
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return undefined;
-}
-
 function load(): { addon: NativeTcpGuard } | { error: string } {
   if (loaded) return loaded;
-  if (process.platform !== 'linux') return (loaded = { error: `native/tcp-guard works on Linux only, this is ${process.platform}` });
-  const file = findAddon();
-  if (!file) return (loaded = { error: `native/tcp-guard is not built (${ADDON_RELATIVE}; run npm run build:native)` });
-  try {
-    const addon = requireHere(file) as NativeTcpGuard;
-    if (addon.abiVersion !== ADDON_ABI) throw new Error(`abiVersion ${String(addon.abiVersion)}, want ${ADDON_ABI}; rebuild it (npm run build:native)`);
-    return (loaded = { addon });
-  } catch (error) {
-    return (loaded = { error: `cannot load ${file}: ${(error as Error).message}` });
-  }
+  const result = loadAddon<NativeTcpGuard>({ dir: 'tcp-guard', target: 'tcp_guard', abi: ADDON_ABI });
+  loaded = 'error' in result ? { error: result.path ? `cannot load ${result.path}: ${result.error}` : result.error } : { addon: result.module };
+  return loaded;
 }
 
 function addonOrThrow(): NativeTcpGuard {

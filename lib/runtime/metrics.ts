@@ -166,25 +166,11 @@ export class TrackerMetrics {
 
   /** 1 while the UDP socket moves datagrams in batches through the native addon, 0 on the node:dgram fallback. */
   observeUdpBatchedIo(source: () => boolean): void {
-    new Gauge({
-      name: 'tracker_udp_batched_io',
-      help: 'Whether UDP datagrams are read and sent in batches by the native addon (1) or one system call each through node:dgram (0)',
-      registers: [this.registry],
-      collect() {
-        this.set(source() ? 1 : 0);
-      },
-    });
+    this.gauge('tracker_udp_batched_io', 'Whether UDP datagrams are read and sent in batches by the native addon (1) or one system call each through node:dgram (0)', () => source() ? 1 : 0);
   }
 
   observeWebSockets(source: () => number): void {
-    new Gauge({
-      name: 'tracker_ws_sockets',
-      help: 'Open WebTorrent WebSockets',
-      registers: [this.registry],
-      collect() {
-        this.set(source());
-      },
-    });
+    this.gauge('tracker_ws_sockets', 'Open WebTorrent WebSockets', () => source());
   }
 
   observeWebTorrent(source: () => { torrents: number; seeders: number; leechers: number; pendingOffers: number }): void {
@@ -199,22 +185,8 @@ export class TrackerMetrics {
         this.set({ kind: 'leecher' }, s.leechers);
       },
     });
-    new Gauge({
-      name: 'tracker_webtorrent_torrents',
-      help: 'Torrents with at least one WebTorrent peer',
-      registers: [this.registry],
-      collect() {
-        this.set(source().torrents);
-      },
-    });
-    new Gauge({
-      name: 'tracker_webtorrent_pending_offers',
-      help: 'Relayed offers waiting for an answer',
-      registers: [this.registry],
-      collect() {
-        this.set(source().pendingOffers);
-      },
-    });
+    this.gauge('tracker_webtorrent_torrents', 'Torrents with at least one WebTorrent peer', () => source().torrents);
+    this.gauge('tracker_webtorrent_pending_offers', 'Relayed offers waiting for an answer', () => source().pendingOffers);
   }
 
   // ------------------------------------------------------------ cluster (edge side)
@@ -248,22 +220,8 @@ export class TrackerMetrics {
   }
 
   observeSlotTable(source: () => { epoch: number; members: number }): void {
-    new Gauge({
-      name: 'tracker_slot_table_epoch',
-      help: 'Version of the slot table (increases with every membership change)',
-      registers: [this.registry],
-      collect() {
-        this.set(source().epoch);
-      },
-    });
-    new Gauge({
-      name: 'tracker_slot_table_members',
-      help: 'Swarms that own slots',
-      registers: [this.registry],
-      collect() {
-        this.set(source().members);
-      },
-    });
+    this.gauge('tracker_slot_table_epoch', 'Version of the slot table (increases with every membership change)', () => source().epoch);
+    this.gauge('tracker_slot_table_members', 'Swarms that own slots', () => source().members);
   }
 
   // ------------------------------------------------------------ cluster (swarm side)
@@ -274,14 +232,7 @@ export class TrackerMetrics {
   }
 
   observeEdges(source: () => number): void {
-    new Gauge({
-      name: 'tracker_edges_connected',
-      help: 'Edges with an open stream to this swarm',
-      registers: [this.registry],
-      collect() {
-        this.set(source());
-      },
-    });
+    this.gauge('tracker_edges_connected', 'Edges with an open stream to this swarm', () => source());
   }
 
   // ------------------------------------------------------------ cluster failures and trust (read when scraped)
@@ -369,30 +320,14 @@ export class TrackerMetrics {
       },
       this.registry,
     );
-    new Gauge({
-      name: 'tracker_cluster_tls_certificate_expiry_timestamp_seconds',
-      help: 'When the cluster.tls.certFile certificate in force expires (Unix time; 0 without one)',
-      registers: [this.registry],
-      collect() {
-        this.set(source().notAfter);
-      },
-    });
+    this.gauge('tracker_cluster_tls_certificate_expiry_timestamp_seconds', 'When the cluster.tls.certFile certificate in force expires (Unix time; 0 without one)', () => source().notAfter);
   }
 
   // ------------------------------------------------------------ snapshots (swarm side, only when Redis is configured)
 
   /** Snapshot writes and the start-up restore; everything is read from `source` when scraped. */
   observeSnapshots(source: SnapshotStatsSource): void {
-    const gauge = (name: string, help: string, read: () => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          this.set(read());
-        },
-      });
-    };
+    const gauge = this.gauge.bind(this);
     const counter = (name: string, help: string, read: () => ReadonlyArray<{ labels: Record<string, string>; value: number }>): void => {
       new ReadThroughCounter(name, help, read, this.registry);
     };
@@ -421,14 +356,7 @@ export class TrackerMetrics {
 
   /** Gauges read from the store when scraped (O(1) there). */
   observeStore(store: StoreStatsSource): void {
-    new Gauge({
-      name: 'tracker_torrents',
-      help: 'Torrents with at least one peer',
-      registers: [this.registry],
-      collect() {
-        this.set(store.stats().torrents);
-      },
-    });
+    this.gauge('tracker_torrents', 'Torrents with at least one peer', () => store.stats().torrents);
     new Gauge({
       name: 'tracker_peers',
       help: 'Peers by address family and kind',
@@ -446,25 +374,11 @@ export class TrackerMetrics {
 
   /** Swarm: source prefixes whose new-torrent rate is tracked (bounded by store.maxNewTorrentPrefixes). */
   observeNewTorrentPrefixes(source: () => number): void {
-    new Gauge({
-      name: 'tracker_new_torrent_prefixes',
-      help: 'Source prefixes whose rate of new torrents is being tracked',
-      registers: [this.registry],
-      collect() {
-        this.set(source());
-      },
-    });
+    this.gauge('tracker_new_torrent_prefixes', 'Source prefixes whose rate of new torrents is being tracked', () => source());
   }
 
   observeAccessList(source: () => AccessListStatsSource): void {
-    new Gauge({
-      name: 'tracker_access_list_hashes',
-      help: 'Info-hashes in the loaded access list',
-      registers: [this.registry],
-      collect() {
-        this.set(source().size);
-      },
-    });
+    this.gauge('tracker_access_list_hashes', 'Info-hashes in the loaded access list', () => source().size);
     new ReadThroughCounter(
       'tracker_access_list_reloads_total',
       'Access list reloads by result (a failed reload keeps the previous list)',
@@ -491,22 +405,8 @@ export class TrackerMetrics {
   }
 
   observeTcpConnections(source: () => { open: number; max: number; emfile: number; enfile: number }): void {
-    new Gauge({
-      name: 'tracker_tcp_connections',
-      help: 'Open TCP connections on the tracker port (HTTP and WebSocket)',
-      registers: [this.registry],
-      collect() {
-        this.set(source().open);
-      },
-    });
-    new Gauge({
-      name: 'tracker_tcp_connections_max',
-      help: 'Effective cap on tracker_tcp_connections: http.maxConnections, lowered to fit the file-descriptor limit',
-      registers: [this.registry],
-      collect() {
-        this.set(source().max);
-      },
-    });
+    this.gauge('tracker_tcp_connections', 'Open TCP connections on the tracker port (HTTP and WebSocket)', () => source().open);
+    this.gauge('tracker_tcp_connections_max', 'Effective cap on tracker_tcp_connections: http.maxConnections, lowered to fit the file-descriptor limit', () => source().max);
     new ReadThroughCounter(
       'tracker_tcp_fd_exhausted_total',
       'Times accepting on the tracker port failed for lack of file descriptors (process EMFILE, system ENFILE); pending connections were reset',
@@ -524,6 +424,18 @@ export class TrackerMetrics {
   /** Runs `fn` before every scrape: for counts kept outside JS (native code) to be copied into bound counters. */
   beforeScrape(fn: () => void): void {
     this.scrapeHooks.push(fn);
+  }
+
+  /** A gauge without labels whose value is read from `read` when scraped. */
+  private gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

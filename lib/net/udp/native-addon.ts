@@ -4,10 +4,7 @@
  * TRACKER_UDP_NATIVE_ADDON=/path/udp_batch.node loads a build from elsewhere
  * (or, pointed at a missing file, simulates a machine without the addon).
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../native-addon-loader.js';
 
 /** The environment variable naming an addon file to load instead of the built one. */
 export const ADDON_PATH_ENV = 'TRACKER_UDP_NATIVE_ADDON';
@@ -42,7 +39,6 @@ export interface NativeModule {
 }
 
 const ADDON_ABI = 1;
-const ADDON_RELATIVE = path.join('native', 'udp-batch', 'build', 'Release', 'udp_batch.node');
 
 export interface NativeUdpStatus {
   available: boolean;
@@ -52,42 +48,14 @@ export interface NativeUdpStatus {
 
 let loaded: { module: NativeModule | null; status: NativeUdpStatus } | undefined;
 
-function findAddon(): string | undefined {
-  const override = process.env[ADDON_PATH_ENV];
-  if (override) return override;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const candidate = path.join(dir, ADDON_RELATIVE);
-    if (existsSync(candidate)) return candidate;
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return undefined;
-}
-
 /** The addon module (null when it cannot be used) and its status; loaded on first call. */
 export function loadNativeAddon(): { module: NativeModule | null; status: NativeUdpStatus } {
   if (loaded) return loaded;
-  if (process.platform !== 'linux') {
-    loaded = { module: null, status: { available: false, error: `not supported on ${process.platform}` } };
-    return loaded;
-  }
-  const file = findAddon();
-  if (!file) {
-    loaded = { module: null, status: { available: false, error: `not built (${ADDON_RELATIVE}; npm run build:native)` } };
-    return loaded;
-  }
-  try {
-    const mod = createRequire(import.meta.url)(file) as NativeModule;
-    if (typeof mod.UdpBatchSocket !== 'function' || mod.abiVersion !== ADDON_ABI) {
-      throw new Error(`unexpected addon (abiVersion ${String(mod.abiVersion)}, want ${ADDON_ABI})`);
-    }
-    loaded = { module: mod, status: { available: true, path: file } };
-  } catch (error) {
-    // The first line says what failed; require() appends its "Require stack".
-    loaded = { module: null, status: { available: false, path: file, error: (error as Error).message.split('\n')[0] } };
-  }
+  const result = loadAddon<NativeModule>({ dir: 'udp-batch', target: 'udp_batch', abi: ADDON_ABI, overrideEnv: ADDON_PATH_ENV });
+  if ('error' in result) loaded = { module: null, status: { available: false, path: result.path, error: result.error } };
+  else if (typeof result.module.UdpBatchSocket !== 'function') {
+    loaded = { module: null, status: { available: false, path: result.path, error: 'unexpected addon (no UdpBatchSocket)' } };
+  } else loaded = { module: result.module, status: { available: true, path: result.path } };
   return loaded;
 }
 
