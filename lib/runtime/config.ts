@@ -255,7 +255,11 @@ const SCHEMA = {
     maxScrapeHashes: integer(100, 1, 1000, 'Most info-hashes answered in one HTTP scrape.'),
     maxConnections: integer(100000, 1, 10_000_000, 'Open TCP connections on the tracker port (HTTP and WebSocket); more are reset at once. Capped below the file-descriptor limit.'),
     maxConnectionsPerAddress: integer(1024, 1, 10_000_000, 'Open tracker-port connections from one IPv4 address or IPv6 /64 (trustedProxies exempt); more are reset at once.'),
-    connectionGuard: boolean(true, 'Count and cap tracker-port connections in native code (native/tcp-guard); false runs without caps or file-descriptor exhaustion handling.'),
+    connectionGuard: oneOf(
+      ['auto', 'required', 'off'],
+      'auto',
+      'Count and cap tracker-port connections in native code (native/tcp-guard): auto = if it loads (else a warning), required = refuse to start without it, off = no caps and no file-descriptor exhaustion handling.',
+    ),
   },
   webtorrent: {
     enabled: boolean(true, 'Serve WebTorrent tracking over WebSocket (ws:// on the TCP port; wss:// behind a TLS proxy).'),

@@ -43,6 +43,8 @@ export interface TcpConnectionLimitsDeps {
   http: Config['http'];
   metrics: TrackerMetrics;
   logger: Logger;
+  /** Installs the native guard; replaceable in tests to simulate a machine without it. */
+  install?: typeof TcpGuard.install;
 }
 
 const UNPROTECTED =
@@ -60,7 +62,7 @@ export class TcpConnectionLimits {
   }
 
   /** Call before the TCP server listens, so no connection is ever accepted uncounted. */
-  static start({ http, metrics, logger }: TcpConnectionLimitsDeps): TcpConnectionLimits {
+  static start({ http, metrics, logger, install = (options) => TcpGuard.install(options) }: TcpConnectionLimitsDeps): TcpConnectionLimits {
     const fdLimit = raiseFdLimit();
     const caps = connectionCaps(http, fdLimit?.soft);
     if (caps.clamped) {
@@ -70,16 +72,21 @@ export class TcpConnectionLimits {
     }
 
     let guard: TcpGuard | undefined;
-    if (!http.connectionGuard) {
-      logger.warn(`http.connectionGuard is false: ${UNPROTECTED}`);
+    if (http.connectionGuard === 'off') {
+      logger.warn(`http.connectionGuard is off: ${UNPROTECTED}`);
     } else {
       try {
-        guard = TcpGuard.install({
+        guard = install({
           maxConnections: caps.maxConnections,
           maxConnectionsPerAddress: caps.maxConnectionsPerAddress,
           exempt: http.trustedProxies.map(parseCidr),
         });
       } catch (error) {
+        if (http.connectionGuard === 'required') {
+          throw new Error(
+            `http.connectionGuard is "required" but the connection guard cannot be installed: ${(error as Error).message}. Build it with npm run build:native, or set http.connectionGuard=auto to run without it`,
+          );
+        }
         logger.warn(`${UNPROTECTED}: ${(error as Error).message}`);
       }
     }

@@ -214,7 +214,7 @@ describe('tracker-port connection caps (real process)', () => {
      * connections and measures its CPU over 3 s.
      */
     const flood = async (guard: boolean): Promise<{ cpu: number; resets: number; tracker: TrackerProcess; sockets: net.Socket[] }> => {
-      const tracker = await startTracker(t, { extraArgs: [`--http.connectionGuard=${guard}`] });
+      const tracker = await startTracker(t, { extraArgs: [`--http.connectionGuard=${guard ? 'auto' : 'off'}`] });
       setSoftFdLimit(tracker.pid, openFds(tracker.pid) + 4);
       let resets = 0;
       const sockets: net.Socket[] = [];

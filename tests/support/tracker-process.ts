@@ -193,7 +193,7 @@ let setprivPath: string | null | undefined;
  * TRACKER_UDP__BATCHED_IO=required (.ci/run), so no test passes on a tracker
  * whose production UDP path fell back to node:dgram.
  */
-const INHERITED_TRACKER_ENV = ['TRACKER_UDP__BATCHED_IO'];
+const INHERITED_TRACKER_ENV = ['TRACKER_UDP__BATCHED_IO', 'TRACKER_HTTP__CONNECTION_GUARD'];
 
 /** The environment without TRACKER_* variables (the tracker reads them as configuration) except INHERITED_TRACKER_ENV, plus `extra`. */
 export function trackerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

@@ -93,13 +93,28 @@ describe('the guard on a uWebSockets.js listener in this process', () => {
   it('off: warns naming what is unprotected and exports tracker_tcp_guard_enabled 0', async () => {
     const { logger, lines } = capturingLogger();
     const metrics = new TrackerMetrics({ defaultMetrics: false });
-    const limits = TcpConnectionLimits.start({ http: http({ connectionGuard: false }), metrics, logger });
+    const limits = TcpConnectionLimits.start({ http: http({ connectionGuard: 'off' }), metrics, logger });
     assert.equal(limits.enabled, false);
-    const warning = lines().find((l) => l.level === 'warn' && String(l.msg).includes('http.connectionGuard is false'));
+    const warning = lines().find((l) => l.level === 'warn' && String(l.msg).includes('http.connectionGuard is off'));
     assert.ok(warning, JSON.stringify(lines()));
     assert.match(String(warning.msg), /http\.maxConnections, http\.maxConnectionsPerAddress/);
     assert.equal(await metricValue(metrics, 'tracker_tcp_guard_enabled '), 0);
     assert.equal(await metricValue(metrics, 'tracker_tcp_connections '), undefined, 'no count is made up when nothing counts');
+  });
+
+  it('required: a guard that cannot be installed stops the start with the reason; auto only warns', () => {
+    const missing = (): never => {
+      throw new Error('native/tcp-guard is not built');
+    };
+    const { logger, lines } = capturingLogger();
+    assert.throws(
+      () => TcpConnectionLimits.start({ http: http({ connectionGuard: 'required' }), metrics: new TrackerMetrics({ defaultMetrics: false }), logger, install: missing }),
+      /http\.connectionGuard is "required" but the connection guard cannot be installed: native\/tcp-guard is not built/,
+    );
+    // Positive control: the same missing guard under auto starts, unguarded, with a warning.
+    const auto = TcpConnectionLimits.start({ http: http({ connectionGuard: 'auto' }), metrics: new TrackerMetrics({ defaultMetrics: false }), logger, install: missing });
+    assert.equal(auto.enabled, false);
+    assert.ok(lines().some((l) => l.level === 'warn' && String(l.msg).includes('native/tcp-guard is not built')));
   });
 
   it('on: refused connections are reset at once and counted by limit; closes give places back', { skip: tcpGuardUnavailable() }, async (t) => {

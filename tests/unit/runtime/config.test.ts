@@ -37,7 +37,7 @@ interface ExpectedConfig {
     maxScrapeHashes: number;
     maxConnections: number;
     maxConnectionsPerAddress: number;
-    connectionGuard: boolean;
+    connectionGuard: 'auto' | 'required' | 'off';
   };
   webtorrent: {
     enabled: boolean;
@@ -145,7 +145,7 @@ const DEFAULTS: ExpectedConfig = {
     maxScrapeHashes: 100,
     maxConnections: 100000,
     maxConnectionsPerAddress: 1024,
-    connectionGuard: true,
+    connectionGuard: 'auto',
   },
   webtorrent: {
     enabled: true,
