@@ -198,9 +198,13 @@ describe('one address flooding one torrent', () => {
   it('is capped per torrent, and a real peer still gets every real peer (rule on) - against the same flood with the limits off', () => {
     const off = poisoned({ maxPeersPerAddressPerTorrent: 1024, maxPeersPerAddressPerReply: 1000 });
     assert.equal(off.accepted, 1000);
-    const offReply = split(asAnnounce(send(off.s, off.H, v4(1001), { numwant: 50 })).peers, 6);
-    const offAttacker = offReply.filter((p) => p.startsWith(attacker)).length;
-    assert.ok(offAttacker >= 45, `without limits the flood fills the reply (${offAttacker} of 50)`);
+    // A random window may start among the 20 real peers, so judge the share over many replies.
+    let offAttacker = 0;
+    for (let round = 0; round < 20; round++) {
+      const offReply = split(asAnnounce(send(off.s, off.H, v4(1001 + round), { numwant: 50 })).peers, 6);
+      offAttacker += offReply.filter((p) => p.startsWith(attacker)).length;
+    }
+    assert.ok(offAttacker >= 0.85 * 20 * 50, `without limits the flood fills the replies (${offAttacker} of ${20 * 50} places)`);
 
     const on = poisoned({ maxPeersPerAddressPerTorrent: 32, maxPeersPerAddressPerReply: 8 });
     assert.equal(on.accepted, 32);
