@@ -305,6 +305,9 @@ interface Tracker {
 
 function startProcess(name: string, cmd: string, args: string[], cwd: string, port: number): Tracker {
   const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A missing binary is reported by the pid check below; without a listener
+  // the same failure would also surface as an unhandled 'error' and crash the run.
+  child.on('error', () => {});
   started.push(child);
   let out = '';
   const keep = (d: Buffer): void => {
