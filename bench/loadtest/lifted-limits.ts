@@ -13,6 +13,6 @@ export const LIFTED_CLIENT_LIMITS: readonly string[] = [
   // A few loopback addresses stand for every peer of the UDP/HTTP model.
   '--store.newTorrentsPerSecond=0',
   '--store.maxPeersPerAddressPerTorrent=1024',
-  '--store.maxPeersPerAddressPerReply=1024',
+  '--store.maxPeersPerAddressPerReply=1000',
   '--http.maxConnectionsPerAddress=1000000',
 ];
