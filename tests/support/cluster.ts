@@ -637,6 +637,8 @@ export interface ClusterCommand {
   childPid(name: string): number | undefined;
   /** Pids of every live child. */
   childPids(): number[];
+  /** The members file the supervisor wrote (from its "cluster started" log line). */
+  membersFile(): string;
   /** Waits (bounded) until /readyz answers 200 on every metrics port. */
   waitAllReady(timeoutMs: number): Promise<void>;
   output(): string;
@@ -734,6 +736,11 @@ export async function startClusterCommand(scope: CleanupContext, options: Cluste
     metricsPorts: names.map((n) => n.metrics),
     childPid,
     childPids,
+    membersFile() {
+      const file = /"membersFile":"([^"]+)"/.exec(tail.toString())?.[1];
+      if (!file) throw new Error(describe('the supervisor has not logged its membersFile'));
+      return file;
+    },
     async waitAllReady(timeoutMs) {
       try {
         await Promise.all(
