@@ -60,7 +60,7 @@ export class DestinationQueue {
     if (this.large && n > 1) {
       let bytes = 0;
       for (let i = 0; i < n; i++) {
-        bytes += estimateRequestBytes([this.requests[this.head + i]]);
+        bytes += estimateRequestBytes(this.requests[this.head + i]);
         if (bytes > maxBytes && i > 0) {
           n = i;
           break;

@@ -194,12 +194,26 @@ export class SwarmRouter {
     for (const { queue } of this.queues.values()) if (queue.length > 0) this.drain(queue);
   }
 
-  /** Stops listening to destination changes and timers; queued requests stay (flush them first). */
+  /**
+   * Stops listening to destination changes and stops its timers; what still
+   * waits here (queued behind a full transport, or for a table change) is
+   * answered "tracker is shutting down". Flush first to send what can go.
+   */
   close(): void {
     this.unsubscribe();
     if (this.parkTimer) clearTimeout(this.parkTimer);
     if (this.queueTimer) clearTimeout(this.queueTimer);
     this.parkTimer = this.queueTimer = undefined;
+    const reply = unavailableReply('tracker is shutting down');
+    const parked = this.parked;
+    this.parked = [];
+    for (const p of parked) this.deliver(p.callback, reply, p.request);
+    for (const { queue, unsubscribe } of this.queues.values()) {
+      unsubscribe();
+      const { requests, callbacks } = queue.takeAll();
+      for (let i = 0; i < callbacks.length; i++) this.deliver(callbacks[i], reply, requests[i]);
+    }
+    this.queues.clear();
   }
 
   // ------------------------------------------------------------ routing

@@ -36,6 +36,10 @@ export async function startSwarmOwnership(
     });
   };
   log(undefined);
+  if (membership?.kind === 'static' && !ownership.isMember) {
+    // A static list never changes: this swarm would answer "moved" for everything, for good.
+    logger.warn('this swarm is not in cluster.members: it owns no slots and answers "moved" to every request; list it under its node.name', { name, members: ownership.table.members });
+  }
   ownership.onChange((previous) => log(previous));
   metrics.observeSlotTable(() => ({ epoch: ownership.table.epoch ?? 0, members: ownership.table.size, identity: ownership.identity }));
   if (membership instanceof FileMembership) metrics.observeMembersFile(() => membership);

@@ -418,37 +418,29 @@ function writeRelay(relay: Relay): void {
 }
 
 /**
- * Roughly how many bytes `requests` take in an EdgeBatch (cheap; SDP and
- * edge ids counted one byte per char). Used to keep coalesced messages well
- * below the maximum message size.
+ * Roughly how many bytes `r` takes in an EdgeBatch (cheap; SDP and edge ids
+ * counted one byte per char). The edge router uses it to keep messages of
+ * WebTorrent requests well below the maximum message size.
  */
-export function estimateRequestBytes(requests: readonly SwarmRequest[]): number {
-  let bytes = 0;
-  for (let i = 0; i < requests.length; i++) {
-    const r = requests[i];
-    switch (r.type) {
-      case 'announce':
-        bytes += 80;
-        break;
-      case 'scrape':
-      case 'wt-scrape':
-        bytes += 12 + 22 * r.infoHashes.length;
-        break;
-      case 'wt-announce':
-        bytes += 80 + r.from.edge.length;
-        for (let k = 0; k < r.offers.length; k++) bytes += 40 + r.offers[k].offer.type.length + r.offers[k].offer.sdp.length;
-        break;
-      case 'wt-answer':
-        bytes += 130 + r.from.edge.length + r.answer.type.length + r.answer.sdp.length;
-        break;
-      case 'wt-disconnect':
-        bytes += 24 + r.from.edge.length + 46 * r.peers.length;
-        break;
-      default:
-        bytes += 80;
+export function estimateRequestBytes(r: SwarmRequest): number {
+  switch (r.type) {
+    case 'announce':
+      return 80;
+    case 'scrape':
+    case 'wt-scrape':
+      return 12 + 22 * r.infoHashes.length;
+    case 'wt-announce': {
+      let bytes = 80 + r.from.edge.length;
+      for (let k = 0; k < r.offers.length; k++) bytes += 40 + r.offers[k].offer.type.length + r.offers[k].offer.sdp.length;
+      return bytes;
     }
+    case 'wt-answer':
+      return 130 + r.from.edge.length + r.answer.type.length + r.answer.sdp.length;
+    case 'wt-disconnect':
+      return 24 + r.from.edge.length + 46 * r.peers.length;
+    default:
+      return 80;
   }
-  return bytes;
 }
 
 /** EdgeBatch: requests with consecutive ids, then the table identity. */

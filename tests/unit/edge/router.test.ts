@@ -118,6 +118,8 @@ const announce = (first: number, n = 0): SwarmRequest => ({
 const ask = (router: SwarmRouter, r: SwarmRequest): Promise<SwarmReply> => new Promise((resolve) => router.request(r, resolve));
 const downloaded = (r: SwarmReply): number => (r.type === 'announce' ? r.downloaded : -1);
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** A swarm's reply script: "moved", naming `owner` or nobody. */
+const moved = (owner?: string) => (): SwarmReply => (owner === undefined ? { type: 'moved' } : { type: 'moved', owner });
 
 /**
  * The router's own timers are unref'd (a tracker's sockets keep it alive);
@@ -229,6 +231,25 @@ test('the time a request waited in the queue is handed to the transport (queuedA
   t.release();
 });
 
+test('close() answers what still waits in a queue or for a table change: "tracker is shutting down"', async () => {
+  const a = new FakeTransport('a', moved(), 1, true);
+  const router = makeRouter(new FakeDestinations(() => a, { a }, 1), 16, { movedWaitMs: 60_000 });
+  const parked = ask(router, announce(1, 0));
+  await nextTurn();
+  a.release(); // "moved": waits for a table change that will not come
+  await nextTurn();
+  assert.equal(router.moves.received, 1);
+  void ask(router, announce(1, 1)); // takes the one message slot (the transport's to answer)
+  await nextTurn();
+  const queued = ask(router, announce(1, 2)); // behind it, in the router's queue
+  await nextTurn();
+  assert.equal(router.queuedFor(a), 1);
+  router.close();
+  const shuttingDown = { type: 'error', message: 'tracker is shutting down', unavailable: true };
+  assert.deepEqual(await parked, shuttingDown);
+  assert.deepEqual(await queued, shuttingDown);
+});
+
 // ------------------------------------------------------------ fan-out
 
 test('a scrape across owners fans out and merges in request order', async () => {
@@ -304,7 +325,6 @@ test('a table change routes queued requests again by the new table before anythi
 
 // ------------------------------------------------------------ moved
 
-const moved = (owner?: string) => (): SwarmReply => (owner === undefined ? { type: 'moved' } : { type: 'moved', owner });
 
 test('moved, and the edge\'s table changed meanwhile: sent at once to the new owner; the caller sees only its reply', async () => {
   const a = new FakeTransport('a', moved('c'), Infinity, true);
