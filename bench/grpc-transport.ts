@@ -95,7 +95,7 @@ function ask<T>(child: ReturnType<typeof fork>, cmd: string, key: string): Promi
   });
 }
 
-async function runOne(codecName: string, size: number, coalesce: boolean, seconds: number, window: number): Promise<Row> {
+async function runOne(codecName: string, size: number, viaRouter: boolean, seconds: number, window: number): Promise<Row> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', codecName], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await ask<number>(child, '', 'port');
   const transport = new GrpcTransport({
@@ -121,7 +121,7 @@ async function runOne(codecName: string, size: number, coalesce: boolean, second
       return;
     }
     outstanding++;
-    if (coalesce) {
+    if (viaRouter) {
       router.request(batch[0], (reply) => {
         outstanding--;
         requests++;
@@ -162,7 +162,7 @@ async function runOne(codecName: string, size: number, coalesce: boolean, second
   await new Promise((r) => child.once('exit', r));
   return {
     codec: codecName,
-    label: coalesce ? `${size} (router)` : String(size),
+    label: viaRouter ? `${size} (router)` : String(size),
     requests: r1 - r0,
     messages: m1.messagesSent - m0.messagesSent,
     seconds: elapsed,
