@@ -8,9 +8,10 @@
  * answers every announce with a fixed 50-peer reply, so the store costs
  * nothing); this process runs a GrpcTransport and keeps `window` batches in
  * flight for `seconds` per configuration. Each batch of size N travels as
- * its own message (maxRequestsPerMessage = N); the "1 (coalesced)" row sends
- * batches of 1 with the transport's normal coalescing, as the router's many
- * small sends would. CPU is process.cpuUsage() of each side, so "req/s per
+ * its own message; the "1 (router)" row keeps `window` single requests in
+ * flight through the edge router (services/edge/router.ts), which queues
+ * them and sends what arrives in one turn as one message, as frontends do.
+ * CPU is process.cpuUsage() of each side, so "req/s per
  * core" = requests / CPU-seconds of that side (the machine's cores are
  * shared by both processes; compare rows of one run, not absolute numbers).
  *
@@ -26,6 +27,7 @@ import * as pbjsCodec from '../lib/transport/grpc/pbjs-codec.js';
 import type { WireCodec } from '../lib/transport/grpc/service.js';
 import type { AnnounceReply, SwarmReply, SwarmRequest } from '../lib/transport/messages.js';
 import type { SwarmService } from '../lib/transport/transport.js';
+import { SingleDestination, SwarmRouter } from '../services/edge/router.js';
 
 const codecs: Record<string, WireCodec> = { fast: fastCodec, pbjs: pbjsCodec };
 
@@ -93,7 +95,7 @@ function ask<T>(child: ReturnType<typeof fork>, cmd: string, key: string): Promi
   });
 }
 
-async function runOne(codecName: string, size: number, coalesce: boolean, seconds: number, window: number): Promise<Row> {
+async function runOne(codecName: string, size: number, viaRouter: boolean, seconds: number, window: number): Promise<Row> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', codecName], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await ask<number>(child, '', 'port');
   const transport = new GrpcTransport({
@@ -102,9 +104,9 @@ async function runOne(codecName: string, size: number, coalesce: boolean, second
     edgeId: 'bench-edge',
     codec: codecs[codecName],
     maxMessagesInFlight: window,
-    maxRequestsPerMessage: coalesce ? 4096 : size,
     requestTimeoutMs: 30_000,
   });
+  const router = new SwarmRouter(new SingleDestination(transport), 4096, undefined, { requestTimeoutMs: 30_000 });
   if (!(await transport.whenOpen(5000))) throw new Error('stream did not open');
   const batch = Array.from({ length: size }, (_, i) => announce(i));
 
@@ -119,6 +121,15 @@ async function runOne(codecName: string, size: number, coalesce: boolean, second
       return;
     }
     outstanding++;
+    if (viaRouter) {
+      router.request(batch[0], (reply) => {
+        outstanding--;
+        requests++;
+        if (reply.type === 'error') errors++;
+        loop();
+      });
+      return;
+    }
     transport.send(batch, (replies) => {
       outstanding--;
       requests += replies.length;
@@ -145,12 +156,13 @@ async function runOne(codecName: string, size: number, coalesce: boolean, second
     idle = resolve;
     if (outstanding === 0) resolve();
   });
+  router.close();
   await transport.close();
   child.send({ cmd: 'stop' });
   await new Promise((r) => child.once('exit', r));
   return {
     codec: codecName,
-    label: coalesce ? `${size} (coalesced)` : String(size),
+    label: viaRouter ? `${size} (router)` : String(size),
     requests: r1 - r0,
     messages: m1.messagesSent - m0.messagesSent,
     seconds: elapsed,
@@ -214,10 +226,10 @@ function codecBench(): void {
   console.log('codec (100 announces / 100 replies with 50 IPv4 peers), ns per item');
   console.log('codec  enc req  dec req  enc rep  dec rep');
   for (const [name, c] of Object.entries(codecs)) {
-    const eb = c.encodeEdgeBatch([{ firstId: 1, requests }]);
+    const eb = c.encodeEdgeBatch({ firstId: 1, requests, tableIdentity: 1 });
     const sb = c.encodeSwarmBatch(ids, replies);
     const row = [
-      time(() => c.encodeEdgeBatch([{ firstId: 1, requests }])),
+      time(() => c.encodeEdgeBatch({ firstId: 1, requests, tableIdentity: 1 })),
       time(() => c.decodeEdgeBatch(eb)),
       time(() => c.encodeSwarmBatch(ids, replies)),
       time(() => c.decodeSwarmBatch(sb)),

@@ -219,9 +219,63 @@ export class TrackerMetrics {
     });
   }
 
-  observeSlotTable(source: () => { epoch: number; members: number }): void {
+  /** Edge and swarm: the slot table in force. */
+  observeSlotTable(source: () => { epoch: number; members: number; identity: number }): void {
     this.gauge('tracker_slot_table_epoch', 'Version of the slot table (increases with every membership change)', () => source().epoch);
     this.gauge('tracker_slot_table_members', 'Swarms that own slots', () => source().members);
+    this.gauge('tracker_slot_table_identity', 'Identity of the slot table (a hash of the member names): the same on every edge and swarm that sees the same members', () => source().identity);
+  }
+
+  // ------------------------------------------------------------ slot ownership and moved requests
+
+  /** Swarm: slots it owns under its table, and requests it answered "moved". */
+  observeOwnership(source: () => { ownedSlots: number; movedSent: number }): void {
+    this.gauge('tracker_owned_slots', 'Swarm: slots (of 65536) this swarm owns under its slot table', () => source().ownedSlots);
+    new ReadThroughCounter(
+      'tracker_moved_replies_sent_total',
+      'Swarm: requests answered "moved" because their slot is not this swarm\'s under its table (the edge sends them again)',
+      () => [{ labels: {}, value: source().movedSent }],
+      this.registry,
+    );
+  }
+
+  /** Edge: "moved" replies received, and how the requests were sent again (giving up counts as limit cluster.maxMovedHops). */
+  observeMoved(source: () => { received: number; reroutedByTable: number; reroutedByHint: number; reroutedAfterWait: number }): void {
+    new ReadThroughCounter(
+      'tracker_moved_replies_received_total',
+      'Edge: "moved" replies from swarms (a swarm and this edge disagreed about who owns a slot)',
+      () => [{ labels: {}, value: source().received }],
+      this.registry,
+    );
+    new ReadThroughCounter(
+      'tracker_moved_reroutes_total',
+      'Edge: moved requests sent again, by what chose the swarm: table (this edge\'s table had changed), hint (the owner the reply named), wait (the table, after waiting up to cluster.movedWaitMs)',
+      () => {
+        const s = source();
+        return [
+          { labels: { via: 'table' }, value: s.reroutedByTable },
+          { labels: { via: 'hint' }, value: s.reroutedByHint },
+          { labels: { via: 'wait' }, value: s.reroutedAfterWait },
+        ];
+      },
+      this.registry,
+    );
+  }
+
+  /** Edge and swarm with cluster.membership=file: reloads of the members file by result. */
+  observeMembersFile(source: () => { reloadsOk: number; reloadsFailed: number }): void {
+    new ReadThroughCounter(
+      'tracker_members_file_reloads_total',
+      'Reloads of cluster.membersFile by result (a failed reload keeps the previous members)',
+      () => {
+        const s = source();
+        return [
+          { labels: { result: 'ok' }, value: s.reloadsOk },
+          { labels: { result: 'failed' }, value: s.reloadsFailed },
+        ];
+      },
+      this.registry,
+    );
   }
 
   // ------------------------------------------------------------ cluster (swarm side)

@@ -3,26 +3,36 @@ import type { SwarmReply, SwarmRequest } from './messages.js';
 import type { BatchCallback, SwarmService, Transport } from './transport.js';
 import { errorReplies, INTERNAL_ERROR, unavailableReply } from './replies.js';
 
+const NOTHING = (): void => {};
+
 /**
  * The all-in-one transport: edge and swarm in one process. It keeps the
  * asynchronous contract of the gRPC transport (replies arrive after `send`
- * returns) so frontends behave the same in both deployments.
+ * returns) so frontends behave the same in both deployments. It has no cap
+ * on messages (always writable) and ignores table identities: the one swarm
+ * owns every slot.
  *
  * The service must not throw; when it does, the clients still get an
  * answer ("internal error") and the exception goes to `failures` (counted
  * and logged, rate-limited), as does one thrown by a `done` callback.
  */
 export class InProcessTransport implements Transport {
+  readonly writable = true;
   private pending = 0;
   private closed = false;
 
   constructor(
     private readonly service: SwarmService,
     private readonly failures?: FailureSink,
+    readonly name = 'local',
   ) {}
 
   get inFlight(): number {
     return this.pending;
+  }
+
+  onWritable(): () => void {
+    return NOTHING;
   }
 
   send(batch: SwarmRequest[], done: BatchCallback): void {

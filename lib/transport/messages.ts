@@ -94,7 +94,23 @@ export interface ErrorReply {
   readonly unavailable?: boolean;
 }
 
-export type SwarmReply = AnnounceReply | ScrapeReply | ErrorReply | WtReply;
+/**
+ * The swarm does not own the request's slot under its slot table (edge and
+ * swarm saw different members). Only the edge's router ever sees it: it
+ * sends the request again, to `owner` or by its newest table; frontends and
+ * clients never do.
+ */
+export interface MovedReply {
+  readonly type: 'moved';
+  /**
+   * The owner under the swarm's table, when one swarm owns every hash of the
+   * request there; a hint the edge may follow while its own table still
+   * names the swarm that answered.
+   */
+  readonly owner?: string;
+}
+
+export type SwarmReply = AnnounceReply | ScrapeReply | ErrorReply | MovedReply | WtReply;
 
 // ---------------------------------------------------------------- WebTorrent
 

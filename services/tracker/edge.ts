@@ -4,6 +4,7 @@ import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client
 import { SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { SlotDestinations } from '../edge/slot-destinations.js';
+import { FileMembership } from '../../lib/cluster/membership/file.js';
 import { createMembership, nodeName } from './cluster-config.js';
 import { edgeTrust } from './cluster-trust.js';
 import { startOperations, type RunningTracker } from './operations.js';
@@ -20,7 +21,6 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   await membership.start();
 
   const clientFailures = ops.failures.for('grpc-client');
-  const overloaded = ops.metrics.limitCounter('cluster.maxQueuedRequests');
   let frontends: Frontends | undefined;
   const destinations = new SlotDestinations(
     membership,
@@ -35,10 +35,8 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
         authToken: trust.authToken || undefined,
         requestTimeoutMs: config.cluster.requestTimeoutMs,
         maxMessagesInFlight: config.cluster.maxMessagesInFlight,
-        maxQueuedRequests: config.cluster.maxQueuedRequests,
         onMessageSent: (requests) => client.batchSize.observe(requests),
         onRoundTrip: (seconds) => client.roundTrip.observe(seconds),
-        onOverloaded: (requests) => overloaded.inc(requests),
         onStateChange: streamLogger(logger, member),
         failures: clientFailures,
       });
@@ -46,17 +44,37 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
       return transport;
     },
     config.cluster.requestTimeoutMs,
+    logger.child({ component: 'routing' }),
   );
   destinations.start();
   ops.metrics.observeSlotTable(() => destinations.tableInfo);
+  if (membership instanceof FileMembership) ops.metrics.observeMembersFile(() => membership);
+
+  // The one queue per swarm, and what to do with "moved" replies.
+  const router = new SwarmRouter(destinations, config.cluster.maxBatch, ops.failures.for('router'), {
+    maxQueuedRequests: config.cluster.maxQueuedRequests,
+    requestTimeoutMs: config.cluster.requestTimeoutMs,
+    maxMovedHops: config.cluster.maxMovedHops,
+    movedWaitMs: config.cluster.movedWaitMs,
+    limits: {
+      maxQueuedRequests: ops.metrics.limitCounter('cluster.maxQueuedRequests'),
+      maxMovedHops: ops.metrics.limitCounter('cluster.maxMovedHops'),
+    },
+  });
+  ops.metrics.observeMoved(() => router.moves);
   const transports = (): { name: string; transport: GrpcTransport }[] =>
     destinations.swarms.map(({ name, transport }) => ({ name, transport: transport as GrpcTransport }));
   ops.metrics.observeSwarmClients(() =>
-    transports().map(({ name, transport }) => ({ swarm: name, up: transport.streamState === 'open', inFlight: transport.inFlight })),
+    transports().map(({ name, transport }) => ({ swarm: name, up: transport.streamState === 'open', inFlight: transport.inFlight + router.queuedFor(transport) })),
   );
-  ops.metrics.observeSwarmClientFailures(() => transports().map(({ name, transport }) => ({ swarm: name, ...transport.stats() })));
+  ops.metrics.observeSwarmClientFailures(() =>
+    transports().map(({ name, transport }) => {
+      const stats = transport.stats();
+      const queue = router.countsFor(transport);
+      return { ...stats, swarm: name, timedOut: stats.timedOut + queue.timedOut, overloaded: queue.overloaded };
+    }),
+  );
 
-  const router = new SwarmRouter(destinations, config.cluster.maxBatch, ops.failures.for('router'));
   frontends = await Frontends.start({ config, edgeId, router, policy: ops.accessList.list, metrics: ops.metrics, logger });
   const started = frontends;
 
@@ -74,6 +92,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     tcpPort: started.tcpPort,
     async stop() {
       await started.stop(config.shutdown.graceSeconds * 1000);
+      router.close();
       await destinations.close();
       await membership.stop();
       trust.close();

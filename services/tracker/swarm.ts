@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/runtime/logger.js';
 import { GrpcSwarmServer, type StreamRejection } from '../../lib/transport/grpc/server.js';
 import { createSwarm } from '../swarm/create-swarm.js';
 import { nodeName } from './cluster-config.js';
+import { startSwarmOwnership } from './swarm-ownership.js';
 import { swarmTrust, swarmTrustWarning } from './cluster-trust.js';
 import { startOperations, type RunningTracker } from './operations.js';
 
@@ -15,6 +16,11 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
   const ops = await startOperations(config, logger, { accessList: false });
   const trust = await swarmTrust(config, name, logger, ops.metrics);
   const swarm = createSwarm(config, ops.metrics, ops.failures);
+
+  // Ownership: the edges' membership provider and slot table. Batches routed
+  // by another table are checked and what is not ours is answered "moved".
+  const { ownership, stop: stopOwnership } = await startSwarmOwnership(config, name, logger, ops.metrics);
+
   const batch = ops.metrics.swarmServerBatch();
   const relayBacklog = ops.metrics.limitCounter('swarm.maxPendingRelaysPerEdge');
   const server = new GrpcSwarmServer(swarm, {
@@ -23,6 +29,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     swarmId: name,
     credentials: trust.credentials,
     auth: trust.auth,
+    slotOwner: ownership.follows ? ownership : undefined,
     maxPendingRelaysPerEdge: config.swarm.maxPendingRelaysPerEdge,
     onRelayBacklogFull: () => relayBacklog.inc(),
     onEdgeGone: (edgeId) => {
@@ -41,6 +48,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
   const port = await server.listen();
   ops.metrics.observeEdges(() => server.connectedEdges().length);
   ops.metrics.observeEdgeStreams(() => server.stats());
+  ops.metrics.observeOwnership(() => ({ ownedSlots: ownership.ownedCount, movedSent: server.stats().moved }));
   const warning = swarmTrustWarning(config, trust.auth);
   if (warning) logger.warn(warning);
   logger.info('swarm listening', { name, grpcHost: config.swarm.grpcHost, grpcPort: port, metricsPort: ops.metricsPort, edgeTransport: trust.summary });
@@ -49,6 +57,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     tcpPort: port,
     async stop() {
       await server.shutdown(config.shutdown.graceSeconds * 1000);
+      await stopOwnership();
       swarm.stopSweeper();
       trust.close();
     },

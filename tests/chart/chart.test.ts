@@ -244,7 +244,7 @@ describe('rendered objects', () => {
     assert.equal(find(existing, 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'access-list').configMap.name, 'my-list');
   });
 
-  it('security: non-root numeric user, read-only root, no capabilities, RuntimeDefault seccomp; only edges get a token, scoped to EndpointSlices', () => {
+  it('security: non-root numeric user, read-only root, no capabilities, RuntimeDefault seccomp; edges and swarms get a token scoped to EndpointSlices', () => {
     const objects = rendered.get('defaults')!;
     for (const { owner, spec } of podTemplates(objects)) {
       assert.equal(spec.securityContext.runAsNonRoot, true, owner.metadata.name);
@@ -256,11 +256,28 @@ describe('rendered objects', () => {
         assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
       }
     }
-    assert.equal(find(objects, 'Deployment').spec.template.spec.automountServiceAccountToken, true);
-    assert.equal(find(objects, 'StatefulSet').spec.template.spec.automountServiceAccountToken, false);
+    const edge = find(objects, 'Deployment').spec.template.spec;
+    const swarm = find(objects, 'StatefulSet').spec.template.spec;
+    assert.equal(edge.automountServiceAccountToken, true);
+    assert.equal(swarm.automountServiceAccountToken, true, 'swarms watch EndpointSlices too');
     assert.deepEqual(find(objects, 'Role').rules, [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] }]);
     const binding = find(objects, 'RoleBinding');
-    assert.equal(binding.subjects[0].name, find(objects, 'Deployment').spec.template.spec.serviceAccountName);
+    assert.deepEqual(binding.subjects.map((x: any) => x.name).sort(), [edge.serviceAccountName, swarm.serviceAccountName].sort());
+    assert.notEqual(edge.serviceAccountName, swarm.serviceAccountName);
+  });
+
+  it('edges and swarms watch the same membership: the swarm Service\'s EndpointSlices, port grpc', () => {
+    const objects = rendered.get('defaults')!;
+    const service = ofKind(objects, 'Service').find((o: any) => o.spec.clusterIP === 'None')!;
+    const envOf = (kind: string): Record<string, unknown> =>
+      Object.fromEntries(find(objects, kind).spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+    for (const kind of ['Deployment', 'StatefulSet']) {
+      const env = envOf(kind);
+      assert.equal(env.TRACKER_CLUSTER__MEMBERSHIP, 'kubernetes', kind);
+      assert.equal(env.TRACKER_CLUSTER__KUBERNETES_SERVICE, service.metadata.name, kind);
+      assert.equal(env.TRACKER_CLUSTER__KUBERNETES_NAMESPACE, 'metadata.namespace', kind);
+      assert.equal(env.TRACKER_CLUSTER__KUBERNETES_PORT_NAME, service.spec.ports[0].name, kind);
+    }
   });
 
   it('drain: edges sleep in preStop while still ready, and the grace period covers preStop + drain delay + grace', () => {

@@ -4,7 +4,8 @@
  * args, env and mounted ConfigMaps/Secrets (tests/support/chart-pods.ts), on
  * a loopback address of its own. A fake API server serves the swarm
  * Service's EndpointSlices from the swarms' readiness probes, as the
- * EndpointSlice controller would. Then a real client (the npm
+ * EndpointSlice controller would, to the edge and to the swarms (which build
+ * the same slot table from them). Then a real client (the npm
  * bittorrent-tracker client) announces through the edge port, the helm test
  * pod's command passes against it, and every metric the dashboard and the
  * alert rules use is one these processes export.
@@ -139,7 +140,8 @@ describe('the rendered chart, run as local processes', () => {
           namespace: NS,
           ip,
           workDir,
-          hostEnv: { TRACKER_METRICS__HOST: ip, TRACKER_SWARM__GRPC_HOST: ip },
+          // Swarms watch the EndpointSlices too (what they own); their token reaches this API server.
+          hostEnv: { TRACKER_METRICS__HOST: ip, TRACKER_SWARM__GRPC_HOST: ip, TRACKER_CLUSTER__KUBECONFIG: api.kubeconfigPath },
         }).start(scope),
       );
     }
@@ -192,6 +194,19 @@ describe('the rendered chart, run as local processes', () => {
       }
     }
     assert.ok(api.requests.some((p) => p === api.path), 'the edge listed the swarm Service EndpointSlices in its own namespace');
+  });
+
+  it('the swarms build the edge\'s slot table from the same EndpointSlices and own every slot between them', async () => {
+    const identity = metricIn(await podMetrics(edge), 'tracker_slot_table_identity');
+    assert.ok(identity !== undefined && identity > 0);
+    let owned: number[] = [];
+    await until('both swarms on the edge\'s table', async () => {
+      const texts = await Promise.all(swarms.map((s) => podMetrics(s).catch(() => '')));
+      owned = texts.map((text) => metricIn(text, 'tracker_owned_slots') ?? -1);
+      return texts.every((text) => metricIn(text, 'tracker_slot_table_identity') === identity);
+    }, [edge, ...swarms]);
+    assert.equal(owned[0] + owned[1], 65536, JSON.stringify(owned));
+    assert.ok(owned.every((n) => n > 0), JSON.stringify(owned));
   });
 
   it('a real client announces through the edge port over UDP and HTTP and finds the other peer', async () => {

@@ -8,6 +8,8 @@
  *  - a peer announced through edge-0 is returned through edge-1 (HTTP, UDP);
  *  - SIGKILL of the swarm-1 child: the supervisor starts a new one, which
  *    serves swarm-1's slots again through both edges;
+ *  - a line added to the members file starts swarm-3, which both edges then
+ *    route its slots to; removing the line stops it;
  *  - SIGTERM to the supervisor stops every child and exits 0.
  *
  * Children are found through /proc: parent = the supervisor, command line
@@ -19,7 +21,8 @@ import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http.
 import { SlotTable } from '../../lib/cluster/slot-table.js';
 import { metricIn, metricsText, pidAlive, startClusterCommand, type ClusterCommand } from '../support/cluster.js';
 import { AnnounceEvent, UdpTestClient, decodeCompactPeers, endpointKey, eventually, httpGet, randomId20 } from '../support/integration-helpers.js';
-import { cleanupScope } from '../support/tracker-process.js';
+import { cleanupScope, findFreePort } from '../support/tracker-process.js';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const EDGES = 2;
 const SWARMS = 3;
@@ -71,7 +74,7 @@ async function crossEdgeHttp(cmd: ClusterCommand, swarm: string, from: number, t
   return true;
 }
 
-test('tracker cluster --edges 2 --swarms 3: comes up, routes across edges, restarts a killed swarm, stops cleanly on SIGTERM', { timeout: 150_000 }, async (t) => {
+test('tracker cluster --edges 2 --swarms 3: comes up, routes across edges, restarts a killed swarm, rescales when its members file is edited, stops cleanly on SIGTERM', { timeout: 150_000 }, async (t) => {
   const scope = cleanupScope(t);
   const began = Date.now();
   const cmd = await startClusterCommand(scope, { edges: EDGES, swarms: SWARMS });
@@ -149,7 +152,55 @@ test('tracker cluster --edges 2 --swarms 3: comes up, routes across edges, resta
   // Nothing else was restarted.
   for (const [name, pid] of pids) if (name !== 'swarm-1') assert.equal(cmd.childPid(name), pid, `${name} kept its process`);
 
-  // 4. SIGTERM to the supervisor: every child stops and it exits 0.
+  // 4. Editing the members file rescales the cluster: a new line starts a swarm both edges route to; removing it stops that swarm.
+  const file = cmd.membersFile();
+  const original = readFileSync(file, 'utf8');
+  const rewrite = (text: string): void => {
+    writeFileSync(`${file}.new`, text);
+    renameSync(`${file}.new`, file);
+  };
+  const grpc3 = await findFreePort({ host: '127.0.0.1', tcp: true, udp: false });
+  rewrite(`${original}swarm-3=127.0.0.1:${grpc3}\n`);
+  const TABLE4 = SlotTable.build([...MEMBERS, 'swarm-3']);
+  const onSwarm3 = (): string => {
+    for (;;) {
+      const hash = randomId20();
+      if (TABLE4.ownerOf(hash) === 'swarm-3') return hash;
+    }
+  };
+  await eventually(
+    async () => {
+      for (let j = 0; j < EDGES; j++) {
+        const text = await metricsText(cmd.edgeMetricsPort(j));
+        if (metricIn(text, 'tracker_slot_table_identity') !== TABLE4.identity || metricIn(text, 'tracker_swarm_stream_up', { swarm: 'swarm-3' }) !== 1) return undefined;
+      }
+      return true;
+    },
+    20_000,
+    'both edges routing to swarm-3',
+  ).catch((error: Error) => {
+    throw new Error(cmd.describe(error.message));
+  });
+  const hash3 = onSwarm3();
+  const seeder3 = peerPort();
+  assert.ok((await httpAnnounce(cmd.edgePort(0), { infoHash: hash3, port: seeder3, left: 0 })).ok);
+  const through1 = await httpAnnounce(cmd.edgePort(1), { infoHash: hash3, port: peerPort() });
+  assert.deepEqual(through1.peers, [`127.0.0.1|${seeder3}`], 'swarm-3 serves its slots through both edges');
+  rewrite(original);
+  await eventually(
+    async () => {
+      for (let j = 0; j < EDGES; j++) {
+        if (metricIn(await metricsText(cmd.edgeMetricsPort(j)), 'tracker_slot_table_identity') !== TABLE.identity) return undefined;
+      }
+      return true;
+    },
+    20_000,
+    'both edges back on the 3-swarm table',
+  );
+  await eventually(() => (/members file no longer lists a swarm: stopping it.*"node":"swarm-3"/.test(cmd.output()) ? true : undefined), 10_000, 'the supervisor to stop swarm-3');
+  assert.match(cmd.output(), /members file lists a new swarm: starting it.*"node":"swarm-3"/);
+
+  // 5. SIGTERM to the supervisor: every child stops and it exits 0.
   const children = cmd.childPids();
   assert.equal(children.length, 5, cmd.describe(`expected 5 children before SIGTERM, found ${children.length}`));
   const stopBegan = Date.now();

@@ -1,6 +1,6 @@
 /**
  * The tracker as a cluster of separate processes on loopback: 3 `tracker
- * swarm` + 2 `tracker edge` (tests/support/cluster.ts), static membership,
+ * swarm` + 2 `tracker edge` (tests/support/cluster.ts), a members file,
  * one shared UDP connection-id key.
  *
  *  - a peer announced through edge A is returned through edge B (UDP, with a
@@ -411,7 +411,7 @@ describe('cluster of separate processes: 3 swarms + 2 edges', { timeout: 180_000
     for (const edge of cluster.edges) {
       await cluster.waitStreams(edge, { 'swarm-0': 1, 'swarm-1': 0, 'swarm-2': 1 }, 3000);
       const text = await edge.metrics();
-      assert.equal(metricIn(text, 'tracker_slot_table_members'), 3, `${edge.name}: static membership keeps the dead swarm's slots on it`);
+      assert.equal(metricIn(text, 'tracker_slot_table_members'), 3, `${edge.name}: the members file still lists the dead swarm, so it keeps its slots`);
       assert.equal(metricIn(text, 'tracker_swarm_inflight_requests', { swarm: victimName }), 0, `${edge.name}: nothing waits for the dead swarm`);
       assert.ok((metricIn(text, 'tracker_swarm_round_trip_seconds_count') ?? 0) > 0, `${edge.name}: round trips observed`);
       assert.ok((metricIn(text, 'tracker_swarm_batch_requests_count', { swarm: 'swarm-0' }) ?? 0) > 0, `${edge.name}: batches to swarm-0 observed`);

@@ -1,15 +1,20 @@
 /**
  * Local clusters of tracker processes for integration and e2e tests: M
  * `tracker swarm` processes and N `tracker edge` processes on loopback,
- * wired by static membership, each a real child process (the build in
- * dist/) on free ports.
+ * each a real child process (the build in dist/) on free ports, wired by a
+ * members file (cluster.membership=file) that every one of them watches.
  *
  *   const cluster = await startCluster(scope, { swarms: 3, edges: 2 });
  *   cluster.edges[0].port              // UDP + HTTP + WebSocket of edge-0
- *   cluster.hashOwnedBy('swarm-1')     // an info-hash whose slot swarm-1 owns
+ *   cluster.hashOwnedBy('swarm-1')     // an info-hash whose slot swarm-1 owns (current table)
  *   await cluster.swarms[1].kill();    // SIGKILL, waits for the exit
  *   await cluster.swarms[1].restart(); // same name, same ports
+ *   const s3 = await cluster.addSwarm();      // start swarm-3, then add it to the file; every node sees it
+ *   await cluster.removeSwarm('swarm-0');     // mark it draining, SIGTERM it, then remove its line
  *   await cluster.stop();              // SIGTERM edges, then swarms; every exit code must be 0
+ *
+ * With `separateEdgeMembers`, edges read a file of their own, so a test can
+ * let swarms see a change before edges do (`setMembers(..., 'swarms')`).
  *
  * and the `tracker cluster` supervisor command itself:
  *
@@ -23,9 +28,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SlotTable } from '../../lib/cluster/slot-table.js';
+import type { Member } from '../../lib/cluster/membership/types.js';
+import { writeMembersFile } from '../../services/tracker/cluster.js';
 import {
   OutputTail,
   TRACKER_ENTRY,
@@ -301,17 +310,25 @@ export interface ClusterOptions {
   /** --log.level (default info: stream state changes are logged; TRACKER_E2E_LOG_LEVEL overrides). */
   logLevel?: string;
   readyTimeoutMs?: number;
+  /** Edges read a members file of their own (see `setMembers`); default: one file for every node. */
+  separateEdgeMembers?: boolean;
 }
 
+/** Which nodes' members file `setMembers` writes. */
+export type MembersAudience = 'all' | 'edges' | 'swarms';
+
 export interface Cluster {
+  /** Every swarm process the cluster runs (ready members, and draining ones until removed). */
   readonly swarms: readonly ClusterNode[];
   readonly edges: readonly ClusterNode[];
-  /** Swarm member names (swarm-0, ...). */
+  /** Ready swarm member names (swarm-0, ...), as the swarms' members file lists them now. */
   readonly members: readonly string[];
   /** The UDP connection-id key shared by the edges. */
   readonly connectionIdKey: string;
-  /** The same HRW table the edges build. */
+  /** The HRW table of `members`: what every node builds once it has read the file. */
   readonly table: SlotTable;
+  /** The members file every swarm (and, unless separateEdgeMembers, every edge) reads. */
+  readonly membersFile: string;
   swarm(name: string): ClusterNode;
   /** The swarm owning a 20-char latin1 info-hash. */
   ownerOf(infoHash: string): string;
@@ -319,6 +336,20 @@ export interface Cluster {
   hashOwnedBy(swarm: string): string;
   /** `count` random info-hashes spread round-robin over every swarm (each swarm gets its share). */
   spreadHashes(count: number): string[];
+  /**
+   * Rewrites the members file(s) of `audience` (atomically): `ready` names
+   * own slots, `draining` ones keep their channels. Names are of swarms the
+   * cluster runs. Does not wait: see waitTable.
+   */
+  setMembers(ready: readonly string[], draining?: readonly string[], audience?: MembersAudience): void;
+  /** Waits (bounded) until every running node of `audience` reports tracker_slot_table_identity == `identity` (default: the table of `ready`/`members`). */
+  waitTable(identity?: number, audience?: MembersAudience, timeoutMs?: number): Promise<void>;
+  /** Starts a new swarm process (default name: the next swarm-N) and waits until it is ready; no file lists it yet (see setMembers). */
+  launchSwarm(name?: string): Promise<ClusterNode>;
+  /** launchSwarm, then adds it to the file(s) and waits until every node has the new table. */
+  addSwarm(name?: string): Promise<ClusterNode>;
+  /** Marks `name` draining, waits for every node's new table, stops it (SIGTERM, exit 0 expected), then removes its line. */
+  removeSwarm(name: string): Promise<StopResult>;
   /** Waits (bounded) until `edge` reports tracker_swarm_stream_up == want[swarm] for every given swarm. */
   waitStreams(edge: ClusterNode, want: Record<string, 0 | 1>, timeoutMs?: number): Promise<void>;
   /** `message` with the last output lines of every process. */
@@ -336,27 +367,35 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
   const common = [`--log.level=${level}`, '--metrics.host=127.0.0.1', '--shutdown.drainDelaySeconds=0', ...(options.extraArgs ?? [])];
   const connectionIdKey = randomBytes(32).toString('hex');
   const edgeHost = options.edgeHost ?? '127.0.0.1';
+  const directory = mkdtempSync(join(tmpdir(), 'tracker-test-cluster-'));
+  const membersFile = join(directory, 'members');
+  const edgeMembersFile = options.separateEdgeMembers ? join(directory, 'edge-members') : membersFile;
 
   const swarms: ClusterNode[] = [];
-  for (let i = 0; i < swarmCount; i++) {
-    const name = `swarm-${i}`;
+  const edges: ClusterNode[] = [];
+  const all = (): ClusterNode[] => [...swarms, ...edges];
+  scope.after(async () => {
+    await Promise.all(all().map((node) => node.kill('SIGKILL').catch(() => undefined)));
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  const newSwarm = async (name: string): Promise<ClusterNode> => {
     const grpcPort = await findFreePort({ host: '127.0.0.1', tcp: true, udp: false });
     const metricsPort = await findFreePort({ host: '127.0.0.1', tcp: true, udp: false });
-    swarms.push(
-      new ClusterNode(name, 'swarm', grpcPort, metricsPort, [
-        'swarm',
-        ...common,
-        ...(options.swarmArgs ?? []),
-        ...(options.nodeArgs?.(name, 'swarm') ?? []),
-        `--node.name=${name}`,
-        '--swarm.grpcHost=127.0.0.1',
-        `--swarm.grpcPort=${grpcPort}`,
-        `--metrics.port=${metricsPort}`,
-      ]),
-    );
-  }
-  const memberList = swarms.map((s) => `${s.name}=127.0.0.1:${s.port}`).join(',');
-  const edges: ClusterNode[] = [];
+    return new ClusterNode(name, 'swarm', grpcPort, metricsPort, [
+      'swarm',
+      ...common,
+      ...(options.swarmArgs ?? []),
+      ...(options.nodeArgs?.(name, 'swarm') ?? []),
+      '--cluster.membership=file',
+      `--cluster.membersFile=${membersFile}`,
+      `--node.name=${name}`,
+      '--swarm.grpcHost=127.0.0.1',
+      `--swarm.grpcPort=${grpcPort}`,
+      `--metrics.port=${metricsPort}`,
+    ]);
+  };
+  for (let i = 0; i < swarmCount; i++) swarms.push(await newSwarm(`swarm-${i}`));
   for (let j = 0; j < edgeCount; j++) {
     const name = `edge-${j}`;
     const port = await findFreePort({ host: edgeHost, tcp: true, udp: true });
@@ -371,20 +410,32 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
         `--host=${edgeHost}`,
         `--port=${port}`,
         `--metrics.port=${metricsPort}`,
-        '--cluster.membership=static',
-        `--cluster.members=${memberList}`,
+        '--cluster.membership=file',
+        `--cluster.membersFile=${edgeMembersFile}`,
         `--udp.connectionIdKey=${connectionIdKey}`,
       ]),
     );
   }
-  const all = [...swarms, ...edges];
-  scope.after(async () => {
-    await Promise.all(all.map((node) => node.kill('SIGKILL').catch(() => undefined)));
-  });
 
-  const members = swarms.map((s) => s.name);
-  const table = SlotTable.build(members);
-  const describe = (message: string, lines = 25): string => [message, ...all.map((n) => n.describe('', lines))].join('\n');
+  /** What each file says now: ready and draining names. */
+  const lists: Record<'swarms' | 'edges', { ready: string[]; draining: string[] }> = {
+    swarms: { ready: swarms.map((s) => s.name), draining: [] },
+    edges: { ready: swarms.map((s) => s.name), draining: [] },
+  };
+  const memberOf = (name: string): Member => {
+    const node = swarms.find((s) => s.name === name);
+    if (!node) throw new Error(`no swarm named ${name} runs in this cluster`);
+    return { name, address: `127.0.0.1:${node.port}` };
+  };
+  const write = (audience: 'swarms' | 'edges'): void => {
+    const list = lists[audience];
+    writeMembersFile(audience === 'edges' ? edgeMembersFile : membersFile, list.ready.map(memberOf), list.draining.map(memberOf));
+  };
+  write('swarms');
+  if (edgeMembersFile !== membersFile) write('edges');
+
+  const describe = (message: string, lines = 25): string => [message, ...all().map((n) => n.describe('', lines))].join('\n');
+  const currentTable = (): SlotTable => SlotTable.build(lists.swarms.ready);
 
   // Swarms first, so the edges' first connect finds them.
   try {
@@ -394,27 +445,89 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
     throw new Error(describe(`the cluster did not start: ${(error as Error).message.split('\n')[0]}`));
   }
 
+  const audienceNodes = (audience: MembersAudience): ClusterNode[] =>
+    (audience === 'all' ? all() : audience === 'edges' ? edges : swarms).filter((n) => n.running());
+
   const cluster: Cluster = {
     swarms,
     edges,
-    members,
+    get members() {
+      return [...lists.swarms.ready];
+    },
     connectionIdKey,
-    table,
+    get table() {
+      return currentTable();
+    },
+    membersFile,
     swarm(name) {
       const node = swarms.find((s) => s.name === name);
       if (!node) throw new Error(`no swarm named ${name}`);
       return node;
     },
-    ownerOf: (infoHash) => table.ownerOf(infoHash)!,
+    ownerOf: (infoHash) => currentTable().ownerOf(infoHash)!,
     hashOwnedBy(swarm) {
-      if (!members.includes(swarm)) throw new Error(`no swarm named ${swarm}`);
+      const table = currentTable();
+      if (table.indexOf(swarm) < 0) throw new Error(`${swarm} owns no slots now`);
       for (;;) {
         const hash = randomBytes(20).toString('latin1');
         if (table.ownerOf(hash) === swarm) return hash;
       }
     },
     spreadHashes(count) {
+      const members = lists.swarms.ready;
       return Array.from({ length: count }, (_, i) => cluster.hashOwnedBy(members[i % members.length]));
+    },
+    setMembers(ready, draining = [], audience = 'all') {
+      for (const name of [...ready, ...draining]) memberOf(name);
+      const targets: Array<'swarms' | 'edges'> = audience === 'all' ? ['swarms', 'edges'] : [audience];
+      for (const target of targets) lists[target] = { ready: [...ready], draining: [...draining] };
+      if (targets.includes('swarms')) write('swarms');
+      if (edgeMembersFile !== membersFile) {
+        if (targets.includes('edges')) write('edges');
+      } else if (audience !== 'all') {
+        throw new Error('setMembers for one audience needs startCluster({ separateEdgeMembers: true })');
+      }
+    },
+    async waitTable(identity, audience = 'all', timeoutMs = 15_000) {
+      const want = identity ?? SlotTable.build(audience === 'edges' ? lists.edges.ready : lists.swarms.ready).identity;
+      const until = Date.now() + timeoutMs;
+      let last = '';
+      for (;;) {
+        const seen = await Promise.all(
+          audienceNodes(audience).map(async (n) => [n.name, await n.metrics().then((t) => metricIn(t, 'tracker_slot_table_identity'), (e: Error) => e.message)] as const),
+        );
+        last = JSON.stringify(Object.fromEntries(seen));
+        if (seen.every(([, v]) => v === want)) return;
+        if (Date.now() > until) throw new Error(describe(`tracker_slot_table_identity did not become ${want} on every ${audience} node within ${timeoutMs} ms (last: ${last})`));
+        await delay(50);
+      }
+    },
+    async launchSwarm(name) {
+      let n = swarms.length;
+      while (!name && swarms.some((s) => s.name === `swarm-${n}`)) n++;
+      const node = await newSwarm(name ?? `swarm-${n}`);
+      swarms.push(node);
+      try {
+        await node.start(readyTimeoutMs);
+      } catch (error) {
+        throw new Error(describe(`${node.name} did not start: ${(error as Error).message.split('\n')[0]}`));
+      }
+      return node;
+    },
+    async addSwarm(name) {
+      const node = await cluster.launchSwarm(name);
+      cluster.setMembers([...lists.swarms.ready, node.name], lists.swarms.draining.filter((d) => d !== node.name));
+      await cluster.waitTable();
+      return node;
+    },
+    async removeSwarm(name) {
+      const node = cluster.swarm(name);
+      cluster.setMembers(lists.swarms.ready.filter((r) => r !== name), [...lists.swarms.draining.filter((d) => d !== name), name]);
+      await cluster.waitTable();
+      const result = await node.stop();
+      cluster.setMembers(lists.swarms.ready, lists.swarms.draining.filter((d) => d !== name));
+      swarms.splice(swarms.indexOf(node), 1);
+      return result;
     },
     async waitStreams(edge, want, timeoutMs = 10_000) {
       const until = Date.now() + timeoutMs;
@@ -453,7 +566,7 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
     },
   };
   // Every edge has a stream to every swarm before the cluster is handed out.
-  const allUp = Object.fromEntries(members.map((m) => [m, 1 as const]));
+  const allUp = Object.fromEntries(swarms.map((m) => [m.name, 1 as const]));
   await Promise.all(edges.map((e) => cluster.waitStreams(e, allUp, 10_000)));
   return cluster;
 }
@@ -524,6 +637,8 @@ export interface ClusterCommand {
   childPid(name: string): number | undefined;
   /** Pids of every live child. */
   childPids(): number[];
+  /** The members file the supervisor wrote (from its "cluster started" log line). */
+  membersFile(): string;
   /** Waits (bounded) until /readyz answers 200 on every metrics port. */
   waitAllReady(timeoutMs: number): Promise<void>;
   output(): string;
@@ -621,6 +736,11 @@ export async function startClusterCommand(scope: CleanupContext, options: Cluste
     metricsPorts: names.map((n) => n.metrics),
     childPid,
     childPids,
+    membersFile() {
+      const file = /"membersFile":"([^"]+)"/.exec(tail.toString())?.[1];
+      if (!file) throw new Error(describe('the supervisor has not logged its membersFile'));
+      return file;
+    },
     async waitAllReady(timeoutMs) {
       try {
         await Promise.all(

@@ -168,7 +168,16 @@ export function allReplies(): SwarmReply[] {
     { type: 'wt-answer' },
     { type: 'wt-disconnect', removed: 2 },
     { type: 'wt-scrape', files: [{ complete: 9, incomplete: 8, downloaded: 7 }] },
+    { type: 'moved', owner: 'swarm-ü-2' },
+    { type: 'moved' },
   ];
+}
+
+/** allRequests(), repeated as needed to ask for one reply of each type (RecordingSwarm answers allReplies() in turn). */
+export function requestsForEveryReply(): SwarmRequest[] {
+  const requests = allRequests();
+  const n = allReplies().length;
+  return Array.from({ length: Math.max(n, requests.length) }, (_, i) => requests[i % requests.length]);
 }
 
 /** One relayed message of each kind. */
@@ -207,7 +216,7 @@ function transportConformanceExtended(name: string, make: (service: SwarmService
     const service = new RecordingSwarm();
     const t = await make(service);
     try {
-      const requests = allRequests();
+      const requests = requestsForEveryReply();
       const { replies } = await send(t.transport, requests);
       assert.deepEqual(comparable(service.received), comparable(requests));
       assert.deepEqual(comparable(replies), comparable(allReplies()));

@@ -37,6 +37,18 @@ groups:
           {{- with $runbook }}
           runbook_url: {{ . }}#trackerswarmsmissing
           {{- end }}
+      - alert: TrackerSlotTablesDisagree
+        expr: (max by (namespace) (tracker_slot_table_identity{ {{- $edge -}} }) != min by (namespace) (tracker_slot_table_identity{ {{- $edge -}} })) or (max by (namespace) (tracker_slot_table_identity{ {{- $swarm -}} }) != min by (namespace) (tracker_slot_table_identity{ {{- $swarm -}} })) or (max by (namespace) (tracker_slot_table_identity{ {{- $edge -}} }) != max by (namespace) (tracker_slot_table_identity{ {{- $swarm -}} }))
+        for: 5m
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: "Edges and swarms do not agree on who owns which slot."
+          description: {{ `tracker_slot_table_identity differs between pods in {{ $labels.namespace }} for 5 minutes: some pod does not see the swarm Service's EndpointSlices as the others do. Requests for the slots in question are answered "moved" and sent again, or fail.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackerslottablesdisagree
+          {{- end }}
       - alert: TrackerSwarmDown
         expr: up{ {{- $swarm -}} } == 0
         for: 5m

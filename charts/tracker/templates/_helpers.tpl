@@ -172,6 +172,20 @@ readinessProbe:
 {{- end }}
 {{- end -}}
 
+{{/* How both roles find the swarms: the swarm Service's EndpointSlices (edges route by them, swarms build the same slot table). */}}
+{{- define "tracker.membershipEnv" -}}
+- name: TRACKER_CLUSTER__MEMBERSHIP
+  value: kubernetes
+- name: TRACKER_CLUSTER__KUBERNETES_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: TRACKER_CLUSTER__KUBERNETES_SERVICE
+  value: {{ include "tracker.swarm.fullname" . }}
+- name: TRACKER_CLUSTER__KUBERNETES_PORT_NAME
+  value: grpc
+{{- end -}}
+
 {{/* Pod-level fields both roles share. */}}
 {{- define "tracker.podCommon" -}}
 {{- $role := index .root.Values .component -}}

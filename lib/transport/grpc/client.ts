@@ -1,29 +1,31 @@
 /**
  * The edge side of the edge <-> swarm wire: one GrpcTransport per swarm
- * member, carrying batches over ONE bidirectional gRPC stream
+ * member, carrying messages over ONE bidirectional gRPC stream
  * (tracker.v1.Swarm/Exchange, see proto/tracker.proto).
  *
- * - Batches go out as the router hands them over; several sends in one tick
- *   are coalesced into one EdgeBatch message (up to maxRequestsPerMessage).
- * - Every request carries an id (a wrapping uint32 counter; a batch takes a
- *   consecutive run), so replies are matched whatever order they come in.
- * - At most maxMessagesInFlight messages are written and unanswered; batches
- *   handed over meanwhile wait in a queue and go out together in the next
- *   message, so messages grow with the load instead of multiplying (each
- *   costs the edge and the swarm tens of microseconds whatever its size).
- *   Beyond maxQueuedRequests waiting, sends are answered at once with
- *   ErrorReply("swarm <name> overloaded"). `write() === false` stops writing
- *   until 'drain'.
- * - Each request is answered within requestTimeoutMs, if need be with
- *   ErrorReply("swarm <name> timed out") (late replies are dropped).
+ * - Each batch handed to `send` is written at once as one EdgeBatch message,
+ *   stamped with the table identity it was routed with. Nothing is queued or
+ *   coalesced here: the edge router holds the one queue per swarm and sizes
+ *   the messages (cluster.maxBatch).
+ * - Every request carries an id (a wrapping uint32 counter; a message takes
+ *   a consecutive run), so replies are matched whatever order they come in.
+ *   A reply message that answers one whole message in order (what our swarm
+ *   sends) is handed to its callback as decoded, without a copy.
+ * - `writable` is false while maxMessagesInFlight messages are unanswered,
+ *   or after `write() === false` until 'drain'; `onWritable` listeners run
+ *   when it turns true again (a reply, a timeout, 'drain', the stream going
+ *   down), which is when the router writes its next message.
+ * - Each request is answered within requestTimeoutMs of `queuedAt` (when
+ *   the router queued it), if need be with ErrorReply("swarm <name> timed
+ *   out") (late replies are dropped).
  * - When the stream ends or fails, everything outstanding is answered with
  *   ErrorReply("swarm <name> unavailable") and, until a new stream is open,
  *   sends fail the same way at once instead of waiting. The stream is
  *   reopened by this class (short backoff, then as soon as the channel is
  *   READY); the channel reconnects by itself with a 100 ms .. 2 s backoff.
  * - WebTorrent offers/answers pushed by the swarm go to `onRelay` handlers.
- * - Exceptions thrown by `done` callbacks and relay handlers are caught (the
- *   transport carries on) and go to `failures`.
+ * - Exceptions thrown by `done` callbacks, relay handlers and writable
+ *   listeners are caught (the transport carries on) and go to `failures`.
  * - Identity: with `authToken`, every stream carries a proof that this edge
  *   knows the token, bound to its edge id, boot nonce, the swarm's member
  *   name and the time (edge-token.ts); with TLS `credentials` carrying a
@@ -35,7 +37,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { FailureSink } from '../../runtime/failures.js';
 import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../messages.js';
 import type { BatchCallback, Transport } from '../transport.js';
-import { estimateRequestBytes, type DecodedSwarmBatch, type RequestRun } from './codec.js';
+import type { DecodedSwarmBatch, OutgoingEdgeBatch } from './codec.js';
 import { METADATA, PROTOCOL_VERSION, swarmServiceDefinition, type WireCodec } from './service.js';
 import { signEdgeProof } from './edge-token.js';
 import { errorReplies, unavailableReply } from '../replies.js';
@@ -49,16 +51,8 @@ export interface GrpcTransportOptions {
   edgeId: string;
   /** Random per process start; default: 16 random bytes, hex. */
   bootNonce?: string;
-  /** Messages written and not yet answered, at most. Default 64. */
+  /** Messages written and not yet answered before `writable` turns false. Default 64. */
   maxMessagesInFlight?: number;
-  /** Requests waiting behind the in-flight cap, at most; beyond: "overloaded". Default 65536. */
-  maxQueuedRequests?: number;
-  /**
-   * Coalescing never builds a message with more requests than this, or of
-   * more than about maxMessageBytes / 8 (estimated); one big batch still
-   * goes whole. Default 4096.
-   */
-  maxRequestsPerMessage?: number;
   /** Default 2000. */
   requestTimeoutMs?: number;
   /**
@@ -86,15 +80,13 @@ export interface GrpcTransportOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Wire codec; default the hand-written one (codec.ts). */
   codec?: WireCodec;
-  /** Metrics hooks: called with plain numbers. */
-  onMessageSent?: (requests: number, batches: number) => void;
-  /** Round trip of one batch (written -> last reply), in seconds. */
+  /** Metrics hook: a message of `requests` requests was written. */
+  onMessageSent?: (requests: number) => void;
+  /** Round trip of one message (written -> last reply), in seconds. */
   onRoundTrip?: (seconds: number, requests: number) => void;
   /** `reason`: why the stream went down (as stats().lastError); '' for other states. */
   onStateChange?: (state: StreamState, reason: string) => void;
-  /** Requests refused because maxQueuedRequests were already waiting. */
-  onOverloaded?: (requests: number) => void;
-  /** Where exceptions thrown by `done` callbacks and relay handlers go (the transport carries on). */
+  /** Where exceptions thrown by `done` callbacks, relay handlers and writable listeners go (the transport carries on). */
   failures?: FailureSink;
 }
 
@@ -112,12 +104,10 @@ export interface GrpcTransportStats {
   stateCode: number;
   streamsOpened: number;
   streamFailures: number;
-  inFlightBatches: number;
+  /** Messages written and not answered yet. */
+  inFlightMessages: number;
   inFlightRequests: number;
-  queuedBatches: number;
-  queuedRequests: number;
   messagesSent: number;
-  batchesSent: number;
   requestsSent: number;
   messagesReceived: number;
   repliesReceived: number;
@@ -127,11 +117,10 @@ export interface GrpcTransportStats {
   /** Requests answered with an ErrorReply by this transport, by cause. */
   timedOut: number;
   unavailable: number;
-  overloaded: number;
   /** Times write() returned false. */
   writeBlocked: number;
   callbackErrors: number;
-  /** Round trips of answered batches: count, sum and max in seconds. */
+  /** Round trips of answered messages: count, sum and max in seconds. */
   rttCount: number;
   rttSumSeconds: number;
   rttMaxSeconds: number;
@@ -140,27 +129,21 @@ export interface GrpcTransportStats {
 
 type RelayHandler = (socket: number, message: WtRelayMessage) => void;
 
-/** One message on the wire: how many of its batches are still unanswered. */
-interface InFlightMessage {
-  unanswered: number;
-}
-
-interface PendingBatch extends RequestRun {
-  /** The message that carried it; undefined while queued and once answered. */
-  message: InFlightMessage | undefined;
+/** One message on the wire, until every request of it is answered. */
+interface PendingMessage {
+  readonly firstId: number;
   requests: readonly SwarmRequest[];
   done: BatchCallback;
+  /** performance.now() ms by which every request must be answered. */
   readonly deadline: number;
   replies: SwarmReply[] | undefined;
   remaining: number;
-  /** performance.now() when written; 0 while queued. */
-  sentAt: number;
+  /** performance.now() when written. */
+  readonly sentAt: number;
   finished: boolean;
-  /** Estimated encoded size; -1 until needed. */
-  bytes: number;
 }
 
-type ExchangeCall = grpc.ClientDuplexStream<readonly RequestRun[], DecodedSwarmBatch>;
+type ExchangeCall = grpc.ClientDuplexStream<OutgoingEdgeBatch, DecodedSwarmBatch>;
 
 const SHUTTING_DOWN = 'tracker is shutting down';
 const NO_REQUESTS: readonly SwarmRequest[] = [];
@@ -176,34 +159,31 @@ export class GrpcTransport implements Transport {
   private readonly client: grpc.Client & { exchange(metadata: grpc.Metadata, options?: grpc.CallOptions): ExchangeCall };
   private readonly metadata: grpc.Metadata;
   private readonly maxMessagesInFlight: number;
-  private readonly maxQueuedRequests: number;
-  private readonly maxRequestsPerMessage: number;
-  private readonly maxBytesPerMessage: number;
   private readonly requestTimeoutMs: number;
   private readonly streamOpenTimeoutMs: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly relayHandlers: RelayHandler[] = [];
+  private readonly writableListeners = new Set<() => void>();
   private readonly stateWaiters = new Set<() => void>();
 
   private call: ExchangeCall | undefined;
   private state: StreamState = 'down';
   private blocked = false;
+  /** `writable` was false when last looked at: listeners are due when it turns true. */
+  private full = false;
   private closed = false;
   private nextId = 1;
-  /** Every accepted, unanswered batch by first id; insertion order = deadline order. */
-  private readonly pending = new Map<number, PendingBatch>();
-  /** Batches not written yet (finished ones are skipped). */
-  private queue: PendingBatch[] = [];
-  private queueHead = 0;
-  private cursor: PendingBatch | undefined;
-  private pumpScheduled = false;
+  /** Every written, unanswered message by first id. */
+  private readonly pending = new Map<number, PendingMessage>();
+  private cursor: PendingMessage | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Deadline the timer is armed for (Infinity: none). */
+  private timerAt = Infinity;
   private reopenTimer: NodeJS.Timeout | undefined;
   private openTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
   private requests = 0;
-  private inFlightMessages = 0;
   private readonly s: GrpcTransportStats;
 
   constructor(private readonly options: GrpcTransportOptions) {
@@ -211,15 +191,12 @@ export class GrpcTransport implements Transport {
     this.edgeId = options.edgeId;
     this.bootNonce = options.bootNonce ?? randomBytes(16).toString('hex');
     this.maxMessagesInFlight = Math.max(1, options.maxMessagesInFlight ?? 64);
-    this.maxQueuedRequests = Math.max(0, options.maxQueuedRequests ?? 65536);
-    this.maxRequestsPerMessage = Math.max(1, options.maxRequestsPerMessage ?? 4096);
     this.requestTimeoutMs = Math.max(1, options.requestTimeoutMs ?? 2000);
     this.streamOpenTimeoutMs = Math.max(1, options.streamOpenTimeoutMs ?? 2000);
     this.initialBackoffMs = options.initialReconnectBackoffMs ?? 100;
     this.maxBackoffMs = Math.max(this.initialBackoffMs, options.maxReconnectBackoffMs ?? 2000);
     this.backoffMs = this.initialBackoffMs;
     const maxMessage = options.maxMessageBytes ?? 64 * 1024 * 1024;
-    this.maxBytesPerMessage = Math.max(1, Math.floor(maxMessage / 8));
     const channelOptions: grpc.ChannelOptions = {
       'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 10_000,
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 5_000,
@@ -245,69 +222,75 @@ export class GrpcTransport implements Transport {
     this.metadata.set(METADATA.bootNonce, Buffer.from(this.bootNonce, 'utf8'));
     this.metadata.set(METADATA.protocol, PROTOCOL_VERSION);
     this.s = {
-      state: 'down', stateCode: 0, streamsOpened: 0, streamFailures: 0, inFlightBatches: 0, inFlightRequests: 0,
-      queuedBatches: 0, queuedRequests: 0, messagesSent: 0, batchesSent: 0, requestsSent: 0, messagesReceived: 0,
-      repliesReceived: 0, relaysReceived: 0, repliesUnmatched: 0, timedOut: 0, unavailable: 0, overloaded: 0,
-      writeBlocked: 0, callbackErrors: 0, rttCount: 0, rttSumSeconds: 0, rttMaxSeconds: 0, lastError: '',
+      state: 'down', stateCode: 0, streamsOpened: 0, streamFailures: 0, inFlightMessages: 0, inFlightRequests: 0,
+      messagesSent: 0, requestsSent: 0, messagesReceived: 0, repliesReceived: 0, relaysReceived: 0, repliesUnmatched: 0,
+      timedOut: 0, unavailable: 0, writeBlocked: 0, callbackErrors: 0, rttCount: 0, rttSumSeconds: 0, rttMaxSeconds: 0,
+      lastError: '',
     };
     this.openStream();
   }
 
   // ------------------------------------------------------------ Transport
 
-  /** Requests accepted and not answered yet (queued or on the wire). */
+  /** Requests written and not answered yet. */
   get inFlight(): number {
     return this.requests;
   }
 
-  send(batch: SwarmRequest[], done: BatchCallback): void {
+  /** True when a message can be written within the cap, or when sends fail at once anyway (no stream, closed). */
+  get writable(): boolean {
+    return this.call === undefined || (!this.blocked && this.pending.size < this.maxMessagesInFlight);
+  }
+
+  onWritable(listener: () => void): () => void {
+    this.writableListeners.add(listener);
+    return () => this.writableListeners.delete(listener);
+  }
+
+  send(batch: SwarmRequest[], done: BatchCallback, tableIdentity = 0, queuedAt?: number): void {
     const n = batch.length;
     if (this.closed) return this.failSoon(n, SHUTTING_DOWN, done);
     if (n === 0) return this.failSoon(0, '', done);
-    if (this.state === 'down') {
+    const call = this.call;
+    if (!call) {
       this.s.unavailable += n;
       return this.failSoon(n, `swarm ${this.name} unavailable`, done);
     }
-    if (this.s.queuedRequests > 0 && this.s.queuedRequests + n > this.maxQueuedRequests) {
-      this.s.overloaded += n;
-      this.options.onOverloaded?.(n);
-      return this.failSoon(n, `swarm ${this.name} overloaded`, done);
-    }
     const firstId = this.nextId;
     this.nextId = (firstId + n) >>> 0;
-    const pending: PendingBatch = {
+    const now = performance.now();
+    const message: PendingMessage = {
       firstId,
       requests: batch,
       done,
-      deadline: Date.now() + this.requestTimeoutMs,
+      deadline: (queuedAt ?? now) + this.requestTimeoutMs,
       replies: undefined,
       remaining: n,
-      sentAt: 0,
-      message: undefined,
+      sentAt: now,
       finished: false,
-      bytes: -1,
     };
-    this.pending.set(firstId, pending);
-    this.queue.push(pending);
+    this.pending.set(firstId, message);
     this.requests += n;
-    this.s.queuedBatches++;
-    this.s.queuedRequests += n;
-    if (!this.timer) this.armTimer();
-    if (!this.pumpScheduled) {
-      this.pumpScheduled = true;
-      queueMicrotask(this.pumpTask);
+    if (message.deadline < this.timerAt) this.armTimer(message.deadline);
+    const s = this.s;
+    s.messagesSent++;
+    s.requestsSent += n;
+    this.options.onMessageSent?.(n);
+    if (!call.write({ firstId, requests: batch, tableIdentity })) {
+      this.blocked = true;
+      s.writeBlocked++;
     }
+    if (!this.full && !this.writable) this.full = true;
   }
 
   /**
-   * Stops sending. With `graceMs` > 0, batches already accepted get up to
+   * Stops sending. With `graceMs` > 0, messages already written get up to
    * that long to be answered; what is left is answered with ErrorReply.
    */
   async close(graceMs = 0): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (graceMs > 0 && this.pending.size > 0 && this.call) {
-      this.pump();
       await new Promise<void>((resolve) => {
         const deadline = setTimeout(resolve, graceMs);
         const check = (): void => {
@@ -322,10 +305,10 @@ export class GrpcTransport implements Transport {
       });
     }
     this.setState('closed');
-    if (this.timer) clearTimeout(this.timer);
+    this.disarmTimer();
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     if (this.openTimer) clearTimeout(this.openTimer);
-    this.timer = this.reopenTimer = this.openTimer = undefined;
+    this.reopenTimer = this.openTimer = undefined;
     this.failAll(SHUTTING_DOWN);
     const call = this.call;
     this.call = undefined;
@@ -335,6 +318,7 @@ export class GrpcTransport implements Transport {
     }
     this.client.close();
     for (const waiter of [...this.stateWaiters]) waiter();
+    this.notifyWritable();
   }
 
   // ------------------------------------------------------------ extras
@@ -354,7 +338,7 @@ export class GrpcTransport implements Transport {
 
   /** A snapshot of the counters and gauges (plain numbers). */
   stats(): GrpcTransportStats {
-    return { ...this.s, state: this.state, stateCode: STREAM_STATE_CODE[this.state], inFlightRequests: this.requests };
+    return { ...this.s, state: this.state, stateCode: STREAM_STATE_CODE[this.state], inFlightMessages: this.pending.size, inFlightRequests: this.requests };
   }
 
   /** Resolves true once the stream is open (acknowledged by the swarm), false after `timeoutMs` or close. */
@@ -396,6 +380,7 @@ export class GrpcTransport implements Transport {
     const call = this.client.exchange(metadata, {});
     this.call = call;
     this.blocked = false;
+    this.full = false;
     this.s.streamsOpened++;
     this.setState('connecting');
     if (this.openTimer) clearTimeout(this.openTimer);
@@ -419,12 +404,10 @@ export class GrpcTransport implements Transport {
     call.on('drain', () => {
       if (this.call !== call) return;
       this.blocked = false;
-      this.pump();
+      this.notifyWritable();
     });
     call.on('error', (error: grpc.ServiceError) => this.onStreamEnd(call, error));
     call.on('end', () => this.onStreamEnd(call, undefined));
-    // Batches accepted while the previous stream was being replaced.
-    this.pump();
   }
 
   private onStreamEnd(call: ExchangeCall, error: grpc.ServiceError | undefined, reason?: string): void {
@@ -447,6 +430,8 @@ export class GrpcTransport implements Transport {
     this.failAll(`swarm ${this.name} unavailable`);
     this.s.unavailable += outstanding;
     this.scheduleReopen();
+    // Sends fail at once now: whatever waits for a free message slot can be answered.
+    this.notifyWritable();
   }
 
   private scheduleReopen(): void {
@@ -471,64 +456,6 @@ export class GrpcTransport implements Transport {
     }
   }
 
-  private readonly pumpTask = (): void => {
-    this.pumpScheduled = false;
-    this.pump();
-  };
-
-  /** Writes queued batches while the stream takes them and the in-flight cap allows. */
-  private pump(): void {
-    const call = this.call;
-    if (!call || this.blocked) return;
-    const queue = this.queue;
-    const now = performance.now();
-    while (this.queueHead < queue.length && this.inFlightMessages < this.maxMessagesInFlight) {
-      const runs: PendingBatch[] = [];
-      const message: InFlightMessage = { unanswered: 0 };
-      let count = 0;
-      let bytes = 0;
-      while (this.queueHead < queue.length) {
-        const b = queue[this.queueHead];
-        if (b.finished) {
-          this.queueHead++;
-          continue;
-        }
-        if (b.bytes < 0) b.bytes = estimateRequestBytes(b.requests);
-        if (runs.length > 0 && (count + b.requests.length > this.maxRequestsPerMessage || bytes + b.bytes > this.maxBytesPerMessage)) break;
-        this.queueHead++;
-        bytes += b.bytes;
-        b.sentAt = now;
-        b.message = message;
-        runs.push(b);
-        count += b.requests.length;
-        this.s.inFlightBatches++;
-        this.s.queuedBatches--;
-        this.s.queuedRequests -= b.requests.length;
-      }
-      if (runs.length === 0) break;
-      message.unanswered = runs.length;
-      this.inFlightMessages++;
-      this.s.messagesSent++;
-      this.s.batchesSent += runs.length;
-      this.s.requestsSent += count;
-      this.options.onMessageSent?.(count, runs.length);
-      if (!call.write(runs)) {
-        this.blocked = true;
-        this.s.writeBlocked++;
-        break;
-      }
-    }
-    if (this.queueHead === queue.length) {
-      // Emptied in place: a queue array old enough to be in old space would
-      // otherwise keep every batch it held reachable for scavenges.
-      queue.length = 0;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > queue.length) {
-      this.queue = queue.slice(this.queueHead);
-      this.queueHead = 0;
-    }
-  }
-
   private onData(call: ExchangeCall, batch: DecodedSwarmBatch): void {
     if (this.call !== call) return;
     const s = this.s;
@@ -548,10 +475,19 @@ export class GrpcTransport implements Transport {
         }
       }
     }
-    s.repliesReceived += replies.length;
-    const freedBefore = this.inFlightMessages;
-    for (let i = 0; i < ids.length; i++) this.resolve(ids[i], replies[i]);
-    if (this.inFlightMessages < freedBefore) this.pump();
+    const n = ids.length;
+    if (n === 0) return;
+    s.repliesReceived += n;
+    // What our swarm sends: one reply message per request message, in order.
+    const whole = this.pending.get(ids[0]);
+    if (whole !== undefined && whole.replies === undefined && whole.requests.length === n && idsRunFrom(ids, whole.firstId)) {
+      whole.replies = replies;
+      whole.remaining = 0;
+      this.finish(whole, '');
+    } else {
+      for (let i = 0; i < n; i++) this.resolve(ids[i], replies[i]);
+    }
+    this.notifyWritable();
   }
 
   private resolve(id: number, reply: SwarmReply): void {
@@ -564,7 +500,7 @@ export class GrpcTransport implements Transport {
           break;
         }
       }
-      if (!b || b.sentAt === 0) {
+      if (!b) {
         this.s.repliesUnmatched++;
         return;
       }
@@ -582,26 +518,19 @@ export class GrpcTransport implements Transport {
 
   // ------------------------------------------------------------ completion
 
-  /** Answers a batch: its replies so far, `error` for the missing ones. */
-  private finish(b: PendingBatch, error: string): void {
+  /** Answers a message: its replies so far, `error` for the missing ones. */
+  private finish(b: PendingMessage, error: string): void {
     b.finished = true;
     this.pending.delete(b.firstId);
+    if (this.cursor === b) this.cursor = undefined;
     const n = b.requests.length;
     this.requests -= n;
-    if (b.sentAt > 0) {
-      this.s.inFlightBatches--;
-      if (b.message && --b.message.unanswered === 0) this.inFlightMessages--;
-      b.message = undefined;
-      if (error === '') {
-        const seconds = (performance.now() - b.sentAt) / 1000;
-        this.s.rttCount++;
-        this.s.rttSumSeconds += seconds;
-        if (seconds > this.s.rttMaxSeconds) this.s.rttMaxSeconds = seconds;
-        this.options.onRoundTrip?.(seconds, n);
-      }
-    } else {
-      this.s.queuedBatches--;
-      this.s.queuedRequests -= n;
+    if (error === '') {
+      const seconds = (performance.now() - b.sentAt) / 1000;
+      this.s.rttCount++;
+      this.s.rttSumSeconds += seconds;
+      if (seconds > this.s.rttMaxSeconds) this.s.rttMaxSeconds = seconds;
+      this.options.onRoundTrip?.(seconds, n);
     }
     let replies = b.replies;
     if (error !== '') {
@@ -610,8 +539,8 @@ export class GrpcTransport implements Transport {
       else for (let i = 0; i < n; i++) replies[i] ??= reply;
     }
     const done = b.done;
-    // A batch that lived through a scavenge sits in old space until the next
-    // full GC; cleared fields keep it from holding this batch's young
+    // A message that lived through a scavenge sits in old space until the
+    // next full GC; cleared fields keep it from holding this message's young
     // requests, replies and callbacks alive (and promoted) that long.
     b.requests = NO_REQUESTS;
     b.replies = undefined;
@@ -629,7 +558,21 @@ export class GrpcTransport implements Transport {
     }
   }
 
-  /** Answers a batch that was never accepted, asynchronously. */
+  /** Runs the writable listeners if `writable` was false and is true now. */
+  private notifyWritable(): void {
+    if (!this.full || !this.writable) return;
+    this.full = false;
+    for (const listener of this.writableListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.s.callbackErrors++;
+        this.options.failures?.report(error, { swarm: this.name, callback: 'writable' });
+      }
+    }
+  }
+
+  /** Answers a batch that was never written, asynchronously. */
   private failSoon(n: number, message: string, done: BatchCallback): void {
     const replies: SwarmReply[] = n === 0 ? [] : errorReplies(n, message);
     queueMicrotask(() => this.deliver(done, replies));
@@ -637,30 +580,43 @@ export class GrpcTransport implements Transport {
 
   private failAll(message: string): void {
     for (const b of this.pending.values()) this.finish(b, message);
-    this.queue = [];
-    this.queueHead = 0;
     this.cursor = undefined;
   }
 
-  private armTimer(): void {
-    const head = this.pending.values().next();
-    if (head.done) return;
-    this.timer = setTimeout(this.onTimer, Math.max(0, head.value.deadline - Date.now()) + 1);
+  private armTimer(at: number): void {
+    this.disarmTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()) + 1);
     this.timer.unref();
   }
 
+  private disarmTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  /** Times out every message past its deadline (at most maxMessagesInFlight are pending, so a full scan is cheap). */
   private readonly onTimer = (): void => {
     this.timer = undefined;
-    const now = Date.now();
-    let freed = false;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
     for (const b of this.pending.values()) {
-      if (b.deadline > now) break;
-      const missing = b.remaining;
-      if (b.sentAt > 0) freed = true;
-      this.s.timedOut += missing;
-      this.finish(b, `swarm ${this.name} timed out`);
+      if (b.deadline <= now) {
+        this.s.timedOut += b.remaining;
+        this.finish(b, `swarm ${this.name} timed out`);
+      } else if (b.deadline < next) {
+        next = b.deadline;
+      }
     }
-    if (freed) this.pump();
-    this.armTimer();
+    if (next < Infinity && next < this.timerAt) this.armTimer(next);
+    this.notifyWritable();
   };
+}
+
+/** True when ids are firstId, firstId + 1, ... (mod 2^32). */
+function idsRunFrom(ids: readonly number[], firstId: number): boolean {
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== ((firstId + i) >>> 0)) return false;
+  return true;
 }

@@ -34,7 +34,9 @@ import { GrowableBuffer, TWO_POW_32 } from '../../protocol/binary.js';
 /** Request.body arms (Request.id is field 1). */
 const REQ_ANNOUNCE = 2, REQ_SCRAPE = 3, REQ_WT_ANNOUNCE = 4, REQ_WT_ANSWER = 5, REQ_WT_DISCONNECT = 6, REQ_WT_SCRAPE = 7;
 /** Reply.body arms (Reply.id is field 1). */
-const REP_ANNOUNCE = 2, REP_SCRAPE = 3, REP_ERROR = 4, REP_WT_ANNOUNCE = 5, REP_WT_ANSWER = 6, REP_WT_DISCONNECT = 7, REP_WT_SCRAPE = 8;
+const REP_ANNOUNCE = 2, REP_SCRAPE = 3, REP_ERROR = 4, REP_WT_ANNOUNCE = 5, REP_WT_ANSWER = 6, REP_WT_DISCONNECT = 7, REP_WT_SCRAPE = 8, REP_MOVED = 9;
+/** EdgeBatch fields. */
+const EDGE_REQUESTS = 1, EDGE_TABLE_IDENTITY = 2;
 /** WtRelay.message arms (WtRelay.socket is field 1). */
 const RELAY_OFFER = 2, RELAY_ANSWER = 3;
 
@@ -51,6 +53,8 @@ export interface DecodedEdgeBatch {
   readonly ids: number[];
   /** `undefined` where the request type is unknown to this build (a newer edge). */
   readonly requests: (SwarmRequest | undefined)[];
+  /** Identity of the slot table the edge routed them with; 0 = not routed by one table (check each). */
+  readonly tableIdentity: number;
 }
 
 export interface DecodedSwarmBatch {
@@ -59,10 +63,12 @@ export interface DecodedSwarmBatch {
   readonly relays: Relay[];
 }
 
-/** A run of requests whose ids are firstId, firstId + 1, ... (mod 2^32). */
-export interface RequestRun {
+/** One EdgeBatch to write: requests whose ids are firstId, firstId + 1, ... (mod 2^32). */
+export interface OutgoingEdgeBatch {
   readonly firstId: number;
   readonly requests: readonly SwarmRequest[];
+  /** SlotTable.identity the requests were routed with; 0 = not routed by one table. */
+  readonly tableIdentity: number;
 }
 
 // ------------------------------------------------------------------ writing
@@ -255,7 +261,7 @@ function writeStats(field: number, files: readonly TorrentStats[]): void {
 }
 
 function writeRequest(id: number, r: SwarmRequest): void {
-  const at = w.open(1); // EdgeBatch.requests
+  const at = w.open(EDGE_REQUESTS);
   w.uintField(1, id);
   let body: number;
   switch (r.type) {
@@ -386,6 +392,10 @@ function writeReply(id: number, r: SwarmReply): void {
       body = w.open(REP_WT_DISCONNECT);
       w.uintField(1, r.removed);
       break;
+    case 'moved':
+      body = w.open(REP_MOVED);
+      if (r.owner !== undefined) w.stringField(1, r.owner);
+      break;
     default:
       body = w.open(REP_ERROR);
       w.stringField(1, 'unknown reply type');
@@ -408,46 +418,37 @@ function writeRelay(relay: Relay): void {
 }
 
 /**
- * Roughly how many bytes `requests` take in an EdgeBatch (cheap; SDP and
- * edge ids counted one byte per char). Used to keep coalesced messages well
- * below the maximum message size.
+ * Roughly how many bytes `r` takes in an EdgeBatch (cheap; SDP and edge ids
+ * counted one byte per char). The edge router uses it to keep messages of
+ * WebTorrent requests well below the maximum message size.
  */
-export function estimateRequestBytes(requests: readonly SwarmRequest[]): number {
-  let bytes = 0;
-  for (let i = 0; i < requests.length; i++) {
-    const r = requests[i];
-    switch (r.type) {
-      case 'announce':
-        bytes += 80;
-        break;
-      case 'scrape':
-      case 'wt-scrape':
-        bytes += 12 + 22 * r.infoHashes.length;
-        break;
-      case 'wt-announce':
-        bytes += 80 + r.from.edge.length;
-        for (let k = 0; k < r.offers.length; k++) bytes += 40 + r.offers[k].offer.type.length + r.offers[k].offer.sdp.length;
-        break;
-      case 'wt-answer':
-        bytes += 130 + r.from.edge.length + r.answer.type.length + r.answer.sdp.length;
-        break;
-      case 'wt-disconnect':
-        bytes += 24 + r.from.edge.length + 46 * r.peers.length;
-        break;
-      default:
-        bytes += 80;
+export function estimateRequestBytes(r: SwarmRequest): number {
+  switch (r.type) {
+    case 'announce':
+      return 80;
+    case 'scrape':
+    case 'wt-scrape':
+      return 12 + 22 * r.infoHashes.length;
+    case 'wt-announce': {
+      let bytes = 80 + r.from.edge.length;
+      for (let k = 0; k < r.offers.length; k++) bytes += 40 + r.offers[k].offer.type.length + r.offers[k].offer.sdp.length;
+      return bytes;
     }
+    case 'wt-answer':
+      return 130 + r.from.edge.length + r.answer.type.length + r.answer.sdp.length;
+    case 'wt-disconnect':
+      return 24 + r.from.edge.length + 46 * r.peers.length;
+    default:
+      return 80;
   }
-  return bytes;
 }
 
-/** EdgeBatch from runs of requests with consecutive ids. */
-export function encodeEdgeBatch(runs: readonly RequestRun[]): Buffer {
+/** EdgeBatch: requests with consecutive ids, then the table identity. */
+export function encodeEdgeBatch(batch: OutgoingEdgeBatch): Buffer {
   w.reset();
-  for (let k = 0; k < runs.length; k++) {
-    const { firstId, requests } = runs[k];
-    for (let i = 0; i < requests.length; i++) writeRequest((firstId + i) >>> 0, requests[i]);
-  }
+  const { firstId, requests } = batch;
+  for (let i = 0; i < requests.length; i++) writeRequest((firstId + i) >>> 0, requests[i]);
+  w.uintField(EDGE_TABLE_IDENTITY, batch.tableIdentity);
   return w.finish();
 }
 
@@ -595,6 +596,7 @@ class Reader {
 
 const r = new Reader();
 const EMPTY: Uint8Array = new Uint8Array(0);
+const MOVED: SwarmReply = Object.freeze({ type: 'moved' });
 const NO_SDP: SessionDescription = Object.freeze({ type: '', sdp: '' });
 
 function readSocketRef(end: number): SocketRef {
@@ -846,6 +848,17 @@ function readReply(end: number, ids: number[], replies: SwarmReply[]): void {
         reply = { type: 'wt-disconnect', removed };
         break;
       }
+      case (REP_MOVED << 3) | LEN: {
+        const bend = r.len(end);
+        let owner = '';
+        while (r.pos < bend) {
+          const k = r.varint();
+          if (k === ((1 << 3) | LEN)) owner = r.utf8(bend);
+          else r.skip(k & 7, bend);
+        }
+        reply = owner === '' ? MOVED : { type: 'moved', owner };
+        break;
+      }
       default:
         r.skip(key & 7, end);
     }
@@ -890,20 +903,22 @@ function readRelay(end: number, relays: Relay[]): void {
 export function decodeEdgeBatch(buf: Buffer): DecodedEdgeBatch {
   const ids: number[] = [];
   const requests: (SwarmRequest | undefined)[] = [];
+  let tableIdentity = 0;
   r.buf = buf;
   r.pos = 0;
   const end = buf.length;
   try {
     while (r.pos < end) {
       const key = r.varint();
-      if (key === ((1 << 3) | LEN)) readRequest(r.len(end), ids, requests);
+      if (key === ((EDGE_REQUESTS << 3) | LEN)) readRequest(r.len(end), ids, requests);
+      else if (key === ((EDGE_TABLE_IDENTITY << 3) | VARINT)) tableIdentity = r.varint();
       else r.skip(key & 7, end);
     }
     if (r.pos !== end) throw new RangeError('message truncated');
   } finally {
     r.buf = EMPTY_BUFFER;
   }
-  return { ids, requests };
+  return { ids, requests, tableIdentity };
 }
 
 export function decodeSwarmBatch(buf: Buffer): DecodedSwarmBatch {

@@ -12,7 +12,7 @@
 import * as generated from './generated/tracker.js';
 import type { tracker } from './generated/tracker.types.js';
 import type { SessionDescription, SocketRef, SwarmReply, SwarmRequest, TorrentStats, WtRelayMessage, AnnounceEvent } from '../messages.js';
-import type { DecodedEdgeBatch, DecodedSwarmBatch, Relay, RequestRun } from './codec.js';
+import type { DecodedEdgeBatch, DecodedSwarmBatch, OutgoingEdgeBatch, Relay } from './codec.js';
 
 /** The generated namespace, typed by the pbts declarations. */
 export const pb = (generated as unknown as { tracker: typeof tracker }).tracker.v1;
@@ -121,6 +121,8 @@ export function toPbReply(id: number, r: SwarmReply): tracker.v1.Reply.$Properti
       return { id, wtAnswer: {} };
     case 'wt-disconnect':
       return { id, wtDisconnect: { removed: r.removed } };
+    case 'moved':
+      return { id, moved: { owner: r.owner ?? '' } };
   }
 }
 
@@ -146,6 +148,7 @@ export function fromPbReply(p: tracker.v1.Reply.$Properties): SwarmReply {
   }
   if (p.wtAnswer) return { type: 'wt-answer' };
   if (p.wtDisconnect) return { type: 'wt-disconnect', removed: p.wtDisconnect.removed ?? 0 };
+  if (p.moved) return p.moved.owner ? { type: 'moved', owner: p.moved.owner } : { type: 'moved' };
   return { type: 'error', message: 'unsupported reply type' };
 }
 
@@ -172,12 +175,9 @@ export function fromPbRelay(p: tracker.v1.WtRelay.$Properties): Relay | undefine
   return { socket, message };
 }
 
-export function encodeEdgeBatch(runs: readonly RequestRun[]): Buffer {
-  const requests: tracker.v1.Request.$Properties[] = [];
-  for (const { firstId, requests: rs } of runs) {
-    for (let i = 0; i < rs.length; i++) requests.push(toPbRequest((firstId + i) >>> 0, rs[i]));
-  }
-  const out = pb.EdgeBatch.encode({ requests }).finish();
+export function encodeEdgeBatch(batch: OutgoingEdgeBatch): Buffer {
+  const requests = batch.requests.map((r, i) => toPbRequest((batch.firstId + i) >>> 0, r));
+  const out = pb.EdgeBatch.encode({ requests, tableIdentity: batch.tableIdentity }).finish();
   return Buffer.from(out.buffer, out.byteOffset, out.length);
 }
 
@@ -189,7 +189,7 @@ export function decodeEdgeBatch(buf: Buffer): DecodedEdgeBatch {
     ids.push(q.id ?? 0);
     requests.push(fromPbRequest(q));
   }
-  return { ids, requests };
+  return { ids, requests, tableIdentity: Number(batch.tableIdentity ?? 0) };
 }
 
 export function encodeSwarmBatch(ids: ArrayLike<number>, replies: readonly SwarmReply[], relays: readonly Relay[] = []): Buffer {

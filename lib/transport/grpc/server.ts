@@ -28,6 +28,11 @@
  *   `edgeGoneGraceMs` unless the same edge process (same nonce) is back by
  *   then (a stream blip must not wipe the WebTorrent peers of live sockets).
  *
+ * Slot ownership: with `slotOwner`, a batch stamped with another table
+ * identity than the swarm's own is checked request by request, and the
+ * requests for slots this swarm does not own are answered "moved" (see
+ * slot-owner.ts) instead of reaching the service.
+ *
  * Exceptions caught on these paths (SwarmService.handle, onEdgeGone, a
  * write) go to `failures`: counted and logged, rate-limited.
  */
@@ -40,6 +45,7 @@ import type { SwarmService } from '../transport.js';
 import type { DecodedEdgeBatch, Relay } from './codec.js';
 import { METADATA, PROTOCOL_VERSION, swarmServiceDefinition, type OutgoingSwarmBatch, type WireCodec } from './service.js';
 import type { EdgeAuthenticator } from './edge-auth.js';
+import { movedReply, mustCheck, type SlotOwner } from '../slot-owner.js';
 
 export interface GrpcSwarmServerOptions {
   /** Default '0.0.0.0'. IPv6 literals may be given with or without brackets. */
@@ -54,6 +60,8 @@ export interface GrpcSwarmServerOptions {
   onEdgeConnected?: (edgeId: string, bootNonce: string, proof: string) => void;
   /** Who may claim which edge id; default: every claim is believed. */
   auth?: EdgeAuthenticator;
+  /** The slots this swarm owns; requests for others are answered "moved". Default: serve everything. */
+  slotOwner?: SlotOwner;
   /** A stream was refused (the edge is told `details` too). */
   onStreamRejected?: (reason: StreamRejection, details: string, edgeId: string) => void;
   /** Where exceptions caught on the stream paths go. */
@@ -102,6 +110,8 @@ export interface GrpcSwarmServerStats {
   requests: number;
   /** Requests of a type this build does not know (answered with ErrorReply). */
   unsupported: number;
+  /** Requests answered "moved": their slot is not this swarm's under its table. */
+  moved: number;
   /** SwarmService.handle threw (its batch got ErrorReplies). */
   handleErrors: number;
   relaysSent: number;
@@ -126,6 +136,7 @@ interface EdgeStream {
 
 const NO_IDS: number[] = [];
 const NO_REPLIES: SwarmReply[] = [];
+const UNSUPPORTED: SwarmReply = Object.freeze({ type: 'error', message: 'unsupported request type' });
 /** What an edge id may look like (node.name's rule): it becomes a map key and a certificate name. */
 const EDGE_ID = /^[A-Za-z0-9._-]{1,253}$/;
 const REJECTION_STAT = {
@@ -157,7 +168,7 @@ export class GrpcSwarmServer implements RelaySink {
   private readonly s: GrpcSwarmServerStats = {
     edges: 0, streamsAccepted: 0, streamsRejected: 0, rejectedUnauthenticated: 0, rejectedPermissionDenied: 0,
     rejectedInvalid: 0, rejectedShuttingDown: 0, streamsReplaced: 0, edgesGone: 0, batches: 0, requests: 0,
-    unsupported: 0, handleErrors: 0, relaysSent: 0, relaysDropped: 0, relaysDroppedNoStream: 0, relaysDroppedBacklog: 0,
+    unsupported: 0, moved: 0, handleErrors: 0, relaysSent: 0, relaysDropped: 0, relaysDroppedNoStream: 0, relaysDroppedBacklog: 0,
     writeBlocked: 0,
   };
 
@@ -398,13 +409,28 @@ export class GrpcSwarmServer implements RelaySink {
     const n = requests.length;
     this.s.batches++;
     this.s.requests += n;
-    let known = requests as SwarmRequest[];
-    let unknown = 0;
-    for (let i = 0; i < n; i++) if (requests[i] === undefined) unknown++;
-    if (unknown > 0) {
-      this.s.unsupported += unknown;
-      known = requests.filter((r): r is SwarmRequest => r !== undefined);
+    // Replies decided here, without the service: unknown types, and slots this swarm does not own.
+    let early: (SwarmReply | undefined)[] | undefined;
+    let earlyCount = 0;
+    const owner = this.options.slotOwner;
+    const check = owner !== undefined && mustCheck(owner, batch.tableIdentity);
+    for (let i = 0; i < n; i++) {
+      const r = requests[i];
+      let reply: SwarmReply | undefined;
+      if (r === undefined) {
+        reply = UNSUPPORTED;
+        this.s.unsupported++;
+      } else if (check) {
+        reply = movedReply(r, owner!);
+        if (reply === undefined) continue;
+        this.s.moved++;
+      } else {
+        continue;
+      }
+      (early ??= new Array<SwarmReply | undefined>(n))[i] = reply;
+      earlyCount++;
     }
+    const known = earlyCount === 0 ? (requests as SwarmRequest[]) : (requests.filter((_, i) => early![i] === undefined) as SwarmRequest[]);
     const started = this.options.onBatch ? performance.now() : 0;
     let replies: SwarmReply[];
     try {
@@ -416,10 +442,9 @@ export class GrpcSwarmServer implements RelaySink {
       replies = new Array<SwarmReply>(known.length).fill({ type: 'error', message: 'internal error' });
     }
     if (this.options.onBatch) this.options.onBatch(n, (performance.now() - started) / 1000);
-    if (unknown > 0) {
+    if (earlyCount > 0) {
       const merged = new Array<SwarmReply>(n);
-      const unsupported: SwarmReply = { type: 'error', message: 'unsupported request type' };
-      for (let i = 0, k = 0; i < n; i++) merged[i] = requests[i] === undefined ? unsupported : replies[k++];
+      for (let i = 0, k = 0; i < n; i++) merged[i] = early![i] ?? replies[k++];
       replies = merged;
     }
     // handle() may have relayed offers to this very edge: they ride along.

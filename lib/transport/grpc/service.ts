@@ -5,7 +5,7 @@
  */
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import * as fastCodec from './codec.js';
-import type { DecodedEdgeBatch, DecodedSwarmBatch, Relay, RequestRun } from './codec.js';
+import type { DecodedEdgeBatch, DecodedSwarmBatch, OutgoingEdgeBatch, Relay } from './codec.js';
 import type { SwarmReply } from '../messages.js';
 
 /** Call metadata keys (see the header of proto/tracker.proto). */
@@ -30,7 +30,7 @@ export interface OutgoingSwarmBatch {
 
 /** Encoders/decoders for the two stream message types; codec.ts or pbjs-codec.ts. */
 export interface WireCodec {
-  encodeEdgeBatch(runs: readonly RequestRun[]): Buffer;
+  encodeEdgeBatch(batch: OutgoingEdgeBatch): Buffer;
   decodeEdgeBatch(buf: Buffer): DecodedEdgeBatch;
   encodeSwarmBatch(ids: ArrayLike<number>, replies: readonly SwarmReply[], relays?: readonly Relay[]): Buffer;
   decodeSwarmBatch(buf: Buffer): DecodedSwarmBatch;
@@ -41,7 +41,7 @@ const cache = new WeakMap<WireCodec, ServiceDefinition>();
 /**
  * The service definition, for `server.addService` and
  * `grpc.makeGenericClientConstructor`. The request side serializes
- * RequestRun[] and deserializes DecodedEdgeBatch; the response side
+ * OutgoingEdgeBatch and deserializes DecodedEdgeBatch; the response side
  * serializes OutgoingSwarmBatch and deserializes DecodedSwarmBatch.
  */
 export function swarmServiceDefinition(codec: WireCodec = fastCodec): ServiceDefinition {
@@ -52,7 +52,7 @@ export function swarmServiceDefinition(codec: WireCodec = fastCodec): ServiceDef
       requestStream: true,
       responseStream: true,
       originalName: 'exchange',
-      requestSerialize: (runs) => codec.encodeEdgeBatch(runs as readonly RequestRun[]),
+      requestSerialize: (batch) => codec.encodeEdgeBatch(batch as OutgoingEdgeBatch),
       requestDeserialize: (buf) => codec.decodeEdgeBatch(buf),
       responseSerialize: (batch) => {
         const b = batch as OutgoingSwarmBatch;

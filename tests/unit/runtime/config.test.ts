@@ -62,8 +62,9 @@ interface ExpectedConfig {
   tls: { certFile: string; keyFile: string };
   node: { name: string };
   cluster: {
-    membership: 'static' | 'kubernetes';
+    membership: 'static' | 'kubernetes' | 'file';
     members: string;
+    membersFile: string;
     kubernetesNamespace: string;
     kubernetesService: string;
     kubernetesPortName: string;
@@ -72,6 +73,8 @@ interface ExpectedConfig {
     maxBatch: number;
     maxMessagesInFlight: number;
     maxQueuedRequests: number;
+    maxMovedHops: number;
+    movedWaitMs: number;
     authToken: string;
     authTokenFile: string;
     tls: { certFile: string; keyFile: string; caFile: string; serverName: string; edgeName: string };
@@ -172,6 +175,7 @@ const DEFAULTS: ExpectedConfig = {
   cluster: {
     membership: 'static',
     members: '',
+    membersFile: '',
     kubernetesNamespace: '',
     kubernetesService: 'tracker-swarm',
     kubernetesPortName: 'grpc',
@@ -180,6 +184,8 @@ const DEFAULTS: ExpectedConfig = {
     maxBatch: 256,
     maxMessagesInFlight: 64,
     maxQueuedRequests: 65536,
+    maxMovedHops: 3,
+    movedWaitMs: 500,
     authToken: '',
     authTokenFile: '',
     tls: { certFile: '', keyFile: '', caFile: '', serverName: '{name}', edgeName: '{id}' },
@@ -285,7 +291,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
     assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
-    assert.equal(keys.size, 98);
+    assert.equal(keys.size, 101);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -538,6 +544,9 @@ describe('config errors name the key', () => {
     'cluster.maxBatch': '0',
     'cluster.maxMessagesInFlight': 'many',
     'cluster.maxQueuedRequests': '0',
+    'cluster.membersFile': '/nonexistent/members',
+    'cluster.maxMovedHops': '17',
+    'cluster.movedWaitMs': '-1',
     'cluster.authToken': 'too-short-for-a-secret',
     'cluster.authTokenFile': '/nonexistent/token',
     'cluster.tls.certFile': '/nonexistent/cert.pem',

@@ -18,17 +18,28 @@ test('binary ids cover every byte value', () => {
   assert.equal(seen.size, 256);
 });
 
-test('requests: fast -> generated -> fast, generated -> fast, byte-identical encodings', () => {
+test('requests: fast -> generated -> fast, generated -> fast, byte-identical encodings; ids wrap; the table identity travels', () => {
   const requests = allRequests();
-  const runs = [{ firstId: 4294967290, requests: requests.slice(0, 3) }, { firstId: 7, requests: requests.slice(3) }];
-  const ids = [4294967290, 4294967291, 4294967292, ...requests.slice(3).map((_, i) => 7 + i)];
-  const a = fast.encodeEdgeBatch(runs);
-  const b = ref.encodeEdgeBatch(runs);
-  assert.deepEqual(a, b, 'canonical proto3 encoding, same bytes as protobufjs');
-  for (const decoded of [ref.decodeEdgeBatch(a), fast.decodeEdgeBatch(b), fast.decodeEdgeBatch(a)]) {
-    assert.deepEqual(decoded.ids, ids);
-    assert.deepEqual(norm(decoded.requests), norm(requests));
+  const ids = requests.map((_, i) => (4294967294 + i) >>> 0);
+  assert.equal(ids[2], 0, 'ids wrap around 2^32');
+  for (const tableIdentity of [2 ** 52 - 1, 1, 0]) {
+    const batch = { firstId: 4294967294, requests, tableIdentity };
+    const a = fast.encodeEdgeBatch(batch);
+    const b = ref.encodeEdgeBatch(batch);
+    assert.deepEqual(a, b, 'canonical proto3 encoding, same bytes as protobufjs');
+    for (const decoded of [ref.decodeEdgeBatch(a), fast.decodeEdgeBatch(b), fast.decodeEdgeBatch(a)]) {
+      assert.deepEqual(decoded.ids, ids);
+      assert.deepEqual(norm(decoded.requests), norm(requests));
+      assert.equal(decoded.tableIdentity, tableIdentity);
+    }
   }
+});
+
+test('an EdgeBatch from an edge that stamps no identity decodes as identity 0 (check every request)', () => {
+  // EdgeBatch { requests: [Request { id: 5 }] } and nothing else.
+  const decoded = fast.decodeEdgeBatch(Buffer.from([0x0a, 0x02, 0x08, 0x05]));
+  assert.deepEqual(decoded.ids, [5]);
+  assert.equal(decoded.tableIdentity, 0);
 });
 
 test('replies and relays: both directions, byte-identical encodings', () => {
@@ -53,9 +64,9 @@ test('64-bit and negative integers, large and empty fields', () => {
     { type: 'scrape', infoHashes: Array.from({ length: 2000 }, (_, i) => binaryId(i)) },
     { type: 'wt-announce', infoHash: binaryId(7), peerId: binaryId(8), from: { edge: 'édge-ü-🙂', socket: 2 ** 40 }, event: 0, seeder: false, offers: [{ offerId: binaryId(9), offer: { type: 'offer', sdp: 'v=0\r\n'.repeat(5000) } }] },
   ];
-  const runs = [{ firstId: 1, requests: big }];
-  const a = fast.encodeEdgeBatch(runs);
-  assert.deepEqual(a, ref.encodeEdgeBatch(runs));
+  const batch = { firstId: 1, requests: big, tableIdentity: 123456789012345 };
+  const a = fast.encodeEdgeBatch(batch);
+  assert.deepEqual(a, ref.encodeEdgeBatch(batch));
   assert.deepEqual(norm(fast.decodeEdgeBatch(a).requests), norm(big));
   assert.deepEqual(norm(ref.decodeEdgeBatch(a).requests), norm(big));
   const replies: SwarmReply[] = [
@@ -83,7 +94,7 @@ test('unknown fields are skipped and unknown request arms decode as undefined', 
 });
 
 test('truncated or overlong input throws instead of misreading', () => {
-  const good = fast.encodeEdgeBatch([{ firstId: 1, requests: allRequests() }]);
+  const good = fast.encodeEdgeBatch({ firstId: 1, requests: allRequests(), tableIdentity: 7 });
   for (const cut of [1, 2, 10, good.length - 1]) {
     assert.throws(() => fast.decodeEdgeBatch(good.subarray(0, cut)));
   }

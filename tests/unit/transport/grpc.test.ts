@@ -12,11 +12,11 @@ import { swarmServiceDefinition } from '../../../lib/transport/grpc/service.js';
 import type { DecodedEdgeBatch } from '../../../lib/transport/grpc/codec.js';
 import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../../../lib/transport/messages.js';
 import type { SwarmService, Transport } from '../../../lib/transport/transport.js';
-import { allRelays, allReplies, allRequests, binaryId, comparable, EchoSwarm, RecordingSwarm, transportConformance } from '../../support/transport-conformance.js';
+import { allRelays, allReplies, allRequests, binaryId, comparable, EchoSwarm, RecordingSwarm, requestsForEveryReply, transportConformance } from '../../support/transport-conformance.js';
 import { eventually, sleep, withinTurn, withTimeout } from '../../support/waiting.js';
 
-function send(transport: Transport, batch: SwarmRequest[]): Promise<SwarmReply[]> {
-  return new Promise((resolve) => transport.send(batch, resolve));
+function send(transport: Transport, batch: SwarmRequest[], tableIdentity?: number, queuedAt?: number): Promise<SwarmReply[]> {
+  return new Promise((resolve) => transport.send(batch, resolve, tableIdentity, queuedAt));
 }
 
 const announce = (n: number): SwarmRequest => ({
@@ -177,7 +177,7 @@ test('gRPC: per-request timeout when the swarm stalls; late replies are dropped'
     ]);
     assert.equal(transport.inFlight, 0);
     assert.equal(transport.stats().timedOut, 2);
-    assert.equal(transport.stats().inFlightBatches, 0);
+    assert.equal(transport.stats().inFlightMessages, 0);
 
     // The swarm wakes up and answers the old batch: ignored. New batches still work.
     stall.answer(stall.batches[0]);
@@ -194,85 +194,86 @@ test('gRPC: per-request timeout when the swarm stalls; late replies are dropped'
   }
 });
 
-test('gRPC: in-flight cap queues batches; beyond the queue bound sends are "overloaded" at once', async () => {
+test('gRPC: each send is one message as given, stamped with its table identity; nothing is merged or split', async () => {
   const stall = await stallingServer();
-  const transport = await connect(stall.port, { requestTimeoutMs: 5000, maxMessagesInFlight: 2, maxQueuedRequests: 10 });
+  const transport = await connect(stall.port, { requestTimeoutMs: 5000 });
   try {
-    const results: Promise<SwarmReply[]>[] = [];
-    for (let i = 0; i < 2; i++) {
-      results.push(send(transport, [announce(i)]));
-      await until(`batch ${i} written`, () => stall.batches.length === i + 1);
-    }
-    // Both slots busy: these wait in the queue (10 requests fit).
-    results.push(send(transport, Array.from({ length: 6 }, (_, i) => announce(10 + i))));
-    results.push(send(transport, Array.from({ length: 4 }, (_, i) => announce(20 + i))));
-    let stats = transport.stats();
-    assert.equal(stats.inFlightBatches, 2);
-    assert.equal(stats.queuedRequests, 10);
-    const overloaded = await withinTurn(send(transport, [announce(99)]), 'the send beyond the queue bound');
-    assert.deepEqual(overloaded, [{ type: 'error', message: 'swarm swarm-t overloaded', unavailable: true }]);
-    // The transport's own count of messages written (the pump has run: the awaits above were turns of it).
-    assert.equal(transport.stats().messagesSent, 2, 'nothing beyond the cap was written');
-    assert.equal(stall.batches.length, 2);
-    // Answering frees slots: the queued batches go out (coalesced into one message) and complete.
-    stall.answer(stall.batches[0]);
-    stall.answer(stall.batches[1]);
-    await until('queued batches written', () => stall.batches.length >= 3);
-    for (const b of stall.batches.slice(2)) stall.answer(b);
-    const all = await Promise.all(results);
-    assert.deepEqual(all.map((r) => r.length), [1, 1, 6, 4]);
-    assert.ok(all.flat().every((r) => r.type === 'announce'));
-    stats = transport.stats();
-    assert.equal(stats.overloaded, 1);
-    assert.equal(stats.inFlightBatches + stats.queuedBatches + stats.inFlightRequests, 0);
+    const results = [
+      send(transport, [announce(1), announce(2)]),
+      send(transport, [announce(3)], 2 ** 52 - 7),
+      send(transport, Array.from({ length: 300 }, (_, i) => announce(i)), 42),
+    ];
+    await until('three messages written', () => stall.batches.length === 3);
+    assert.deepEqual(stall.batches.map((b) => b.requests.length), [2, 1, 300]);
+    assert.deepEqual(stall.batches.map((b) => b.tableIdentity), [0, 2 ** 52 - 7, 42]);
+    for (const b of stall.batches) stall.answer(b);
+    assert.deepEqual((await Promise.all(results)).map((r) => r.length), [2, 1, 300]);
+    assert.equal(transport.stats().messagesSent, 3);
   } finally {
     await transport.close();
     stall.stop();
   }
 });
 
-test('gRPC: the cap counts messages: batches handed over while the swarm is busy go out together in the next one', async () => {
+test('gRPC: writable is false at maxMessagesInFlight unanswered messages; a reply makes it true and runs the listeners', async () => {
   const stall = await stallingServer();
-  const transport = await connect(stall.port, { requestTimeoutMs: 5000, maxMessagesInFlight: 1 });
+  const transport = await connect(stall.port, { requestTimeoutMs: 5000, maxMessagesInFlight: 2 });
+  let woken = 0;
+  const unsubscribe = transport.onWritable(() => {
+    woken++;
+    assert.equal(transport.writable, true, 'listeners run once it is writable');
+  });
   try {
+    assert.equal(transport.writable, true);
     const first = send(transport, [announce(1)]);
-    await until('first message written', () => stall.batches.length === 1);
-    // Three batches in three separate ticks while the one message slot is taken.
-    const later: Promise<SwarmReply[]>[] = [];
-    for (let k = 0; k < 3; k++) {
-      later.push(send(transport, [announce(10 + k), announce(20 + k)]));
-      await nextTurn();
-    }
-    assert.equal(transport.stats().messagesSent, 1, 'nothing written beyond the cap');
-    assert.equal(stall.batches.length, 1);
-    assert.equal(transport.stats().queuedBatches, 3);
+    assert.equal(transport.writable, true, 'one of two slots taken');
+    const second = send(transport, [announce(2)]);
+    assert.equal(transport.writable, false, 'both slots taken');
+    // Sent anyway (beyond the cap): carried, not refused; the caller is the one that waits.
+    const third = send(transport, [announce(3)]);
+    await until('three messages written', () => stall.batches.length === 3);
+    assert.equal(woken, 0);
     stall.answer(stall.batches[0]);
     await first;
-    await until('the queued batches written', () => stall.batches.length === 2);
-    assert.equal(stall.batches[1].requests.length, 6, 'all three batches in one message');
+    assert.equal(transport.writable, false, 'still two unanswered');
+    assert.equal(woken, 0);
     stall.answer(stall.batches[1]);
-    const replies = await Promise.all(later);
-    assert.deepEqual(replies.map((r) => r.map((x) => (x.type === 'announce' ? x.downloaded : -1))), [[10, 20], [11, 21], [12, 22]]);
+    await second;
+    assert.equal(transport.writable, true);
+    assert.equal(woken, 1, 'the listener ran when a slot freed');
+    stall.answer(stall.batches[2]);
+    assert.equal((await third)[0].type, 'announce');
+    assert.equal(woken, 1, 'not again while it stayed writable');
+    unsubscribe();
     const stats = transport.stats();
-    assert.equal(stats.inFlightBatches + stats.queuedBatches + stats.inFlightRequests, 0);
+    assert.equal(stats.inFlightMessages + stats.inFlightRequests, 0);
   } finally {
     await transport.close();
     stall.stop();
   }
 });
 
-test('gRPC: several sends in one tick are coalesced into one message', async () => {
-  const { server, port } = await startServer(new EchoSwarm());
-  const transport = await connect(port);
+test('gRPC: the request timeout counts from when the router queued it (queuedAt)', async () => {
+  const stall = await stallingServer();
+  const transport = await connect(stall.port, { requestTimeoutMs: 3000 });
   try {
-    const before = transport.stats().messagesSent;
-    const all = await Promise.all(Array.from({ length: 10 }, (_, k) => send(transport, [announce(k), announce(k + 100)])));
-    assert.equal(transport.stats().messagesSent - before, 1);
-    assert.deepEqual(all.map((r) => r.map((x) => (x.type === 'announce' ? x.downloaded : -1))), Array.from({ length: 10 }, (_, k) => [k, k + 100]));
-    assert.equal(server.stats().batches, 1);
+    const started = performance.now();
+    // Queued 2800 ms ago: 200 ms are left, not 3000.
+    const replies = await send(transport, [announce(1)], 0, started - 2800);
+    const took = performance.now() - started;
+    assert.deepEqual(replies, [{ type: 'error', message: 'swarm swarm-t timed out', unavailable: true }]);
+    assert.ok(took < 2500, `timed out after ${took} ms`);
+    // Positive control: the same send queued now is still waiting well after that.
+    let answered = false;
+    const control = send(transport, [announce(2)]).then((r) => ((answered = true), r));
+    await until('the control message written', () => stall.batches.length === 2);
+    await sleep(Math.max(600, took * 2));
+    assert.equal(answered, false);
+    stall.answer(stall.batches[1]);
+    assert.equal((await control)[0].type, 'announce');
   } finally {
     await transport.close();
-    server.forceShutdown();
+    stall.stop();
   }
 });
 
@@ -284,7 +285,7 @@ test('gRPC: backpressure: many large batches both ways complete without loss', a
       requests.map((r): SwarmReply => (r.type === 'wt-answer' ? { type: 'announce', interval: r.from.socket, minInterval: 0, complete: 0, incomplete: 0, downloaded: 0, peers } : { type: 'error', message: 'x' })),
   };
   const { server, port } = await startServer(service, { flowControlWindow: 0 });
-  const transport = await connect(port, { flowControlWindow: 65535, maxMessagesInFlight: 64, maxRequestsPerMessage: 100, requestTimeoutMs: 30_000, maxQueuedRequests: 1_000_000 });
+  const transport = await connect(port, { flowControlWindow: 65535, maxMessagesInFlight: 10_000, requestTimeoutMs: 30_000 });
   try {
     const sdp = 'a=x'.padEnd(4096, '.');
     const batches = 200;
@@ -483,8 +484,8 @@ test('gRPC: every message type round-trips through server and client (binary ids
   const { server, port } = await startServer(recorder);
   const transport = await connect(port);
   try {
-    const requests = allRequests();
-    // Two batches in one tick (coalesced), ids not starting at 1.
+    const requests = requestsForEveryReply();
+    // Two messages in one tick, ids not starting at 1.
     const [r1, r2] = await Promise.all([send(transport, requests.slice(0, 4)), send(transport, requests.slice(4))]);
     assert.deepEqual(comparable(recorder.received), comparable(requests));
     assert.deepEqual(comparable([...r1, ...r2]), comparable(allReplies()));

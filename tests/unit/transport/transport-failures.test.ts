@@ -195,30 +195,32 @@ describe('gRPC transport failures as Prometheus counters', () => {
   test('timeouts, overload and stream failures of an edge transport appear per swarm', async () => {
     const stall = await startStallingSwarm();
     const metrics = new TrackerMetrics({ defaultMetrics: false });
-    const overloadHits = metrics.limitCounter('cluster.maxQueuedRequests');
-    const transport = new GrpcTransport({
-      name: 'swarm-s',
-      address: `127.0.0.1:${stall.port}`,
-      edgeId: 'edge-t',
+    const transport = new GrpcTransport({ name: 'swarm-s', address: `127.0.0.1:${stall.port}`, edgeId: 'edge-t', requestTimeoutMs: 300, maxMessagesInFlight: 1 });
+    // As an edge wires them (services/tracker/edge.ts): the router's queue counts join the transport's.
+    const router = new SwarmRouter(new SingleDestination(transport), 256, undefined, {
       requestTimeoutMs: 300,
-      maxMessagesInFlight: 1,
       maxQueuedRequests: 1,
-      onOverloaded: (n) => overloadHits.inc(n),
+      limits: { maxQueuedRequests: metrics.limitCounter('cluster.maxQueuedRequests') },
     });
-    metrics.observeSwarmClientFailures(() => [{ swarm: 'swarm-s', ...transport.stats() }]);
+    metrics.observeSwarmClientFailures(() => {
+      const stats = transport.stats();
+      const queue = router.countsFor(transport);
+      return [{ ...stats, swarm: 'swarm-s', timedOut: stats.timedOut + queue.timedOut, overloaded: queue.overloaded }];
+    });
+    const ask = (r: SwarmRequest): Promise<SwarmReply> => new Promise((resolve) => router.request(r, resolve));
     try {
       assert.ok(await transport.whenOpen(5000));
       const body0 = (await metrics.render()).body;
       assert.equal(metricIn(body0, 'tracker_swarm_requests_failed_total', { swarm: 'swarm-s', reason: 'timeout' }), 0);
 
-      const first = send(transport, [announce(1)]); // written: the one message in flight
+      const first = ask(announce(1)); // written: the one message in flight
       await new Promise((r) => setTimeout(r, 20));
-      const second = send(transport, [announce(2)]); // waits behind the cap
+      const second = ask(announce(2)); // waits in the router's queue behind the cap
       await new Promise((r) => setTimeout(r, 20));
-      const third = await send(transport, [announce(3)]); // more than maxQueuedRequests waiting
-      assert.deepEqual(third, [{ type: 'error', message: 'swarm swarm-s overloaded', unavailable: true }]);
-      assert.deepEqual((await first)[0], { type: 'error', message: 'swarm swarm-s timed out', unavailable: true });
-      await second;
+      const third = await ask(announce(3)); // more than maxQueuedRequests waiting
+      assert.deepEqual(third, { type: 'error', message: 'swarm swarm-s overloaded', unavailable: true });
+      assert.deepEqual(await first, { type: 'error', message: 'swarm swarm-s timed out', unavailable: true });
+      assert.deepEqual(await second, { type: 'error', message: 'swarm swarm-s timed out', unavailable: true });
 
       stall.stop(); // the stream fails
       const deadline = Date.now() + 5000;
@@ -230,6 +232,7 @@ describe('gRPC transport failures as Prometheus counters', () => {
       assert.ok((metricIn(body, 'tracker_swarm_stream_failures_total', { swarm: 'swarm-s' }) ?? 0) >= 1);
       assert.equal(metricIn(body, 'tracker_swarm_replies_unmatched_total', { swarm: 'swarm-s' }), 0);
     } finally {
+      router.close();
       await transport.close();
       stall.stop();
     }
