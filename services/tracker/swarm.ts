@@ -2,6 +2,8 @@ import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
 import { GrpcSwarmServer, type StreamRejection } from '../../lib/transport/grpc/server.js';
 import { createSwarm } from '../swarm/create-swarm.js';
+import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
+import { EVERY_SLOT } from '../swarm/snapshot/swarm-slot-source.js';
 import { nodeName } from './cluster-config.js';
 import { swarmTrust, swarmTrustWarning } from './cluster-trust.js';
 import { startOperations, type RunningTracker } from './operations.js';
@@ -15,6 +17,13 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
   const ops = await startOperations(config, logger, { accessList: false });
   const trust = await swarmTrust(config, name, logger, ops.metrics);
   const swarm = createSwarm(config, ops.metrics, ops.failures);
+
+  // Snapshots (snapshot.redisUrl): restored before the gRPC server listens and before readiness, so no
+  // request is answered from a half-restored table; the final write comes after the last request.
+  // Owned slots: every one until the swarm follows membership itself.
+  const snapshots = createSwarmSnapshots(config, swarm, EVERY_SLOT, { metrics: ops.metrics, failures: ops.failures, logger });
+  await snapshots?.restore();
+
   const batch = ops.metrics.swarmServerBatch();
   const relayBacklog = ops.metrics.limitCounter('swarm.maxPendingRelaysPerEdge');
   const server = new GrpcSwarmServer(swarm, {
@@ -26,10 +35,14 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     maxPendingRelaysPerEdge: config.swarm.maxPendingRelaysPerEdge,
     onRelayBacklogFull: () => relayBacklog.inc(),
     onEdgeGone: (edgeId) => {
-      const removed = swarm.webtorrent.dropEdge(edgeId);
+      const removed = swarm.edgeGone(edgeId);
       logger.info('edge gone: its WebTorrent peers were removed', { edgeId, removed });
     },
-    onEdgeConnected: (edgeId, _bootNonce, proof) => logger.info('edge connected', { edgeId, proof }),
+    onEdgeConnected: (edgeId, bootNonce, proof) => {
+      // Peers restored for an earlier process of this edge had sockets that are gone.
+      const stale = swarm.edgeConnected(edgeId, bootNonce);
+      logger.info('edge connected', { edgeId, proof, ...(stale > 0 ? { staleWebTorrentPeersRemoved: stale } : {}) });
+    },
     onStreamRejected: rejectionLogger(logger),
     onBatch: (requests, seconds) => {
       batch.size.observe(requests);
@@ -38,7 +51,14 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     failures: ops.failures.for('grpc-server'),
   });
   swarm.webtorrent.setRelay(server);
-  const port = await server.listen();
+  let port: number;
+  try {
+    port = await server.listen();
+  } catch (error) {
+    await snapshots?.close();
+    throw error;
+  }
+  snapshots?.start();
   ops.metrics.observeEdges(() => server.connectedEdges().length);
   ops.metrics.observeEdgeStreams(() => server.stats());
   const warning = swarmTrustWarning(config, trust.auth);
@@ -49,6 +69,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     tcpPort: port,
     async stop() {
       await server.shutdown(config.shutdown.graceSeconds * 1000);
+      await snapshots?.stop();
       swarm.stopSweeper();
       trust.close();
     },

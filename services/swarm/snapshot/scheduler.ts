@@ -8,6 +8,10 @@
  *   changed empty ones), within a deadline.
  * - At start, `restore` reads every owned slot and imports it, within a
  *   deadline, so the swarm can report ready after it.
+ * - After the backend reconnects (an outage, or a Redis restarted empty),
+ *   the next pass writes every owned slot, as on shutdown: what was written
+ *   before may be gone, and unchanged slots would otherwise not be written
+ *   again until they change.
  *
  * The backend is never waited on by a request: passes run on a timer, fail
  * fast when it is unreachable, and a failed slot stays pending for the next
@@ -29,8 +33,13 @@ export interface SlotSource {
   ownedSlots(): Iterable<number>;
   /** Slots changed (peers added, refreshed, removed, expired) since the last call; the source forgets them. */
   takeDirty(): Iterable<number>;
-  /** The slot's state as bytes, or null when it holds nothing (its snapshot is then deleted). */
-  exportSlot(slot: number): Uint8Array | null;
+  /**
+   * The slot's state as bytes, in parts made as they are asked for, so the
+   * scheduler can give the event loop a turn between two; no parts when the
+   * slot holds nothing (its snapshot is then deleted). The snapshot is the
+   * parts one after the other.
+   */
+  exportSlot(slot: number): Iterable<Uint8Array>;
   /**
    * Merges a snapshot into the slot and returns how many peers it kept
    * (expired ones are not). Throws on bytes it cannot read. Must not mark
@@ -137,6 +146,9 @@ export class SnapshotScheduler implements SnapshotStatsSource {
   private current: Promise<PassResult> | null = null;
   private stopping = false;
   private stopped: Promise<PassResult | null> | null = null;
+  /** backend.connections when last looked at: a change is a reconnect, after which every owned slot is owed. */
+  private connectionsSeen: number;
+  private fullPassOwed = false;
 
   constructor(
     private readonly source: SlotSource,
@@ -146,6 +158,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     this.clock = options.clock ?? systemClock;
     // Age counts from creation: a scheduler that never completes a pass shows a growing age.
     this.lastCompleteAt = this.clock.now();
+    this.connectionsSeen = backend.connections;
   }
 
   ageSeconds(): number {
@@ -215,6 +228,8 @@ export class SnapshotScheduler implements SnapshotStatsSource {
       this.options.failures.report(new Error(`snapshot store not reachable within ${this.options.restoreDeadlineMs} ms; starting without a restore`), { during: 'snapshot restore' });
       return false;
     }
+    // This connection's data is what is read now; only a later reconnect owes a full pass.
+    this.connectionsSeen = this.backend.connections;
     // Awaiting a promise that is already settled does not let I/O run: only yieldTurn starts a new turn.
     let turnStart = clock.now();
     let next: Promise<Array<Uint8Array | null | Error>> | null = slots.length > 0 ? this.backend.readMany(slots.slice(0, READ_CHUNK_SLOTS)) : null;
@@ -309,6 +324,12 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     try {
       this.refreshOwned();
       this.collectDirty();
+      if (this.backend.ready && this.backend.connections !== this.connectionsSeen) {
+        this.connectionsSeen = this.backend.connections;
+        this.fullPassOwed = true;
+        this.options.logger?.info('snapshot store reconnected: writing every owned slot, in case it lost them');
+      }
+      if (this.fullPassOwed) full = true;
       if (this.pendingSlots > 0 || full) {
         if (!this.backend.ready) {
           // Exporting only to fail would cost CPU for nothing: every pending slot counts as a failed write.
@@ -321,6 +342,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
           });
         } else {
           finished = await this.writeSlots(full, deadline, result);
+          if (finished && full) this.fullPassOwed = false;
         }
       }
     } catch (error) {
@@ -400,7 +422,15 @@ export class SnapshotScheduler implements SnapshotStatsSource {
       }
       let value: Uint8Array | null;
       try {
-        value = this.source.exportSlot(slot);
+        const parts: Uint8Array[] = [];
+        for (const part of this.source.exportSlot(slot)) {
+          parts.push(part);
+          if (clock.now() - turnStart >= budget) {
+            await clock.yieldTurn();
+            turnStart = clock.now();
+          }
+        }
+        value = parts.length === 0 ? null : parts.length === 1 ? parts[0] : Buffer.concat(parts);
       } catch (error) {
         result.failed++;
         this.writeFailures++;
