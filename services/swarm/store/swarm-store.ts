@@ -341,6 +341,17 @@ export class SwarmStore implements SwarmService {
     return out;
   }
 
+  /** Peers of one torrent and family with what is kept of each, in storage order (diagnostics and tests). */
+  peersOf(infoHash: string, family: 4 | 6): Array<{ endpoint: Uint8Array; lastSeen: number; seeder: boolean; completed: boolean }> {
+    const tid = this.ids.get(infoHash);
+    if (tid < 0) return [];
+    const table = family === 4 ? this.v4 : this.v6;
+    return this.endpoints(infoHash, family).map((endpoint, i) => {
+      const flags = table.flags(tid, i);
+      return { endpoint, lastSeen: table.lastSeen(tid, i), seeder: (flags & FLAG_SEEDER) !== 0, completed: (flags & FLAG_COMPLETED) !== 0 };
+    });
+  }
+
   /** Peers of one torrent with the address of `endpoint`, any port (diagnostics and tests). */
   peersOfAddress(infoHash: string, endpoint: Uint8Array): number {
     const tid = this.ids.get(infoHash);

@@ -345,6 +345,11 @@ export class WebTorrentSwarms {
     return torrent ? this.statsOf(torrent) : ZERO;
   }
 
+  /** Peers of one torrent, copied (diagnostics and tests). */
+  peersOf(infoHash: string): WtPeer[] {
+    return (this.torrents.get(infoHash)?.peers ?? []).map((p) => ({ ...p }));
+  }
+
   stats(): { torrents: number; seeders: number; leechers: number; pendingOffers: number } {
     return { torrents: this.torrents.size, seeders: this.seederCount, leechers: this.peerCount - this.seederCount, pendingOffers: this.pending.size };
   }
