@@ -176,9 +176,9 @@ describe('what is not imported', () => {
     const a = randomSwarm('expired', 1_000_000);
     const chunks = exportAll(a.swarm, SLOTS);
     const held = dump(a.swarm, HASHES);
-    // Half the peers' lifetime later for UDP/HTTP peers (timeout 3600 s): those seen in the first
-    // part of the fill are past it.
-    const later = a.clock.t + 3600 - 600;
+    // Import when the peers seen before the median last-seen time have expired (timeout 3600 s).
+    const seen = [...held.peers.values()].map((p) => p.lastSeen).sort((x, y) => x - y);
+    const later = seen[Math.floor(seen.length / 2)] + 3600;
     const b = importer(later);
     let expired = 0;
     let imported = 0;
