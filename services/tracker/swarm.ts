@@ -3,7 +3,8 @@ import type { Logger } from '../../lib/runtime/logger.js';
 import { GrpcSwarmServer, type StreamRejection } from '../../lib/transport/grpc/server.js';
 import { createSwarm } from '../swarm/create-swarm.js';
 import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
-import { EVERY_SLOT } from '../swarm/snapshot/swarm-slot-source.js';
+import { parseMemberList } from '../../lib/cluster/membership/static.js';
+import { EVERY_SLOT, ownershipAmong, type SlotOwnership } from '../swarm/snapshot/swarm-slot-source.js';
 import { nodeName } from './cluster-config.js';
 import { swarmTrust, swarmTrustWarning } from './cluster-trust.js';
 import { startOperations, type RunningTracker } from './operations.js';
@@ -20,8 +21,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
 
   // Snapshots (snapshot.redisUrl): restored before the gRPC server listens and before readiness, so no
   // request is answered from a half-restored table; the final write comes after the last request.
-  // Owned slots: every one until the swarm follows membership itself.
-  const snapshots = createSwarmSnapshots(config, swarm, EVERY_SLOT, { metrics: ops.metrics, failures: ops.failures, logger });
+  const snapshots = createSwarmSnapshots(config, swarm, snapshotOwnership(config, name, logger), { metrics: ops.metrics, failures: ops.failures, logger });
   await snapshots?.restore();
 
   const batch = ops.metrics.swarmServerBatch();
@@ -94,4 +94,21 @@ function rejectionLogger(logger: Logger): (reason: StreamRejection, details: str
     logger.warn('edge stream refused', { reason, details, edgeId, ...(suppressed > 0 ? { suppressed } : {}) });
     suppressed = 0;
   };
+}
+
+/**
+ * The slots whose snapshots this swarm reads and writes. With a static
+ * member list (cluster.members, the edges' list) its share of the slot
+ * table; otherwise every slot, which is right for a lone swarm only: a
+ * swarm does not follow Kubernetes membership yet.
+ */
+function snapshotOwnership(config: Config, name: string, logger: Logger): SlotOwnership {
+  if (config.snapshot.redisUrl === '') return EVERY_SLOT;
+  if (config.cluster.membership === 'static' && config.cluster.members.trim() !== '') {
+    const members = parseMemberList(config.cluster.members).map((m) => m.name);
+    if (!members.includes(name)) logger.warn('snapshots: this swarm is not in cluster.members, so it owns no slot and restores and writes none', { name });
+    return ownershipAmong(members, name);
+  }
+  logger.warn('snapshots: without cluster.members this swarm restores and writes every slot; with more than one swarm, give each the edges\' cluster.members', { name });
+  return EVERY_SLOT;
 }

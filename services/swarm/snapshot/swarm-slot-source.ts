@@ -3,7 +3,7 @@
  * owns, the slots changed since the last pass, and each slot's state as
  * bytes (store/slot-state.ts).
  */
-import { SLOT_COUNT } from '../../../lib/cluster/slot-table.js';
+import { SLOT_COUNT, SlotTable } from '../../../lib/cluster/slot-table.js';
 import type { SlotChangeCursor, SlotChanges } from '../store/slot-changes.js';
 import type { ChunkWriter } from '../store/slot-codec.js';
 import type { SlotState } from '../store/slot-state.js';
@@ -16,6 +16,16 @@ export interface SlotOwnership {
 
 /** All-in-one, or a swarm that is the only one: every slot. */
 export const EVERY_SLOT: SlotOwnership = Object.freeze({ owns: () => true });
+
+/**
+ * The slots the slot table over `members` gives the swarm called `name`:
+ * what edges routing with the same static member list send it. Nothing
+ * when it is not among them.
+ */
+export function ownershipAmong(members: readonly string[], name: string): SlotOwnership {
+  const table = SlotTable.build(members);
+  return { owns: (slot) => table.ownerOfSlot(slot) === name };
+}
 
 export class SwarmSlotSource implements SlotSource {
   private readonly changed: SlotChangeCursor;
