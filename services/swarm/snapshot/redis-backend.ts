@@ -70,7 +70,8 @@ export class RedisSnapshotBackend implements SnapshotBackend {
       this.wasReady = true;
     });
     client.on('close', () => {
-      if (this.wasReady) options.logger?.warn('snapshot redis connection lost; reconnecting (snapshots wait, serving goes on)');
+      // Closing it ourselves (shutdown) is no loss.
+      if (this.wasReady && !this.closed) options.logger?.warn('snapshot redis connection lost; reconnecting (snapshots wait, serving goes on)');
       this.wasReady = false;
     });
   }
