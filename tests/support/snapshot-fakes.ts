@@ -1,9 +1,10 @@
 /**
- * Stand-ins for what the snapshot scheduler talks to, until the store's slot
- * export and swarm ownership exist: a SlotSource holding opaque bytes per
- * slot, a clock that moves only when told, a backend wrapper that can fail,
- * hang and measure what is in flight, and a FailureSink that keeps what it
- * was given.
+ * Stand-ins for what the snapshot scheduler talks to, so its tests need no
+ * store (the real SlotSource, over a swarm, is tested in
+ * tests/unit/snapshot/swarm-slot-source.test.ts): a SlotSource holding
+ * opaque bytes per slot, a clock that moves only when told, a backend
+ * wrapper that can fail, hang, reconnect and measure what is in flight, and
+ * a FailureSink that keeps what it was given.
  */
 import type { FailureSink } from '../../lib/runtime/failures.js';
 import type { SlotWrite, SnapshotBackend } from '../../services/swarm/snapshot/backend.js';
