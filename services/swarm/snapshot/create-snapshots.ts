@@ -86,7 +86,11 @@ export function createSnapshots(config: Config, source: SlotSource, deps: Snapsh
   };
 }
 
-/** Snapshots of `swarm`'s slots that `ownership` says it owns; null without snapshot.redisUrl. */
-export function createSwarmSnapshots(config: Config, swarm: Swarm, ownership: SlotOwnership, deps: SnapshotDeps): Snapshots | null {
-  return createSnapshots(config, new SwarmSlotSource(swarm.slots, swarm.changes, ownership), deps);
+/**
+ * Snapshots of `swarm`'s slots that `ownership` says it owns, restoring at
+ * start those `restoreOwnership` says it will own (default: the same);
+ * null without snapshot.redisUrl.
+ */
+export function createSwarmSnapshots(config: Config, swarm: Swarm, ownership: SlotOwnership, deps: SnapshotDeps, restoreOwnership?: SlotOwnership): Snapshots | null {
+  return createSnapshots(config, new SwarmSlotSource(swarm.slots, swarm.changes, ownership, restoreOwnership), deps);
 }

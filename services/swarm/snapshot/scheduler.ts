@@ -5,7 +5,8 @@
  *   they were last written (the source's dirty slots, plus any whose write
  *   failed before): their bytes, or a delete when the slot became empty.
  * - On shutdown, one last pass writes every non-empty owned slot (and the
- *   changed empty ones), within a deadline.
+ *   changed empty ones), within a deadline; slots owned at the previous
+ *   pass count as owned, as a stopping swarm may have left the slot table.
  * - At start, `restore` reads every owned slot and imports it, within a
  *   deadline, so the swarm can report ready after it.
  * - After the backend reconnects (an outage, or a Redis restarted empty),
@@ -31,6 +32,12 @@ import { SLOT_COUNT, type SlotWrite, type SnapshotBackend } from './backend.js';
 export interface SlotSource {
   /** The slots this swarm owns now. */
   ownedSlots(): Iterable<number>;
+  /**
+   * The slots to read at start; default `ownedSlots()`. A starting swarm
+   * may own nothing yet (it is not a ready member of the slot table until
+   * it reports ready): it reads the slots it is about to own.
+   */
+  slotsToRestore?(): Iterable<number>;
   /** Slots changed (peers added, refreshed, removed, expired) since the last call; the source forgets them. */
   takeDirty(): Iterable<number>;
   /**
@@ -203,7 +210,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     const deadline = started + this.options.restoreDeadlineMs;
     const result: RestoreResult = { complete: false, slots: 0, bytes: 0, peers: 0, failed: 0, corrupt: 0, unread: 0, seconds: 0 };
     try {
-      const slots = Array.from(this.source.ownedSlots());
+      const slots = Array.from(this.source.slotsToRestore?.() ?? this.source.ownedSlots());
       result.unread = slots.length;
       result.complete = await this.readInto(slots, deadline, result);
     } catch (error) {
@@ -322,7 +329,9 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     const result: PassResult = { complete: false, set: 0, deleted: 0, bytes: 0, failed: 0, pending: 0, seconds: 0 };
     let finished = true;
     try {
-      this.refreshOwned();
+      // On shutdown the table may already have given this swarm's slots away (it is draining); they
+      // are still written: nobody else holds what it held.
+      this.refreshOwned(this.stopping && full);
       this.collectDirty();
       if (this.backend.ready && this.backend.connections !== this.connectionsSeen) {
         this.connectionsSeen = this.backend.connections;
@@ -455,9 +464,12 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     return wentThrough && ok;
   }
 
-  /** Owned slots now; pending slots no longer owned are dropped (their new owner writes them). */
-  private refreshOwned(): void {
-    this.owned.fill(0);
+  /**
+   * Owned slots now (and, with `keep`, those owned before too); pending
+   * slots no longer owned are dropped (their new owner writes them).
+   */
+  private refreshOwned(keep = false): void {
+    if (!keep) this.owned.fill(0);
     for (const slot of this.source.ownedSlots()) this.owned[slot] = 1;
     for (let slot = 0; slot < SLOT_COUNT; slot++) {
       if (this.pending[slot] !== 0 && this.owned[slot] === 0) {

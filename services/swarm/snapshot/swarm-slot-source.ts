@@ -31,10 +31,16 @@ export class SwarmSlotSource implements SlotSource {
   private readonly changed: SlotChangeCursor;
   private readonly writer: ChunkWriter;
 
+  /**
+   * `restoreOwnership`: the slots read at start, when they differ from
+   * what `ownership` says then (a swarm that is not a ready member yet owns
+   * nothing by the table; it restores the slots of the table it is joining).
+   */
   constructor(
     private readonly state: SlotState,
     changes: SlotChanges,
     private readonly ownership: SlotOwnership,
+    private readonly restoreOwnership: SlotOwnership = ownership,
   ) {
     // Changes from now on: what the store holds before the first pass is what the restore brought.
     this.changed = changes.cursor();
@@ -42,9 +48,11 @@ export class SwarmSlotSource implements SlotSource {
   }
 
   ownedSlots(): number[] {
-    const out: number[] = [];
-    for (let slot = 0; slot < SLOT_COUNT; slot++) if (this.ownership.owns(slot)) out.push(slot);
-    return out;
+    return slotsOwnedBy(this.ownership);
+  }
+
+  slotsToRestore(): number[] {
+    return slotsOwnedBy(this.restoreOwnership);
   }
 
   takeDirty(): number[] {
@@ -59,4 +67,10 @@ export class SwarmSlotSource implements SlotSource {
   importSlot(slot: number, bytes: Uint8Array): number {
     return this.state.importSlotValue(slot, bytes).peers;
   }
+}
+
+function slotsOwnedBy(ownership: SlotOwnership): number[] {
+  const out: number[] = [];
+  for (let slot = 0; slot < SLOT_COUNT; slot++) if (ownership.owns(slot)) out.push(slot);
+  return out;
 }

@@ -575,3 +575,37 @@ describe('SnapshotScheduler: slots exported in parts', () => {
     assert.ok(clock.yields >= 1);
   });
 });
+
+describe('SnapshotScheduler: ownership while starting and stopping', () => {
+  test('restore reads the slots the source is about to own (slotsToRestore), not the none it owns before it is a ready member', async () => {
+    const { source, memory, scheduler } = setup();
+    await memory.writeMany([1, 2, 3].map((slot) => ({ slot, value: slotValue(slot) })), TTL);
+    (source as unknown as { slotsToRestore(): number[] }).slotsToRestore = () => [2, 3];
+    const restored = await scheduler.restore();
+    assert.equal(restored.slots, 2);
+    assert.deepEqual([...source.imported.keys()].sort(), [2, 3]);
+  });
+
+  test('on shutdown the slots owned at the previous pass are written even when the table already gave them away (draining)', async () => {
+    const { source, scheduler, stored } = setup();
+    source.own(1, 2);
+    source.state.set(1, slotValue(1));
+    source.state.set(2, slotValue(2));
+    await scheduler.runPass();
+    source.owned.clear(); // terminating: not a ready member any more
+    const last = await scheduler.stop();
+    assert.equal(last?.set, 2);
+    assert.deepEqual(await stored(1), slotValue(1));
+    assert.deepEqual(await stored(2), slotValue(2));
+  });
+
+  test('positive control: a periodic pass after the slots moved away does not write them', async () => {
+    const { source, scheduler, stored } = setup();
+    source.own(1);
+    await scheduler.runPass();
+    source.owned.clear();
+    source.change(1, slotValue(1));
+    assert.equal((await scheduler.runPass()).set, 0);
+    assert.equal(await stored(1), null);
+  });
+});
