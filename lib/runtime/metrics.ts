@@ -69,6 +69,23 @@ export interface SnapshotStatsSource {
   readonly restoredPeers: number;
 }
 
+/** What a swarm's slot export and import did (services/swarm/store/slot-state.ts): snapshots and handoffs; read when scraped. */
+export interface SlotTransferStatsSource {
+  readonly exportChunks: number;
+  readonly exportBytes: number;
+  readonly exportPeers: number;
+  readonly exportSeconds: number;
+  readonly importChunks: number;
+  readonly importBytes: number;
+  readonly importSeconds: number;
+  readonly importPeers: number;
+  readonly importExpired: number;
+  readonly importStale: number;
+  readonly importRefused: number;
+  readonly refusedVersion: number;
+  readonly refusedCorrupt: number;
+}
+
 export class TrackerMetrics {
   readonly registry = new Registry();
   private readonly requests: FastCounter;
@@ -406,6 +423,43 @@ export class TrackerMetrics {
     counter('tracker_snapshot_restored_slots_total', 'Slots restored from Redis at start', () => [{ labels: {}, value: source.restoredSlots }]);
     counter('tracker_snapshot_restored_bytes_total', 'Bytes of slot snapshots restored at start', () => [{ labels: {}, value: source.restoredBytes }]);
     counter('tracker_snapshot_restored_peers_total', 'Peers restored at start (expired ones are not)', () => [{ labels: {}, value: source.restoredPeers }]);
+  }
+
+  /** Slot export and import (snapshots, handoffs): chunks, bytes, time spent, peers by outcome, chunks refused. */
+  observeSlotTransfers(source: SlotTransferStatsSource): void {
+    const byOp = (exported: number, imported: number) => [
+      { labels: { op: 'export' }, value: exported },
+      { labels: { op: 'import' }, value: imported },
+    ];
+    new ReadThroughCounter('tracker_slot_chunks_total', 'Slot chunks exported or imported (snapshots, handoffs)', () => byOp(source.exportChunks, source.importChunks), this.registry);
+    new ReadThroughCounter('tracker_slot_chunk_bytes_total', 'Bytes of slot chunks exported or imported', () => byOp(source.exportBytes, source.importBytes), this.registry);
+    new ReadThroughCounter(
+      'tracker_slot_chunk_seconds_total',
+      'Event-loop time spent exporting or importing slot chunks (its rate is the share of a core it takes)',
+      () => byOp(source.exportSeconds, source.importSeconds),
+      this.registry,
+    );
+    new ReadThroughCounter(
+      'tracker_slot_peers_total',
+      'Peers in slot chunks: exported; imported (added or merged); or not imported: expired, stale (WebTorrent peer of an edge process that is gone), refused (a store cap, see tracker_limit_hits_total)',
+      () => [
+        { labels: { op: 'export', result: 'exported' }, value: source.exportPeers },
+        { labels: { op: 'import', result: 'imported' }, value: source.importPeers },
+        { labels: { op: 'import', result: 'expired' }, value: source.importExpired },
+        { labels: { op: 'import', result: 'stale' }, value: source.importStale },
+        { labels: { op: 'import', result: 'refused' }, value: source.importRefused },
+      ],
+      this.registry,
+    );
+    new ReadThroughCounter(
+      'tracker_slot_chunks_refused_total',
+      'Slot chunks not imported at all: version (written by another release), corrupt',
+      () => [
+        { labels: { reason: 'version' }, value: source.refusedVersion },
+        { labels: { reason: 'corrupt' }, value: source.refusedCorrupt },
+      ],
+      this.registry,
+    );
   }
 
   /** Gauges read from the store when scraped (O(1) there). */

@@ -2,6 +2,7 @@ import type { Config } from '../../lib/runtime/config.js';
 import type { Failures } from '../../lib/runtime/failures.js';
 import type { TrackerMetrics } from '../../lib/runtime/metrics.js';
 import { NewTorrentLimiter } from './limits/new-torrent-limiter.js';
+import { SlotChanges } from './store/slot-changes.js';
 import { SwarmStore } from './store/swarm-store.js';
 import { WebTorrentSwarms, webTorrentLimitHits } from './store/webtorrent-swarms.js';
 import { Swarm } from './swarm.js';
@@ -9,6 +10,7 @@ import { Swarm } from './swarm.js';
 /** The swarm half of a tracker from its configuration, with its gauges and limit counters registered and expiry running. */
 export function createSwarm(config: Config, metrics: TrackerMetrics, failures: Failures): Swarm {
   const s = config.store;
+  const changes = new SlotChanges();
   const newTorrents =
     s.newTorrentsPerSecond > 0
       ? new NewTorrentLimiter(
@@ -37,6 +39,7 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
     },
     {
       newTorrents,
+      changes,
       limitCounters: {
         maxTorrents: metrics.limitCounter('store.maxTorrents'),
         maxPeers: metrics.limitCounter('store.maxPeers'),
@@ -56,9 +59,9 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
       maxTorrents: wt.maxTorrents,
       maxPeers: wt.maxPeers,
     },
-    { limitHits: webTorrentLimitHits(metrics) },
+    { limitHits: webTorrentLimitHits(metrics), changes },
   );
-  const swarm = new Swarm(store, webtorrent, { failures: failures.for('swarm'), newTorrents });
+  const swarm = new Swarm(store, webtorrent, { failures: failures.for('swarm'), newTorrents, changes });
   swarm.startSweeper({
     intervalMs: s.sweepIntervalMs,
     budgetMs: s.sweepBudgetMs,
@@ -68,6 +71,7 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
   });
   metrics.observeStore(store);
   metrics.observeWebTorrent(() => webtorrent.stats());
+  metrics.observeSlotTransfers(swarm.slots.stats);
   if (newTorrents) metrics.observeNewTorrentPrefixes(() => newTorrents.size);
   return swarm;
 }

@@ -4,6 +4,9 @@ import type { SwarmReply, SwarmRequest } from '../../lib/transport/messages.js';
 import type { SwarmService } from '../../lib/transport/transport.js';
 import { answerEach, INTERNAL_ERROR } from '../../lib/transport/replies.js';
 import type { NewTorrentLimiter } from './limits/new-torrent-limiter.js';
+import { EdgeIncarnations } from './store/edge-incarnations.js';
+import { SlotChanges } from './store/slot-changes.js';
+import { SlotState } from './store/slot-state.js';
 import type { SwarmStore } from './store/swarm-store.js';
 import type { WebTorrentSwarms } from './store/webtorrent-swarms.js';
 import { Sweeper, type SweeperOptions, type SweepTask } from './sweeper.js';
@@ -15,6 +18,8 @@ export interface SwarmOptions {
   failures?: FailureSink;
   /** Its idle prefixes are forgotten by the sweeper. */
   newTorrents?: NewTorrentLimiter;
+  /** Where the two stores stamp changes to slots: the one they were built with. Default: a new one (then nothing is stamped in it). */
+  changes?: SlotChanges;
 }
 
 /**
@@ -36,6 +41,12 @@ const PREFIX_DROPS_PER_STEP = 4096;
  * the one SwarmService interface the transports carry.
  */
 export class Swarm implements SwarmService {
+  /** Changes to slots, stamped by the stores; snapshots and handoffs read them through cursors. */
+  readonly changes: SlotChanges;
+  /** The edge process each WebTorrent peer was announced through. */
+  readonly edges = new EdgeIncarnations();
+  /** Export, import and drop by slot. */
+  readonly slots: SlotState;
   private sweeper: Sweeper | undefined;
   private readonly now: () => number;
   private readonly failures: FailureSink;
@@ -49,6 +60,23 @@ export class Swarm implements SwarmService {
     this.now = options.now ?? (() => Date.now() / 1000);
     this.failures = options.failures ?? new Failures(createLogger({ level: 'error' })).for('swarm');
     this.newTorrents = options.newTorrents;
+    this.changes = options.changes ?? new SlotChanges();
+    this.slots = new SlotState(peers, webtorrent, { edges: this.edges, now: this.now });
+  }
+
+  /**
+   * An edge opened a stream as process `nonce`. Peers imported for another
+   * process of that edge (before it connected) are dropped: their sockets
+   * are gone. Returns how many.
+   */
+  edgeConnected(edge: string, nonce: string): number {
+    return this.edges.connected(edge, nonce) ? this.webtorrent.dropEdge(edge) : 0;
+  }
+
+  /** An edge went away or restarted: its WebTorrent peers go. Returns how many. */
+  edgeGone(edge: string): number {
+    this.edges.gone(edge);
+    return this.webtorrent.dropEdge(edge);
   }
 
   handle(requests: readonly SwarmRequest[]): SwarmReply[] {

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
 import { InProcessTransport } from '../../lib/transport/in-process.js';
 import { SingleDestination, SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { createSwarm } from '../swarm/create-swarm.js';
+import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
+import { EVERY_SLOT } from '../swarm/snapshot/swarm-slot-source.js';
 import { startOperations, type RunningTracker } from './operations.js';
 
 /** The edge id of the one in-process edge; gRPC edges use their node name. */
@@ -13,10 +16,25 @@ const LOCAL_EDGE = 'local';
 export async function startAllInOne(config: Config, logger: Logger): Promise<RunningTracker> {
   const ops = await startOperations(config, logger);
   const swarm = createSwarm(config, ops.metrics, ops.failures);
+  // This process is the one edge: WebTorrent peers restored from an earlier process had sockets that closed with it.
+  swarm.edgeConnected(LOCAL_EDGE, randomBytes(8).toString('hex'));
+
+  // Snapshots (snapshot.redisUrl): a restarted tracker gets its UDP/HTTP peers back. Restored before
+  // anything listens, so no request sees a half-restored table; the final write comes after the last request.
+  const snapshots = createSwarmSnapshots(config, swarm, EVERY_SLOT, { metrics: ops.metrics, failures: ops.failures, logger });
+  await snapshots?.restore();
+
   const transport = new InProcessTransport(swarm, ops.failures.for('in-process'));
   const router = new SwarmRouter(new SingleDestination(transport), config.cluster.maxBatch, ops.failures.for('router'));
-  const frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, router, policy: ops.accessList.list, metrics: ops.metrics, logger });
+  let frontends: Frontends;
+  try {
+    frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, router, policy: ops.accessList.list, metrics: ops.metrics, logger });
+  } catch (error) {
+    await snapshots?.close();
+    throw error;
+  }
   if (frontends.ws) swarm.webtorrent.setRelay(frontends.ws);
+  snapshots?.start();
 
   logger.info('tracker listening', {
     host: config.host,
@@ -32,6 +50,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     tcpPort: frontends.tcpPort,
     async stop() {
       await frontends.stop(config.shutdown.graceSeconds * 1000);
+      await snapshots?.stop();
       swarm.stopSweeper();
       await transport.close();
     },

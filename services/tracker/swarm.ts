@@ -2,6 +2,7 @@ import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
 import { GrpcSwarmServer, type StreamRejection } from '../../lib/transport/grpc/server.js';
 import { createSwarm } from '../swarm/create-swarm.js';
+import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
 import { nodeName } from './cluster-config.js';
 import { startSwarmOwnership } from './swarm-ownership.js';
 import { swarmTrust, swarmTrustWarning } from './cluster-trust.js';
@@ -21,6 +22,15 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
   // by another table are checked and what is not ours is answered "moved".
   const { ownership, stop: stopOwnership } = await startSwarmOwnership(config, name, logger, ops.metrics);
 
+  // Snapshots (snapshot.redisUrl): restored before the gRPC server listens and before readiness, so no
+  // request is answered from a half-restored table; the final write comes after the last request. A
+  // starting swarm is not a ready member yet: it restores the slots the table gives it once it is.
+  const joining = ownership.joiningTable();
+  const snapshots = createSwarmSnapshots(config, swarm, ownership, { metrics: ops.metrics, failures: ops.failures, logger }, {
+    owns: (slot) => joining.ownerOfSlot(slot) === name,
+  });
+  await snapshots?.restore();
+
   const batch = ops.metrics.swarmServerBatch();
   const relayBacklog = ops.metrics.limitCounter('swarm.maxPendingRelaysPerEdge');
   const server = new GrpcSwarmServer(swarm, {
@@ -33,10 +43,14 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     maxPendingRelaysPerEdge: config.swarm.maxPendingRelaysPerEdge,
     onRelayBacklogFull: () => relayBacklog.inc(),
     onEdgeGone: (edgeId) => {
-      const removed = swarm.webtorrent.dropEdge(edgeId);
+      const removed = swarm.edgeGone(edgeId);
       logger.info('edge gone: its WebTorrent peers were removed', { edgeId, removed });
     },
-    onEdgeConnected: (edgeId, _bootNonce, proof) => logger.info('edge connected', { edgeId, proof }),
+    onEdgeConnected: (edgeId, bootNonce, proof) => {
+      // Peers restored for an earlier process of this edge had sockets that are gone.
+      const stale = swarm.edgeConnected(edgeId, bootNonce);
+      logger.info('edge connected', { edgeId, proof, ...(stale > 0 ? { staleWebTorrentPeersRemoved: stale } : {}) });
+    },
     onStreamRejected: rejectionLogger(logger),
     onBatch: (requests, seconds) => {
       batch.size.observe(requests);
@@ -45,7 +59,14 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     failures: ops.failures.for('grpc-server'),
   });
   swarm.webtorrent.setRelay(server);
-  const port = await server.listen();
+  let port: number;
+  try {
+    port = await server.listen();
+  } catch (error) {
+    await snapshots?.close();
+    throw error;
+  }
+  snapshots?.start();
   ops.metrics.observeEdges(() => server.connectedEdges().length);
   ops.metrics.observeEdgeStreams(() => server.stats());
   ops.metrics.observeOwnership(() => ({ ownedSlots: ownership.ownedCount, movedSent: server.stats().moved }));
@@ -57,6 +78,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     tcpPort: port,
     async stop() {
       await server.shutdown(config.shutdown.graceSeconds * 1000);
+      await snapshots?.stop();
       await stopOwnership();
       swarm.stopSweeper();
       trust.close();

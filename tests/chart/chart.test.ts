@@ -19,6 +19,7 @@ import { writeProjectedVolume } from '../support/chart-pods.js';
 
 const HASH_A = 'aa'.repeat(20);
 const HASH_B = 'bb'.repeat(20);
+const REDIS_URL = 'redis://:s3cret@redis-master.redis.svc:6379/2';
 const ALL_MONITORING = { 'metrics.podMonitor.enabled': 'true', 'metrics.prometheusRule.enabled': 'true', 'metrics.dashboard.enabled': 'true' };
 
 /** The value sets every structural check runs on. */
@@ -46,6 +47,9 @@ const VALUE_SETS: Record<string, RenderOptions> = {
     release: 'tracker-prod',
     set: { 'image.digest': `sha256:${'0'.repeat(64)}` },
   },
+  'snapshots to a Redis URL': { set: { 'redis.url': REDIS_URL, 'swarm.config.snapshot.shutdownDeadlineSeconds': '8' } },
+  'snapshots to a Redis URL from an existing Secret': { set: { 'redis.existingSecret': 'my-redis', 'redis.secretKey': 'uri' } },
+  'snapshots to the bundled Redis': { set: { 'redis.bundled.enabled': 'true' } },
 };
 
 function renderAll(): Map<string, KubeObject[]> {
@@ -87,6 +91,10 @@ describe('helm lint and the values schema', () => {
       [{ 'config.announce.numwantMax': '5000' }, /numwantMax/],
       [{ 'config.port': '7000' }, /port/],
       [{ 'edge.config.cluster.members': 'x=1.2.3.4:1' }, /cluster/],
+      // The Redis URL may carry a password: it goes in `redis` (a Secret), never in the ConfigMap.
+      [{ 'swarm.config.snapshot.redisUrl': 'redis://r:6379' }, /redisUrl/],
+      [{ 'redis.url': 'http://r:6379' }, /url/],
+      [{ 'redis.url': 'redis://r:6379', 'redis.bundled.enabled': 'true' }, /only one of redis.url, redis.existingSecret and redis.bundled.enabled/],
     ];
     for (const [set, message] of refused) {
       assert.throws(() => renderChart({ set }), message, JSON.stringify(set));
@@ -153,14 +161,15 @@ describe('rendered objects', () => {
   it('Service ports, probes, NetworkPolicy and PodMonitor ports name real container ports; mounts have volumes; references resolve', () => {
     for (const [name, objects] of rendered) {
       const templates = podTemplates(objects);
-      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap']]);
+      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret']]);
       for (const { owner, labels, spec } of templates) {
         const where = `${name}: ${owner.kind}/${owner.metadata.name}`;
         const ports = new Map<string, any>();
         for (const c of spec.containers) for (const p of c.ports ?? []) ports.set(p.name, p);
         for (const c of spec.containers) {
           for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
-            if (c[probe]) assert.ok(ports.has(c[probe].httpGet.port), `${where}: ${probe} port ${c[probe].httpGet.port}`);
+            const port = c[probe]?.httpGet?.port ?? c[probe]?.tcpSocket?.port;
+            if (c[probe]) assert.ok(ports.has(port), `${where}: ${probe} port ${port}`);
           }
           for (const m of c.volumeMounts ?? []) {
             assert.ok(spec.volumes.some((v: any) => v.name === m.name), `${where}: mount ${m.name} has no volume`);
@@ -296,6 +305,57 @@ describe('rendered objects', () => {
   });
 });
 
+describe('snapshots (redis)', () => {
+  const env = (objects: KubeObject[]): any[] => find(objects, 'StatefulSet', 'tracker-swarm').spec.template.spec.containers[0].env;
+  const named = (objects: KubeObject[], variable: string): any => env(objects).find((e: any) => e.name === variable);
+
+  it('off by default: no Redis variable, no Redis objects, no member list on swarms', () => {
+    const objects = rendered.get('defaults')!;
+    assert.equal(named(objects, 'TRACKER_SNAPSHOT__REDIS_URL'), undefined);
+    assert.equal(named(objects, 'TRACKER_CLUSTER__MEMBERS'), undefined);
+    assert.deepEqual(objects.filter((o) => o.metadata.name.endsWith('-redis')), []);
+  });
+
+  it('a URL goes to the swarms through a Secret of the chart (it may carry a password), never through the ConfigMap', () => {
+    const objects = rendered.get('snapshots to a Redis URL')!;
+    const ref = named(objects, 'TRACKER_SNAPSHOT__REDIS_URL').valueFrom.secretKeyRef;
+    assert.equal(Buffer.from(find(objects, 'Secret', ref.name).data[ref.key], 'base64').toString(), REDIS_URL);
+    for (const cm of ofKind(objects, 'ConfigMap')) assert.ok(!JSON.stringify(cm.data).includes('s3cret'), `${cm.metadata.name} holds the password`);
+    assert.equal(find(objects, 'Deployment').spec.template.spec.containers[0].env.some((e: any) => e.name.startsWith('TRACKER_SNAPSHOT')), false, 'edges do not snapshot');
+    const existing = rendered.get('snapshots to a Redis URL from an existing Secret')!;
+    assert.deepEqual(named(existing, 'TRACKER_SNAPSHOT__REDIS_URL').valueFrom.secretKeyRef, { name: 'my-redis', key: 'uri' });
+    assert.equal(ofKind(existing, 'Secret').filter((x) => x.metadata.name.endsWith('-redis')).length, 0);
+  });
+
+  it('the grace period covers the final snapshot write (snapshot.shutdownDeadlineSeconds)', () => {
+    const spec = (name: string) => find(rendered.get(name)!, 'StatefulSet', 'tracker-swarm').spec.template.spec;
+    assert.equal(spec('snapshots to a Redis URL').terminationGracePeriodSeconds, 5 + 10 + 8 + 5);
+    assert.equal(spec('snapshots to the bundled Redis').terminationGracePeriodSeconds, 5 + 10 + 5 + 5);
+  });
+
+  it('the bundled Redis: one pod without persistence, refusing writes when full, reachable from the swarms only', () => {
+    const objects = rendered.get('snapshots to the bundled Redis')!;
+    const sts = find(objects, 'StatefulSet', 'tracker-redis');
+    const c = sts.spec.template.spec.containers[0];
+    assert.equal(sts.spec.replicas, 1);
+    assert.deepEqual(c.args, ['redis-server', '--save', '', '--appendonly', 'no', '--maxmemory', '256mb', '--maxmemory-policy', 'noeviction']);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    const svc = find(objects, 'Service', 'tracker-redis');
+    assert.equal(named(objects, 'TRACKER_SNAPSHOT__REDIS_URL').value, `redis://${svc.metadata.name}.tracker.svc:${svc.spec.ports[0].port}`);
+    assert.ok(matchesLabels(svc.spec.selector, sts.spec.template.metadata.labels));
+    const policy = find(objects, 'NetworkPolicy', 'tracker-redis');
+    assert.ok(matchesLabels(policy.spec.podSelector.matchLabels, sts.spec.template.metadata.labels));
+    const from = policy.spec.ingress[0].from[0].podSelector.matchLabels;
+    assert.ok(matchesLabels(from, find(objects, 'StatefulSet', 'tracker-swarm').spec.template.metadata.labels), 'swarms may connect');
+    assert.ok(!matchesLabels(from, find(objects, 'Deployment').spec.template.metadata.labels), 'edges may not');
+    // The swarm PDB and Service do not take the Redis pod for a swarm.
+    for (const o of [...ofKind(objects, 'PodDisruptionBudget'), ...ofKind(objects, 'Service').filter((x) => x.metadata.name !== 'tracker-redis')]) {
+      const selector = o.spec.selector.matchLabels ?? o.spec.selector;
+      assert.ok(!matchesLabels(selector, sts.spec.template.metadata.labels), `${o.kind}/${o.metadata.name} selects the Redis pod`);
+    }
+  });
+});
+
 describe('what the chart gives the tracker is what the tracker reads', () => {
   // The variables `tracker --print-config` documents, read from the command itself.
   const printed = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'tracker', 'main.js'), '--print-config'], { encoding: 'utf8', timeout: 30_000 });
@@ -308,7 +368,7 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
 
   it('every TRACKER_* variable is a config key; args are tracker commands; the config files load with the env', () => {
     for (const [name, objects] of rendered) {
-      for (const { owner, spec } of podTemplates(objects).filter((p) => p.owner.kind !== 'Pod')) {
+      for (const { owner, spec } of podTemplates(objects).filter((p) => p.owner.kind !== 'Pod' && p.labels['app.kubernetes.io/component'] !== 'redis')) {
         const c = spec.containers[0];
         const where = `${name}: ${owner.metadata.name}`;
         assert.deepEqual(c.args, [c.name], `${where}: the container named after its role runs that command`);
@@ -325,7 +385,11 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
           for (const e of c.env) {
             if (e.value !== undefined) env[e.name] = String(e.value).replace('/etc/tracker/config', join(dir, 'config')).replace('/etc/tracker/access-list/list.txt', join(dir, 'list.txt'));
             else if (e.valueFrom.fieldRef) env[e.name] = e.valueFrom.fieldRef.fieldPath === 'metadata.name' ? `${owner.metadata.name}-0` : 'tracker';
-            else if (e.valueFrom.secretKeyRef) env[e.name] = 'ab'.repeat(32);
+            else if (e.valueFrom.secretKeyRef) {
+              // What the Secret holds when the chart made it; a plausible value for one of the user's.
+              const made = ofKind(objects, 'Secret').find((x) => x.metadata.name === e.valueFrom.secretKeyRef.name);
+              env[e.name] = made ? Buffer.from(made.data[e.valueFrom.secretKeyRef.key], 'base64').toString() : e.name === 'TRACKER_SNAPSHOT__REDIS_URL' ? 'redis://redis.example:6379' : 'ab'.repeat(32);
+            }
           }
           const loaded = loadConfig({ argv: c.args, env });
           assert.deepEqual(loaded.warnings, [], where);
@@ -336,11 +400,14 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
             assert.equal(loaded.config.port, ports.get('tracker-udp'));
             assert.equal(loaded.config.port, ports.get('tracker-tcp'));
             assert.equal(loaded.config.cluster.membership, 'kubernetes');
-            assert.equal(loaded.config.cluster.kubernetesService, find(objects, 'StatefulSet').spec.serviceName);
+            const swarms = ofKind(objects, 'StatefulSet').find((o) => o.spec.template.metadata.labels['app.kubernetes.io/component'] === 'swarm')!;
+            assert.equal(loaded.config.cluster.kubernetesService, swarms.spec.serviceName);
             const swarmService = find(objects, 'Service', loaded.config.cluster.kubernetesService);
             assert.ok(swarmService.spec.ports.some((p: any) => p.name === loaded.config.cluster.kubernetesPortName));
           } else {
             assert.equal(loaded.config.swarm.grpcPort, ports.get('grpc'));
+            assert.equal(loaded.config.snapshot.redisUrl !== '', name.startsWith('snapshots'), `${where}: snapshots on exactly when redis is set`);
+            if (name === 'snapshots to a Redis URL') assert.equal(loaded.config.snapshot.redisUrl, REDIS_URL);
           }
           if (name.startsWith('allow list')) {
             assert.equal(loaded.config.announce.intervalSeconds, 900, 'config reaches both roles');

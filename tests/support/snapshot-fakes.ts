@@ -1,9 +1,10 @@
 /**
- * Stand-ins for what the snapshot scheduler talks to, until the store's slot
- * export and swarm ownership exist: a SlotSource holding opaque bytes per
- * slot, a clock that moves only when told, a backend wrapper that can fail,
- * hang and measure what is in flight, and a FailureSink that keeps what it
- * was given.
+ * Stand-ins for what the snapshot scheduler talks to, so its tests need no
+ * store (the real SlotSource, over a swarm, is tested in
+ * tests/unit/snapshot/swarm-slot-source.test.ts): a SlotSource holding
+ * opaque bytes per slot, a clock that moves only when told, a backend
+ * wrapper that can fail, hang, reconnect and measure what is in flight, and
+ * a FailureSink that keeps what it was given.
  */
 import type { FailureSink } from '../../lib/runtime/failures.js';
 import type { SlotWrite, SnapshotBackend } from '../../services/swarm/snapshot/backend.js';
@@ -55,11 +56,12 @@ export class FakeSlotSource implements SlotSource {
     return slots;
   }
 
-  exportSlot(slot: number): Uint8Array | null {
+  exportSlot(slot: number): Uint8Array[] {
     this.exports++;
     this.onExport(slot);
     if (this.brokenExports.has(slot)) throw new Error(`export of slot ${slot} broke`);
-    return this.state.get(slot) ?? null;
+    const value = this.state.get(slot);
+    return value ? [value] : [];
   }
 
   /** Peers kept = bytes / 6 (one compact IPv4 peer per 6 bytes, say). */
@@ -148,10 +150,23 @@ export class FaultyBackend implements SnapshotBackend {
   writeBatches = 0;
   private held: Array<() => void> = [];
 
+  /** Reconnections simulated by `reconnect`. */
+  private reconnects = 0;
+
   constructor(readonly inner: SnapshotBackend) {}
 
   get ready(): boolean {
     return !this.down && this.inner.ready;
+  }
+
+  get connections(): number {
+    return this.inner.connections + this.reconnects;
+  }
+
+  /** The connection came back after an outage (what Redis coming back, perhaps empty, looks like). */
+  reconnect(): void {
+    this.down = false;
+    this.reconnects++;
   }
 
   async waitReady(timeoutMs: number): Promise<boolean> {

@@ -77,13 +77,60 @@ app.kubernetes.io/component: {{ .component }}
 {{- if $merged -}}{{ toYaml $merged }}{{- else -}}{}{{- end -}}
 {{- end -}}
 
-{{/* terminationGracePeriodSeconds: given, or long enough for preStop + drain + grace. */}}
+{{/* terminationGracePeriodSeconds: given, or long enough for preStop + drain + grace (+ the final snapshot write of a swarm). */}}
 {{- define "tracker.terminationGrace" -}}
 {{- $role := index .root.Values .component -}}
 {{- if $role.terminationGracePeriodSeconds -}}
 {{ $role.terminationGracePeriodSeconds }}
 {{- else -}}
-{{ add (default 0 $role.preStopSleepSeconds) $role.drainDelaySeconds $role.graceSeconds 5 }}
+{{- $snapshot := 0 -}}
+{{- if and (eq .component "swarm") (include "tracker.redis.enabled" .root) -}}
+{{- $config := include "tracker.roleConfig" . | fromYaml -}}
+{{- $snapshot = dig "snapshot" "shutdownDeadlineSeconds" 5 $config -}}
+{{- end -}}
+{{ add (default 0 $role.preStopSleepSeconds) $role.drainDelaySeconds $role.graceSeconds $snapshot 5 }}
+{{- end -}}
+{{- end -}}
+
+{{/* Redis for snapshots --------------------------------------------------- */}}
+
+{{/* "true" when swarms snapshot to Redis; fails when more than one source is set. */}}
+{{- define "tracker.redis.enabled" -}}
+{{- $r := .Values.redis -}}
+{{- $sources := 0 -}}
+{{- if $r.url }}{{ $sources = add1 $sources }}{{ end -}}
+{{- if $r.existingSecret }}{{ $sources = add1 $sources }}{{ end -}}
+{{- if $r.bundled.enabled }}{{ $sources = add1 $sources }}{{ end -}}
+{{- if gt (int $sources) 1 -}}
+{{- fail "redis: set only one of redis.url, redis.existingSecret and redis.bundled.enabled" -}}
+{{- end -}}
+{{- if gt (int $sources) 0 }}true{{ end -}}
+{{- end -}}
+
+{{- define "tracker.redis.fullname" -}}{{ include "tracker.fullname" . }}-redis{{- end -}}
+
+{{/*
+Swarm env for snapshots: the Redis URL (from a Secret when it may carry a
+password), and the member list that says which slots a swarm snapshots:
+the StatefulSet's pod names, as the edges' slot table has them.
+*/}}
+{{- define "tracker.redis.swarmEnv" -}}
+{{- if include "tracker.redis.enabled" . -}}
+{{- $r := .Values.redis -}}
+- name: TRACKER_SNAPSHOT__REDIS_URL
+{{- if $r.existingSecret }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.secretKey }}
+{{- else if $r.url }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tracker.redis.fullname" . }}
+      key: url
+{{- else }}
+  value: redis://{{ include "tracker.redis.fullname" . }}.{{ .Release.Namespace }}.svc:6379
+{{- end }}
 {{- end -}}
 {{- end -}}
 

@@ -21,6 +21,12 @@ export interface SlotWrite {
 export interface SnapshotBackend {
   /** True while calls can reach the store; false while it is unreachable (calls would fail at once). */
   readonly ready: boolean;
+  /**
+   * How many times the store became reachable since the backend was made
+   * (a reconnect after an outage counts again). A change means what was
+   * written before may be gone (a Redis restarted without persistence).
+   */
+  readonly connections: number;
   /** Resolves true once the store is reachable (at once if it is), false if `timeoutMs` passes first. */
   waitReady(timeoutMs: number): Promise<boolean>;
   /**

@@ -3,6 +3,11 @@
  * backend over it, and the scheduler, with metrics registered; null when
  * snapshot.redisUrl is empty (no Redis configured = no snapshots, nothing
  * else changes).
+ *
+ * How a role runs them: `restore()` before it serves anything (a request
+ * must never see a half-restored table) and before it reports ready; then
+ * `start()`; on stop, after the last request is answered, `stop()` (the
+ * final write of every owned slot).
  */
 import type { Config } from '../../../lib/runtime/config.js';
 import type { Failures } from '../../../lib/runtime/failures.js';
@@ -10,7 +15,9 @@ import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import { createRedisClient, redisClientPlan } from './redis-client.js';
 import { RedisSnapshotBackend } from './redis-backend.js';
+import type { Swarm } from '../swarm.js';
 import { SnapshotScheduler, type PassResult, type RestoreResult, type SlotSource } from './scheduler.js';
+import { SwarmSlotSource, type SlotOwnership } from './swarm-slot-source.js';
 
 /**
  * Added to the peer lifetime for a snapshot's TTL: the swarm that reads a
@@ -31,6 +38,8 @@ export interface Snapshots {
   start(): void;
   /** Writes every owned slot (bounded by snapshot.shutdownDeadlineSeconds), then closes the connection. */
   stop(): Promise<PassResult | null>;
+  /** Closes the connection without writing (the role failed to start). */
+  close(): Promise<void>;
   readonly scheduler: SnapshotScheduler;
 }
 
@@ -73,5 +82,15 @@ export function createSnapshots(config: Config, source: SlotSource, deps: Snapsh
         await backend.close();
       }
     },
+    close: () => backend.close(),
   };
+}
+
+/**
+ * Snapshots of `swarm`'s slots that `ownership` says it owns, restoring at
+ * start those `restoreOwnership` says it will own (default: the same);
+ * null without snapshot.redisUrl.
+ */
+export function createSwarmSnapshots(config: Config, swarm: Swarm, ownership: SlotOwnership, deps: SnapshotDeps, restoreOwnership?: SlotOwnership): Snapshots | null {
+  return createSnapshots(config, new SwarmSlotSource(swarm.slots, swarm.changes, ownership, restoreOwnership), deps);
 }

@@ -33,6 +33,9 @@ export class MemorySnapshotBackend implements SnapshotBackend {
     return !this.closed;
   }
 
+  /** Reachable from the start, and never lost. */
+  readonly connections = 1;
+
   async waitReady(): Promise<boolean> {
     return !this.closed;
   }

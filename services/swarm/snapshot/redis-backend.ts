@@ -50,6 +50,7 @@ export function slotKey(prefix: string, slot: number): string {
 export class RedisSnapshotBackend implements SnapshotBackend {
   private wasReady = false;
   private closed = false;
+  connections = 0;
   /** MGET and multi-key DEL: not on a Cluster (keys of one batch live on different nodes). */
   private readonly multiKey: boolean;
   /** Writes through the script: not on a Cluster, and no more once scripting was refused. */
@@ -64,11 +65,13 @@ export class RedisSnapshotBackend implements SnapshotBackend {
     // Without an 'error' listener ioredis prints every failed reconnection to the console.
     client.on('error', (error: Error) => options.failures.report(error, { during: 'redis connection' }));
     client.on('ready', () => {
+      this.connections++;
       if (!this.wasReady) options.logger?.info('snapshot redis ready');
       this.wasReady = true;
     });
     client.on('close', () => {
-      if (this.wasReady) options.logger?.warn('snapshot redis connection lost; reconnecting (snapshots wait, serving goes on)');
+      // Closing it ourselves (shutdown) is no loss.
+      if (this.wasReady && !this.closed) options.logger?.warn('snapshot redis connection lost; reconnecting (snapshots wait, serving goes on)');
       this.wasReady = false;
     });
   }

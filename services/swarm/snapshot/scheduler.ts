@@ -5,9 +5,14 @@
  *   they were last written (the source's dirty slots, plus any whose write
  *   failed before): their bytes, or a delete when the slot became empty.
  * - On shutdown, one last pass writes every non-empty owned slot (and the
- *   changed empty ones), within a deadline.
+ *   changed empty ones), within a deadline; slots owned at the previous
+ *   pass count as owned, as a stopping swarm may have left the slot table.
  * - At start, `restore` reads every owned slot and imports it, within a
  *   deadline, so the swarm can report ready after it.
+ * - After the backend reconnects (an outage, or a Redis restarted empty),
+ *   the next pass writes every owned slot, as on shutdown: what was written
+ *   before may be gone, and unchanged slots would otherwise not be written
+ *   again until they change.
  *
  * The backend is never waited on by a request: passes run on a timer, fail
  * fast when it is unreachable, and a failed slot stays pending for the next
@@ -27,10 +32,21 @@ import { SLOT_COUNT, type SlotWrite, type SnapshotBackend } from './backend.js';
 export interface SlotSource {
   /** The slots this swarm owns now. */
   ownedSlots(): Iterable<number>;
+  /**
+   * The slots to read at start; default `ownedSlots()`. A starting swarm
+   * may own nothing yet (it is not a ready member of the slot table until
+   * it reports ready): it reads the slots it is about to own.
+   */
+  slotsToRestore?(): Iterable<number>;
   /** Slots changed (peers added, refreshed, removed, expired) since the last call; the source forgets them. */
   takeDirty(): Iterable<number>;
-  /** The slot's state as bytes, or null when it holds nothing (its snapshot is then deleted). */
-  exportSlot(slot: number): Uint8Array | null;
+  /**
+   * The slot's state as bytes, in parts made as they are asked for, so the
+   * scheduler can give the event loop a turn between two; no parts when the
+   * slot holds nothing (its snapshot is then deleted). The snapshot is the
+   * parts one after the other.
+   */
+  exportSlot(slot: number): Iterable<Uint8Array>;
   /**
    * Merges a snapshot into the slot and returns how many peers it kept
    * (expired ones are not). Throws on bytes it cannot read. Must not mark
@@ -137,6 +153,9 @@ export class SnapshotScheduler implements SnapshotStatsSource {
   private current: Promise<PassResult> | null = null;
   private stopping = false;
   private stopped: Promise<PassResult | null> | null = null;
+  /** backend.connections when last looked at: a change is a reconnect, after which every owned slot is owed. */
+  private connectionsSeen: number;
+  private fullPassOwed = false;
 
   constructor(
     private readonly source: SlotSource,
@@ -146,6 +165,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     this.clock = options.clock ?? systemClock;
     // Age counts from creation: a scheduler that never completes a pass shows a growing age.
     this.lastCompleteAt = this.clock.now();
+    this.connectionsSeen = backend.connections;
   }
 
   ageSeconds(): number {
@@ -190,7 +210,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     const deadline = started + this.options.restoreDeadlineMs;
     const result: RestoreResult = { complete: false, slots: 0, bytes: 0, peers: 0, failed: 0, corrupt: 0, unread: 0, seconds: 0 };
     try {
-      const slots = Array.from(this.source.ownedSlots());
+      const slots = Array.from(this.source.slotsToRestore?.() ?? this.source.ownedSlots());
       result.unread = slots.length;
       result.complete = await this.readInto(slots, deadline, result);
     } catch (error) {
@@ -215,6 +235,8 @@ export class SnapshotScheduler implements SnapshotStatsSource {
       this.options.failures.report(new Error(`snapshot store not reachable within ${this.options.restoreDeadlineMs} ms; starting without a restore`), { during: 'snapshot restore' });
       return false;
     }
+    // This connection's data is what is read now; only a later reconnect owes a full pass.
+    this.connectionsSeen = this.backend.connections;
     // Awaiting a promise that is already settled does not let I/O run: only yieldTurn starts a new turn.
     let turnStart = clock.now();
     let next: Promise<Array<Uint8Array | null | Error>> | null = slots.length > 0 ? this.backend.readMany(slots.slice(0, READ_CHUNK_SLOTS)) : null;
@@ -307,8 +329,16 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     const result: PassResult = { complete: false, set: 0, deleted: 0, bytes: 0, failed: 0, pending: 0, seconds: 0 };
     let finished = true;
     try {
-      this.refreshOwned();
+      // On shutdown the table may already have given this swarm's slots away (it is draining); they
+      // are still written: nobody else holds what it held.
+      this.refreshOwned(this.stopping && full);
       this.collectDirty();
+      if (this.backend.ready && this.backend.connections !== this.connectionsSeen) {
+        this.connectionsSeen = this.backend.connections;
+        this.fullPassOwed = true;
+        this.options.logger?.info('snapshot store reconnected: writing every owned slot, in case it lost them');
+      }
+      if (this.fullPassOwed) full = true;
       if (this.pendingSlots > 0 || full) {
         if (!this.backend.ready) {
           // Exporting only to fail would cost CPU for nothing: every pending slot counts as a failed write.
@@ -321,6 +351,7 @@ export class SnapshotScheduler implements SnapshotStatsSource {
           });
         } else {
           finished = await this.writeSlots(full, deadline, result);
+          if (finished && full) this.fullPassOwed = false;
         }
       }
     } catch (error) {
@@ -400,7 +431,15 @@ export class SnapshotScheduler implements SnapshotStatsSource {
       }
       let value: Uint8Array | null;
       try {
-        value = this.source.exportSlot(slot);
+        const parts: Uint8Array[] = [];
+        for (const part of this.source.exportSlot(slot)) {
+          parts.push(part);
+          if (clock.now() - turnStart >= budget) {
+            await clock.yieldTurn();
+            turnStart = clock.now();
+          }
+        }
+        value = parts.length === 0 ? null : parts.length === 1 ? parts[0] : Buffer.concat(parts);
       } catch (error) {
         result.failed++;
         this.writeFailures++;
@@ -425,9 +464,12 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     return wentThrough && ok;
   }
 
-  /** Owned slots now; pending slots no longer owned are dropped (their new owner writes them). */
-  private refreshOwned(): void {
-    this.owned.fill(0);
+  /**
+   * Owned slots now (and, with `keep`, those owned before too); pending
+   * slots no longer owned are dropped (their new owner writes them).
+   */
+  private refreshOwned(keep = false): void {
+    if (!keep) this.owned.fill(0);
     for (const slot of this.source.ownedSlots()) this.owned[slot] = 1;
     for (let slot = 0; slot < SLOT_COUNT; slot++) {
       if (this.pending[slot] !== 0 && this.owned[slot] === 0) {

@@ -37,6 +37,7 @@
 import { fmix32, murmur3MixKey, murmur3Round } from '../../../lib/crypto/murmur3.js';
 import { NOT_COUNTED, type LimitCounter } from '../limits/limit-counter.js';
 import { ReplyAddressTally } from './reply-address-tally.js';
+import { FLAG_PEER_COMPLETED, FLAG_PEER_SEEDER, type ChunkWriter } from './slot-codec.js';
 import { CLASS_CAPACITY, SlabAllocator, classFor, readU32 } from './slab.js';
 
 export const FLAG_SEEDER = 1;
@@ -260,6 +261,19 @@ export class PeerTable {
     const page = this.slab.pages[h >>> 16]!;
     const o = (h & 0xffff) + pos * this.recordSize;
     for (let j = 0; j < this.endpointLength; j++) out[outOff + j] = page[o + j];
+  }
+
+  /** Writes records [from, from + n) of the torrent to a slot chunk (see slot-codec.ts). */
+  exportRecords(tid: number, from: number, n: number, writer: ChunkWriter): void {
+    if (n <= 0) return;
+    const h = this.meta[tid * META_STRIDE + M_HANDLE];
+    const page = this.slab.pages[h >>> 16]!;
+    const R = this.recordSize;
+    const E = this.endpointLength;
+    for (let i = 0, o = (h & 0xffff) + from * R; i < n; i++, o += R) {
+      const f = page[o + E + 4];
+      writer.packedPeer(page, o, E, readU32(page, o + E), ((f & FLAG_SEEDER) !== 0 ? FLAG_PEER_SEEDER : 0) | ((f & FLAG_COMPLETED) !== 0 ? FLAG_PEER_COMPLETED : 0));
+    }
   }
 
   // ---------------------------------------------------------------- updates

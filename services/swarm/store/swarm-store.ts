@@ -27,6 +27,14 @@
  * `maxPeersPerAddressPerReply` places in one reply (see PeerTable); and
  * creating a torrent takes a token from `options.newTorrents` (one bucket per
  * source prefix, see limits/new-torrent-limiter.ts).
+ *
+ * Slots (first two bytes of the info-hash): each slot's torrents are linked
+ * in a list (slot-lists.ts), so one slot can be exported, imported or
+ * dropped without visiting the others (slot-state.ts does that), and every
+ * change to a slot's peers is stamped in `options.changes`
+ * (slot-changes.ts) for snapshots and handoffs. Imports merge by the rules
+ * of merge.ts, cost no new-torrent token and stamp nothing: what was just
+ * read is what the other side holds.
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -46,7 +54,11 @@ import {
 } from '../../../lib/transport/messages.js';
 import { answerEach } from '../../../lib/transport/replies.js';
 import { NOT_COUNTED, type LimitCounter } from '../limits/limit-counter.js';
-import { FLAG_COMPLETED, PeerTable } from './peer-table.js';
+import { Merge } from './merge.js';
+import { FLAG_COMPLETED, FLAG_SEEDER, PeerTable } from './peer-table.js';
+import type { ChunkWriter } from './slot-codec.js';
+import type { SlotChanges } from './slot-changes.js';
+import { SlotLists, type SlotListCursor } from './slot-lists.js';
 import { TorrentTable } from './torrent-table.js';
 
 export interface StoreConfig {
@@ -89,7 +101,10 @@ export interface StoreOptions {
   /** Rate of new torrents per source; default: none. */
   newTorrents?: NewTorrentGate;
   limitCounters?: Partial<StoreLimitCounters>;
+  /** Where changes to each slot's peers are stamped; default: a private one nobody reads. */
+  changes?: SlotChanges;
 }
+
 
 export const TORRENTS_FULL_MESSAGE = 'tracker is full: not accepting new torrents';
 export const PEERS_FULL_MESSAGE = 'tracker is full: not accepting new peers';
@@ -135,6 +150,8 @@ export class SwarmStore implements SwarmService {
   private readonly random: () => number;
   private readonly newTorrents: NewTorrentGate | null;
   private readonly hits: StoreLimitCounters;
+  private readonly changes: SlotChanges | null;
+  private readonly slots: SlotLists;
 
   private readonly ids: TorrentTable;
   /** 1 for ids in use. */
@@ -159,6 +176,7 @@ export class SwarmStore implements SwarmService {
     this.monotonicMs = options.monotonicMs ?? performance.now.bind(performance);
     this.random = options.random ?? Math.random;
     this.newTorrents = options.newTorrents ?? null;
+    this.changes = options.changes ?? null;
     const c = options.limitCounters ?? {};
     this.hits = {
       maxTorrents: c.maxTorrents ?? NOT_COUNTED,
@@ -174,6 +192,7 @@ export class SwarmStore implements SwarmService {
     const seeds = randomBytes(12);
     this.idCapacity = 1024;
     this.ids = new TorrentTable(seeds.readInt32LE(8), this.idCapacity);
+    this.slots = new SlotLists(this.idCapacity);
     this.live = new Uint8Array(this.idCapacity);
     this.downloaded = new Uint32Array(this.idCapacity);
     this.v4 = new PeerTable(COMPACT_V4_LENGTH, this.random, seeds.readInt32LE(0), this.idCapacity, replyRule);
@@ -208,7 +227,10 @@ export class SwarmStore implements SwarmService {
     if (r.event === AnnounceEvent.Stopped) {
       if (tid < 0) return this.announceReply(0, 0, 0, EMPTY);
       const pos = table.find(tid, ep);
-      if (pos >= 0) table.remove(tid, pos);
+      if (pos >= 0) {
+        table.remove(tid, pos);
+        this.changes?.markHash(r.infoHash);
+      }
       return this.announceReply(
         this.v4.seeders(tid) + this.v6.seeders(tid),
         this.v4.leechers(tid) + this.v6.leechers(tid),
@@ -236,6 +258,7 @@ export class SwarmStore implements SwarmService {
         pos = table.insert(tid, ep, seeder, now, 0, sameAddress);
       }
     }
+    this.changes?.markHash(r.infoHash);
     if (r.event === AnnounceEvent.Completed) {
       const flags = table.flags(tid, pos);
       if ((flags & FLAG_COMPLETED) === 0) {
@@ -295,6 +318,7 @@ export class SwarmStore implements SwarmService {
       indexes: this.v4.indexBytes + this.v6.indexBytes,
       torrents:
         this.ids.byteLength +
+        this.slots.byteLength +
         this.live.byteLength +
         this.downloaded.byteLength +
         this.v4.metaBytes +
@@ -315,6 +339,17 @@ export class SwarmStore implements SwarmService {
       out.push(ep);
     }
     return out;
+  }
+
+  /** Peers of one torrent and family with what is kept of each, in storage order (diagnostics and tests). */
+  peersOf(infoHash: string, family: 4 | 6): Array<{ endpoint: Uint8Array; lastSeen: number; seeder: boolean; completed: boolean }> {
+    const tid = this.ids.get(infoHash);
+    if (tid < 0) return [];
+    const table = family === 4 ? this.v4 : this.v6;
+    return this.endpoints(infoHash, family).map((endpoint, i) => {
+      const flags = table.flags(tid, i);
+      return { endpoint, lastSeen: table.lastSeen(tid, i), seeder: (flags & FLAG_SEEDER) !== 0, completed: (flags & FLAG_COMPLETED) !== 0 };
+    });
   }
 
   /** Peers of one torrent with the address of `endpoint`, any port (diagnostics and tests). */
@@ -382,7 +417,11 @@ export class SwarmStore implements SwarmService {
           let pos = Math.min(this.sweepPos, table.count(tid) - 1);
           while (pos >= 0) {
             const n = pos + 1 < credit ? pos + 1 : credit;
-            removed += table.expireRange(tid, pos, pos - n + 1, cutoff);
+            const gone = table.expireRange(tid, pos, pos - n + 1, cutoff);
+            if (gone > 0) {
+              removed += gone;
+              this.changes?.mark(this.ids.slotOf(tid));
+            }
             pos -= n;
             credit -= n;
             visited += n;
@@ -409,6 +448,110 @@ export class SwarmStore implements SwarmService {
       }
     }
     return { done: this.endPass(), removed, deleted: torrentsBefore - this.torrentCount, visited };
+  }
+
+  // ------------------------------------------------------------------ slots (driven by slot-state.ts)
+
+  /** A cursor over the torrent ids of `slot` that stays valid across turns (see SlotLists); close it with `closeSlot`. */
+  openSlot(slot: number): SlotListCursor {
+    return this.slots.open(slot);
+  }
+
+  closeSlot(cursor: SlotListCursor): void {
+    this.slots.close(cursor);
+  }
+
+  /** The torrent after `tid` in its slot's list, or -1. */
+  nextInSlot(tid: number): number {
+    return this.slots.after(tid);
+  }
+
+  /** UDP/HTTP peers held in `slot` (visits its torrents). */
+  slotPeerCount(slot: number): number {
+    let n = 0;
+    for (let tid = this.slots.first(slot); tid >= 0; tid = this.slots.after(tid)) n += this.v4.count(tid) + this.v6.count(tid);
+    return n;
+  }
+
+  /** Writes torrent `tid` as one chunk section: its IPv4 peers [from4, from4 + n4) and IPv6 peers [from6, from6 + n6). */
+  exportTorrent(tid: number, writer: ChunkWriter, from4: number, n4: number, from6: number, n6: number): void {
+    writer.packedTorrent(this.ids.keyBytes, tid * INFO_HASH_LENGTH, this.downloaded[tid], n4, n6);
+    this.v4.exportRecords(tid, from4, n4, writer);
+    this.v6.exportRecords(tid, from6, n6, writer);
+  }
+
+  /** Deletes up to `maxTorrents` torrents of `slot` with their peers; returns how many torrents and peers went. */
+  dropFromSlot(slot: number, maxTorrents: number): { torrents: number; peers: number } {
+    let torrents = 0;
+    let peers = 0;
+    for (let tid = this.slots.first(slot); tid >= 0 && torrents < maxTorrents; tid = this.slots.first(slot)) {
+      peers += this.v4.count(tid) + this.v6.count(tid);
+      this.deleteTorrent(tid);
+      torrents++;
+    }
+    return { torrents, peers };
+  }
+
+  /** Whole seconds now, as announces see it. */
+  nowSeconds(): number {
+    return this.clock();
+  }
+
+  /**
+   * The torrent imported peers of `infoHash` merge into: the one held, or a
+   * new one when the caps allow (counted when they do not: -1). Creating it
+   * takes no new-torrent token: the torrent was created by a client
+   * elsewhere, and an import must not use up a network's tokens.
+   */
+  importTarget(infoHash: string): number {
+    const tid = this.ids.get(infoHash);
+    if (tid >= 0) return tid;
+    if (!TorrentTable.valid(infoHash)) return -1;
+    if (this.torrentCount >= this.config.maxTorrents) {
+      this.hits.maxTorrents.inc();
+      return -1;
+    }
+    if (this.v4.totalPeers + this.v6.totalPeers >= this.config.maxPeers) {
+      this.hits.maxPeers.inc();
+      return -1;
+    }
+    return this.createTorrent(infoHash);
+  }
+
+  /** Completed count of an imported torrent: the larger of the two, never their sum (both may have counted the same peers). */
+  mergeDownloaded(tid: number, downloaded: number): void {
+    if (downloaded > this.downloaded[tid]) this.downloaded[tid] = downloaded;
+  }
+
+  /**
+   * Merges one imported peer (`ep`: 6 or 18 bytes) into torrent `tid`. Held
+   * already: the later last-seen wins, with its seeder state (equal times:
+   * seeder wins), and "completed" is kept if either side has it, so the
+   * result does not depend on the order of imports. New: added if the
+   * peer and per-address caps allow (counted when they do not). The caller
+   * has dropped expired peers and clamped `lastSeen` to now.
+   */
+  mergePeer(tid: number, ep: Uint8Array, lastSeen: number, seeder: boolean, completed: boolean): Merge {
+    const table = ep.length === COMPACT_V4_LENGTH ? this.v4 : this.v6;
+    let pos = table.find(tid, ep);
+    if (pos >= 0) {
+      const seen = table.lastSeen(tid, pos);
+      if (lastSeen > seen || (lastSeen === seen && seeder && (table.flags(tid, pos) & FLAG_SEEDER) === 0)) {
+        pos = table.touch(tid, pos, seeder, lastSeen);
+      }
+      const flags = table.flags(tid, pos);
+      if (completed && (flags & FLAG_COMPLETED) === 0) table.setFlags(tid, pos, flags | FLAG_COMPLETED);
+      return Merge.Merged;
+    }
+    const sameAddress = -1 - pos;
+    if (this.refuseNewPeer(sameAddress) !== null) return Merge.Refused;
+    table.insert(tid, ep, seeder, lastSeen, completed ? FLAG_COMPLETED : 0, sameAddress);
+    return Merge.Added;
+  }
+
+  /** Deletes torrent `tid` if it holds no peer (an import created it and every peer was refused). */
+  dropIfEmpty(tid: number): void {
+    if (this.v4.count(tid) === 0 && this.v6.count(tid) === 0) this.deleteTorrent(tid);
   }
 
   // ------------------------------------------------------------------ internals
@@ -446,6 +589,7 @@ export class SwarmStore implements SwarmService {
       if (tid >= this.idCapacity) this.growIds(tid + 1);
     }
     this.ids.add(infoHash, tid);
+    this.slots.link(tid, this.ids.slotOf(tid));
     this.live[tid] = 1;
     this.downloaded[tid] = 0;
     this.torrentCount++;
@@ -454,6 +598,7 @@ export class SwarmStore implements SwarmService {
 
   private deleteTorrent(tid: number): void {
     if (this.live[tid] === 0) return;
+    this.slots.unlink(tid, this.ids.slotOf(tid));
     this.ids.delete(tid);
     this.live[tid] = 0;
     this.downloaded[tid] = 0;
@@ -473,6 +618,7 @@ export class SwarmStore implements SwarmService {
     l.set(this.live);
     this.live = l;
     this.ids.setIdCapacity(cap);
+    this.slots.setIdCapacity(cap);
     this.v4.ensureTorrents(cap);
     this.v6.ensureTorrents(cap);
     this.idCapacity = cap;

@@ -100,6 +100,17 @@ export class TorrentTable {
     if (this.slots.length > MIN_SLOTS && this.size * 8 < this.slots.length) this.rehash(this.slots.length / 2);
   }
 
+  /** The slot of id `tid`: the first two bytes of its key. */
+  slotOf(tid: number): number {
+    const o = tid * KEY_LENGTH;
+    return (this.keys[o] << 8) | this.keys[o + 1];
+  }
+
+  /** Key bytes of every id, id `tid`'s at [tid * KEY_LENGTH, (tid + 1) * KEY_LENGTH); replaced when ids grow. */
+  get keyBytes(): Uint8Array {
+    return this.keys;
+  }
+
   /** The key of id `tid` as a latin1 string. */
   keyOf(tid: number): string {
     const o = tid * KEY_LENGTH;

@@ -18,6 +18,12 @@
  * Bounds: at most `maxTorrents` torrents and `maxPeers` peers. When full, an
  * announce that would add one gets a failure; peers already here keep
  * being served and nothing live is evicted to make room.
+ *
+ * Slots: each slot's torrents are linked in a list (slotHeads + slotNext),
+ * so one slot can be exported, imported or dropped alone (slot-state.ts);
+ * changes to a slot's peers are stamped in `options.changes`. Imports merge
+ * by the rules of merge.ts and stamp nothing. Pending
+ * offers are not part of a slot's state: they expire within a minute.
  */
 import { performance } from 'node:perf_hooks';
 import { defaultConfig } from '../../../lib/runtime/config.js';
@@ -37,6 +43,8 @@ import {
   type WtScrapeRequest,
 } from '../../../lib/transport/messages.js';
 import { PendingOffers } from './pending-offers.js';
+import type { SlotChanges } from './slot-changes.js';
+import { Merge } from './merge.js';
 
 export interface WebTorrentConfig {
   intervalSeconds: number;
@@ -80,6 +88,8 @@ export interface WebTorrentSwarmsOptions {
   /** For offer targets; tests pass a seeded one. */
   random?: () => number;
   limitHits?: WebTorrentLimitHits;
+  /** Where changes to each slot's peers are stamped; default: nowhere. */
+  changes?: SlotChanges;
 }
 
 const NOT_COUNTED: Counter = { inc: () => {} };
@@ -87,21 +97,28 @@ const DEFAULTS = defaultConfig().webtorrent;
 const TORRENTS_FULL = 'tracker is full: not accepting new WebTorrent torrents, try again later';
 const PEERS_FULL = 'tracker is full: not accepting new WebTorrent peers, try again later';
 
-interface WtPeer {
+export interface WtPeer {
   readonly peerId: string;
   edge: string;
   socket: number;
   seeder: boolean;
   completed: boolean;
+  /** Seconds (fractional). */
   lastSeen: number;
 }
 
-class WtTorrent {
+export class WtTorrent {
   /** Dense, for cheap random picks; `index` maps peer_id to position. */
   readonly peers: WtPeer[] = [];
   readonly index = new Map<string, number>();
   seeders = 0;
   downloaded = 0;
+  /** The next torrent of the same slot. A deleted torrent keeps its link, so a reader paused on it can go on. */
+  slotNext: WtTorrent | null = null;
+  slotPrev: WtTorrent | null = null;
+  deleted = false;
+
+  constructor(readonly infoHash: string) {}
 
   add(peer: WtPeer): void {
     this.index.set(peer.peerId, this.peers.length);
@@ -128,6 +145,10 @@ class WtTorrent {
 const ZERO: TorrentStats = Object.freeze({ complete: 0, incomplete: 0, downloaded: 0 });
 const SWEEP_CHECK_EVERY = 64;
 
+function slotOfHash(infoHash: string): number {
+  return ((infoHash.charCodeAt(0) & 0xff) << 8) | (infoHash.charCodeAt(1) & 0xff);
+}
+
 function owns(peer: WtPeer, from: SocketRef): boolean {
   return peer.socket === from.socket && peer.edge === from.edge;
 }
@@ -138,6 +159,9 @@ function fail(message: string): ErrorReply {
 
 export class WebTorrentSwarms {
   private readonly torrents = new Map<string, WtTorrent>();
+  /** First torrent of each slot that has any. */
+  private readonly slotHeads = new Map<number, WtTorrent>();
+  private readonly changes: SlotChanges | null;
   private readonly pending: PendingOffers;
   private relay: RelaySink | undefined;
   private sweepCursor: Iterator<[string, WtTorrent]> | undefined;
@@ -156,6 +180,7 @@ export class WebTorrentSwarms {
     options: WebTorrentSwarmsOptions = {},
   ) {
     this.random = options.random ?? Math.random;
+    this.changes = options.changes ?? null;
     this.hits = options.limitHits ?? { maxTorrents: NOT_COUNTED, maxPeers: NOT_COUNTED, maxPendingOffers: NOT_COUNTED, maxPendingOffersPerSocket: NOT_COUNTED };
     this.maxTorrents = config.maxTorrents ?? DEFAULTS.maxTorrents;
     this.maxPeers = config.maxPeers ?? DEFAULTS.maxPeers;
@@ -182,7 +207,10 @@ export class WebTorrentSwarms {
     }
     if (r.event === AnnounceEvent.Stopped) {
       if (!torrent) return this.announceReply(ZERO, 0);
-      if (position >= 0) this.removePeer(r.infoHash, torrent, position);
+      if (position >= 0) {
+        this.removePeer(torrent, position);
+        this.changes?.markHash(r.infoHash);
+      }
       return this.announceReply(this.statsOf(torrent), 0);
     }
     if (position < 0 && this.peerCount >= this.maxPeers) {
@@ -194,8 +222,7 @@ export class WebTorrentSwarms {
         this.hits.maxTorrents.inc();
         return fail(TORRENTS_FULL);
       }
-      torrent = new WtTorrent();
-      this.torrents.set(r.infoHash, torrent);
+      torrent = this.addTorrent(r.infoHash);
     }
     let peer: WtPeer;
     if (position < 0) {
@@ -218,6 +245,7 @@ export class WebTorrentSwarms {
       peer.completed = true;
       torrent.downloaded++;
     }
+    this.changes?.markHash(r.infoHash);
     const relayed = r.offers.length > 0 ? this.relayOffers(r, torrent, position, now) : 0;
     return this.announceReply(this.statsOf(torrent), relayed);
   }
@@ -283,7 +311,8 @@ export class WebTorrentSwarms {
       const torrent = this.torrents.get(infoHash);
       const position = torrent?.index.get(peerId) ?? -1;
       if (torrent && position >= 0 && owns(torrent.peers[position], r.from)) {
-        this.removePeer(infoHash, torrent, position);
+        this.removePeer(torrent, position);
+        this.changes?.markHash(infoHash);
         removed++;
       }
     }
@@ -294,10 +323,11 @@ export class WebTorrentSwarms {
   /** An edge went away (its stream ended): drop every peer whose socket lived there, and their offers. */
   dropEdge(edge: string): number {
     let removed = 0;
-    for (const [infoHash, torrent] of this.torrents) {
+    for (const torrent of this.torrents.values()) {
       for (let i = torrent.peers.length - 1; i >= 0; i--) {
         if (torrent.peers[i].edge === edge) {
-          this.removePeer(infoHash, torrent, i);
+          this.removePeer(torrent, i);
+          this.changes?.markHash(torrent.infoHash);
           removed++;
         }
       }
@@ -313,6 +343,11 @@ export class WebTorrentSwarms {
   torrentStats(infoHash: string): TorrentStats {
     const torrent = this.torrents.get(infoHash);
     return torrent ? this.statsOf(torrent) : ZERO;
+  }
+
+  /** Peers of one torrent, copied (diagnostics and tests). */
+  peersOf(infoHash: string): WtPeer[] {
+    return (this.torrents.get(infoHash)?.peers ?? []).map((p) => ({ ...p }));
   }
 
   stats(): { torrents: number; seeders: number; leechers: number; pendingOffers: number } {
@@ -341,11 +376,13 @@ export class WebTorrentSwarms {
         this.sweepCursor = undefined;
         return true;
       }
-      const [infoHash, torrent] = next.value;
-      for (let i = torrent.peers.length - 1; i >= 0; i--) {
+      const torrent = next.value[1];
+      const before = torrent.peers.length;
+      for (let i = before - 1; i >= 0; i--) {
         if (torrent.peers[i].lastSeen < cutoff) this.removeAt(torrent, i);
       }
-      if (torrent.peers.length === 0) this.torrents.delete(infoHash);
+      if (torrent.peers.length !== before) this.changes?.markHash(torrent.infoHash);
+      if (torrent.peers.length === 0) this.deleteTorrent(torrent);
       credit -= 1 + torrent.peers.length;
       if (credit <= 0) {
         credit = SWEEP_CHECK_EVERY;
@@ -361,9 +398,118 @@ export class WebTorrentSwarms {
   }
 
   /** Removes a peer; a torrent left empty goes at once, so it stops counting against maxTorrents. */
-  private removePeer(infoHash: string, torrent: WtTorrent, position: number): void {
+  private removePeer(torrent: WtTorrent, position: number): void {
     this.removeAt(torrent, position);
-    if (torrent.peers.length === 0) this.torrents.delete(infoHash);
+    if (torrent.peers.length === 0) this.deleteTorrent(torrent);
+  }
+
+  private addTorrent(infoHash: string): WtTorrent {
+    const torrent = new WtTorrent(infoHash);
+    this.torrents.set(infoHash, torrent);
+    const slot = slotOfHash(infoHash);
+    const head = this.slotHeads.get(slot);
+    if (head) {
+      torrent.slotNext = head;
+      head.slotPrev = torrent;
+    }
+    this.slotHeads.set(slot, torrent);
+    return torrent;
+  }
+
+  private deleteTorrent(torrent: WtTorrent): void {
+    if (torrent.deleted) return;
+    torrent.deleted = true;
+    this.torrents.delete(torrent.infoHash);
+    const { slotPrev: prev, slotNext: next } = torrent;
+    if (prev) prev.slotNext = next;
+    else if (next) this.slotHeads.set(slotOfHash(torrent.infoHash), next);
+    else this.slotHeads.delete(slotOfHash(torrent.infoHash));
+    if (next) next.slotPrev = prev;
+    // slotNext stays: an export paused on this torrent goes on from it.
+    torrent.slotPrev = null;
+  }
+
+  // ------------------------------------------------------------------ slots (driven by slot-state.ts)
+
+  /** The first WebTorrent torrent of `slot`, or null; follow `slotNext`, skipping `deleted` ones. */
+  firstInSlot(slot: number): WtTorrent | null {
+    return this.slotHeads.get(slot) ?? null;
+  }
+
+  /** WebTorrent peers held in `slot`. */
+  slotPeerCount(slot: number): number {
+    let n = 0;
+    for (let t = this.firstInSlot(slot); t !== null; t = t.slotNext) n += t.peers.length;
+    return n;
+  }
+
+  /** Deletes up to `maxTorrents` torrents of `slot` with their peers (their offers expire by themselves). */
+  dropFromSlot(slot: number, maxTorrents: number): { torrents: number; peers: number } {
+    let torrents = 0;
+    let peers = 0;
+    for (let t = this.firstInSlot(slot); t !== null && torrents < maxTorrents; t = this.firstInSlot(slot)) {
+      peers += t.peers.length;
+      for (let i = t.peers.length - 1; i >= 0; i--) this.removeAt(t, i);
+      this.deleteTorrent(t);
+      torrents++;
+    }
+    return { torrents, peers };
+  }
+
+  /** The torrent imported peers merge into: held, or new when the cap allows (counted when not: null). */
+  importTarget(infoHash: string): WtTorrent | null {
+    const held = this.torrents.get(infoHash);
+    if (held) return held;
+    if (this.torrents.size >= this.maxTorrents) {
+      this.hits.maxTorrents.inc();
+      return null;
+    }
+    return this.addTorrent(infoHash);
+  }
+
+  mergeDownloaded(torrent: WtTorrent, downloaded: number): void {
+    if (downloaded > torrent.downloaded) torrent.downloaded = downloaded;
+  }
+
+  /**
+   * Merges one imported peer. Held already (same peer_id): the later
+   * last-seen wins with its socket and seeder state (equal times: the
+   * larger of seeder, edge, socket, so the order of imports does not
+   * matter), and "completed" is kept if either side has it. New: added if
+   * the peer cap allows (counted when not). The caller has dropped expired
+   * peers and peers of edges that restarted since.
+   */
+  mergePeer(torrent: WtTorrent, peerId: string, edge: string, socket: number, lastSeen: number, seeder: boolean, completed: boolean): Merge {
+    const position = torrent.index.get(peerId) ?? -1;
+    if (position >= 0) {
+      const peer = torrent.peers[position];
+      if (lastSeen > peer.lastSeen || (lastSeen === peer.lastSeen && laterTie(seeder, edge, socket, peer))) {
+        if (peer.seeder !== seeder) {
+          const delta = seeder ? 1 : -1;
+          torrent.seeders += delta;
+          this.seederCount += delta;
+          peer.seeder = seeder;
+        }
+        peer.edge = edge;
+        peer.socket = socket;
+        peer.lastSeen = lastSeen;
+      }
+      if (completed) peer.completed = true;
+      return Merge.Merged;
+    }
+    if (this.peerCount >= this.maxPeers) {
+      this.hits.maxPeers.inc();
+      return Merge.Refused;
+    }
+    torrent.add({ peerId, edge, socket, seeder, completed, lastSeen });
+    this.peerCount++;
+    if (seeder) this.seederCount++;
+    return Merge.Added;
+  }
+
+  /** Deletes `torrent` if it holds no peer (an import created it and every peer was refused). */
+  dropIfEmpty(torrent: WtTorrent): void {
+    if (torrent.peers.length === 0) this.deleteTorrent(torrent);
   }
 
   private statsOf(torrent: WtTorrent): TorrentStats {
@@ -373,4 +519,11 @@ export class WebTorrentSwarms {
   private announceReply(stats: TorrentStats, offersRelayed: number): WtAnnounceReply {
     return { type: 'wt-announce', interval: this.config.intervalSeconds, complete: stats.complete, incomplete: stats.incomplete, offersRelayed };
   }
+}
+
+/** Whether (seeder, edge, socket) is larger than the peer's: how a tie of last-seen times is broken. */
+function laterTie(seeder: boolean, edge: string, socket: number, peer: WtPeer): boolean {
+  if (seeder !== peer.seeder) return seeder;
+  if (edge !== peer.edge) return edge > peer.edge;
+  return socket > peer.socket;
 }

@@ -489,3 +489,123 @@ describe('snapshot metrics', () => {
     assert.notEqual(metricIn(text, 'tracker_snapshot_restore_seconds'), undefined);
   });
 });
+
+describe('SnapshotScheduler: after the backend reconnects', () => {
+  test('the next pass writes every owned slot, changed or not (a Redis restarted empty lost them); later passes only changed ones', async () => {
+    const { source, memory, backend, scheduler, stored } = setup();
+    source.own(1, 2, 3);
+    for (const slot of [1, 2]) source.change(slot, slotValue(slot));
+    await scheduler.runPass();
+    // Redis restarts without persistence: the connection drops, and it comes back empty.
+    backend.down = true;
+    await memory.writeMany([1, 2].map((slot) => ({ slot, value: null })), TTL);
+    const during = await scheduler.runPass();
+    assert.equal(during.complete, true, 'nothing had changed, so nothing was due');
+    backend.reconnect();
+    const after = await scheduler.runPass();
+    assert.equal(after.complete, true);
+    assert.equal(after.set, 2, 'both non-empty slots, though neither changed');
+    assert.deepEqual(await stored(1), slotValue(1));
+    assert.deepEqual(await stored(2), slotValue(2));
+    const next = await scheduler.runPass();
+    assert.equal(next.set, 0, 'owed once');
+  });
+
+  test('positive control: without a reconnect, an unchanged slot lost from the store is not written again', async () => {
+    const { source, memory, scheduler, stored } = setup();
+    source.own(1);
+    source.change(1, slotValue(1));
+    await scheduler.runPass();
+    await memory.writeMany([{ slot: 1, value: null }], TTL);
+    assert.equal((await scheduler.runPass()).set, 0);
+    assert.equal(await stored(1), null);
+  });
+
+  test('a full pass cut short stays owed until one completes', async () => {
+    const { source, backend, scheduler, stored } = setup();
+    source.own(1, 2, 3);
+    for (const slot of [1, 2, 3]) source.state.set(slot, slotValue(slot));
+    backend.reconnect();
+    backend.failWrites.add(2);
+    assert.equal((await scheduler.runPass()).complete, false);
+    backend.failWrites.clear();
+    await backend.inner.writeMany([{ slot: 1, value: null }], TTL);
+    const retry = await scheduler.runPass();
+    assert.equal(retry.complete, true);
+    assert.equal(retry.set, 3);
+    assert.deepEqual(await stored(1), slotValue(1));
+  });
+
+  test('a swarm that started while the store was unreachable writes everything once it is reachable', async () => {
+    const { source, backend, scheduler, stored } = setup({ restoreDeadlineMs: 0 });
+    source.own(1, 2);
+    backend.down = true;
+    const restored = await scheduler.restore();
+    assert.equal(restored.complete, false);
+    source.state.set(1, slotValue(1)); // peers that announced since, say; no change mark needed
+    backend.reconnect();
+    assert.equal((await scheduler.runPass()).set, 1);
+    assert.deepEqual(await stored(1), slotValue(1));
+  });
+
+  test('a restore that read the store owes no full pass', async () => {
+    const { source, scheduler } = setup();
+    source.own(1);
+    source.state.set(1, slotValue(1));
+    await scheduler.restore();
+    assert.equal((await scheduler.runPass()).set, 0);
+  });
+});
+
+describe('SnapshotScheduler: slots exported in parts', () => {
+  test('the parts of a slot are stored one after the other, and the event loop gets a turn between parts once the budget is spent', async () => {
+    const { clock, source, scheduler, stored } = setup({ budgetMs: 4 });
+    const parts = [Uint8Array.of(1, 1), Uint8Array.of(2, 2, 2), Uint8Array.of(3)];
+    source.own(9);
+    source.change(9, Uint8Array.of(0));
+    source.exportSlot = function* () {
+      for (const part of parts) {
+        clock.t += 3; // each part costs 3 ms of work
+        yield part;
+      }
+    } as unknown as typeof source.exportSlot;
+    const longest = await longestTurn(clock, () => scheduler.runPass());
+    assert.deepEqual(await stored(9), Uint8Array.of(1, 1, 2, 2, 2, 3));
+    assert.ok(longest <= 7, `longest turn ${longest} ms with a 4 ms budget and 3 ms parts`);
+    assert.ok(clock.yields >= 1);
+  });
+});
+
+describe('SnapshotScheduler: ownership while starting and stopping', () => {
+  test('restore reads the slots the source is about to own (slotsToRestore), not the none it owns before it is a ready member', async () => {
+    const { source, memory, scheduler } = setup();
+    await memory.writeMany([1, 2, 3].map((slot) => ({ slot, value: slotValue(slot) })), TTL);
+    (source as unknown as { slotsToRestore(): number[] }).slotsToRestore = () => [2, 3];
+    const restored = await scheduler.restore();
+    assert.equal(restored.slots, 2);
+    assert.deepEqual([...source.imported.keys()].sort(), [2, 3]);
+  });
+
+  test('on shutdown the slots owned at the previous pass are written even when the table already gave them away (draining)', async () => {
+    const { source, scheduler, stored } = setup();
+    source.own(1, 2);
+    source.state.set(1, slotValue(1));
+    source.state.set(2, slotValue(2));
+    await scheduler.runPass();
+    source.owned.clear(); // terminating: not a ready member any more
+    const last = await scheduler.stop();
+    assert.equal(last?.set, 2);
+    assert.deepEqual(await stored(1), slotValue(1));
+    assert.deepEqual(await stored(2), slotValue(2));
+  });
+
+  test('positive control: a periodic pass after the slots moved away does not write them', async () => {
+    const { source, scheduler, stored } = setup();
+    source.own(1);
+    await scheduler.runPass();
+    source.owned.clear();
+    source.change(1, slotValue(1));
+    assert.equal((await scheduler.runPass()).set, 0);
+    assert.equal(await stored(1), null);
+  });
+});
