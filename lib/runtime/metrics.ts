@@ -86,6 +86,27 @@ export interface SlotTransferStatsSource {
   readonly refusedCorrupt: number;
 }
 
+/** What a swarm's slot handoffs counted (services/swarm/handoff/handoff-stats.ts); read when scraped. */
+export interface HandoffStatsSource {
+  readonly slotsPulled: number;
+  readonly peersPulled: number;
+  readonly slotsServed: number;
+  readonly peersServed: number;
+  readonly slotsPushed: number;
+  readonly peersPushed: number;
+  readonly slotsUnchanged: number;
+  readonly slotsReceived: number;
+  readonly peersReceived: number;
+  readonly unsentPeers: number;
+  readonly pendingSlots: number;
+  readonly inProgress: number;
+  readonly failures: Readonly<Record<string, number>>;
+  readonly rejected: Readonly<Record<string, number>>;
+  readonly complete: Readonly<Record<string, number>>;
+  readonly incomplete: Readonly<Record<string, number>>;
+  readonly lastSeconds: Readonly<Record<string, number>>;
+}
+
 export class TrackerMetrics {
   readonly registry = new Registry();
   private readonly requests: FastCounter;
@@ -460,6 +481,41 @@ export class TrackerMetrics {
       ],
       this.registry,
     );
+  }
+
+  /** Slot handoff between swarms (services/swarm/handoff/): read from `source` when scraped. */
+  observeHandoff(source: HandoffStatsSource): void {
+    const counter = (name: string, help: string, read: () => ReadonlyArray<{ labels: Record<string, string>; value: number }>): void => {
+      new ReadThroughCounter(name, help, read, this.registry);
+    };
+    const byOp = (ops: Record<string, number>) => Object.entries(ops).map(([op, value]) => ({ labels: { op }, value }));
+    const byLabel = (label: string, values: Readonly<Record<string, number>>) => Object.entries(values).map(([k, value]) => ({ labels: { [label]: k }, value }));
+    counter('tracker_handoff_slots_total', 'Slots handed between swarms: pulled (received while joining), served (sent to a joining swarm), pushed (sent to their new owner), received (pushed here), unchanged (left out of a push: the new owner had pulled them)', () =>
+      byOp({ pulled: source.slotsPulled, served: source.slotsServed, pushed: source.slotsPushed, received: source.slotsReceived, unchanged: source.slotsUnchanged }),
+    );
+    counter('tracker_handoff_peers_total', 'Peers in the slots handed between swarms, by the same op as tracker_handoff_slots_total', () =>
+      byOp({ pulled: source.peersPulled, served: source.peersServed, pushed: source.peersPushed, received: source.peersReceived }),
+    );
+    counter('tracker_handoff_failures_total', 'Handoff calls or handoffs that failed: unreachable, leaving (the other swarm refused: it is leaving), refused (identity not proven), deadline, no-successor, import (chunks refused)', () =>
+      byLabel('reason', source.failures),
+    );
+    counter('tracker_handoff_calls_rejected_total', 'Handoff calls from other swarms refused here: unauthenticated, permission-denied, invalid, leaving, unknown-pull', () => byLabel('reason', source.rejected));
+    counter('tracker_handoffs_total', 'Handoffs run by this swarm by kind (join: pulled before ready, rebalance: after a table change, stop: on SIGTERM) and result', () => [
+      ...Object.entries(source.complete).map(([kind, value]) => ({ labels: { kind, result: 'complete' }, value })),
+      ...Object.entries(source.incomplete).map(([kind, value]) => ({ labels: { kind, result: 'incomplete' }, value })),
+    ]);
+    counter('tracker_handoff_unsent_peers_total', 'Peers a stopping swarm could not hand off (kept by the final Redis snapshot when there is one, else back with their next announce)', () => [{ labels: {}, value: source.unsentPeers }]);
+    new Gauge({
+      name: 'tracker_handoff_last_seconds',
+      help: 'Duration of the last handoff of each kind',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [kind, value] of Object.entries(source.lastSeconds)) this.set({ kind }, value);
+      },
+    });
+    this.gauge('tracker_handoff_in_progress', 'Handoffs running now', () => source.inProgress);
+    this.gauge('tracker_handoff_pending_slots', 'Slots held here that belong to another swarm and were not handed off yet', () => source.pendingSlots);
   }
 
   /** Gauges read from the store when scraped (O(1) there). */

@@ -14,15 +14,20 @@
  *   (lib/transport/grpc/edge-token.ts).
  * - Nothing configured: plain gRPC and every claimed edge id believed, as
  *   `npm start` and local clusters need.
+ * - Swarms calling each other (slot handoff) use the same settings: the
+ *   caller verifies the callee as an edge does and presents its own
+ *   certificate, which must carry the name cluster.tls.serverName gives the
+ *   caller's member name; with a token, each call carries a swarm's proof.
  */
 import { readFileSync } from 'node:fs';
-import type { ChannelCredentials, ServerCredentials } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../lib/runtime/metrics.js';
 import { edgeChannelCredentials, swarmServerCredentials } from '../../lib/transport/grpc/credentials.js';
 import { EdgeAuthenticator } from '../../lib/transport/grpc/edge-auth.js';
-import { EdgeProofVerifier } from '../../lib/transport/grpc/edge-token.js';
+import { EdgeProofVerifier, SWARM_PROOF_LABEL } from '../../lib/transport/grpc/edge-token.js';
+import type { HandoffPeerTrust } from '../swarm/handoff/handoff-peers.js';
 import { TlsFiles, TlsFilesError } from '../../lib/transport/grpc/tls-files.js';
 
 const LABELS = { certFile: 'cluster.tls.certFile', keyFile: 'cluster.tls.keyFile', caFile: 'cluster.tls.caFile' } as const;
@@ -83,6 +88,9 @@ export async function edgeTrust(config: Config, logger: Logger, metrics: Tracker
 export interface SwarmTrust {
   credentials?: ServerCredentials;
   auth: EdgeAuthenticator;
+  /** Handoff: how this swarm calls other swarms, and who may call it. */
+  peers: HandoffPeerTrust;
+  peerAuth: EdgeAuthenticator;
   readonly summary: string;
   close(): void;
 }
@@ -98,10 +106,24 @@ export async function swarmTrust(config: Config, name: string, logger: Logger, m
     certificateName: files?.hasCa ? tls.edgeName : undefined,
     token: authToken !== '' ? new EdgeProofVerifier(authToken, name) : undefined,
   });
+  // A calling swarm's certificate names it as edges name the swarms they dial ("" = its member name itself).
+  const peerName = tls.serverName === '' ? '{id}' : tls.serverName.split(MEMBER_PLACEHOLDER).join('{id}');
+  const peerAuth = new EdgeAuthenticator({
+    certificateName: files?.hasCa ? peerName : undefined,
+    token: authToken !== '' ? new EdgeProofVerifier(authToken, name, { label: SWARM_PROOF_LABEL }) : undefined,
+    caller: { noun: 'swarm', nameKey: 'cluster.tls.serverName' },
+  });
   const parts = [files ? (files.hasCa ? 'mutual TLS' : 'TLS') : 'plain gRPC', authToken !== '' ? 'token' : ''].filter(Boolean);
   return {
     credentials: files ? swarmServerCredentials(files) : undefined,
     auth,
+    peerAuth,
+    peers: {
+      // Without a CA a swarm's TLS is verified against the system's roots.
+      credentials: files ? (files.hasCa ? edgeChannelCredentials(files) : grpcCredentials.createSsl()) : undefined,
+      serverNameFor: (member) => (files && tls.serverName !== '' ? tls.serverName.split(MEMBER_PLACEHOLDER).join(member) : undefined),
+      authToken,
+    },
     summary: parts.join(' + '),
     close: () => files?.close(),
   };
@@ -114,5 +136,5 @@ function isLoopback(host: string): boolean {
 /** What to warn about at a swarm's start: edges nobody authenticates, on an address others can reach. */
 export function swarmTrustWarning(config: Config, auth: EdgeAuthenticator): string | undefined {
   if (auth.required || isLoopback(config.swarm.grpcHost)) return undefined;
-  return `swarm gRPC listens on ${config.swarm.grpcHost} without edge authentication: anyone who reaches port ${config.swarm.grpcPort} can pose as any edge (and drop its WebTorrent peers); set cluster.tls.caFile with cluster.tls.certFile/keyFile (mutual TLS) or cluster.authToken`;
+  return `swarm gRPC listens on ${config.swarm.grpcHost} without edge authentication: anyone who reaches port ${config.swarm.grpcPort} can pose as any edge (and drop its WebTorrent peers) or as a swarm (and pull or push peers); set cluster.tls.caFile with cluster.tls.certFile/keyFile (mutual TLS) or cluster.authToken`;
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../lib/runtime/metrics.js';
 import type { SlotTable } from '../../lib/cluster/slot-table.js';
 import { FileMembership } from '../../lib/cluster/membership/file.js';
+import type { MembershipProvider } from '../../lib/cluster/membership/types.js';
 import { Ownership } from '../swarm/ownership.js';
 import { createSwarmMembership } from './cluster-config.js';
 
@@ -10,14 +11,15 @@ import { createSwarmMembership } from './cluster-config.js';
  * A swarm's ownership, started: the edges' membership provider and slot
  * table (or every slot, without a member list), its gauges, and one info
  * line per table change saying how many slots this swarm owns, gained and
- * lost. `stop()` after the gRPC server has stopped.
+ * lost. `stop()` after the gRPC server has stopped. `membership` (undefined
+ * when the swarm owns everything) gives the members' addresses, for handoff.
  */
 export async function startSwarmOwnership(
   config: Config,
   name: string,
   logger: Logger,
   metrics: TrackerMetrics,
-): Promise<{ ownership: Ownership; stop(): Promise<void> }> {
+): Promise<{ ownership: Ownership; membership: MembershipProvider | undefined; stop(): Promise<void> }> {
   const membership = await createSwarmMembership(config, logger);
   await membership?.start();
   const ownership = membership ? Ownership.follow(membership, name) : Ownership.everything(name);
@@ -45,6 +47,7 @@ export async function startSwarmOwnership(
   if (membership instanceof FileMembership) metrics.observeMembersFile(() => membership);
   return {
     ownership,
+    membership,
     async stop() {
       ownership.close();
       await membership?.stop();

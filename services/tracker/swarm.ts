@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/runtime/logger.js';
 import { GrpcSwarmServer, type StreamRejection } from '../../lib/transport/grpc/server.js';
 import { createSwarm } from '../swarm/create-swarm.js';
 import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
+import { createSwarmHandoff } from '../swarm/handoff/create-handoff.js';
 import { nodeName } from './cluster-config.js';
 import { startSwarmOwnership } from './swarm-ownership.js';
 import { swarmTrust, swarmTrustWarning } from './cluster-trust.js';
@@ -20,16 +21,26 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
 
   // Ownership: the edges' membership provider and slot table. Batches routed
   // by another table are checked and what is not ours is answered "moved".
-  const { ownership, stop: stopOwnership } = await startSwarmOwnership(config, name, logger, ops.metrics);
+  const { ownership, membership, stop: stopOwnership } = await startSwarmOwnership(config, name, logger, ops.metrics);
+
+  // Handoff (swarms with membership): the slots this swarm is about to own are pulled from their holders
+  // after the Redis restore and before it serves; what it no longer owns goes to the new owner when the
+  // table changes, and everything it holds on SIGTERM. Its snapshots write what it owns and has not
+  // handed off (and, when stopping, what it could not hand off).
+  const handoff = createSwarmHandoff(config, swarm, ownership, membership, { metrics: ops.metrics, failures: ops.failures, logger, trust });
+  handoff?.handoff.start();
 
   // Snapshots (snapshot.redisUrl): restored before the gRPC server listens and before readiness, so no
   // request is answered from a half-restored table; the final write comes after the last request. A
   // starting swarm is not a ready member yet: it restores the slots the table gives it once it is.
   const joining = ownership.joiningTable();
-  const snapshots = createSwarmSnapshots(config, swarm, ownership, { metrics: ops.metrics, failures: ops.failures, logger }, {
+  const snapshotOwnership = handoff ? { owns: (slot: number) => handoff.handoff.snapshotOwns(slot) } : ownership;
+  const snapshots = createSwarmSnapshots(config, swarm, snapshotOwnership, { metrics: ops.metrics, failures: ops.failures, logger }, {
     owns: (slot) => joining.ownerOfSlot(slot) === name,
   });
+  if (handoff && snapshots) handoff.handoff.releaseSnapshots = (slots) => snapshots.scheduler.release(slots);
   await snapshots?.restore();
+  await handoff?.handoff.join();
 
   const batch = ops.metrics.swarmServerBatch();
   const relayBacklog = ops.metrics.limitCounter('swarm.maxPendingRelaysPerEdge');
@@ -57,6 +68,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
       batch.seconds.observe(seconds);
     },
     failures: ops.failures.for('grpc-server'),
+    services: handoff ? [handoff.service] : [],
   });
   swarm.webtorrent.setRelay(server);
   let port: number;
@@ -64,6 +76,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     port = await server.listen();
   } catch (error) {
     await snapshots?.close();
+    handoff?.close();
     throw error;
   }
   snapshots?.start();
@@ -78,6 +91,9 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
     tcpPort: port,
     async stop() {
       await server.shutdown(config.shutdown.graceSeconds * 1000);
+      // After the last request: nothing changes any more. Before the final snapshot: what was handed off is not written.
+      await handoff?.handoff.stop();
+      handoff?.close();
       await snapshots?.stop();
       await stopOwnership();
       swarm.stopSweeper();

@@ -21,6 +21,10 @@
  *   swarm (edge-token.ts), else UNAUTHENTICATED.
  *
  * With both configured, both are required. I/O-free.
+ *
+ * Swarms calling each other (slot handoff) are checked by the same class
+ * with `caller` set: the certificate must carry the name their cluster.tls
+ * .serverName gives the claimed member name, the token proof is a swarm's.
  */
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { status } from '@grpc/grpc-js';
@@ -31,7 +35,11 @@ export interface EdgeAuthOptions {
   certificateName?: string;
   /** Require a token proof. */
   token?: EdgeProofVerifier;
+  /** Who calls, for messages: default edges (an edge id, cluster.tls.edgeName). */
+  caller?: { noun: string; nameKey: string };
 }
+
+const EDGE_CALLER = { noun: 'edge', nameKey: 'cluster.tls.edgeName' } as const;
 
 export interface EdgeCredentials {
   edgeId: string;
@@ -61,19 +69,20 @@ export class EdgeAuthenticator {
   }
 
   check(c: EdgeCredentials): EdgeAuthResult {
+    const { noun, nameKey } = this.options.caller ?? EDGE_CALLER;
     const proven: string[] = [];
     const name = this.options.certificateName;
     if (name !== undefined) {
       const cert = c.verifiedCertificate;
       if (!cert) {
         const why = c.tlsProblem ? ` (${c.tlsProblem})` : '';
-        return refuse('unauthenticated', `edge "${c.edgeId}" not proven: no client certificate signed by this swarm's cluster.tls.caFile${why}; give the edge cluster.tls.certFile and keyFile`);
+        return refuse('unauthenticated', `${noun} "${c.edgeId}" not proven: no client certificate signed by this swarm's cluster.tls.caFile${why}; give the ${noun} cluster.tls.certFile and keyFile`);
       }
       const expected = name.split(EDGE_NAME_PLACEHOLDER).join(c.edgeId);
       if (checkServerIdentity(expected, cert) !== undefined) {
         return refuse(
           'permission-denied',
-          `edge "${c.edgeId}" not allowed: its client certificate (${describe(cert)}) does not carry the name "${expected}" (cluster.tls.edgeName "${name}")`,
+          `${noun} "${c.edgeId}" not allowed: its client certificate (${describe(cert)}) does not carry the name "${expected}" (${nameKey} "${name}")`,
         );
       }
       proven.push(`certificate ${describe(cert)}`);
@@ -81,7 +90,7 @@ export class EdgeAuthenticator {
     const token = this.options.token;
     if (token) {
       const result = token.verify(c.proof, c.edgeId, c.bootNonce);
-      if (!result.ok) return refuse('unauthenticated', `edge "${c.edgeId}" not proven: ${result.why}`);
+      if (!result.ok) return refuse('unauthenticated', `${noun} "${c.edgeId}" not proven: ${result.why}`);
       proven.push('token');
     }
     return { ok: true, proof: proven.length > 0 ? proven.join(' + ') : 'none' };

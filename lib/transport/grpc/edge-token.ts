@@ -16,6 +16,11 @@
  * Every holder of the token can prove any edge id: a token tells edges from
  * strangers, not edges from each other (a certificate per edge does that).
  *
+ * Swarms calling each other (slot handoff) prove their member name the same
+ * way, under another label (SWARM_PROOF_LABEL, in place of the version in
+ * the MAC), so no proof made for an edge stream checks for a handoff call or
+ * the other way round.
+ *
  * I/O-free apart from the clock and the random salt.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -25,6 +30,8 @@ export const PROOF_WINDOW_SECONDS = 300;
 /** Accepted proofs remembered at most; beyond, the oldest are forgotten (only real edges can make proofs). */
 const MAX_REMEMBERED = 65_536;
 const VERSION = 'v1';
+/** What a handoff call's proof is bound to instead of VERSION: the caller is a swarm. */
+export const SWARM_PROOF_LABEL = 'v1-swarm';
 const PROOF = /^v1\.(\d{1,12})\.([A-Za-z0-9_-]{11})\.([A-Za-z0-9_-]{43})$/;
 
 export interface EdgeClaim {
@@ -34,16 +41,16 @@ export interface EdgeClaim {
   bootNonce: string;
 }
 
-function mac(token: string, claim: EdgeClaim, seconds: number, salt: string): Buffer {
+function mac(token: string, claim: EdgeClaim, seconds: number, salt: string, label: string): Buffer {
   // JSON keeps the fields apart whatever characters they hold.
-  return createHmac('sha256', token).update(JSON.stringify([VERSION, claim.swarm, claim.edgeId, claim.bootNonce, seconds, salt])).digest();
+  return createHmac('sha256', token).update(JSON.stringify([label, claim.swarm, claim.edgeId, claim.bootNonce, seconds, salt])).digest();
 }
 
-/** The `tracker-edge-proof` value for one stream. */
-export function signEdgeProof(token: string, claim: EdgeClaim, nowMs = Date.now()): string {
+/** The `tracker-edge-proof` value for one stream (`label` SWARM_PROOF_LABEL: a handoff call's, edgeId = the calling swarm). */
+export function signEdgeProof(token: string, claim: EdgeClaim, nowMs = Date.now(), label = VERSION): string {
   const seconds = Math.floor(nowMs / 1000);
   const salt = randomBytes(8).toString('base64url');
-  return `${VERSION}.${seconds}.${salt}.${mac(token, claim, seconds, salt).toString('base64url')}`;
+  return `${VERSION}.${seconds}.${salt}.${mac(token, claim, seconds, salt, label).toString('base64url')}`;
 }
 
 export type ProofCheck = { ok: true } | { ok: false; why: string };
@@ -52,12 +59,15 @@ export interface EdgeProofVerifierOptions {
   /** Milliseconds clock, for tests. */
   now?: () => number;
   windowSeconds?: number;
+  /** What the proofs are bound to: the default (edge streams) or SWARM_PROOF_LABEL (handoff calls). */
+  label?: string;
 }
 
 /** The swarm's side: checks proofs for this swarm and refuses replays. */
 export class EdgeProofVerifier {
   private readonly now: () => number;
   private readonly windowSeconds: number;
+  private readonly label: string;
   /** Accepted proofs -> when they can be forgotten (ms); insertion order is acceptance order. */
   private readonly seen = new Map<string, number>();
 
@@ -70,21 +80,23 @@ export class EdgeProofVerifier {
     if (token === '') throw new Error('EdgeProofVerifier needs a token');
     this.now = options.now ?? Date.now;
     this.windowSeconds = options.windowSeconds ?? PROOF_WINDOW_SECONDS;
+    this.label = options.label ?? VERSION;
   }
 
   verify(proof: string, edgeId: string, bootNonce: string): ProofCheck {
-    if (proof === '') return { ok: false, why: 'no tracker-edge-proof: set cluster.authToken on the edge to the swarm\'s token' };
+    const [key, caller] = this.label === VERSION ? ['tracker-edge-proof', 'edge'] : ['tracker-swarm-proof', 'calling swarm'];
+    if (proof === '') return { ok: false, why: `no ${key}: set cluster.authToken on the ${caller} to this swarm's token` };
     const m = PROOF.exec(proof);
-    if (!m) return { ok: false, why: 'tracker-edge-proof is malformed' };
+    if (!m) return { ok: false, why: `${key} is malformed` };
     const nowMs = this.now();
     const seconds = Number(m[1]);
     const skew = seconds - nowMs / 1000;
-    const expected = mac(this.token, { swarm: this.swarm, edgeId, bootNonce }, seconds, m[2]);
+    const expected = mac(this.token, { swarm: this.swarm, edgeId, bootNonce }, seconds, m[2], this.label);
     const given = Buffer.from(m[3], 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       return {
         ok: false,
-        why: `the token proof does not match: edge and swarm need the same cluster.authToken, and the edge must name this swarm "${this.swarm}" (its node.name) in its membership`,
+        why: `the token proof does not match: ${caller} and swarm need the same cluster.authToken, and the ${caller} must name this swarm "${this.swarm}" (its node.name) in its membership`,
       };
     }
     if (Math.abs(skew) > this.windowSeconds) {

@@ -87,6 +87,8 @@ export interface GrpcSwarmServerOptions {
   /** Extra grpc.Server options (override the derived ones). */
   serverOptions?: grpc.ServerOptions;
   codec?: WireCodec;
+  /** More services on the same port (the swarm <-> swarm handoff service). */
+  services?: ReadonlyArray<{ definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }>;
   /** Metrics hook: one EdgeBatch handled (requests, seconds spent in SwarmService.handle). */
   onBatch?: (requests: number, seconds: number) => void;
 }
@@ -196,6 +198,7 @@ export class GrpcSwarmServer implements RelaySink {
     this.server.addService(swarmServiceDefinition(options.codec), {
       exchange: (call: ExchangeCall) => this.accept(call),
     });
+    for (const service of options.services ?? []) this.server.addService(service.definition, service.implementation);
   }
 
   /** Binds and starts serving; resolves with the bound port. */

@@ -226,6 +226,18 @@ export class SnapshotScheduler implements SnapshotStatsSource {
     return result;
   }
 
+  /**
+   * `slots` were handed to another swarm (handoff): their snapshots are the
+   * new owner's to write from now on, so no pass here writes or deletes
+   * them, the shutdown pass included, unless the source owns them again.
+   */
+  release(slots: Iterable<number>): void {
+    for (const slot of slots) {
+      this.owned[slot] = 0;
+      this.clearPending(slot);
+    }
+  }
+
   // ------------------------------------------------------------------ internals
 
   /** Reads `slots` in chunks and imports them; true when every one was read before the deadline. */

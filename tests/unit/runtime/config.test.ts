@@ -75,6 +75,8 @@ interface ExpectedConfig {
     maxQueuedRequests: number;
     maxMovedHops: number;
     movedWaitMs: number;
+    handoffDeadlineSeconds: number;
+    handoffBudgetMs: number;
     authToken: string;
     authTokenFile: string;
     tls: { certFile: string; keyFile: string; caFile: string; serverName: string; edgeName: string };
@@ -186,6 +188,8 @@ const DEFAULTS: ExpectedConfig = {
     maxQueuedRequests: 65536,
     maxMovedHops: 3,
     movedWaitMs: 500,
+    handoffDeadlineSeconds: 30,
+    handoffBudgetMs: 4,
     authToken: '',
     authTokenFile: '',
     tls: { certFile: '', keyFile: '', caFile: '', serverName: '{name}', edgeName: '{id}' },
@@ -547,6 +551,8 @@ describe('config errors name the key', () => {
     'cluster.membersFile': '/nonexistent/members',
     'cluster.maxMovedHops': '17',
     'cluster.movedWaitMs': '-1',
+    'cluster.handoffDeadlineSeconds': '3601',
+    'cluster.handoffBudgetMs': '0',
     'cluster.authToken': 'too-short-for-a-secret',
     'cluster.authTokenFile': '/nonexistent/token',
     'cluster.tls.certFile': '/nonexistent/cert.pem',
