@@ -201,7 +201,10 @@ export class Handoff implements HandoffReceiver {
         seconds,
         ...(complete ? {} : { failed: results.filter((r) => !r.ok).map((r) => `${r.source}: ${r.why}`) }),
       };
+      // A holder not listening at all holds nothing (it is starting too, as when a whole cluster starts) or is down.
+      const quiet = results.every((r) => r.ok || (r.why?.startsWith('unreachable') && r.slots === 0));
       if (complete) this.logger.info('handoff: pulled the slots this swarm is about to own', fields);
+      else if (quiet) this.logger.info('handoff: some holders were not reachable (starting too, or down); their peers, if any, come back when they re-announce', fields);
       else this.logger.warn('handoff: some slots could not be pulled; their peers come back when they re-announce', fields);
     } catch (error) {
       this.deps.failures.report(error, { during: 'handoff join' });
@@ -258,6 +261,7 @@ export class Handoff implements HandoffReceiver {
 
   /** Follows the ownership from now on: each table change hands off what this swarm no longer owns. */
   start(): void {
+    if (this.phase === 'joining' && this.deps.ownership.isMember) this.phase = 'member';
     this.unsubscribe ??= this.deps.ownership.onChange((previous, next) => this.tableChanged(previous, next));
   }
 

@@ -64,7 +64,10 @@ export class PullRecords {
 
   /** A pull from `caller` begins: changes are tracked from now on. Replaces the caller's previous record. */
   begin(caller: string, pullId: string): PullRecord {
-    const record = new PullRecord(caller, pullId, this.changes.cursor(), this.now());
+    const cursor = this.changes.cursor();
+    // A cursor sees everything stamped in the epoch it starts in, earlier changes included: start a new one.
+    cursor.take();
+    const record = new PullRecord(caller, pullId, cursor, this.now());
     this.byCaller.set(caller, record);
     return record;
   }
