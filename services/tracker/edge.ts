@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
 import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client.js';
@@ -15,6 +16,9 @@ import { startOperations, type RunningTracker } from './operations.js';
  */
 export async function startEdge(config: Config, logger: Logger): Promise<RunningTracker> {
   const edgeId = nodeName(config);
+  // One per process, the same on the stream to every swarm: a WebTorrent peer handed from one swarm to
+  // another is known by (edge id, boot nonce), and kept only while that edge process lives.
+  const bootNonce = randomBytes(16).toString('hex');
   const ops = await startOperations(config, logger);
   const trust = await edgeTrust(config, logger, ops.metrics);
   const membership = await createMembership(config, logger);
@@ -30,6 +34,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
         name: member.name,
         address: member.address,
         edgeId,
+        bootNonce,
         credentials: trust.credentials,
         tlsServerName: trust.serverNameFor(member.name),
         authToken: trust.authToken || undefined,

@@ -50,6 +50,8 @@ const VALUE_SETS: Record<string, RenderOptions> = {
   'snapshots to a Redis URL': { set: { 'redis.url': REDIS_URL, 'swarm.config.snapshot.shutdownDeadlineSeconds': '8' } },
   'snapshots to a Redis URL from an existing Secret': { set: { 'redis.existingSecret': 'my-redis', 'redis.secretKey': 'uri' } },
   'snapshots to the bundled Redis': { set: { 'redis.bundled.enabled': 'true' } },
+  'handoff deadline 12 s': { set: { 'swarm.handoffDeadlineSeconds': '12' } },
+  'no handoff': { set: { 'swarm.handoffDeadlineSeconds': '0' } },
 };
 
 function renderAll(): Map<string, KubeObject[]> {
@@ -301,7 +303,25 @@ describe('rendered objects', () => {
     const r = spawnSync(process.execPath, ['-e', 'setTimeout(() => {}, 100)'], { timeout: 5000 });
     assert.equal(r.status, 0);
     const swarm = find(rendered.get('defaults')!, 'StatefulSet').spec.template.spec;
-    assert.equal(swarm.terminationGracePeriodSeconds, 5 + 10 + 5);
+    assert.equal(swarm.terminationGracePeriodSeconds, 5 + 10 + 30 + 5, 'a swarm: drain + grace + handoff deadline + 5');
+  });
+
+  it('handoff: swarms get swarm.handoffDeadlineSeconds, their grace period covers it, and they take gRPC from each other', () => {
+    const spec = (name: string) => find(rendered.get(name)!, 'StatefulSet', 'tracker-swarm').spec.template.spec;
+    const envOf = (name: string) => Object.fromEntries(spec(name).containers[0].env.map((e: any) => [e.name, e.value]));
+    assert.equal(envOf('defaults').TRACKER_CLUSTER__HANDOFF_DEADLINE_SECONDS, '30');
+    assert.equal(envOf('handoff deadline 12 s').TRACKER_CLUSTER__HANDOFF_DEADLINE_SECONDS, '12');
+    assert.equal(spec('handoff deadline 12 s').terminationGracePeriodSeconds, 5 + 10 + 12 + 5);
+    assert.equal(spec('no handoff').terminationGracePeriodSeconds, 5 + 10 + 5);
+    assert.equal(envOf('no handoff').TRACKER_CLUSTER__HANDOFF_DEADLINE_SECONDS, '0');
+    assert.equal(find(rendered.get('defaults')!, 'Deployment').spec.template.spec.containers[0].env.some((e: any) => e.name === 'TRACKER_CLUSTER__HANDOFF_DEADLINE_SECONDS'), false, 'edges hand nothing off');
+    const objects = rendered.get('defaults')!;
+    const swarmLabels = find(objects, 'StatefulSet', 'tracker-swarm').spec.template.metadata.labels;
+    const edgeLabels = find(objects, 'Deployment').spec.template.metadata.labels;
+    const policy = ofKind(objects, 'NetworkPolicy').find((n) => matchesLabels(n.spec.podSelector.matchLabels, swarmLabels))!;
+    const grpcFrom = policy.spec.ingress.filter((rule: any) => rule.ports.some((p: any) => p.port === 'grpc')).flatMap((rule: any) => rule.from);
+    assert.ok(grpcFrom.some((f: any) => matchesLabels(f.podSelector.matchLabels, edgeLabels)), 'edges reach swarms');
+    assert.ok(grpcFrom.some((f: any) => matchesLabels(f.podSelector.matchLabels, swarmLabels)), 'swarms reach each other');
   });
 });
 
@@ -329,8 +349,8 @@ describe('snapshots (redis)', () => {
 
   it('the grace period covers the final snapshot write (snapshot.shutdownDeadlineSeconds)', () => {
     const spec = (name: string) => find(rendered.get(name)!, 'StatefulSet', 'tracker-swarm').spec.template.spec;
-    assert.equal(spec('snapshots to a Redis URL').terminationGracePeriodSeconds, 5 + 10 + 8 + 5);
-    assert.equal(spec('snapshots to the bundled Redis').terminationGracePeriodSeconds, 5 + 10 + 5 + 5);
+    assert.equal(spec('snapshots to a Redis URL').terminationGracePeriodSeconds, 5 + 10 + 30 + 8 + 5);
+    assert.equal(spec('snapshots to the bundled Redis').terminationGracePeriodSeconds, 5 + 10 + 30 + 5 + 5);
   });
 
   it('the bundled Redis: one pod without persistence, refusing writes when full, reachable from the swarms only', () => {

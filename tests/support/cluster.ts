@@ -11,6 +11,8 @@
  *   await cluster.swarms[1].restart(); // same name, same ports
  *   const s3 = await cluster.addSwarm();      // start swarm-3, then add it to the file; every node sees it
  *   await cluster.removeSwarm('swarm-0');     // mark it draining, SIGTERM it, then remove its line
+ *   await cluster.restartSwarm('swarm-1');    // a rolling update's step: draining, SIGTERM, start, ready again
+ *   await cluster.waitHandoffs();      // every swarm has handed over what it no longer owns
  *   await cluster.stop();              // SIGTERM edges, then swarms; every exit code must be 0
  *
  * With `separateEdgeMembers`, edges read a file of their own, so a test can
@@ -350,6 +352,15 @@ export interface Cluster {
   addSwarm(name?: string): Promise<ClusterNode>;
   /** Marks `name` draining, waits for every node's new table, stops it (SIGTERM, exit 0 expected), then removes its line. */
   removeSwarm(name: string): Promise<StopResult>;
+  /**
+   * One step of a rolling update, as a StatefulSet does it: `name` is marked
+   * draining (its slots go to the others), stopped (SIGTERM, exit 0 expected),
+   * started again under the same name and ports (it pulls its slots back
+   * before it is ready), then listed as ready again; waits for every node's table.
+   */
+  restartSwarm(name: string): Promise<void>;
+  /** Waits (bounded) until no running swarm has a handoff in progress or slots waiting to be handed off. */
+  waitHandoffs(timeoutMs?: number): Promise<void>;
   /** Waits (bounded) until `edge` reports tracker_swarm_stream_up == want[swarm] for every given swarm. */
   waitStreams(edge: ClusterNode, want: Record<string, 0 | 1>, timeoutMs?: number): Promise<void>;
   /** `message` with the last output lines of every process. */
@@ -528,6 +539,38 @@ export async function startCluster(scope: CleanupContext, options: ClusterOption
       cluster.setMembers(lists.swarms.ready, lists.swarms.draining.filter((d) => d !== name));
       swarms.splice(swarms.indexOf(node), 1);
       return result;
+    },
+    async restartSwarm(name) {
+      const node = cluster.swarm(name);
+      const others = lists.swarms.ready.filter((r) => r !== name);
+      const draining = lists.swarms.draining.filter((d) => d !== name);
+      cluster.setMembers(others, [...draining, name]);
+      await cluster.waitTable();
+      await node.stop();
+      cluster.setMembers(others, draining);
+      try {
+        await node.start(readyTimeoutMs);
+      } catch (error) {
+        throw new Error(describe(`${name} did not start again: ${(error as Error).message.split('\n')[0]}`));
+      }
+      cluster.setMembers([...others, name], draining);
+      await cluster.waitTable();
+    },
+    async waitHandoffs(timeoutMs = 30_000) {
+      const until = Date.now() + timeoutMs;
+      let last = '';
+      for (;;) {
+        const seen = await Promise.all(
+          swarms.filter((s) => s.running()).map(async (s) => {
+            const text = await s.metrics().catch((e: Error) => e.message);
+            return [s.name, metricIn(text, 'tracker_handoff_in_progress'), metricIn(text, 'tracker_handoff_pending_slots')] as const;
+          }),
+        );
+        last = JSON.stringify(seen);
+        if (seen.every(([, running, pending]) => running === 0 && pending === 0)) return;
+        if (Date.now() > until) throw new Error(describe(`handoffs did not settle within ${timeoutMs} ms ([swarm, in progress, pending slots]: ${last})`));
+        await delay(50);
+      }
     },
     async waitStreams(edge, want, timeoutMs = 10_000) {
       const until = Date.now() + timeoutMs;

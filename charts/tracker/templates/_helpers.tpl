@@ -77,7 +77,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- if $merged -}}{{ toYaml $merged }}{{- else -}}{}{{- end -}}
 {{- end -}}
 
-{{/* terminationGracePeriodSeconds: given, or long enough for preStop + drain + grace (+ the final snapshot write of a swarm). */}}
+{{/* terminationGracePeriodSeconds: given, or long enough for preStop + drain + grace (+ a swarm's handoff and final snapshot write). */}}
 {{- define "tracker.terminationGrace" -}}
 {{- $role := index .root.Values .component -}}
 {{- if $role.terminationGracePeriodSeconds -}}
@@ -88,7 +88,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- $config := include "tracker.roleConfig" . | fromYaml -}}
 {{- $snapshot = dig "snapshot" "shutdownDeadlineSeconds" 5 $config -}}
 {{- end -}}
-{{ add (default 0 $role.preStopSleepSeconds) $role.drainDelaySeconds $role.graceSeconds $snapshot 5 }}
+{{- $handoff := 0 -}}
+{{- if eq .component "swarm" -}}
+{{- $handoff = $role.handoffDeadlineSeconds -}}
+{{- end -}}
+{{ add (default 0 $role.preStopSleepSeconds) $role.drainDelaySeconds $role.graceSeconds $handoff $snapshot 5 }}
 {{- end -}}
 {{- end -}}
 
