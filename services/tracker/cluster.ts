@@ -9,7 +9,9 @@
  * supervisor watches it too, so editing it rescales the cluster: a line for
  * a swarm it does not run starts one (named and placed as the line says),
  * and a swarm whose line is gone is stopped. Mark a swarm `draining` first
- * and remove its line later, as Kubernetes does with a terminating pod.
+ * and remove its line later, as Kubernetes does with a terminating pod: it
+ * hands its slots to the others when it is marked (slot handoff), and a
+ * swarm started for a new line pulls its slots before it is ready.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +37,19 @@ const RESTART_DELAY_MS = 500;
 const RESTART_DELAY_MAX_MS = 10_000;
 /** A process that ran this long counts as healthy: its next restart is quick again. */
 const HEALTHY_AFTER_MS = 10_000;
+/** Added to a process's own shutdown budget before it is killed. */
+const STOP_SLACK_MS = 5000;
+
+/**
+ * How long a child may take to exit after SIGTERM before it is killed: its
+ * drain delay (0 here unless set), grace, slot handoff and final snapshot,
+ * as terminationGracePeriodSeconds covers them in Kubernetes.
+ */
+export function stopTimeoutMs(config: Config, passThrough: readonly string[]): number {
+  const drain = passThrough.some((a) => a.startsWith('--shutdown.drainDelaySeconds')) ? config.shutdown.drainDelaySeconds : 0;
+  const snapshot = config.snapshot.redisUrl !== '' ? config.snapshot.shutdownDeadlineSeconds : 0;
+  return (drain + config.shutdown.graceSeconds + config.cluster.handoffDeadlineSeconds + snapshot) * 1000 + STOP_SLACK_MS;
+}
 
 export interface ClusterLayout {
   edges: number;
@@ -113,6 +128,7 @@ export async function runCluster(config: Config, layout: ClusterLayout, passThro
   const membersFile = join(directory, 'members');
   const { nodes, members, swarmFor } = planCluster(config, layout, passThrough, membersFile);
   writeMembersFile(membersFile, members);
+  const killAfterMs = stopTimeoutMs(config, passThrough);
   let stopping = false;
 
   const launch = (node: Node): void => {
@@ -156,7 +172,7 @@ export async function runCluster(config: Config, layout: ClusterLayout, passThro
       if (listed.some((m) => m.name === node.name)) continue;
       node.removed = true;
       logger.info('members file no longer lists a swarm: stopping it', { node: node.name });
-      void stopAll([node]);
+      void stopAll([node], killAfterMs);
     }
   };
 
@@ -178,8 +194,8 @@ export async function runCluster(config: Config, layout: ClusterLayout, passThro
       // Edges first: they drain their clients while the swarms still answer.
       const edges = nodes.filter((n) => n.role === 'edge');
       const swarms = nodes.filter((n) => n.role === 'swarm' && !n.removed);
-      void stopAll(edges)
-        .then((edgesClean) => stopAll(swarms).then((swarmsClean) => edgesClean && swarmsClean))
+      void stopAll(edges, killAfterMs)
+        .then((edgesClean) => stopAll(swarms, killAfterMs).then((swarmsClean) => edgesClean && swarmsClean))
         .then((clean) => {
           rmSync(directory, { recursive: true, force: true });
           resolve(clean ? 0 : 1);
@@ -193,7 +209,7 @@ export async function runCluster(config: Config, layout: ClusterLayout, passThro
   });
 }
 
-async function stopAll(nodes: readonly Node[]): Promise<boolean> {
+async function stopAll(nodes: readonly Node[], killAfterMs: number): Promise<boolean> {
   const results = await Promise.all(
     nodes.map(
       (node) =>
@@ -203,7 +219,7 @@ async function stopAll(nodes: readonly Node[]): Promise<boolean> {
             resolve(true);
             return;
           }
-          const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          const force = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
           child.once('exit', (code) => {
             clearTimeout(force);
             resolve(code === 0);
