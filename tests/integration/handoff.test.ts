@@ -16,13 +16,24 @@
  *  - a swarm that a handoff is being pushed to is frozen, killed and
  *    started again in the middle of it: the handoff goes to the next owner
  *    and on to it, and every peer that was handed off is served whole, with
- *    the same counts.
+ *    the same counts;
+ *  - over mutual TLS (a certificate per node) swarms hand slots to each
+ *    other, and a caller without a certificate, or with a valid edge
+ *    certificate claiming a swarm's name, pulls nothing.
  *
  * Load loops are bounded in time; every wait is bounded.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { SlotTable } from '../../lib/cluster/slot-table.js';
+import { edgeChannelCredentials } from '../../lib/transport/grpc/credentials.js';
+import { HandoffCallError, HandoffClient } from '../../lib/transport/grpc/handoff-client.js';
+import { TlsFiles } from '../../lib/transport/grpc/tls-files.js';
+import { TestCa } from '../support/cluster-certs.js';
 import { startAnnounceLoad } from '../support/announce-load.js';
 import { metricIn, metricSum, startCluster, type Cluster } from '../support/cluster.js';
 import { AnnounceEvent, WtTestClient, eventually, makeOffers, randomId20, sleep, type WtOfferDecoded, type WtServerMessage } from '../support/integration-helpers.js';
@@ -218,6 +229,47 @@ describe('a swarm removed without Redis', { timeout: 300_000 }, () => {
     const s0 = await cluster.swarm('swarm-0').metrics();
     t.diagnostic(`swarm-0 handoff failures: ${JSON.stringify(['unreachable', 'leaving', 'deadline', 'no-successor'].map((r) => [r, metricIn(s0, 'tracker_handoff_failures_total', { reason: r })]))}`);
     await cluster.removeSwarm('swarm-0');
+    await cluster.stop();
+  });
+});
+
+describe('handoff over mutual TLS', { timeout: 200_000 }, () => {
+  const scope = cleanupScope({ after });
+
+  test('swarms prove their names to each other with their certificates; a caller without one, or with an edge\'s, pulls nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'handoff-tls-'));
+    scope.after(() => rmSync(dir, { recursive: true, force: true }));
+    const ca = TestCa.create(dir, 'cluster');
+    const certs = Object.fromEntries(['swarm-0', 'swarm-1', 'swarm-2', 'edge-0'].map((name) => [name, ca.issue(name, { dns: [name] })]));
+    const tlsArgs = (name: string): string[] => [`--cluster.tls.certFile=${certs[name].certFile}`, `--cluster.tls.keyFile=${certs[name].keyFile}`, `--cluster.tls.caFile=${ca.certFile}`];
+    const cluster = await startCluster(scope, { swarms: 3, edges: 1, extraArgs: LIFTED_CLIENT_LIMITS, nodeArgs: tlsArgs });
+    const edge = cluster.edges[0];
+    const peers = await announcePeers(edge.port, cluster.spreadHashes(60), { httpV4: 5, udpSockets: 2 });
+    const held = await peersHeld(cluster, 'swarm-2');
+    await cluster.removeSwarm('swarm-2');
+    await cluster.waitHandoffs();
+    await assertPeersServed(edge.port, peers);
+    assert.ok((await handoffPeers(cluster, 'received')) >= held, `swarm-2's ${held} peers were received over TLS`);
+
+    // Strangers: no certificate, and edge-0's (valid, same CA) claiming to be swarm-1.
+    const target = cluster.swarm('swarm-0');
+    const slots = SlotTable.build(['swarm-0', 'swarm-1']).slotsOf('swarm-0');
+    const attempts: Array<{ what: string; files: TlsFiles; code: grpc.status }> = [
+      { what: 'no certificate', files: await TlsFiles.load({ caFile: ca.certFile, certFile: '', keyFile: '' }), code: grpc.status.UNAUTHENTICATED },
+      { what: 'an edge certificate', files: await TlsFiles.load({ caFile: ca.certFile, certFile: certs['edge-0'].certFile, keyFile: certs['edge-0'].keyFile }), code: grpc.status.PERMISSION_DENIED },
+    ];
+    for (const { what, files, code } of attempts) {
+      const client = new HandoffClient({ self: 'swarm-1', bootNonce: 'x', target: 'swarm-0', address: `127.0.0.1:${target.port}`, credentials: edgeChannelCredentials(files), tlsServerName: 'swarm-0' });
+      let chunks = 0;
+      const error = await client.pull({ slots, pullId: 'p' }, Date.now() + 10_000, (c) => void (chunks += c.length)).then(() => undefined, (e: unknown) => e);
+      client.close();
+      files.close();
+      assert.ok(error instanceof HandoffCallError && error.code === code, `${what}: ${String(error)}`);
+      assert.equal(chunks, 0, `${what}: nothing pulled`);
+    }
+    const text = await target.metrics();
+    assert.equal(metricIn(text, 'tracker_handoff_calls_rejected_total', { reason: 'unauthenticated' }), 1);
+    assert.equal(metricIn(text, 'tracker_handoff_calls_rejected_total', { reason: 'permission-denied' }), 1);
     await cluster.stop();
   });
 });
