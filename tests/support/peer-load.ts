@@ -48,7 +48,12 @@ export interface PeerLoadOptions {
   timeoutMs?: number;
 }
 
-let nextPort = 10_000 + Math.floor(Math.random() * 20_000);
+/**
+ * HTTP peers' ports stay in 10000..31999, below Linux's ephemeral range
+ * (32768+): the UDP sockets' own ports come from that range, and a UDP peer
+ * on the port of an HTTP peer would be the same peer (127.0.0.1, port).
+ */
+let nextPort = Math.floor(Math.random() * 20_000);
 
 /** Announces the peers and returns what the tracker must now hold. */
 export async function announcePeers(port: number, hashes: readonly string[], options: PeerLoadOptions = {}): Promise<LoadedPeers> {
@@ -76,7 +81,7 @@ export async function announcePeers(port: number, hashes: readonly string[], opt
       [6, '::1', options.httpV6 ?? 0],
     ] as const) {
       for (let i = 0; i < count; i++) {
-        const peerPort = nextPort++ % 55_000 + 10_000;
+        const peerPort = (nextPort++ % 22_000) + 10_000;
         const r = role();
         jobs.push(async () => {
           const reply = await httpAnnounce(host, port, { infoHash: hash, port: peerPort, left: r.left, event: r.event }, timeoutMs);
