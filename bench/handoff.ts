@@ -214,6 +214,9 @@ async function handoffRounds(cluster: Cluster, peers: number, rounds: number, ou
     const base = await launchTimed(cluster, `base-${r}`);
     await cluster.removeSwarm(base.node.name);
 
+    // The old owners' counters are cumulative: each round reports its own part.
+    const slotCounts = async (op: string): Promise<number[]> => Promise.all(ready.map((name) => metric(cluster.swarm(name), 'tracker_handoff_slots_total', { op })));
+    const [unchangedBefore, pushedBefore] = [await slotCounts('unchanged'), await slotCounts('pushed')];
     const join = await launchTimed(cluster, `join-${r}`);
     const j = join.node;
     const round: Partial<Round> = { baselineMs: base.readyMs, baselineCpu: base.cpu, joinMs: join.readyMs, joinCpu: join.cpu };
@@ -226,12 +229,9 @@ async function handoffRounds(cluster: Cluster, peers: number, rounds: number, ou
     await cluster.waitHandoffs(120_000);
     const olds = ready.map((name) => cluster.swarm(name));
     round.switchSeconds = Math.max(...(await Promise.all(olds.map((o) => metric(o, 'tracker_handoff_last_seconds', { kind: 'rebalance' })))));
-    round.unchangedSlots = 0;
-    round.pushedSlots = 0;
-    for (const o of olds) {
-      round.unchangedSlots += await metric(o, 'tracker_handoff_slots_total', { op: 'unchanged' });
-      round.pushedSlots += await metric(o, 'tracker_handoff_slots_total', { op: 'pushed' });
-    }
+    const sumSince = (now: number[], before: number[]): number => now.reduce((n, x, i) => n + x - before[i], 0);
+    round.unchangedSlots = sumSince(await slotCounts('unchanged'), unchangedBefore);
+    round.pushedSlots = sumSince(await slotCounts('pushed'), pushedBefore);
     const afterJoin = await totalPeers(cluster);
     if (afterJoin !== peers) throw new Error(`after the join the swarms hold ${afterJoin} peers, not ${peers}`);
 

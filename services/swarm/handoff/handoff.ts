@@ -139,6 +139,8 @@ export class Handoff implements HandoffReceiver {
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
+  /** Date.now() when `timer` fires. */
+  private timerDue = 0;
   private unsubscribe: (() => void) | null = null;
   /** Slots handed off are released from the snapshots through this (SnapshotScheduler.release). */
   releaseSnapshots: ((slots: readonly number[]) => void) | undefined;
@@ -273,6 +275,8 @@ export class Handoff implements HandoffReceiver {
     const now = next.indexOf(self);
     if (now >= 0) this.phase = 'member';
     else if (before === 'member') this.phase = 'leaving';
+    // Without handoff nothing is tracked: what this swarm no longer owns stays until it expires.
+    if (!this.enabled) return;
     const joined = before === 'joining' && this.phase === 'member';
     for (let slot = 0; slot < SLOT_COUNT; slot++) {
       if (now >= 0 && next.ownerIndex(slot) === now) {
@@ -303,7 +307,7 @@ export class Handoff implements HandoffReceiver {
     if (this.inFlight[slot] === 1) this.touched[slot] = 1;
     if (this.phase === 'joining') {
       this.pulled[slot] = 1;
-    } else if (!this.deps.ownership.owns(slot)) {
+    } else if (this.enabled && !this.deps.ownership.owns(slot)) {
       // The sender's table differs from ours: if ours does not give it to us soon, it goes on.
       this.setAway(slot, true);
       this.kick(this.reconcileDelayMs);
@@ -367,7 +371,11 @@ export class Handoff implements HandoffReceiver {
   private kick(delayMs: number): void {
     if (!this.enabled || this.phase === 'stopping') return;
     if (delayMs > 0) {
-      this.timer ??= setTimeout(() => {
+      const due = Date.now() + delayMs;
+      if (this.timer && this.timerDue <= due) return;
+      if (this.timer) clearTimeout(this.timer);
+      this.timerDue = due;
+      this.timer = setTimeout(() => {
         this.timer = null;
         this.kick(0);
       }, delayMs).unref();
