@@ -343,6 +343,30 @@ describe('SnapshotScheduler: shutdown', () => {
     assert.equal(deadlineHits.shutdown.value, 0, 'no limit hit when it finished in time');
   });
 
+  test('slots released to another swarm (handoff) are neither written nor deleted by the shutdown pass, though owned at the last pass and changed since', async () => {
+    const run = async (release: boolean): Promise<Array<[string, number]>> => {
+      const { source, backend, scheduler } = setup();
+      source.own(1, 2, 3);
+      for (const slot of [1, 2, 3]) source.change(slot, slotValue(slot));
+      await scheduler.runPass();
+      // Changed after the last pass, then handed to their new owner (which writes them from now on).
+      source.change(2, slotValue(20));
+      source.change(3, null);
+      source.owned.delete(2);
+      source.owned.delete(3);
+      if (release) scheduler.release([2, 3]);
+      const callsBefore = backend.writes().length;
+      assert.equal((await scheduler.stop())?.complete, true);
+      return backend
+        .writes()
+        .slice(callsBefore)
+        .map((c) => [c.op, c.slot] as [string, number]);
+    };
+    assert.deepEqual(await run(true), [['set', 1]]);
+    // The control: without release, a stopping swarm keeps the slots it owned at its last pass, and would clobber the new owner's.
+    assert.deepEqual(await run(false), [['set', 1], ['set', 2], ['delete', 3]]);
+  });
+
   test('gives up at the deadline when the backend hangs, says the pass was incomplete, and counts the limit hit', async () => {
     const { clock, source, backend, scheduler, deadlineHits } = setup({ shutdownDeadlineMs: 5_000 });
     source.own(1, 2);
