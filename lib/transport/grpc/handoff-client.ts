@@ -61,10 +61,12 @@ type GenericClient = grpc.Client & {
 
 const HandoffGrpcClient = grpc.makeGenericClientConstructor(handoffServiceDefinition, 'tracker.v1.Handoff');
 
-function callError(target: string, error: unknown): HandoffCallError {
+/** A gRPC failure as a HandoffCallError; anything else (the caller's own callback threw) as it is. */
+function callError(target: string, error: unknown): unknown {
   if (error instanceof HandoffCallError) return error;
   const e = error as Partial<grpc.ServiceError> | undefined;
-  return new HandoffCallError(target, typeof e?.code === 'number' ? e.code : grpc.status.UNKNOWN, e?.details ?? (error as Error)?.message ?? String(error));
+  if (typeof e?.code !== 'number') return error;
+  return new HandoffCallError(target, e.code, e.details ?? e.message ?? String(error));
 }
 
 export class HandoffClient {

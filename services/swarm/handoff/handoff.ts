@@ -246,6 +246,7 @@ export class Handoff implements HandoffReceiver {
         this.pulls.add(pullId);
         return { source: member.name, ok: true, slots: got.size, peers };
       } catch (error) {
+        if (!(error instanceof HandoffCallError)) this.deps.failures.report(error, { during: 'handoff pull', source: member.name });
         const reason = classify(error);
         const why = reason === 'unknown-pull' ? 'unreachable' : reason;
         if (why === 'refused' || attempt >= attempts || Date.now() + delay >= deadline) {
