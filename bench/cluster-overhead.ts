@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseRunArgs } from './loadtest/options.js';
-import { runLoadtest } from './loadtest/runner.js';
+import { DEFAULT_REQUESTS_PER_CONNECTION, runLoadtest } from './loadtest/runner.js';
+import { DEFAULT_MODEL, describePeerPool } from './loadtest/model.js';
 import { LIFTED_CLIENT_LIMITS } from './loadtest/lifted-limits.js';
 
 const MAIN = fileURLToPath(new URL('../services/tracker/main.js', import.meta.url));
@@ -77,8 +78,8 @@ const TRACKER_CPUS = ((): string => {
 })();
 
 function start(args: string[]): ChildProcess {
-  // The generator is a few addresses standing for many clients (see lifted-limits.ts);
-  // the native UDP path is the one measured.
+  // Production limits but what a closed-loop generator cannot help breaking (see
+  // lifted-limits.ts); the native UDP path is the one measured.
   const command = [process.execPath, MAIN, ...args, '--log.level=warn', '--udp.batchedIo=required', ...LIFTED_CLIENT_LIMITS];
   if (TRACKER_CPUS) command.unshift('taskset', '-c', TRACKER_CPUS);
   return spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -192,7 +193,8 @@ async function main(): Promise<void> {
     '# Edge + swarm over gRPC against all-in-one',
     '',
     `${startedAt.toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, 1-min load average ${load.toFixed(2)} at start. ` +
-      `C generator (64 UDP sockets x 16 in flight, or ${httpConnections} HTTP keep-alive connections x 1), ${warmup} s warm-up, ${duration} s measured, ${rounds} rounds A B A B; ` +
+      `C generator (64 UDP sockets x 16 in flight, or ${httpConnections} HTTP keep-alive connections x 1, ${DEFAULT_REQUESTS_PER_CONNECTION} requests each), ${warmup} s warm-up, ${duration} s measured, ${rounds} rounds A B A B; ` +
+      `${describePeerPool(DEFAULT_MODEL)} ` +
       'one edge and one swarm process against one all-in-one process; CPU of every tracker process over the measured window only. ' +
       (TRACKER_CPUS ? `Tracker processes pinned to CPU ${TRACKER_CPUS}, the generator to the others.` : 'Unpinned.'),
     '',
