@@ -1183,7 +1183,7 @@ export async function runCompare(argv: string[]): Promise<number> {
       `anything above ~2 means other work shared it too; that is why only same-run ratios mean anything).`,
     '',
     `Load: seed ${a.seed}, ${fmtInt(a.torrents)} torrents, Zipf(1.0) popularity, announce:scrape 100:1 (<= 10 hashes), 50% seeders, ` +
-      `${describePeerPool(model.options)} ` +
+      `peers: ${describePeerPool(model.options)}. ` +
       `UDP: ${a.udpEngine} generator, ${a.sockets} sockets x ${a.window} in flight, each request from the socket's next address with that address's connection id, numwant 50. ` +
       `HTTP: ${a.httpEngine} generator, ${a.connections} connections x 1, numwant 50, each connection one client address announcing its own peers; ` +
       `keep-alive: ${a.requestsPerConnection} requests per connection, then a new connection from the slot's next address; ` +

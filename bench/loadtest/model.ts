@@ -166,13 +166,14 @@ export function sourceAddress(m: LoadModelOptions, source: number): string {
   return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
 }
 
-/** The peer pool in words, for benchmark reports. */
+/** The peer pool in words, for benchmark reports ("16,384 client addresses x 2 ports (...): ..."). */
 export function describePeerPool(m: LoadModelOptions): string {
+  const plural = (n: number, what: string): string => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
   return (
-    `Peers: ${m.sources.toLocaleString('en-US')} client addresses x ${m.portsPerSource} port(s) ` +
-    `(${sourceAddress(m, 0)}-${sourceAddress(m, m.sources - 1)}, ports ${m.firstPort}+), so one address holds at most ` +
-    `${m.portsPerSource} peer(s) of a swarm, as on the Internet (before 2026-12-02 the model had 8 addresses x 4096 ports: ` +
-    'figures from it are not comparable).'
+    `${plural(m.sources, 'client address')} x ${plural(m.portsPerSource, 'port')} ` +
+    `(${sourceAddress(m, 0)}-${sourceAddress(m, m.sources - 1)}, ports ${m.firstPort}+): one address holds at most ` +
+    `${plural(m.portsPerSource, 'peer')} of a swarm, as on the Internet (before 2026-12-02 the model had 8 addresses x 4096 ports: ` +
+    'figures from it are not comparable)'
   );
 }
 
