@@ -168,7 +168,7 @@ export function sourceAddress(m: LoadModelOptions, source: number): string {
 
 /** The peer pool in words, for benchmark reports ("16,384 client addresses x 2 ports (...): ..."). */
 export function describePeerPool(m: LoadModelOptions): string {
-  const plural = (n: number, what: string): string => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
+  const plural = (n: number, what: string): string => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : what.endsWith('s') ? 'es' : 's'}`;
   return (
     `${plural(m.sources, 'client address')} x ${plural(m.portsPerSource, 'port')} ` +
     `(${sourceAddress(m, 0)}-${sourceAddress(m, m.sources - 1)}, ports ${m.firstPort}+): one address holds at most ` +
