@@ -8,8 +8,9 @@
  *   pool peer of its source address, see model.ts) hosting
  *   `torrentsPerConnection` distinct torrents drawn from the seeded
  *   popularity distribution (Zipf by default), each a seeder with
- *   probability `seederShare`. Connection c leaves from 127.0.0.<first +
- *   c % sources>, so the tracker sees several addresses.
+ *   probability `seederShare`. Connection c leaves from source address
+ *   c mod sources (model.ts sourceAddress): with the default pool every
+ *   connection has an address of its own, as browsers do.
  * - Each connection keeps `window` announces in flight (closed loop: a reply,
  *   a failure or a timeout frees the slot), walking its torrents round-robin;
  *   `intervalMs` > 0 pauses each slot that long after every reply (paced
