@@ -25,7 +25,7 @@ import {
   writeScrapeRequest,
 } from '../../lib/protocol/udp.js';
 import { readUint32BE } from '../../lib/protocol/binary.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { LEECHER_LEFT, LoadModel, newPlannedRequest, sourceAddress, type PlannedRequest } from './model.js';
 import { Sfc32 } from './rng.js';
 import { WindowRecorder } from './stats.js';

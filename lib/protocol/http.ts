@@ -28,7 +28,7 @@
  *   negative, which means 0 ("default").
  */
 import { Buffer } from 'node:buffer';
-import { AnnounceEvent } from '../transport/messages.js';
+import { AnnounceEvent } from '../tracker/events.js';
 import { formatIp, hexValue, latin1From20, readUint16BE, writeLatin1 } from './binary.js';
 import { asDict, decode, type BencodeDict, type BencodeValue } from './bencode.js';
 

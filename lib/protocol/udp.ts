@@ -24,7 +24,7 @@ import {
   writeUint32BE,
   writeUint64BE,
 } from './binary.js';
-import type { AnnounceEvent } from '../transport/messages.js';
+import type { AnnounceEvent } from '../tracker/events.js';
 
 // ---------------------------------------------------------------- constants
 

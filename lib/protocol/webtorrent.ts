@@ -66,7 +66,7 @@
  * what bounds the work per frame; parsing stays safe (no throw, no
  * recursion of ours) at any size.
  */
-import { AnnounceEvent } from '../transport/messages.js';
+import { AnnounceEvent } from '../tracker/events.js';
 import { isLatin1 } from './binary.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;

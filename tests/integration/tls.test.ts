@@ -14,7 +14,7 @@ import bencode from 'bencode';
 import { buildAnnounceQuery } from '../../lib/protocol/http.js';
 import { encodeAnnounceRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent.js';
 import { launchTracker, type LaunchedTracker } from '../support/integration-helpers.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 
 const id20 = (c: string): string => c.repeat(20);
 

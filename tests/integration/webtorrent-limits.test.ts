@@ -26,7 +26,7 @@ import {
   type WtServerMessage,
 } from '../support/integration-helpers.js';
 import { encodeAnnounceRequest } from '../../lib/protocol/webtorrent.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 
 const clients: WtTestClient[] = [];
 afterEach(() => {

@@ -32,7 +32,7 @@ import {
   type WtOfferDecoded,
   type WtServerMessage,
 } from '../support/integration-helpers.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { encodeAnnounceRequest } from '../../lib/protocol/webtorrent.js';
 
 // Limits of the main tracker (small, so tests can cross them cheaply). Offer expiry

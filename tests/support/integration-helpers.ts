@@ -18,7 +18,7 @@ import {
   type UdpAnnounceRequestParams,
   type UdpReply,
 } from '../../lib/protocol/udp.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { TRACKER_ENTRY, killOnExit, startTracker, trackerEnv, withParentDeathSignal, type StopResult, type TrackerProcess } from './tracker-process.js';
 
 export { AnnounceEvent };

@@ -4,9 +4,9 @@
  *
  * Why not the pbjs static classes at run time: they decode into their own
  * message objects with Uint8Array ids, which then have to be converted into
- * the shapes of messages.ts (latin1 strings, discriminated unions). Encoding
- * and decoding straight between Buffers and those shapes was measured 2-6x
- * faster per item (bench/grpc-transport.ts --codec-only), and 2.7x less
+ * the domain model's shapes (lib/tracker/: latin1 strings, discriminated
+ * unions). Encoding and decoding straight between Buffers and those shapes
+ * was measured 2-6x faster per item (bench/grpc-transport.ts --codec-only), and 2.7x less
  * swarm CPU per request at batch 100 end to end. The .proto stays the contract:
  * tests/unit/transport/grpc-codec.test.ts checks every message type against
  * the pbjs code generated from proto/tracker.proto, in both directions, so a
@@ -17,16 +17,11 @@
  * WtAnswerReply) always are; unknown fields are skipped; varints are written
  * canonically; 64-bit integers are plain numbers (exact up to 2^53).
  */
-import type {
-  AnnounceEvent,
-  AnnounceReply,
-  SessionDescription,
-  SocketRef,
-  SwarmReply,
-  SwarmRequest,
-  TorrentStats,
-  WtRelayMessage,
-} from '../messages.js';
+import type { AnnounceEvent } from '../../tracker/events.js';
+import type { AnnounceReply } from '../../tracker/announce.js';
+import type { TorrentStats } from '../../tracker/scrape.js';
+import type { SwarmReply, SwarmRequest } from '../../tracker/swarm.js';
+import type { SessionDescription, SocketRef, WtRelayMessage } from '../../tracker/webtorrent.js';
 import { GrowableBuffer, TWO_POW_32 } from '../../protocol/binary.js';
 
 // ------------------------------------------------------------ field numbers

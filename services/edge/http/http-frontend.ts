@@ -1,7 +1,9 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { encodeAnnounceReply, encodeFailure, encodeScrapeReply, parseAnnounceQuery, parseScrapeQuery } from '../../../lib/protocol/http.js';
 import { compactEndpoint } from '../../../lib/net/ip.js';
-import type { AnnounceRequest, ScrapeRequest, SwarmReply } from '../../../lib/transport/messages.js';
+import type { AnnounceRequest } from '../../../lib/tracker/announce.js';
+import type { ScrapeRequest } from '../../../lib/tracker/scrape.js';
+import type { SwarmReply } from '../../../lib/tracker/swarm.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import { RequestCounters, type RequestResult, type TrackerMetrics } from '../../../lib/runtime/metrics.js';

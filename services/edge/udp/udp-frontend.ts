@@ -1,4 +1,6 @@
-import type { AnnounceRequest, ScrapeRequest, SwarmReply, TorrentStats } from '../../../lib/transport/messages.js';
+import type { AnnounceRequest } from '../../../lib/tracker/announce.js';
+import type { ScrapeRequest, TorrentStats } from '../../../lib/tracker/scrape.js';
+import type { SwarmReply } from '../../../lib/tracker/swarm.js';
 import {
   maxPeersForDatagram,
   parseUdpRequest,

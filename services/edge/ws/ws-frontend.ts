@@ -10,14 +10,9 @@ import {
   type WtAnnounceMessage,
   type WtScrapeMessage,
 } from '../../../lib/protocol/webtorrent.js';
-import {
-  AnnounceEvent,
-  type RelaySink,
-  type SocketRef,
-  type SwarmReply,
-  type SwarmRequest,
-  type WtRelayMessage,
-} from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
+import type { RelaySink, SocketRef, WtRelayMessage } from '../../../lib/tracker/webtorrent.js';
 import type { Config } from '../../../lib/runtime/config.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import { RequestCounters, type RequestAction, type RequestResult, type TrackerMetrics } from '../../../lib/runtime/metrics.js';

@@ -14,7 +14,7 @@ import {
   parseWtMessage,
   parseWtServerMessage,
 } from '../../../lib/protocol/webtorrent.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { Sfc32 } from '../../../bench/loadtest/rng.js';
 import { announceFrame, answerFrame, fakeSdp, objectEnd, scanRelayed, sdpJsonPool, sdpPool } from '../../../bench/loadtest/ws-client.js';
 import { ECHO_PEER_ID, wsEchoFast, wsEchoReplies } from '../../../bench/loadtest/ws-echo.js';

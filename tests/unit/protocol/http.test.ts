@@ -20,7 +20,7 @@ import {
   type HttpScrapeParseResult,
 } from '../../../lib/protocol/http.js';
 import { decode } from '../../../lib/protocol/bencode.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
 const reference = bencodeModule as { decode(b: Uint8Array): unknown; encode(v: unknown): Uint8Array };

@@ -26,7 +26,7 @@ import {
   type UdpReply,
   type UdpRequest,
 } from '../../../lib/protocol/udp.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
 // ---------------------------------------------------------------- seeded PRNG (set PROTOCOL_TEST_SEED to reproduce)

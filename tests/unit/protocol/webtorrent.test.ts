@@ -17,7 +17,7 @@ import {
   type WtParseLimits,
   type WtServerMessage,
 } from '../../../lib/protocol/webtorrent.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { int, pick, randomBinary, rngFor, where } from '../../support/seeded-random.js';
 
 // ---------------------------------------------------------------- fixtures
