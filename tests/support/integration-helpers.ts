@@ -17,7 +17,7 @@ import {
   writeScrapeRequest,
   type UdpAnnounceRequestParams,
   type UdpReply,
-} from '../../lib/protocol/udp.js';
+} from '../../lib/protocol/udp/client.js';
 import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { TRACKER_ENTRY, killOnExit, startTracker, trackerEnv, withParentDeathSignal, type StopResult, type TrackerProcess } from './tracker-process.js';
 

@@ -9,7 +9,7 @@ import {
   writeConnectReply,
   writeErrorReply,
   writeScrapeReply,
-} from '../../../lib/protocol/udp.js';
+} from '../../../lib/protocol/udp/server.js';
 import { compactEndpoint, isUsableUnicast } from '../../../lib/net/ip.js';
 import { createBatchUdpSocket, nativeUdpStatus, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/udp/index.js';
 import type { Config } from '../../../lib/runtime/config.js';

@@ -12,20 +12,22 @@ import {
   UDP_SAFE_PAYLOAD,
   maxPeersForDatagram,
   maxScrapeHashesForDatagram,
-  parseUdpReply,
   parseUdpRequest,
   scrapeReplyLength,
   writeAnnounceReply,
-  writeAnnounceRequest,
   writeConnectReply,
-  writeConnectRequest,
   writeErrorReply,
   writeScrapeReply,
+  type UdpRequest,
+} from '../../../lib/protocol/udp/server.js';
+import {
+  parseUdpReply,
+  writeAnnounceRequest,
+  writeConnectRequest,
   writeScrapeRequest,
   type UdpAnnounceRequestParams,
   type UdpReply,
-  type UdpRequest,
-} from '../../../lib/protocol/udp.js';
+} from '../../../lib/protocol/udp/client.js';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
