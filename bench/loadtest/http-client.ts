@@ -15,7 +15,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
-import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http/client.js';
 import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { parseHttpResponse } from './http-response.js';
 import { LEECHER_LEFT, LoadModel, newPlannedRequest, sourceAddress, type PlannedRequest } from './model.js';

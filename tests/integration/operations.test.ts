@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import YAML from 'yaml';
-import { buildAnnounceQuery, buildScrapeQuery } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery, buildScrapeQuery } from '../../lib/protocol/http/client.js';
 import { configKeys } from '../../lib/runtime/config.js';
 import {
   AnnounceEvent,

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import bencode from 'bencode';
-import { buildAnnounceQuery } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery } from '../../lib/protocol/http/client.js';
 import { encodeAnnounceRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent.js';
 import { launchTracker, type LaunchedTracker } from '../support/integration-helpers.js';
 import { AnnounceEvent } from '../../lib/tracker/events.js';

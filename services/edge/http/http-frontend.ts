@@ -1,5 +1,11 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { encodeAnnounceReply, encodeFailure, encodeScrapeReply, parseAnnounceQuery, parseScrapeQuery } from '../../../lib/protocol/http.js';
+import {
+  encodeAnnounceReply,
+  encodeFailure,
+  encodeScrapeReply,
+  parseAnnounceQuery,
+  parseScrapeQuery,
+} from '../../../lib/protocol/http/server.js';
 import { compactEndpoint } from '../../../lib/net/ip.js';
 import type { AnnounceRequest } from '../../../lib/tracker/announce.js';
 import type { ScrapeRequest } from '../../../lib/tracker/scrape.js';

@@ -4,21 +4,23 @@ import { Buffer } from 'node:buffer';
 import bencodeModule from 'bencode';
 import {
   DEFAULT_MAX_SCRAPE_HASHES,
-  buildAnnounceQuery,
-  buildScrapeQuery,
   encodeAnnounceReply,
   encodeFailure,
   encodeScrapeReply,
   parseAnnounceQuery,
-  parseAnnounceReply,
   parseScrapeQuery,
-  parseScrapeReply,
-  percentEncodeBinary,
   type HttpAnnounceParams,
   type HttpAnnounceParseResult,
-  type HttpAnnounceQueryParams,
   type HttpScrapeParseResult,
-} from '../../../lib/protocol/http.js';
+} from '../../../lib/protocol/http/server.js';
+import {
+  buildAnnounceQuery,
+  buildScrapeQuery,
+  parseAnnounceReply,
+  parseScrapeReply,
+  percentEncodeBinary,
+  type HttpAnnounceQueryParams,
+} from '../../../lib/protocol/http/client.js';
 import { decode } from '../../../lib/protocol/bencode.js';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
