@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import bencode from 'bencode';
 import { buildAnnounceQuery } from '../../lib/protocol/http/client.js';
-import { encodeAnnounceRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent.js';
+import { encodeAnnounceRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent/client.js';
 import { launchTracker, type LaunchedTracker } from '../support/integration-helpers.js';
 import { AnnounceEvent } from '../../lib/tracker/events.js';
 

@@ -25,7 +25,7 @@ import {
   type WtOfferDecoded,
   type WtServerMessage,
 } from '../support/integration-helpers.js';
-import { encodeAnnounceRequest } from '../../lib/protocol/webtorrent.js';
+import { encodeAnnounceRequest } from '../../lib/protocol/webtorrent/client.js';
 import { AnnounceEvent } from '../../lib/tracker/events.js';
 
 const clients: WtTestClient[] = [];

@@ -9,7 +9,7 @@ import {
   parseWtMessage,
   type WtAnnounceMessage,
   type WtScrapeMessage,
-} from '../../../lib/protocol/webtorrent.js';
+} from '../../../lib/protocol/webtorrent/server.js';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import type { RelaySink, SocketRef, WtRelayMessage } from '../../../lib/tracker/webtorrent.js';

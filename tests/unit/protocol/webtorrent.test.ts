@@ -3,20 +3,22 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import {
   encodeAnnounceReply,
-  encodeAnnounceRequest,
   encodeAnswer,
-  encodeAnswerRequest,
   encodeOffer,
   encodeScrapeReply,
-  encodeScrapeRequest,
   encodeWtFailure,
   parseWtMessage,
-  parseWtServerMessage,
   type WtAnnounceMessage,
   type WtInbound,
   type WtParseLimits,
+} from '../../../lib/protocol/webtorrent/server.js';
+import {
+  encodeAnnounceRequest,
+  encodeAnswerRequest,
+  encodeScrapeRequest,
+  parseWtServerMessage,
   type WtServerMessage,
-} from '../../../lib/protocol/webtorrent.js';
+} from '../../../lib/protocol/webtorrent/client.js';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { int, pick, randomBinary, rngFor, where } from '../../support/seeded-random.js';
 
