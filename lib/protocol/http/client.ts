@@ -2,11 +2,13 @@
  * HTTP tracker codec, the client's half, for tests and the load generator
  * (the tracker never sends announces): `buildAnnounceQuery`,
  * `buildScrapeQuery`, `parseAnnounceReply`, `parseScrapeReply`. The
- * tracker's half is server.ts.
+ * tracker's half is server.ts. Replies are decoded by the npm `bencode`
+ * package (the tracker itself never decodes bencode, and writes its replies
+ * with the much faster writers of server.ts).
  */
 import { Buffer } from 'node:buffer';
 import { AnnounceEvent } from '../../tracker/events.js';
-import { asDict, decode, type BencodeDict, type BencodeValue } from '../bencode.js';
+import bencode from 'bencode';
 import type { HttpScrapeStats } from './server.js';
 
 // ---------------------------------------------------------------- queries
@@ -119,25 +121,104 @@ export type HttpScrapeReplyParseResult =
 
 const EMPTY = new Uint8Array(0);
 
-function num(v: BencodeValue | undefined): number | undefined {
+/**
+ * Why the npm `bencode` decoder must not see `body`, or undefined when it may.
+ * It loops forever on a negative string length ("l-3:e": it steps back and
+ * reads the same bytes again) and recurses once per nesting level, so this
+ * walks the body once, building nothing: one value, strings within the body,
+ * integers of digits, at most MAX_DEPTH levels, no trailing bytes.
+ */
+function malformed(b: Uint8Array): string | undefined {
+  const n = b.length;
+  let i = 0;
+  let depth = 0;
+  do {
+    if (i >= n) return 'truncated';
+    const c = b[i];
+    if (c === 0x64 || c === 0x6c) {
+      // d, l
+      if (++depth > MAX_DEPTH) return `nested deeper than ${MAX_DEPTH} at ${i}`;
+      i++;
+    } else if (c === 0x65) {
+      // e
+      if (depth === 0) return `unexpected "e" at ${i}`;
+      depth--;
+      i++;
+    } else if (c === 0x69) {
+      // i<digits>e, optionally negative
+      let j = i + 1;
+      if (b[j] === 0x2d) j++;
+      const digits = j;
+      while (j < n && b[j] >= 0x30 && b[j] <= 0x39) j++;
+      if (j === digits || j >= n || b[j] !== 0x65) return `bad integer at ${i}`;
+      i = j + 1;
+    } else if (c >= 0x30 && c <= 0x39) {
+      // <length>:<bytes>
+      let length = 0;
+      let j = i;
+      while (j < n && b[j] >= 0x30 && b[j] <= 0x39 && length <= n) length = length * 10 + (b[j++] - 0x30);
+      if (j >= n || b[j] !== 0x3a) return `bad string length at ${i}`;
+      i = j + 1 + length;
+      if (i > n) return `string at ${j} runs past the end`;
+    } else {
+      return `unexpected byte 0x${c.toString(16)} at ${i}`;
+    }
+  } while (depth > 0);
+  return i === n ? undefined : `trailing bytes at ${i}`;
+}
+
+const MAX_DEPTH = 64;
+
+type Dict = Record<string, unknown>;
+
+function isDict(v: unknown): v is Dict {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** An own key only: a reply with a `__proto__` key must not reach the prototype chain. */
+function get(d: Dict, key: string): unknown {
+  return Object.hasOwn(d, key) ? d[key] : undefined;
+}
+
+function num(v: unknown): number | undefined {
   return typeof v === 'number' ? v : undefined;
 }
 
-function bytesOf(v: BencodeValue | undefined): Buffer | undefined {
-  return Buffer.isBuffer(v) ? v : undefined;
+function bytesOf(v: unknown): Buffer | undefined {
+  return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : undefined;
+}
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * A dictionary key as the bytes it was: the npm decoder gives keys as UTF-8
+ * text, or as hex when they are not valid UTF-8, and its TextDecoder drops
+ * a leading byte-order mark. Exact for 20-byte keys (info-hashes): their
+ * text is at most 20 chars, their hex 40, and only a dropped mark leaves 17
+ * bytes.
+ */
+function keyBytes(key: string): string {
+  if (key.length === 40 && /^[0-9a-f]+$/.test(key)) return Buffer.from(key, 'hex').toString('latin1');
+  const bytes = Buffer.from(key, 'utf8');
+  return (bytes.length === 17 ? Buffer.concat([BOM, bytes]) : bytes).toString('latin1');
 }
 
 type ReplyProblem = { readonly type: 'failure'; readonly reason: string } | { readonly type: 'invalid'; readonly error: string };
 
-/** The top-level dictionary of a reply, or the failure / decoding problem to return instead. */
-function decodeTop(body: Uint8Array): { readonly dict: BencodeDict } | { readonly problem: ReplyProblem } {
-  const r = decode(body);
-  if (!r.ok) return { problem: { type: 'invalid', error: `bencode: ${r.error} at ${r.offset}` } };
-  const dict = asDict(r.value);
-  if (dict === null) return { problem: { type: 'invalid', error: 'reply is not a dictionary' } };
-  const failure = bytesOf(dict['failure reason']);
+/** The top-level dictionary of a reply (decoded by the npm `bencode` package), or the failure / decoding problem to return instead. */
+function decodeTop(body: Uint8Array): { readonly dict: Dict } | { readonly problem: ReplyProblem } {
+  const problem = malformed(body);
+  if (problem !== undefined) return { problem: { type: 'invalid', error: `bencode: ${problem}` } };
+  let value: unknown;
+  try {
+    value = bencode.decode(body);
+  } catch (error) {
+    return { problem: { type: 'invalid', error: `bencode: ${(error as Error).message}` } };
+  }
+  if (!isDict(value)) return { problem: { type: 'invalid', error: 'reply is not a dictionary' } };
+  const failure = bytesOf(get(value, 'failure reason'));
   if (failure !== undefined) return { problem: { type: 'failure', reason: failure.toString('utf8') } };
-  return { dict };
+  return { dict: value };
 }
 
 /** Decode an announce reply body as a client. Never throws. */
@@ -145,45 +226,44 @@ export function parseAnnounceReply(body: Uint8Array): HttpAnnounceReplyParseResu
   const top = decodeTop(body);
   if ('problem' in top) return top.problem;
   const d = top.dict;
-  const interval = num(d['interval']);
-  const complete = num(d['complete']) ?? 0;
-  const incomplete = num(d['incomplete']) ?? 0;
+  const interval = num(get(d, 'interval'));
+  const complete = num(get(d, 'complete')) ?? 0;
+  const incomplete = num(get(d, 'incomplete')) ?? 0;
   if (interval === undefined) return { type: 'invalid', error: 'missing interval' };
-  const rawPeers = d['peers'];
+  const rawPeers = get(d, 'peers');
   let peers: Uint8Array = EMPTY;
   let peerList: HttpPeerEntry[] | undefined;
-  if (Buffer.isBuffer(rawPeers)) {
+  if (rawPeers instanceof Uint8Array) {
     if (rawPeers.length % 6 !== 0) return { type: 'invalid', error: 'partial compact peer' };
     peers = rawPeers;
   } else if (Array.isArray(rawPeers)) {
     peerList = [];
     for (const item of rawPeers) {
-      const pd = asDict(item);
-      const ip = pd === null ? undefined : bytesOf(pd['ip']);
-      const port = pd === null ? undefined : num(pd['port']);
+      const ip = isDict(item) ? bytesOf(get(item, 'ip')) : undefined;
+      const port = isDict(item) ? num(get(item, 'port')) : undefined;
       if (ip === undefined || port === undefined) return { type: 'invalid', error: 'bad peer dictionary' };
       peerList.push({ ip: ip.toString('latin1'), port });
     }
   } else if (rawPeers !== undefined) {
     return { type: 'invalid', error: 'bad peers' };
   }
-  const rawPeers6 = d['peers6'];
+  const rawPeers6 = get(d, 'peers6');
   let peers6: Uint8Array = EMPTY;
-  if (Buffer.isBuffer(rawPeers6)) {
+  if (rawPeers6 instanceof Uint8Array) {
     if (rawPeers6.length % 18 !== 0) return { type: 'invalid', error: 'partial compact peer6' };
     peers6 = rawPeers6;
   } else if (rawPeers6 !== undefined) {
     return { type: 'invalid', error: 'bad peers6' };
   }
-  const warning = bytesOf(d['warning message']);
-  const trackerId = bytesOf(d['tracker id']);
+  const warning = bytesOf(get(d, 'warning message'));
+  const trackerId = bytesOf(get(d, 'tracker id'));
   return {
     type: 'announce',
     interval,
-    minInterval: num(d['min interval']),
+    minInterval: num(get(d, 'min interval')),
     complete,
     incomplete,
-    downloaded: num(d['downloaded']),
+    downloaded: num(get(d, 'downloaded')),
     peers,
     peers6,
     peerList,
@@ -196,16 +276,16 @@ export function parseAnnounceReply(body: Uint8Array): HttpAnnounceReplyParseResu
 export function parseScrapeReply(body: Uint8Array): HttpScrapeReplyParseResult {
   const top = decodeTop(body);
   if ('problem' in top) return top.problem;
-  const files = asDict(top.dict['files']);
-  if (files === null) return { type: 'invalid', error: 'missing files' };
+  const files = get(top.dict, 'files');
+  if (!isDict(files)) return { type: 'invalid', error: 'missing files' };
   const out = new Map<string, HttpScrapeStats>();
-  for (const hash of Object.keys(files)) {
-    const s = asDict(files[hash]);
-    if (s === null) return { type: 'invalid', error: 'bad file entry' };
-    out.set(hash, {
-      complete: num(s['complete']) ?? 0,
-      incomplete: num(s['incomplete']) ?? 0,
-      downloaded: num(s['downloaded']) ?? 0,
+  for (const key of Object.keys(files)) {
+    const s = files[key];
+    if (!isDict(s)) return { type: 'invalid', error: 'bad file entry' };
+    out.set(keyBytes(key), {
+      complete: num(get(s, 'complete')) ?? 0,
+      incomplete: num(get(s, 'incomplete')) ?? 0,
+      downloaded: num(get(s, 'downloaded')) ?? 0,
     });
   }
   return { type: 'scrape', files: out };
