@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import YAML from 'yaml';
 import { buildAnnounceQuery, buildScrapeQuery } from '../../lib/protocol/http/client.js';
-import { configKeys } from '../../lib/runtime/config.js';
+import { configKeys } from '../../lib/runtime/config-loader.js';
 import {
   AnnounceEvent,
   RawHttpConnection,
