@@ -415,7 +415,7 @@ export function configHelp(): string {
   const lines = [
     'Configuration (later wins): defaults < --config FILE / TRACKER_CONFIG < TRACKER_* env < flags',
     '  --config PATH          YAML config file (env TRACKER_CONFIG)',
-    '  --print-config         print the effective configuration as YAML and exit',
+    '  --print-config         print every key with its default (not values set by file, env or flags) as commented YAML, and exit',
     '  --help, -h             show this help',
     '',
   ];
