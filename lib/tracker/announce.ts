@@ -1,4 +1,5 @@
 import type { AnnounceEvent } from './events.js';
+import type { RequestParams } from './params.js';
 
 /** A UDP or HTTP announce, as the swarm that owns its torrent needs it. */
 export interface AnnounceRequest {
@@ -19,6 +20,21 @@ export interface AnnounceRequest {
   readonly left: number;
   /** Peers wanted; <= 0 means "the configured default". */
   readonly numwant: number;
+}
+
+/**
+ * A UDP or HTTP announce as the edge's frontend parsed it: what the swarm
+ * needs, and what only the edge's hooks read. The extra fields stay on the
+ * edge (proto/tracker.proto carries AnnounceRequest's fields only): hooks
+ * run there, and no swarm logic uses them yet. Transfer accounting, when it
+ * comes, runs on the swarm and will add uploaded/downloaded to the wire.
+ */
+export interface ClientAnnounce extends AnnounceRequest {
+  /** Bytes uploaded since the client's `started`, as it reports them (clamped to 2^53 - 1). */
+  readonly uploaded: number;
+  /** Bytes downloaded since the client's `started`, as it reports them (clamped to 2^53 - 1). */
+  readonly downloaded: number;
+  readonly params: RequestParams;
 }
 
 export interface AnnounceReply {

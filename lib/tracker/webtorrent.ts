@@ -4,6 +4,7 @@
  * WebRTC offers and answers to it through the edge that holds it.
  */
 import type { AnnounceEvent } from './events.js';
+import type { RequestParams } from './params.js';
 import type { TorrentStats } from './scrape.js';
 
 /**
@@ -38,6 +39,23 @@ export interface WtAnnounceRequest {
   readonly seeder: boolean;
   /** Offers to hand to distinct random peers of the swarm. */
   readonly offers: readonly WtOffer[];
+}
+
+/**
+ * A WebTorrent announce as the edge's frontend parsed it: what the swarm
+ * needs, and what only the edge's hooks read (these stay on the edge).
+ */
+export interface ClientWtAnnounce extends WtAnnounceRequest {
+  /** Bytes left; null when the client does not know yet (a magnet link without metadata). */
+  readonly left: number | null;
+  readonly uploaded: number;
+  readonly downloaded: number;
+  /**
+   * The client's address, 4 bytes (IPv4) or 16 (IPv6), as the socket's
+   * upgrade request showed it (the socket peer, or a trusted proxy's header).
+   */
+  readonly address: Uint8Array;
+  readonly params: RequestParams;
 }
 
 /** An answer to an offer this peer received, for the offerer `toPeerId`. */

@@ -28,7 +28,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { AnnounceEvent } from '../../tracker/events.js';
+import { PathOnly, type RequestParams } from '../../tracker/params.js';
 import { formatIp, hexValue, latin1From20, readUint16BE, writeLatin1 } from '../binary.js';
+import { decodeText, percentDecodeInto, QueryParams } from '../query.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const C_PERCENT = 37;
@@ -61,7 +63,18 @@ export interface HttpAnnounceParams {
   readonly key?: string;
   /** `trackerid` (percent-decoded, latin1), when sent. */
   readonly trackerId?: string;
+  /** The path, and the parameters not read above (ANNOUNCE_QUERY_KEYS), for the edge's hooks. */
+  readonly params: RequestParams;
 }
+
+/** The path an announce is routed to. */
+export const ANNOUNCE_PATH = '/announce';
+const ANNOUNCE_ONLY: RequestParams = new PathOnly(ANNOUNCE_PATH);
+
+/** The announce parameters the tracker reads itself; hooks see the others. */
+export const ANNOUNCE_QUERY_KEYS: ReadonlySet<string> = new Set([
+  'info_hash', 'peer_id', 'port', 'uploaded', 'downloaded', 'left', 'event', 'numwant', 'num_want', 'compact', 'no_peer_id', 'key', 'trackerid',
+]);
 
 export type HttpAnnounceParseResult =
   | { readonly ok: true; readonly value: HttpAnnounceParams }
@@ -70,33 +83,6 @@ export type HttpAnnounceParseResult =
 export type HttpScrapeParseResult =
   | { readonly ok: true; readonly infoHashes: string[]; readonly truncated: boolean }
   | { readonly ok: false; readonly error: string };
-
-/**
- * Percent-decode raw[s, e) into `out` (which has room for `max` bytes).
- * Returns the byte count, or -1 on a bad escape, a char > 0xFF, or more than
- * `max` bytes.
- */
-function percentDecodeInto(raw: string, s: number, e: number, out: Uint8Array, max: number): number {
-  let n = 0;
-  let i = s;
-  while (i < e) {
-    if (n === max) return -1;
-    let c = raw.charCodeAt(i);
-    if (c === C_PERCENT) {
-      if (i + 2 >= e) return -1;
-      const hi = hexValue(raw.charCodeAt(i + 1));
-      const lo = hexValue(raw.charCodeAt(i + 2));
-      if (hi < 0 || lo < 0) return -1;
-      c = (hi << 4) | lo;
-      i += 3;
-    } else {
-      if (c > 0xff) return -1;
-      i++;
-    }
-    out[n++] = c;
-  }
-  return n;
-}
 
 /**
  * Scratch space for decoding a 20-byte id. Private, used synchronously and
@@ -110,23 +96,6 @@ function decodeBinary20(raw: string, s: number, e: number): string | null {
   // At most 60 chars can encode 20 bytes; anything longer is wrong without a look.
   if (e - s > 60 || e - s < 20) return null;
   return percentDecodeInto(raw, s, e, ID_SCRATCH, 20) === 20 ? latin1From20(ID_SCRATCH, 0) : null;
-}
-
-/** Percent-decode raw[s, e) to a latin1 string, or null on a bad escape / char > 0xFF. */
-function decodeText(raw: string, s: number, e: number): string | null {
-  let plain = true;
-  for (let i = s; i < e; i++) {
-    const c = raw.charCodeAt(i);
-    if (c > 0xff) return null;
-    if (c === C_PERCENT) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) return raw.slice(s, e);
-  const out = Buffer.allocUnsafe(e - s);
-  const n = percentDecodeInto(raw, s, e, out, e - s);
-  return n < 0 ? null : out.toString('latin1', 0, n);
 }
 
 /** Non-negative decimal integer in raw[s, e), clamped to MAX_SAFE; -1 if empty or not all digits. */
@@ -188,9 +157,14 @@ function fail(error: string): { readonly ok: false; readonly error: string } {
  * would turn a leecher into a seeder); invalid uploaded, downloaded, numwant,
  * event, key, trackerid. uploaded/downloaded default to 0. event accepts
  * started, completed, stopped; empty, missing and `paused` (BEP 21) mean none.
+ * `path` is where the request was sent; `params` reports it with the
+ * parameters not read here.
  */
-export function parseAnnounceQuery(raw: string): HttpAnnounceParseResult {
+export function parseAnnounceQuery(raw: string, path: string = ANNOUNCE_PATH): HttpAnnounceParseResult {
   if (typeof raw !== 'string') return fail('invalid query');
+  // Set for a name this parser does not read (also for a repeated one, which
+  // the view skips): only then does the announce get a view of its own.
+  let extra = false;
   let ihS = -1, ihE = -1, pidS = -1, pidE = -1, portS = -1, portE = -1;
   let upS = -1, upE = -1, downS = -1, downE = -1, leftS = -1, leftE = -1;
   let evS = -1, evE = -1, nwS = -1, nwE = -1, cpS = -1, cpE = -1;
@@ -211,31 +185,41 @@ export function parseAnnounceQuery(raw: string): HttpAnnounceParseResult {
     switch (kl) {
       case 3:
         if (keyS < 0 && keyIs(raw, i, 'key')) (keyS = vs), (keyE = amp);
+        else extra = true;
         break;
       case 4:
         if (portS < 0 && keyIs(raw, i, 'port')) (portS = vs), (portE = amp);
         else if (leftS < 0 && keyIs(raw, i, 'left')) (leftS = vs), (leftE = amp);
+        else extra = true;
         break;
       case 5:
         if (evS < 0 && keyIs(raw, i, 'event')) (evS = vs), (evE = amp);
+        else extra = true;
         break;
       case 7:
         if (pidS < 0 && keyIs(raw, i, 'peer_id')) (pidS = vs), (pidE = amp);
         else if (nwS < 0 && keyIs(raw, i, 'numwant')) (nwS = vs), (nwE = amp);
         else if (cpS < 0 && keyIs(raw, i, 'compact')) (cpS = vs), (cpE = amp);
+        else extra = true;
         break;
       case 8:
         if (upS < 0 && keyIs(raw, i, 'uploaded')) (upS = vs), (upE = amp);
         else if (nwS < 0 && keyIs(raw, i, 'num_want')) (nwS = vs), (nwE = amp);
+        else extra = true;
         break;
       case 9:
         if (ihS < 0 && keyIs(raw, i, 'info_hash')) (ihS = vs), (ihE = amp);
         else if (tidS < 0 && keyIs(raw, i, 'trackerid')) (tidS = vs), (tidE = amp);
+        else extra = true;
         break;
       case 10:
         if (downS < 0 && keyIs(raw, i, 'downloaded')) (downS = vs), (downE = amp);
         else if (npS < 0 && keyIs(raw, i, 'no_peer_id')) (npS = vs), (npE = amp);
+        else extra = true;
         break;
+      default:
+        // An empty name ("&&", "&=x") is no parameter at all.
+        if (kl > 0) extra = true;
     }
     i = amp + 1;
   }
@@ -294,9 +278,10 @@ export function parseAnnounceQuery(raw: string): HttpAnnounceParseResult {
     trackerId = t;
   }
 
+  const params = extra ? new QueryParams(path, raw, ANNOUNCE_QUERY_KEYS) : path === ANNOUNCE_PATH ? ANNOUNCE_ONLY : new PathOnly(path);
   return {
     ok: true,
-    value: { infoHash, peerId, port, uploaded, downloaded, left, event, numwant, compact, noPeerId, key, trackerId },
+    value: { infoHash, peerId, port, uploaded, downloaded, left, event, numwant, compact, noPeerId, key, trackerId, params },
   };
 }
 

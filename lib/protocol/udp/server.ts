@@ -12,6 +12,7 @@ import {
   asBuffer,
   clampUint32,
   latin1From20,
+  latin1FromBytes,
   needBytes,
   readInt32BE,
   readUint16BE,
@@ -20,6 +21,8 @@ import {
   writeUint32BE,
 } from '../binary.js';
 import type { AnnounceEvent } from '../../tracker/events.js';
+import { NO_PARAMS, PathOnly, type RequestParams } from '../../tracker/params.js';
+import { QueryParams } from '../query.js';
 
 // ---------------------------------------------------------------- constants
 
@@ -105,6 +108,8 @@ export interface UdpAnnounceRequest {
   readonly numwant: number;
   /** 1..65535 (a packet with port 0 parses as invalid). */
   readonly port: number;
+  /** The BEP 41 URL data as path and query, for the edge's hooks; NO_PARAMS when the packet had none. */
+  readonly params: RequestParams;
 }
 
 export interface UdpScrapeRequest {
@@ -148,10 +153,10 @@ function invalid(msg: Uint8Array, action: number, reason: string): UdpInvalidReq
  * Parse one request datagram. Never throws.
  *
  * - connect: >= 16 bytes with the protocol id (extra bytes ignored).
- * - announce: >= 98 bytes; trailing bytes (BEP 41 options) are ignored
- *   without being looked at, so malformed options never fail a request.
- *   event must be 0..3, or 4 (BEP 21 partial seed, read as none); port
- *   must be non-zero.
+ * - announce: >= 98 bytes; trailing bytes are BEP 41 options, of which the
+ *   URL data becomes `params` (see readUrlData); malformed options never
+ *   fail a request. event must be 0..3, or 4 (BEP 21 partial seed, read as
+ *   none); port must be non-zero.
  * - scrape: floor((len - 16) / 20) hashes (a partial trailing hash is
  *   ignored); hashes beyond `maxScrapeHashes` are dropped with
  *   `truncated: true`. Zero hashes is returned as-is: refusing a "full
@@ -195,6 +200,7 @@ export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRe
         key: readUint32BE(msg, 88),
         numwant: readInt32BE(msg, 92),
         port,
+        params: len > UDP_ANNOUNCE_REQUEST_LENGTH ? readUrlData(msg, UDP_ANNOUNCE_REQUEST_LENGTH) : NO_PARAMS,
       };
     }
 
@@ -219,6 +225,40 @@ export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRe
     default:
       return invalid(msg, action, 'unknown action');
   }
+}
+
+/** BEP 41 option types. Every other type has a length byte and that many data bytes. */
+const OPTION_END = 0;
+const OPTION_NOP = 1;
+const OPTION_URL_DATA = 2;
+
+/**
+ * BEP 41 options from `start`: the URL data (option 2, concatenated when a
+ * client splits it), e.g. "/announce?passkey=...", as a path and a lazily
+ * read query. A malformed or cut option ends the options where it starts,
+ * keeping what came before it. The datagram's memory is reused: the URL
+ * data is copied into a string.
+ */
+function readUrlData(msg: Uint8Array, start: number): RequestParams {
+  const len = msg.length;
+  let url = '';
+  let o = start;
+  while (o < len) {
+    const type = msg[o];
+    if (type === OPTION_END) break;
+    if (type === OPTION_NOP) {
+      o++;
+      continue;
+    }
+    if (o + 1 >= len) break;
+    const end = o + 2 + msg[o + 1];
+    if (end > len) break;
+    if (type === OPTION_URL_DATA) url += latin1FromBytes(msg, o + 2, end);
+    o = end;
+  }
+  if (url === '') return NO_PARAMS;
+  const q = url.indexOf('?');
+  return q < 0 ? new PathOnly(url) : new QueryParams(url.slice(0, q), url.slice(q + 1), null);
 }
 
 // ---------------------------------------------------------------- replies

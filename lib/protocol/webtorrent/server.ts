@@ -23,7 +23,8 @@
  * Parsing rules (documented decisions, strict like aquatic_ws):
  * - The frame must be a JSON object. Only own properties are read (a
  *   `__proto__` key, or anything on Object.prototype, never matters); unknown
- *   keys (trackerid, compact, ...) are ignored.
+ *   keys (trackerid, compact, ...) are not validated, only offered to hooks
+ *   through an announce's `params`.
  * - Ids must be strings of exactly 20 chars, each <= 0xFF.
  * - `left`, `uploaded`, `downloaded`: JSON null or missing, or an integer >= 0
  *   (values above Number.MAX_SAFE_INTEGER clamp to it). A null/missing `left`
@@ -66,6 +67,7 @@
  * recursion of ours) at any size.
  */
 import { AnnounceEvent } from '../../tracker/events.js';
+import { NO_PARAMS, type RequestParams } from '../../tracker/params.js';
 import { isId, isObject, own, parseObject, readSdp, sdpJson, type JsonObject, type WtSdp } from './json.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -105,6 +107,8 @@ export interface WtAnnounceMessage {
   readonly offersTruncated: boolean;
   /** Set when the message relays an answer to an earlier offer (an own property, undefined otherwise). */
   readonly answer?: WtAnswerIn;
+  /** The message's keys not read here (WT_ANNOUNCE_KEYS), then the socket's path and query, for the edge's hooks. */
+  readonly params: RequestParams;
 }
 
 export interface WtScrapeMessage {
@@ -135,6 +139,44 @@ export interface WtParseLimits {
 }
 
 // ---------------------------------------------------------------- parse
+
+/** The announce keys the tracker reads itself; hooks see the others. */
+export const WT_ANNOUNCE_KEYS: ReadonlySet<string> = new Set([
+  'action', 'info_hash', 'peer_id', 'event', 'left', 'uploaded', 'downloaded', 'numwant', 'offers', 'answer', 'to_peer_id', 'offer_id',
+]);
+
+/** A JSON value for a hook: a string as it is, anything else as JSON text. */
+function paramText(v: unknown): string | undefined {
+  return v === undefined ? undefined : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/**
+ * An announce frame's own keys that are not WT_ANNOUNCE_KEYS, then its
+ * socket's (the path and query of the upgrade request: a WebTorrent page
+ * cannot add keys to the reference client's messages, but it chooses the
+ * tracker URL). Read only when asked: the frame is already parsed, so this
+ * view holds it and nothing more.
+ */
+class FrameParams implements RequestParams {
+  constructor(
+    private readonly frame: JsonObject,
+    private readonly socket: RequestParams,
+  ) {}
+
+  get path(): string {
+    return this.socket.path;
+  }
+
+  get(name: string): string | undefined {
+    return (WT_ANNOUNCE_KEYS.has(name) ? undefined : paramText(own(this.frame, name))) ?? this.socket.get(name);
+  }
+
+  entries(): [string, string][] {
+    const out: [string, string][] = [];
+    for (const key of Object.keys(this.frame)) if (!WT_ANNOUNCE_KEYS.has(key)) out.push([key, paramText(this.frame[key])!]);
+    return out.concat(this.socket.entries());
+  }
+}
 
 /** Integer >= 0 (clamped to MAX_SAFE), or -1 for anything else. JSON numbers are always finite. */
 function count(v: unknown): number {
@@ -171,7 +213,7 @@ function optionalCount(v: unknown, missing: number): number {
   return v === undefined || v === null ? missing : count(v);
 }
 
-function parseAnnounce(m: JsonObject, limits: WtParseLimits): WtInbound {
+function parseAnnounce(m: JsonObject, limits: WtParseLimits, socket: RequestParams): WtInbound {
   const infoHash = own(m, 'info_hash');
   if (!isId(infoHash)) return invalid('invalid info_hash', 'announce');
   const peerId = own(m, 'peer_id');
@@ -226,6 +268,7 @@ function parseAnnounce(m: JsonObject, limits: WtParseLimits): WtInbound {
   if (rawAnswer === undefined || rawAnswer === null) {
     return {
       type: 'announce', infoHash, peerId, event, left, uploaded, downloaded, numwant, offers, offersTruncated, answer: undefined,
+      params: new FrameParams(m, socket),
     };
   }
   const answer = readSdp(rawAnswer, 'answer');
@@ -246,6 +289,7 @@ function parseAnnounce(m: JsonObject, limits: WtParseLimits): WtInbound {
     offers,
     offersTruncated,
     answer: { toPeerId, offerId, answer },
+    params: new FrameParams(m, socket),
   };
 }
 
@@ -275,12 +319,16 @@ function parseScrape(m: JsonObject, limits: WtParseLimits): WtInbound {
   return { type: 'scrape', infoHashes, truncated };
 }
 
-/** Parse one client frame. Never throws. */
-export function parseWtMessage(text: string, limits: WtParseLimits): WtInbound {
+/**
+ * Parse one client frame. `socket` is what the socket's upgrade request
+ * carried (its path and query), which an announce's `params` fall back to.
+ * Never throws.
+ */
+export function parseWtMessage(text: string, limits: WtParseLimits, socket: RequestParams = NO_PARAMS): WtInbound {
   const m = parseObject(text);
   if (m === null) return invalid('invalid message: expected a JSON object');
   const action = own(m, 'action');
-  if (action === 'announce') return parseAnnounce(m, limits);
+  if (action === 'announce') return parseAnnounce(m, limits, socket);
   if (action === 'scrape') return parseScrape(m, limits);
   return invalid(action === undefined ? 'missing action' : 'invalid action');
 }

@@ -7,7 +7,7 @@ import {
   parseScrapeQuery,
 } from '../../../lib/protocol/http/server.js';
 import { compactEndpoint } from '../../../lib/net/ip.js';
-import type { AnnounceRequest } from '../../../lib/tracker/announce.js';
+import type { AnnounceRequest, ClientAnnounce } from '../../../lib/tracker/announce.js';
 import type { ScrapeRequest } from '../../../lib/tracker/scrape.js';
 import type { SwarmReply } from '../../../lib/tracker/swarm.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
@@ -119,7 +119,7 @@ export class HttpFrontend {
       return;
     }
     const address = this.options.clientAddress.resolve(new Uint8Array(res.getRemoteAddress()), req);
-    const request: AnnounceRequest = {
+    const request: ClientAnnounce = {
       type: 'announce',
       infoHash: params.infoHash,
       peerId: params.peerId,
@@ -127,6 +127,9 @@ export class HttpFrontend {
       event: params.event,
       left: params.left,
       numwant: params.numwant,
+      uploaded: params.uploaded,
+      downloaded: params.downloaded,
+      params: params.params,
     };
     const compact = params.compact;
     const peerLength = address.length === 4 ? 6 : 18;

@@ -22,6 +22,7 @@ import {
   type HttpAnnounceQueryParams,
 } from '../../../lib/protocol/http/client.js';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import { PathOnly } from '../../../lib/tracker/params.js';
 import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
 const reference = bencodeModule as { decode(b: Uint8Array): unknown; encode(v: unknown): Uint8Array };
@@ -133,7 +134,36 @@ test('announce: defaults', () => {
     noPeerId: false,
     key: undefined,
     trackerId: undefined,
+    params: new PathOnly('/announce'),
   });
+});
+
+test('announce: params offer the path and the parameters the parser does not read, decoded, lazily', () => {
+  const base = `info_hash=${'h'.repeat(20)}&${BASE}`;
+  const v = announce(`${base}&passkey=abc%21&supportcrypto=1&%70ort=9&key=k&redundant&&=x&passkey=second`);
+  assert.equal(v.params.path, '/announce');
+  // A name is matched as sent (as the parser matches it): "%70ort" is not the port the parser read.
+  assert.deepEqual(v.params.entries(), [['passkey', 'abc!'], ['supportcrypto', '1'], ['port', '9'], ['redundant', ''], ['passkey', 'second']]);
+  assert.equal(v.params.get('passkey'), 'abc!', 'the first value');
+  assert.equal(v.params.get('key'), undefined, 'the parser reads key itself');
+  assert.equal(v.params.get('left'), undefined);
+  assert.equal(v.port, 6881);
+
+  // Nothing extra: every such announce shares one view (no allocation per request).
+  const a = announce(base);
+  const b = announce(`${base}&compact=1&event=started`);
+  assert.equal(a.params, b.params);
+  assert.deepEqual(a.params.entries(), []);
+  // A repeated known name is not an extra parameter.
+  assert.deepEqual(announce(`${base}&port=1`).params.entries(), []);
+
+  // The path is the caller's (the route the request came by).
+  const r = parseAnnounceQuery(`${base}&t=1`, '/s3cr3t/announce');
+  assert.ok(r.ok);
+  assert.equal(r.value.params.path, '/s3cr3t/announce');
+  assert.equal(r.value.params.get('t'), '1');
+  const plain = parseAnnounceQuery(base, '/s3cr3t/announce');
+  assert.ok(plain.ok && plain.value.params.path === '/s3cr3t/announce');
 });
 
 test('announce: events', () => {
@@ -304,6 +334,7 @@ test('property: buildAnnounceQuery -> parseAnnounceQuery round trip', (t) => {
         noPeerId: p.noPeerId,
         key: p.key,
         trackerId: p.trackerId,
+        params: new PathOnly('/announce'),
       },
       where('announce build/parse', i),
     );
