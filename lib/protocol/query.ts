@@ -6,10 +6,15 @@
  * queries and UDP's BEP 41 URL data alike.
  */
 import { Buffer } from 'node:buffer';
-import type { RequestParams } from '../tracker/params.js';
+import { PathOnly, type RequestParams } from '../tracker/params.js';
 import { hexValue } from './binary.js';
 
 const C_PERCENT = 37;
+
+/** The path of the usual announce URL (BEP 3's ".../announce"). */
+export const ANNOUNCE_PATH = '/announce';
+/** That path and nothing else: shared by every announce that carried no more. */
+export const ANNOUNCE_ONLY: RequestParams = new PathOnly(ANNOUNCE_PATH);
 
 /**
  * Percent-decode raw[s, e) into `out` (which has room for `max` bytes).

@@ -30,7 +30,7 @@ import { Buffer } from 'node:buffer';
 import { AnnounceEvent } from '../../tracker/events.js';
 import { PathOnly, type RequestParams } from '../../tracker/params.js';
 import { formatIp, hexValue, latin1From20, readUint16BE, writeLatin1 } from '../binary.js';
-import { decodeText, percentDecodeInto, QueryParams } from '../query.js';
+import { ANNOUNCE_ONLY, ANNOUNCE_PATH, decodeText, percentDecodeInto, QueryParams } from '../query.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const C_PERCENT = 37;
@@ -66,10 +66,6 @@ export interface HttpAnnounceParams {
   /** The path, and the parameters not read above (ANNOUNCE_QUERY_KEYS), for the edge's hooks. */
   readonly params: RequestParams;
 }
-
-/** The path an announce is routed to. */
-export const ANNOUNCE_PATH = '/announce';
-const ANNOUNCE_ONLY: RequestParams = new PathOnly(ANNOUNCE_PATH);
 
 /** The announce parameters the tracker reads itself; hooks see the others. */
 export const ANNOUNCE_QUERY_KEYS: ReadonlySet<string> = new Set([

@@ -22,7 +22,7 @@ import {
 } from '../binary.js';
 import type { AnnounceEvent } from '../../tracker/events.js';
 import { NO_PARAMS, PathOnly, type RequestParams } from '../../tracker/params.js';
-import { QueryParams } from '../query.js';
+import { ANNOUNCE_ONLY, ANNOUNCE_PATH, QueryParams } from '../query.js';
 
 // ---------------------------------------------------------------- constants
 
@@ -241,6 +241,7 @@ const OPTION_URL_DATA = 2;
  */
 function readUrlData(msg: Uint8Array, start: number): RequestParams {
   const len = msg.length;
+  if (isAnnounceOnly(msg, start)) return ANNOUNCE_ONLY;
   let url = '';
   let o = start;
   while (o < len) {
@@ -259,6 +260,23 @@ function readUrlData(msg: Uint8Array, start: number): RequestParams {
   if (url === '') return NO_PARAMS;
   const q = url.indexOf('?');
   return q < 0 ? new PathOnly(url) : new QueryParams(url.slice(0, q), url.slice(q + 1), null);
+}
+
+/** "/announce", the URL data libtorrent sends for the usual tracker URL. */
+const ANNOUNCE_URL_DATA = Uint8Array.from(ANNOUNCE_PATH, (c) => c.charCodeAt(0));
+
+/**
+ * Whether the options at `start` are one URL data option "/announce", then
+ * the end of the options or of the datagram: most announces that carry
+ * options, answered with a shared view instead of a string and an object.
+ */
+function isAnnounceOnly(msg: Uint8Array, start: number): boolean {
+  const n = ANNOUNCE_URL_DATA.length;
+  const end = start + 2 + n;
+  if (msg.length < end || msg[start] !== OPTION_URL_DATA || msg[start + 1] !== n) return false;
+  if (msg.length > end && msg[end] !== OPTION_END) return false;
+  for (let i = 0; i < n; i++) if (msg[start + 2 + i] !== ANNOUNCE_URL_DATA[i]) return false;
+  return true;
 }
 
 // ---------------------------------------------------------------- replies

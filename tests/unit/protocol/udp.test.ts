@@ -222,6 +222,8 @@ test('announce: BEP 41 URL data becomes params (path, then the query read lazily
   const cases: { options: number[]; path: string; entries: [string, string][] }[] = [
     { options: urlData('/announce?a='), path: '/announce', entries: [['a', '']] },
     { options: urlData('/announce'), path: '/announce', entries: [] },
+    { options: [...urlData('/announce'), 0x00, 0x02, 0x03], path: '/announce', entries: [] },
+    { options: [...urlData('/announce'), 0x01, ...urlData('?x=1')], path: '/announce', entries: [['x', '1']] },
     // A client may split the URL over several options, with NOPs between.
     { options: [...urlData('/ann'), 0x01, ...urlData('ounce?passkey=s3cr'), ...urlData('et'), 0x00, 0xff], path: '/announce', entries: [['passkey', 's3cret']] },
     // Percent-decoded, one char per byte; a bad escape stays as sent; repeated names kept in order.
@@ -258,6 +260,10 @@ test('announce: malformed or cut BEP 41 options never fail the request; what cam
     assert.deepEqual(r, base, JSON.stringify(opts.slice(0, 8)));
     assert.ok(r.type === 'announce' && r.params === NO_PARAMS, 'no URL data: the shared empty view');
   }
+  // "/announce" alone (what libtorrent sends) is one shared view: no string or object per announce.
+  const first = parseUdpRequest(encodeAnnounce({ options: Uint8Array.from(urlData('/announce')) }), 74);
+  const second = parseUdpRequest(encodeAnnounce({ options: Uint8Array.from([...urlData('/announce'), 0x00]) }), 74);
+  assert.ok(first.type === 'announce' && second.type === 'announce' && first.params === second.params);
   const cut = parseUdpRequest(encodeAnnounce({ options: Uint8Array.from([...urlData('/kept'), 0x02, 0x09, 0x41]) }), 74);
   assert.ok(cut.type === 'announce');
   assert.equal(cut.params.path, '/kept');
