@@ -19,8 +19,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
-import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http/client.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { parseHttpResponse } from './http-response.js';
 import { LEECHER_LEFT, LoadModel, flowSources, newPlannedRequest, sourceAddress, type FlowSources, type PlannedRequest } from './model.js';
 import { Sfc32 } from './rng.js';

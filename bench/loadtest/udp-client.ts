@@ -24,17 +24,10 @@
  */
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import {
-  UDP_ANNOUNCE_REQUEST_LENGTH,
-  UDP_CONNECT_LENGTH,
-  UDP_SCRAPE_REQUEST_HEADER_LENGTH,
-  parseUdpReply,
-  writeAnnounceRequest,
-  writeConnectRequest,
-  writeScrapeRequest,
-} from '../../lib/protocol/udp.js';
+import { UDP_ANNOUNCE_REQUEST_LENGTH, UDP_CONNECT_LENGTH, UDP_SCRAPE_REQUEST_HEADER_LENGTH } from '../../lib/protocol/udp/server.js';
+import { parseUdpReply, writeAnnounceRequest, writeConnectRequest, writeScrapeRequest } from '../../lib/protocol/udp/client.js';
 import { readUint32BE } from '../../lib/protocol/binary.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { LEECHER_LEFT, LoadModel, flowSources, newPlannedRequest, sourceAddress, type PlannedRequest } from './model.js';
 import { Sfc32 } from './rng.js';
 import { WindowRecorder } from './stats.js';

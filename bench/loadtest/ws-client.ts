@@ -40,7 +40,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { encodeScrapeRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent.js';
+import { encodeScrapeRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent/client.js';
 import { LEECHER_LEFT, LoadModel, newPlannedRequest, sourceAddress, type LoadModelOptions, type PlannedRequest } from './model.js';
 import { Sfc32, mix3 } from './rng.js';
 import {
@@ -176,7 +176,7 @@ export function sdpJsonPool(type: 'offer' | 'answer', sdps: readonly string[]): 
 }
 
 /**
- * The announce encodeAnnounceRequest (lib/protocol/webtorrent.ts) would send
+ * The announce encodeAnnounceRequest (lib/protocol/webtorrent/client.ts) would send
  * for { infoHash, peerId, uploaded 0, downloaded 0, left, event, numwant =
  * offers, offers }, built from pre-encoded JSON pieces; the unit tests check
  * that both give the same text.

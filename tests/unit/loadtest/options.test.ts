@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { UsageError, parseRunArgs, parseTarget } from '../../../bench/loadtest/options.js';
 import { parseHttpResponse } from '../../../bench/loadtest/http-response.js';
 import { echoUdpReply } from '../../../bench/loadtest/echo-server.js';
-import { parseUdpReply, writeAnnounceRequest, writeConnectRequest, writeScrapeRequest } from '../../../lib/protocol/udp.js';
+import { parseUdpReply, writeAnnounceRequest, writeConnectRequest, writeScrapeRequest } from '../../../lib/protocol/udp/client.js';
 
 describe('targets', () => {
   it('accepts loopback host:port and URLs', () => {
