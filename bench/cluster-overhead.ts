@@ -1,7 +1,7 @@
 /**
  * What the edge/swarm split costs: CPU seconds per million replies of
  * edge + swarm together against all-in-one, under the same load, alternating
- * A B A B (BENCHMARKS.md bar: <= 1.5x). Also reports the batch sizes and
+ * A B A B (BENCHMARKS.md bar: <= 1.25x). Also reports the batch sizes and
  * round-trip times the edge saw, read from its /metrics.
  *
  *   npm run bench:cluster [-- --modes udp,http --rounds 3 --duration 8 --warmup 10 --connections 64]
@@ -17,12 +17,15 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseRunArgs } from './loadtest/options.js';
-import { runLoadtest } from './loadtest/runner.js';
+import { DEFAULT_REQUESTS_PER_CONNECTION, runLoadtest } from './loadtest/runner.js';
+import { DEFAULT_MODEL, describePeerPool } from './loadtest/model.js';
 import { LIFTED_CLIENT_LIMITS } from './loadtest/lifted-limits.js';
 
 const MAIN = fileURLToPath(new URL('../services/tracker/main.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const CLOCK_TICKS = 100; // USER_HZ on Linux
+/** BENCHMARKS.md "The bar": edge + swarm CPU per reply over all-in-one's (raised from 1.5x once that was met). */
+const BAR = 1.25;
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -77,8 +80,8 @@ const TRACKER_CPUS = ((): string => {
 })();
 
 function start(args: string[]): ChildProcess {
-  // The generator is a few addresses standing for many clients (see lifted-limits.ts);
-  // the native UDP path is the one measured.
+  // Production limits but what a closed-loop generator cannot help breaking (see
+  // lifted-limits.ts); the native UDP path is the one measured.
   const command = [process.execPath, MAIN, ...args, '--log.level=warn', '--udp.batchedIo=required', ...LIFTED_CLIENT_LIMITS];
   if (TRACKER_CPUS) command.unshift('taskset', '-c', TRACKER_CPUS);
   return spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -192,9 +195,10 @@ async function main(): Promise<void> {
     '# Edge + swarm over gRPC against all-in-one',
     '',
     `${startedAt.toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, 1-min load average ${load.toFixed(2)} at start. ` +
-      `C generator (64 UDP sockets x 16 in flight, or ${httpConnections} HTTP keep-alive connections x 1), ${warmup} s warm-up, ${duration} s measured, ${rounds} rounds A B A B; ` +
+      `C generator (64 UDP sockets x 16 in flight, or ${httpConnections} HTTP keep-alive connections x 1, ${DEFAULT_REQUESTS_PER_CONNECTION} requests each), ${warmup} s warm-up, ${duration} s measured, ${rounds} rounds A B A B; ` +
       'one edge and one swarm process against one all-in-one process; CPU of every tracker process over the measured window only. ' +
-      (TRACKER_CPUS ? `Tracker processes pinned to CPU ${TRACKER_CPUS}, the generator to the others.` : 'Unpinned.'),
+      (TRACKER_CPUS ? `Tracker processes pinned to CPU ${TRACKER_CPUS}, the generator to the others. ` : 'Unpinned. ') +
+      `Peers: ${describePeerPool(DEFAULT_MODEL)}; the trackers run with their production limits (see bench/loadtest/lifted-limits.ts).`,
     '',
   ];
   for (const mode of modes) {
@@ -223,7 +227,7 @@ async function main(): Promise<void> {
       `| all-in-one | ${Math.round(median(a.map((r) => r.repliesPerSecond)))} | ${cpuA.toFixed(2)} | - | - |`,
       `| edge + swarm | ${Math.round(median(b.map((r) => r.repliesPerSecond)))} | ${cpuB.toFixed(2)} | ${median(b.map((r) => r.meanBatch ?? 0)).toFixed(1)} | ${median(b.map((r) => r.meanRoundTripMs ?? 0)).toFixed(2)} ms |`,
       '',
-      `CPU per reply, edge + swarm / all-in-one: **${ratio.toFixed(2)}x** (bar <= 1.5x: ${ratio <= 1.5 ? 'met' : 'not met'}); ` +
+      `CPU per reply, edge + swarm / all-in-one: **${ratio.toFixed(2)}x** (bar <= ${BAR}x: ${ratio <= BAR ? 'met' : 'not met'}); ` +
         `per round: ${a.map((r, i) => (b[i] ? (b[i].cpuPerMillion / r.cpuPerMillion).toFixed(2) + 'x' : '-')).join(', ')}`,
       '',
     );

@@ -28,10 +28,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { compileC, projectRoot } from './loadtest/cgen.js';
-import { DEFAULT_MODEL, LoadModel, type LoadModelOptions } from './loadtest/model.js';
+import { DEFAULT_MODEL, LoadModel, describePeerPool, type LoadModelOptions } from './loadtest/model.js';
 import { parseArgv } from './loadtest/options.js';
 import { LIFTED_CLIENT_LIMITS } from './loadtest/lifted-limits.js';
-import { DEFAULT_WS, runLoadtest, type LoadtestConfig } from './loadtest/runner.js';
+import { DEFAULT_REQUESTS_PER_CONNECTION, DEFAULT_WS, runLoadtest, type LoadtestConfig } from './loadtest/runner.js';
 import { fmtInt, type LoadSummary } from './loadtest/stats.js';
 
 export type Mode = 'udp' | 'http' | 'http-close' | 'ws';
@@ -75,6 +75,8 @@ bench/results/latest.{md,json,svg}.
 
   UDP / HTTP:  --udp-engine c|node (default c)   --http-engine c|node (default c)
                --sockets N (64)  --window N (16)  --connections N (64)  --workers N (1)
+               --requests-per-connection N: HTTP keep-alive requests per connection before the slot
+                 reconnects from its next client address (default 100)
                --close-workers N: generator threads for connection per request (default 2: one
                  thread's kernel work per connection caps it near the trackers' rate)
   WebTorrent:  --ws-engine c|node (default c)  --ws-echo c|uws: the ceiling's echo, C or uWebSockets.js (default c)
@@ -106,6 +108,7 @@ interface CompareArgs {
   sockets: number;
   window: number;
   connections: number;
+  requestsPerConnection: number;
   workers: number;
   closeWorkers: number;
   wsConnections: number;
@@ -160,7 +163,7 @@ function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
   };
   const known = new Set([
     'modes', 'trackers', 'rounds', 'duration', 'warmup', 'prime', 'seed', 'torrents', 'udp-engine', 'http-engine', 'sockets', 'window',
-    'connections', 'workers', 'close-workers', 'ws-engine', 'ws-echo', 'ws-connections', 'ws-workers', 'ws-window', 'ws-offers', 'ws-torrents-per-connection', 'ws-sdp-bytes',
+    'connections', 'requests-per-connection', 'workers', 'close-workers', 'ws-engine', 'ws-echo', 'ws-connections', 'ws-workers', 'ws-window', 'ws-offers', 'ws-torrents-per-connection', 'ws-sdp-bytes',
     'ours-main', 'ours-access-list', 'all-ceilings', 'skip-ceiling', 'ceiling-only', 'no-memory', 'memory', 'memory-peers',
     'memory-torrents', 'out-dir', 'no-write', 'json', 'help', 'render-svg',
   ]);
@@ -181,6 +184,7 @@ function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
     sockets: n('sockets', 64),
     window: n('window', 16),
     connections: n('connections', 64),
+    requestsPerConnection: Math.max(1, Math.floor(n('requests-per-connection', DEFAULT_REQUESTS_PER_CONNECTION))),
     workers: n('workers', 1),
     closeWorkers: Math.max(1, n('close-workers', 2)),
     wsConnections: n('ws-connections', 200),
@@ -414,6 +418,7 @@ process.on('SIGTERM', () => process.exit(0));
 
 // ---------------------------------------------------------------- runs
 
+
 function loadConfig(a: CompareArgs, mode: Mode, port: number, durationSeconds = a.duration, warmupSeconds = a.warmup): LoadtestConfig {
   const model: LoadModelOptions = { ...DEFAULT_MODEL, seed: a.seed, torrents: a.torrents };
   if (mode === 'ws') {
@@ -459,6 +464,7 @@ function loadConfig(a: CompareArgs, mode: Mode, port: number, durationSeconds = 
     reconnectAfterMs: 60_000,
     maxFailures: 3,
     connectionPerRequest: mode === 'http-close',
+    requestsPerConnection: a.requestsPerConnection,
     announcePath: '/announce',
     scrapePath: '/scrape',
     model,
@@ -1100,7 +1106,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     const metricsPort = await freePort();
     const args = [a.oursMain, 'all-in-one', '--host=127.0.0.1', `--port=${port}`, '--metrics.host=127.0.0.1', `--metrics.port=${metricsPort}`, '--log.level=warn'];
     if (a.oursAccessList === 'allow') args.push('--accessList.mode=allow', `--accessList.file=${whitelist}`);
-    args.push(...LIFTED_CLIENT_LIMITS); // the generator is one address standing for many clients
+    args.push(...LIFTED_CLIENT_LIMITS); // only what a closed-loop generator cannot help breaking (see the file)
     args.push('--udp.batchedIo=required'); // ours is measured on its production UDP path, never the fallback
     const t = startProcess('ours', process.execPath, args, root, port);
     await waitReady(t, 15_000);
@@ -1177,13 +1183,17 @@ export async function runCompare(argv: string[]): Promise<number> {
       `anything above ~2 means other work shared it too; that is why only same-run ratios mean anything).`,
     '',
     `Load: seed ${a.seed}, ${fmtInt(a.torrents)} torrents, Zipf(1.0) popularity, announce:scrape 100:1 (<= 10 hashes), 50% seeders, ` +
-      `peers from 8 x 4096 (127.0.0.1-8, ports 10000+). ` +
-      `UDP: ${a.udpEngine} generator, ${a.sockets} sockets x ${a.window} in flight, numwant 50. HTTP: ${a.httpEngine} generator, ${a.connections} connections x 1, numwant 50 (connection per request: ${a.closeWorkers} generator threads). ` +
+      `peers: ${describePeerPool(model.options)}. ` +
+      `UDP: ${a.udpEngine} generator, ${a.sockets} sockets x ${a.window} in flight, each request from the socket's next address with that address's connection id, numwant 50. ` +
+      `HTTP: ${a.httpEngine} generator, ${a.connections} connections x 1, numwant 50, each connection one client address announcing its own peers; ` +
+      `keep-alive: ${a.requestsPerConnection} requests per connection, then a new connection from the slot's next address; ` +
+      `connection per request: each from the next address, ${a.closeWorkers} generator threads. ` +
       `WebTorrent: ${a.wsEngine} generator, ${a.wsConnections} WebSockets (${a.wsWorkers} generator thread(s)) x ${a.wsWindow} announce(s) in flight, each one client (one peer_id) with ` +
       `${a.wsTorrentsPerConnection} torrents, ${a.wsOffers} offers of ${a.wsSdpBytes[0]}-${a.wsSdpBytes[1]} bytes per announce, every offer received answered. ` +
       `Warm-up ${a.warmup} s, measured ${a.duration} s, ${a.rounds} round(s) per mode, trackers alternating; ` +
       `WebTorrent runs first on fresh trackers, then ${a.prime} s of UDP announces fill every tracker's swarms before the UDP and HTTP modes. ` +
-      `ours: all-in-one, access list ${a.oursAccessList === 'allow' ? 'allow (the same list as opentracker)' : 'off'}; opentracker: Debian build with a whitelist ` +
+      `ours: all-in-one, access list ${a.oursAccessList === 'allow' ? 'allow (the same list as opentracker)' : 'off'}, production defaults except ${LIFTED_CLIENT_LIMITS.join(' ')} ` +
+      `(closed-loop WebSocket clients); opentracker: Debian build with a whitelist ` +
       `(no WebTorrent); bittorrent-tracker: \`new Server({ udp, http, ws, stats: false })\`, no filter.`,
     '',
   );

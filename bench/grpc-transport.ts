@@ -25,7 +25,8 @@ import { GrpcSwarmServer } from '../lib/transport/grpc/server.js';
 import * as fastCodec from '../lib/transport/grpc/codec.js';
 import * as pbjsCodec from '../lib/transport/grpc/pbjs-codec.js';
 import type { WireCodec } from '../lib/transport/grpc/service.js';
-import type { AnnounceReply, SwarmReply, SwarmRequest } from '../lib/transport/messages.js';
+import type { AnnounceReply } from '../lib/tracker/announce.js';
+import type { SwarmReply, SwarmRequest } from '../lib/tracker/swarm.js';
 import type { SwarmService } from '../lib/transport/transport.js';
 import { SingleDestination, SwarmRouter } from '../services/edge/router.js';
 

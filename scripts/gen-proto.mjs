@@ -10,8 +10,10 @@
 //                       `import type`).
 //
 // Runtime code does not depend on it (lib/transport/grpc/codec.ts is the
-// fast hand-written codec); the tests check that codec against this code,
-// which is what keeps the .proto the single source of the wire format.
+// fast hand-written codec, checked against the .proto itself by
+// tests/unit/transport/grpc-codec-proto.test.ts); pbjs-codec.ts wraps it as
+// the reference that grpc-codec.test.ts and bench/grpc-transport.ts compare
+// codec.ts with.
 //
 // Needs protobufjs-cli (a devDependency). PROTOBUFJS_CLI=<dir of the
 // protobufjs-cli package> overrides where it is loaded from.

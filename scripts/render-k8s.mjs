@@ -91,7 +91,7 @@ function toYamlStream(objects) {
 
 /** Every generated file: path relative to the repository -> content. */
 export async function generatedFiles() {
-  const configModule = join(root, 'dist', 'lib', 'runtime', 'config.js');
+  const configModule = join(root, 'dist', 'lib', 'runtime', 'config-loader.js');
   if (!existsSync(configModule)) throw new Error(`${relative(root, configModule)} is missing: run \`npm run build\` first`);
   const { configKeys } = await import(pathToFileURL(configModule).href);
 

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LatencyHistogram, summarize, zeroCounters, addCounters, addWsCounters, zeroWsCounters, type WindowCounters, type WsCounters } from './stats.js';
-import { DEFAULT_WS, completeSummary, graceMs, modelRecord, type LoadtestConfig, type RunHooks, type RunResult } from './runner.js';
+import { DEFAULT_WS, completeSummary, graceMs, modelRecord, requestsPerConnection, type LoadtestConfig, type RunHooks, type RunResult } from './runner.js';
 import type { LoadModelOptions } from './model.js';
 
 /** The project root: the nearest ancestor of this file holding package.json and bench/loadtest/udpgen.c. */
@@ -58,7 +58,7 @@ export function modelArgs(m: LoadModelOptions): string[] {
     `--seeders=${m.seederShare}`,
     `--numwant=${m.numwant}`,
     `--sources=${m.sources}`,
-    `--source-first=${m.sourceFirst}`,
+    `--first-address=${m.firstAddress}`,
     `--ports-per-source=${m.portsPerSource}`,
     `--first-port=${m.firstPort}`,
   ];
@@ -84,6 +84,7 @@ function protocolArgs(cfg: LoadtestConfig): string[] {
       '--protocol=http',
       `--connections=${cfg.sockets}`,
       `--close=${cfg.connectionPerRequest ? 1 : 0}`,
+      `--requests-per-connection=${requestsPerConnection(cfg)}`,
       `--announce-path=${cfg.announcePath}`,
       `--scrape-path=${cfg.scrapePath}`,
     ];

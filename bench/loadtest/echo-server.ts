@@ -29,9 +29,9 @@ import {
   writeConnectReply,
   writeErrorReply,
   writeScrapeReply,
-} from '../../lib/protocol/udp.js';
+} from '../../lib/protocol/udp/server.js';
 import { readUint32BE } from '../../lib/protocol/binary.js';
-import { encodeAnnounceReply, encodeScrapeReply } from '../../lib/protocol/http.js';
+import { encodeAnnounceReply, encodeScrapeReply } from '../../lib/protocol/http/server.js';
 import { UsageError, isLoopbackV4, parseArgv } from './options.js';
 
 export interface EchoServer {

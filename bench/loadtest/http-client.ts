@@ -1,24 +1,28 @@
 /**
- * HTTP load loop for one worker thread: `connections` TCP connections, each
- * from a loopback source address of the peer pool (localAddress), each with
- * exactly one request in flight (closed loop).
+ * HTTP load loop for one worker thread: `connections` connection slots, each
+ * with exactly one request in flight (closed loop), each with its share of
+ * the model's client addresses (model.ts flowSources).
  *
- * Keep-alive mode sends HTTP/1.1 requests on a persistent connection and
- * reopens it only when the server closes it (trackers that close after every
- * reply, like opentracker, are followed transparently; every reopen counts in
- * `reconnects`). Connection-per-request mode sends `Connection: close` and
- * opens a new connection for every request. In both cases the next request
- * goes out as soon as a reply is complete; a connection the server is about
- * to close is left to close on the server's FIN (so TIME_WAIT stays on the
- * server side and the client's ephemeral ports are not exhausted).
+ * A TCP connection has one source address, so a connection stands for one
+ * client: it announces that address's peers only, and every new connection
+ * of the slot comes from the slot's next address (net.connect localAddress).
+ * Keep-alive mode sends `requestsPerConnection` HTTP/1.1 requests on a
+ * connection, the last one with `Connection: close`, then reconnects;
+ * connection-per-request mode sends `Connection: close` every time. Both
+ * follow a server that closes earlier (trackers that close after every
+ * reply, like opentracker; every reopen counts in `reconnects`). The next
+ * request goes out as soon as a reply is complete; a connection the server
+ * is about to close is left to close on the server's FIN (so TIME_WAIT stays
+ * on the server side and the client's ephemeral ports are not exhausted).
+ * udpgen.c's HTTP mode is the same loop.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
-import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http/client.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { parseHttpResponse } from './http-response.js';
-import { LEECHER_LEFT, LoadModel, newPlannedRequest, sourceAddress, type PlannedRequest } from './model.js';
+import { LEECHER_LEFT, LoadModel, flowSources, newPlannedRequest, sourceAddress, type FlowSources, type PlannedRequest } from './model.js';
 import { Sfc32 } from './rng.js';
 import { WindowRecorder } from './stats.js';
 import type { HttpLoopOptions, LiveCounters, RunClock } from './worker-types.js';
@@ -46,6 +50,13 @@ class HttpFlow {
   kind = K_NONE;
   sentAt = 0;
   request = '';
+  /** The model source (client address) of the current connection and its requests. */
+  source: number;
+  /** Which of the slot's addresses the next connection comes from. */
+  private turn = 0;
+  /** Requests sent on the current connection, and whether the one in flight is its last. */
+  private onConnection = 0;
+  private last = false;
   retryTimer: NodeJS.Timeout | undefined;
   readonly rng: Sfc32;
   readonly plan: PlannedRequest = newPlannedRequest();
@@ -54,18 +65,28 @@ class HttpFlow {
   constructor(
     readonly loop: HttpLoop,
     readonly index: number,
-    readonly source: number,
+    readonly sources: FlowSources,
   ) {
     this.rng = new Sfc32(loop.model.options.seed, 0x2000 + index);
+    this.source = sources.first;
   }
 
-  /** Plan and send the next request (opening a connection if needed). */
+  /** Plan and send the next request (on the open connection, or on a new one from the slot's next address). */
   next(): void {
     const loop = this.loop;
     if (!loop.running) return;
+    const o = loop.cfg;
+    const reuse = this.sock !== null && this.connected && this.onConnection < o.requestsPerConnection;
+    if (!reuse) {
+      const own = this.sources;
+      this.source = own.first + this.turn * own.step;
+      this.turn = this.turn + 1 === own.count ? 0 : this.turn + 1;
+      this.onConnection = 0;
+    }
+    this.onConnection++;
+    this.last = this.onConnection >= o.requestsPerConnection;
     const m = loop.model;
     const p = m.plan(this.rng, this.plan);
-    const o = loop.cfg;
     let path: string;
     if (p.kind === 'announce') {
       this.kind = K_ANNOUNCE;
@@ -92,11 +113,11 @@ class HttpFlow {
       path = o.scrapePath + '?' + buildScrapeQuery(hashes);
     }
     this.request =
-      'GET ' + path + ' HTTP/1.1\r\nHost: ' + loop.hostHeader + (o.connectionPerRequest ? '\r\nConnection: close\r\n\r\n' : '\r\n\r\n');
+      'GET ' + path + ' HTTP/1.1\r\nHost: ' + loop.hostHeader + (this.last ? '\r\nConnection: close\r\n\r\n' : '\r\n\r\n');
     this.sentAt = now();
     loop.sent(this.sentAt);
-    if (this.sock !== null && this.connected && !o.connectionPerRequest) {
-      this.sock.write(this.request, 'latin1');
+    if (reuse) {
+      this.sock!.write(this.request, 'latin1');
     } else {
       this.open();
     }
@@ -114,6 +135,7 @@ class HttpFlow {
     this.sock = s;
     this.connected = false;
     this.served = 0;
+    this.onConnection = 1; // the request in hand (a resend after a stale keep-alive close, too)
     this.pending = null;
     this.untilCloseStart = -1;
     s.on('connect', () => {
@@ -184,11 +206,11 @@ class HttpFlow {
         return;
       case 'complete': {
         const extra = buf.length > r.consumed;
-        const reuse = !r.close && !extra && !this.loop.cfg.connectionPerRequest;
+        const reuse = !r.close && !extra && !this.last;
         this.served++;
         this.finish(r.status, r.body);
         if (reuse) this.pending = null;
-        else this.detach(s, r.close || this.loop.cfg.connectionPerRequest);
+        else this.detach(s, r.close || this.last);
         this.next();
         return;
       }
@@ -301,7 +323,7 @@ export class HttpLoop extends WindowRecorder {
     const m = model.options;
     for (let i = 0; i < cfg.connections; i++) {
       const index = cfg.firstConnection + i;
-      this.flows.push(new HttpFlow(this, index, index % m.sources));
+      this.flows.push(new HttpFlow(this, index, flowSources(m.sources, cfg.totalConnections, index)));
     }
   }
 

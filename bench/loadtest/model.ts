@@ -17,14 +17,25 @@
  *   same popularity distribution, and sends the distinct ones (a real client
  *   never repeats a hash; some trackers echo duplicates into a bencoded
  *   dictionary with duplicate keys).
- * - Peers: a fixed pool of `sources` loopback addresses (127.0.0.<first>...)
- *   x `portsPerSource` ports. A request leaves from a socket bound to one
- *   source address, so the tracker sees that address; the announced port is
- *   drawn uniformly from that address's ports, and the peer id is a fixed
- *   function of (address, port), so one (address, port) is always the same
- *   peer. Each announce is a seeder (left = 0) with probability
- *   `seederShare`, a leecher otherwise; event is "none" (0), numwant
- *   `numwant`.
+ * - Peers: a fixed pool of `sources` client addresses x `portsPerSource`
+ *   ports, the peer id a fixed function of (address, port), so one (address,
+ *   port) is always the same peer. The default pool is 16,384 addresses x 2
+ *   ports: like the Internet's peers, one address holds one or two peers of
+ *   a swarm, never hundreds (a tracker that indexes or limits peers per
+ *   address sees what it would see in production). Source s is the address
+ *   `firstAddress` + s, all in 127.0.0.0/8 (every one of them is local on
+ *   Linux, so traffic stays on loopback); the default starts at 127.1.0.1,
+ *   away from the 127.0.0.1 the trackers listen on.
+ * - Who sends from which address: `flowSources` gives each flow (a UDP
+ *   socket or an HTTP connection slot, numbered over all workers) its own
+ *   share of the addresses. A UDP flow sends each request from its next
+ *   address in turn (round robin), with that address's connection id (a
+ *   connection id is bound to the client address); an HTTP slot moves to its
+ *   next address with every new connection; WebSocket connection c comes from
+ *   address c mod sources (one each, with the default pool). The announced port is drawn
+ *   uniformly from the address's ports. Each announce is a seeder (left = 0)
+ *   with probability `seederShare`, a leecher otherwise; event is "none"
+ *   (0), numwant `numwant`.
  */
 import { mix3, type Sfc32 } from './rng.js';
 
@@ -42,10 +53,11 @@ export interface LoadModelOptions {
   readonly scrapeMaxHashes: number;
   readonly seederShare: number;
   readonly numwant: number;
-  /** Number of loopback source addresses. */
+  /** Number of client (source) addresses in the peer pool. */
   readonly sources: number;
-  /** Last octet of the first source address (127.0.0.<sourceFirst>). */
-  readonly sourceFirst: number;
+  /** Address of source 0, a dotted quad in 127.0.0.0/8; source s is this address + s. */
+  readonly firstAddress: string;
+  /** Announced ports per address. */
   readonly portsPerSource: number;
   readonly firstPort: number;
 }
@@ -61,9 +73,9 @@ export const DEFAULT_MODEL: LoadModelOptions = Object.freeze({
   scrapeMaxHashes: 10,
   seederShare: 0.5,
   numwant: 50,
-  sources: 8,
-  sourceFirst: 1,
-  portsPerSource: 4096,
+  sources: 16_384,
+  firstAddress: '127.1.0.1',
+  portsPerSource: 2,
   firstPort: 10_000,
 });
 
@@ -79,11 +91,12 @@ export function validateModel(m: LoadModelOptions): string | null {
   }
   if (!(m.seederShare >= 0 && m.seederShare <= 1)) return 'seeder share must be 0..1';
   if (!Number.isInteger(m.numwant) || m.numwant < -1 || m.numwant > 1000) return 'numwant must be -1..1000';
-  if (!Number.isInteger(m.sources) || m.sources < 1) return 'sources must be >= 1';
-  if (!Number.isInteger(m.sourceFirst) || m.sourceFirst < 1 || m.sourceFirst + m.sources - 1 > 254) {
-    return 'source addresses must stay within 127.0.0.1..127.0.0.254';
-  }
+  if (!Number.isInteger(m.sources) || m.sources < 1 || m.sources > MAX_SOURCES) return `sources must be 1..${MAX_SOURCES}`;
+  const first = parseLoopbackV4(m.firstAddress);
+  if (first === null) return 'the first source address must be a dotted quad in 127.0.0.0/8';
+  if (first + m.sources - 1 > LAST_LOOPBACK) return 'source addresses must stay within 127.0.0.0/8 (below 127.255.255.255)';
   if (!Number.isInteger(m.portsPerSource) || m.portsPerSource < 1) return 'ports per source must be >= 1';
+  if (m.sources * m.portsPerSource > MAX_POOL) return `the peer pool (sources x ports per source) must be at most ${MAX_POOL}`;
   if (!Number.isInteger(m.firstPort) || m.firstPort < 1 || m.firstPort + m.portsPerSource - 1 > 65535) {
     return 'announced ports must stay within 1..65535';
   }
@@ -131,8 +144,57 @@ export function peerKey(seed: number, source: number, portIndex: number, portsPe
   return mix3(seed ^ PEER_SALT, source * portsPerSource + portIndex, 2);
 }
 
+/** 127.255.255.255 is the loopback network's broadcast address: the last source must stay below it. */
+const LAST_LOOPBACK = 0x7fff_fffe;
+/** Most source addresses (each UDP flow keeps a connection id per address it sends from). */
+export const MAX_SOURCES = 1 << 20;
+/** Most peers in the pool (peer ids are cached per peer). */
+export const MAX_POOL = 1 << 24;
+
+/** A dotted quad in 127.0.0.0/8 as a uint32, or null. */
+export function parseLoopbackV4(text: string): number | null {
+  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (m === null) return null;
+  const [b, c, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (b > 255 || c > 255 || d > 255) return null;
+  return ((127 << 24) | (b << 16) | (c << 8) | d) >>> 0;
+}
+
+/** Dotted quad of source `source`: the model's first address + source. */
 export function sourceAddress(m: LoadModelOptions, source: number): string {
-  return `127.0.0.${m.sourceFirst + source}`;
+  const a = ((parseLoopbackV4(m.firstAddress) ?? 0) + source) >>> 0;
+  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
+}
+
+/** The peer pool in words, for benchmark reports ("16,384 client addresses x 2 ports (...): ..."). */
+export function describePeerPool(m: LoadModelOptions): string {
+  const plural = (n: number, what: string): string => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : what.endsWith('s') ? 'es' : 's'}`;
+  return (
+    `${plural(m.sources, 'client address')} x ${plural(m.portsPerSource, 'port')} ` +
+    `(${sourceAddress(m, 0)}-${sourceAddress(m, m.sources - 1)}, ports ${m.firstPort}+): one address holds at most ` +
+    `${plural(m.portsPerSource, 'peer')} of a swarm, as on the Internet (before 2026-12-02 the model had 8 addresses x 4096 ports: ` +
+    'figures from it are not comparable)'
+  );
+}
+
+/** The source addresses of one flow: first, first + step, ... (`count` of them). */
+export interface FlowSources {
+  readonly first: number;
+  readonly step: number;
+  readonly count: number;
+}
+
+/**
+ * The addresses flow `k` of `flows` (UDP sockets or HTTP connection slots,
+ * numbered over all workers) sends from: sources k, k + flows, k + 2 flows,
+ * ... below `sources`, so with at least as many addresses as flows every
+ * address belongs to exactly one flow (16,384 addresses over 64 flows: 256
+ * each). With fewer addresses than flows, flow k uses address k mod sources
+ * alone, shared with other flows. udpgen.c's flow_sources is the same rule.
+ */
+export function flowSources(sources: number, flows: number, k: number): FlowSources {
+  if (sources <= flows) return { first: k % sources, step: flows, count: 1 };
+  return { first: k, step: flows, count: Math.floor((sources - 1 - k) / flows) + 1 };
 }
 
 // ---------------------------------------------------------------- popularity
@@ -258,7 +320,7 @@ export class LoadModel {
     this.peerIds = new Array(options.sources * options.portsPerSource);
   }
 
-  /** Fill `out` with the next request for a socket bound to `source`. Draw order: kind, then fields. */
+  /** Fill `out` with the next request of a flow (rng: its stream). Draw order: kind, then fields. */
   plan(rng: Sfc32, out: PlannedRequest): PlannedRequest {
     const m = this.options;
     if (rng.next() < this.scrapeThreshold) {

@@ -1,8 +1,8 @@
 /**
  * Command-line parsing for `loadtest` (pure: argv in, config or error out).
  */
-import { DEFAULT_MODEL, validateModel, type LoadModelOptions, type Popularity } from './model.js';
-import { DEFAULT_WS, type LoadtestConfig, type WsRunOptions } from './runner.js';
+import { DEFAULT_MODEL, MAX_SOURCES, validateModel, type LoadModelOptions, type Popularity } from './model.js';
+import { DEFAULT_REQUESTS_PER_CONNECTION, DEFAULT_WS, type LoadtestConfig, type WsRunOptions } from './runner.js';
 
 export const USAGE = `usage:
   loadtest udp  --target 127.0.0.1:6969 [options]
@@ -22,7 +22,10 @@ run:
   --sockets N           UDP sockets in total (default 64)
   --window N            UDP requests in flight per socket, 1..256 (default 16)
   --connections N       HTTP connections in total (default 64), one request in flight each
-  --close               HTTP: a new connection per request (Connection: close)
+  --requests-per-connection N   HTTP keep-alive: requests per connection (default 100); the last one
+                        says Connection: close, and the slot reconnects from its next address
+  --close               HTTP: a new connection per request (Connection: close), each from the slot's
+                        next address
   --announce-path P     HTTP (default /announce)     --scrape-path P   (default /scrape)
   --timeout MS          a request without a reply after MS is lost (default 1000 UDP, 5000 HTTP and WS)
   --reconnect-after S   UDP: renew the connection id after S seconds (default 60)
@@ -46,9 +49,10 @@ load model:
   --scrape-hashes N     max hashes per scrape, 1..74 (default 10)
   --seeders X           share of announces that are seeders (default 0.5)
   --numwant N           (default 50)
-  --sources N           loopback source addresses 127.0.0.<first>.. (default 8)
-  --source-first N      last octet of the first one (default 1)
-  --ports-per-source N  announced ports per source address (default 4096)
+  --sources N           client addresses, consecutive in 127.0.0.0/8 (default 16384); each UDP socket
+                        or HTTP connection slot has its own share of them (see bench/loadtest/model.ts)
+  --first-address A     the first of them (default 127.1.0.1)
+  --ports-per-source N  announced ports per address (default 2)
   --first-port N        first announced port (default 10000)
 
 output:
@@ -86,7 +90,8 @@ export const RUN_KEYS = new Set([
   'target', 'duration', 'warmup', 'workers', 'engine', 'sockets', 'window', 'connections', 'close',
   'announce-path', 'scrape-path', 'timeout', 'reconnect-after', 'max-failures', 'seed', 'torrents',
   'popularity', 'zipf-s', 'gamma-shape', 'gamma-scale', 'scrape-ratio', 'scrape-hashes', 'seeders',
-  'numwant', 'sources', 'source-first', 'ports-per-source', 'first-port', 'json', 'label', 'quiet', 'help',
+  'numwant', 'sources', 'first-address', 'ports-per-source', 'first-port', 'json', 'label', 'quiet', 'help',
+  'requests-per-connection',
   ...['torrents-per-connection', 'offers', 'sdp-bytes', 'interval', 'no-answer', 'path'],
 ]);
 
@@ -170,8 +175,8 @@ export function parseModel(opts: ParsedArgs): LoadModelOptions {
     scrapeMaxHashes: num(opts, 'scrape-hashes', DEFAULT_MODEL.scrapeMaxHashes, int(1, 74)),
     seederShare: num(opts, 'seeders', DEFAULT_MODEL.seederShare),
     numwant: num(opts, 'numwant', DEFAULT_MODEL.numwant, int(-1, 1000)),
-    sources: num(opts, 'sources', DEFAULT_MODEL.sources, int(1, 254)),
-    sourceFirst: num(opts, 'source-first', DEFAULT_MODEL.sourceFirst, int(1, 254)),
+    sources: num(opts, 'sources', DEFAULT_MODEL.sources, int(1, MAX_SOURCES)),
+    firstAddress: str(opts, 'first-address', DEFAULT_MODEL.firstAddress),
     portsPerSource: num(opts, 'ports-per-source', DEFAULT_MODEL.portsPerSource, int(1, 65535)),
     firstPort: num(opts, 'first-port', DEFAULT_MODEL.firstPort, int(1, 65535)),
   };
@@ -220,7 +225,7 @@ export function parseRunArgs(argv: readonly string[]): CliRun {
   const ws = protocol === 'ws';
   if (!ws) for (const k of WS_KEYS) if (opts.has(k)) throw new UsageError(`--${k} is a ws option`);
   if (ws) {
-    for (const k of ['sockets', 'close', 'announce-path', 'scrape-path', 'reconnect-after', 'max-failures']) {
+    for (const k of ['sockets', 'close', 'requests-per-connection', 'announce-path', 'scrape-path', 'reconnect-after', 'max-failures']) {
       if (opts.has(k)) throw new UsageError(`--${k} is not a ws option`);
     }
   }
@@ -240,6 +245,7 @@ export function parseRunArgs(argv: readonly string[]): CliRun {
     reconnectAfterMs: num(opts, 'reconnect-after', 60, (n) => n > 0 && n <= 3600) * 1000,
     maxFailures: num(opts, 'max-failures', 3, int(1, 1000)),
     connectionPerRequest: opts.get('close') === true,
+    requestsPerConnection: num(opts, 'requests-per-connection', DEFAULT_REQUESTS_PER_CONNECTION, int(1, 1_000_000)),
     announcePath,
     scrapePath,
     model: parseModel(opts),
@@ -254,7 +260,10 @@ export function parseRunArgs(argv: readonly string[]): CliRun {
     return withJson({ config: { ...config, ws: parseWsOptions(opts, target.path) } }, opts);
   }
   if (!udp && (opts.has('sockets') || opts.has('window'))) throw new UsageError('--sockets/--window are UDP options (HTTP: --connections)');
-  if (udp && (opts.has('connections') || opts.has('close'))) throw new UsageError('--connections/--close are HTTP options');
+  if (udp && (opts.has('connections') || opts.has('close') || opts.has('requests-per-connection'))) {
+    throw new UsageError('--connections/--close/--requests-per-connection are HTTP options');
+  }
+  if (opts.has('close') && opts.has('requests-per-connection')) throw new UsageError('--close means one request per connection: drop --requests-per-connection');
   return withJson({ config }, opts);
 }
 

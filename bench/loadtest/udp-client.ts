@@ -1,32 +1,34 @@
 /**
- * UDP (BEP 15) load loop for one worker thread: `sockets` dgram sockets, each
- * bound to a loopback source address of the peer pool and connected to the
- * target, each keeping `window` requests in flight.
+ * UDP (BEP 15) load loop for one worker thread: `sockets` flows, each keeping
+ * `window` requests in flight, each sending from its share of the model's
+ * client addresses (model.ts flowSources), one address after the other.
  *
- * Per socket: connect first; when a reply arrives its slot is refilled at
- * once (closed loop). The connection id is renewed after `reconnectAfterMs`
- * (one slot sends a connect while the others keep using the old id) and
- * dropped after `maxFailures` consecutive timeouts / error replies (the
- * socket then stops announcing until a fresh connect reply arrives). A request
- * without a reply after `timeoutMs` counts as lost and its slot is reused.
+ * node:dgram cannot choose the source address of one datagram (the C engine
+ * does, with IP_PKTINFO), so a flow holds one socket per address it sends
+ * from, bound to that address and connected to the target: with the default
+ * model 16,384 sockets in all, opened before the run starts.
+ *
+ * Connection ids are per address, as the tracker binds them to the client
+ * address: a request goes to the flow's next address that has an id (or
+ * needs one and has no connect in flight, in which case the slot carries
+ * that address's connect); addresses waiting for a connect reply are
+ * skipped. An address's id is renewed after `reconnectAfterMs` (one slot
+ * sends the connect while the others keep using the old id) and dropped
+ * after `maxFailures` consecutive timeouts / error replies to that address.
+ * A request without a reply after `timeoutMs` counts as lost and its slot is
+ * reused.
  *
  * Transaction ids: (generation << 8 | slot), so a reply finds its slot
  * without a map, and a late reply to a reused slot does not match.
+ * udpgen.c's UDP mode is the same loop.
  */
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import {
-  UDP_ANNOUNCE_REQUEST_LENGTH,
-  UDP_CONNECT_LENGTH,
-  UDP_SCRAPE_REQUEST_HEADER_LENGTH,
-  parseUdpReply,
-  writeAnnounceRequest,
-  writeConnectRequest,
-  writeScrapeRequest,
-} from '../../lib/protocol/udp.js';
+import { UDP_ANNOUNCE_REQUEST_LENGTH, UDP_CONNECT_LENGTH, UDP_SCRAPE_REQUEST_HEADER_LENGTH } from '../../lib/protocol/udp/server.js';
+import { parseUdpReply, writeAnnounceRequest, writeConnectRequest, writeScrapeRequest } from '../../lib/protocol/udp/client.js';
 import { readUint32BE } from '../../lib/protocol/binary.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
-import { LEECHER_LEFT, LoadModel, newPlannedRequest, sourceAddress, type PlannedRequest } from './model.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
+import { LEECHER_LEFT, LoadModel, flowSources, newPlannedRequest, sourceAddress, type PlannedRequest } from './model.js';
 import { Sfc32 } from './rng.js';
 import { WindowRecorder } from './stats.js';
 import type { LiveCounters, RunClock, UdpLoopOptions } from './worker-types.js';
@@ -38,20 +40,29 @@ const K_CONNECT = 1;
 const K_ANNOUNCE = 2;
 const K_SCRAPE = 3;
 
+/** Per-address state bits. */
+const S_CONNECTED = 1;
+const S_CONNECTING = 2;
+/** Had an id before (a connect is then counted as a reconnect). */
+const S_EVER = 4;
+
 const now = (): number => performance.timeOrigin + performance.now();
 
 class UdpFlow {
   readonly txids: Uint32Array;
   readonly sentAt: Float64Array;
   readonly kinds: Uint8Array;
+  /** Which of this flow's addresses (0..count) each slot's request left from. */
+  readonly slotSource: Uint32Array;
   gen = 1;
-  connected = false;
-  connHi = 0;
-  connLo = 0;
-  connectedAt = 0;
-  connecting = false;
-  everConnected = false;
-  failures = 0;
+  /** Per address of this flow: state bits, connection id, when it was issued, failures in a row. */
+  readonly state: Uint8Array;
+  readonly connHi: Uint32Array;
+  readonly connLo: Uint32Array;
+  readonly connectedAt: Float64Array;
+  readonly failures: Uint8Array;
+  /** The next address to send from. */
+  private turn = 0;
   ready = false;
   readonly rng: Sfc32;
   readonly plan: PlannedRequest = newPlannedRequest();
@@ -60,13 +71,23 @@ class UdpFlow {
   constructor(
     readonly loop: UdpLoop,
     readonly index: number,
-    readonly source: number,
-    readonly sock: dgram.Socket,
+    /** Model source index of this flow's address i: firstSource + i * sourceStep. */
+    readonly firstSource: number,
+    readonly sourceStep: number,
+    /** One per address, bound to it. */
+    readonly socks: dgram.Socket[],
     window: number,
   ) {
     this.txids = new Uint32Array(window);
     this.sentAt = new Float64Array(window);
     this.kinds = new Uint8Array(window);
+    this.slotSource = new Uint32Array(window);
+    const n = socks.length;
+    this.state = new Uint8Array(n);
+    this.connHi = new Uint32Array(n);
+    this.connLo = new Uint32Array(n);
+    this.connectedAt = new Float64Array(n);
+    this.failures = new Uint8Array(n);
     this.rng = new Sfc32(loop.model.options.seed, 0x1000 + index);
   }
 
@@ -78,35 +99,53 @@ class UdpFlow {
     return t;
   }
 
-  /** Put a new request into a free slot (or leave it free while waiting for a connection id). */
+  private needsConnect(i: number, t: number): boolean {
+    return (this.state[i] & S_CONNECTED) === 0 || t - this.connectedAt[i] > this.loop.cfg.reconnectAfterMs;
+  }
+
+  /** The next address (in turn) that can send now, or -1 when all wait for a connect reply. */
+  private nextSource(): number {
+    const n = this.state.length;
+    for (let k = 0; k < n; k++) {
+      const i = this.turn;
+      this.turn = i + 1 === n ? 0 : i + 1;
+      const st = this.state[i];
+      if ((st & S_CONNECTED) !== 0 || (st & S_CONNECTING) === 0) return i;
+    }
+    return -1;
+  }
+
+  /** Put a new request into a free slot (or leave it free while every address waits for a connection id). */
   fill(slot: number, t: number): void {
     const loop = this.loop;
     if (!loop.running || !this.ready) return;
-    const needConnect = !this.connected || t - this.connectedAt > loop.cfg.reconnectAfterMs;
-    if (needConnect && !this.connecting) {
-      this.connecting = true;
-      if (this.everConnected) loop.count('reconnects', t);
+    const i = this.nextSource();
+    if (i < 0) return;
+    this.slotSource[slot] = i;
+    if (this.needsConnect(i, t) && (this.state[i] & S_CONNECTING) === 0) {
+      if ((this.state[i] & S_EVER) !== 0) loop.count('reconnects', t);
+      this.state[i] |= S_CONNECTING;
       const buf = Buffer.allocUnsafe(UDP_CONNECT_LENGTH);
       writeConnectRequest(buf, this.nextTxid(slot));
       this.send(slot, K_CONNECT, buf, UDP_CONNECT_LENGTH, t);
       return;
     }
-    if (!this.connected) return; // wait for the connect reply
     const m = loop.model;
+    const source = this.firstSource + i * this.sourceStep;
     const p = m.plan(this.rng, this.plan);
     if (p.kind === 'announce') {
       const buf = Buffer.allocUnsafe(UDP_ANNOUNCE_REQUEST_LENGTH);
       const len = writeAnnounceRequest(buf, {
-        connectionIdHigh: this.connHi,
-        connectionIdLow: this.connLo,
+        connectionIdHigh: this.connHi[i],
+        connectionIdLow: this.connLo[i],
         transactionId: this.nextTxid(slot),
         infoHash: m.hash(p.torrent),
-        peerId: m.peerId(this.source, p.portIndex),
+        peerId: m.peerId(source, p.portIndex),
         downloaded: 0,
         left: p.seeder ? 0 : LEECHER_LEFT,
         uploaded: 0,
         event: AnnounceEvent.None,
-        key: m.peerKey(this.source, p.portIndex),
+        key: m.peerKey(source, p.portIndex),
         numwant: m.options.numwant,
         port: m.port(p.portIndex),
       });
@@ -114,9 +153,9 @@ class UdpFlow {
     } else {
       const hashes = this.scrapeHashes;
       hashes.length = p.scrapeCount;
-      for (let i = 0; i < p.scrapeCount; i++) hashes[i] = m.hash(p.scrapeTorrents[i]);
+      for (let j = 0; j < p.scrapeCount; j++) hashes[j] = m.hash(p.scrapeTorrents[j]);
       const buf = Buffer.allocUnsafe(UDP_SCRAPE_REQUEST_HEADER_LENGTH + 20 * hashes.length);
-      const len = writeScrapeRequest(buf, this.connHi, this.connLo, this.nextTxid(slot), hashes);
+      const len = writeScrapeRequest(buf, this.connHi[i], this.connLo[i], this.nextTxid(slot), hashes);
       this.send(slot, K_SCRAPE, buf, len, t);
     }
   }
@@ -125,7 +164,7 @@ class UdpFlow {
     this.kinds[slot] = kind;
     this.sentAt[slot] = t;
     this.loop.sent(t);
-    this.sock.send(buf, 0, len);
+    this.socks[this.slotSource[slot]].send(buf, 0, len);
   }
 
   fillAll(t: number): void {
@@ -146,6 +185,7 @@ class UdpFlow {
       return;
     }
     const kind = this.kinds[slot];
+    const i = this.slotSource[slot];
     const latencyUs = (t - this.sentAt[slot]) * 1000;
     this.kinds[slot] = K_FREE;
     const r = parseUdpReply(msg, 6);
@@ -155,13 +195,11 @@ class UdpFlow {
           loop.count('invalid', t);
           break;
         }
-        this.connHi = r.connectionIdHigh;
-        this.connLo = r.connectionIdLow;
-        this.connected = true;
-        this.everConnected = true;
-        this.connecting = false;
-        this.connectedAt = t;
-        this.failures = 0;
+        this.connHi[i] = r.connectionIdHigh;
+        this.connLo[i] = r.connectionIdLow;
+        this.state[i] = S_CONNECTED | S_EVER;
+        this.connectedAt[i] = t;
+        this.failures[i] = 0;
         loop.count('connects', t);
         this.fillAll(t);
         return;
@@ -170,7 +208,7 @@ class UdpFlow {
           loop.count('invalid', t);
           break;
         }
-        this.failures = 0;
+        this.failures[i] = 0;
         loop.reply('announces', t, latencyUs, r.peerCount);
         break;
       case 'scrape':
@@ -178,43 +216,43 @@ class UdpFlow {
           loop.count('invalid', t);
           break;
         }
-        this.failures = 0;
+        this.failures[i] = 0;
         loop.reply('scrapes', t, latencyUs, 0);
         break;
       case 'error':
         loop.count('errors', t);
         loop.noteError(r.message);
-        if (kind === K_CONNECT) this.connecting = false;
-        this.fail();
+        if (kind === K_CONNECT) this.state[i] &= ~S_CONNECTING;
+        this.fail(i);
         break;
       default:
         loop.count('invalid', t);
-        if (kind === K_CONNECT) this.connecting = false;
+        if (kind === K_CONNECT) this.state[i] &= ~S_CONNECTING;
     }
     this.fill(slot, t);
   }
 
-  fail(): void {
-    if (++this.failures >= this.loop.cfg.maxFailures) {
-      this.connected = false;
-      this.failures = 0;
+  /** One more timeout or error reply for address i: after maxFailures in a row its id is dropped. */
+  fail(i: number): void {
+    if (++this.failures[i] >= this.loop.cfg.maxFailures) {
+      this.state[i] &= ~S_CONNECTED;
+      this.failures[i] = 0;
     }
   }
 
   /** Expire requests older than the timeout (each counts as lost) and refill free slots. */
   sweep(t: number, timeoutMs: number): void {
     const kinds = this.kinds;
-    let freed = false;
     for (let s = 0; s < kinds.length; s++) {
       if (kinds[s] !== K_FREE && t - this.sentAt[s] > timeoutMs) {
-        if (kinds[s] === K_CONNECT) this.connecting = false;
+        const i = this.slotSource[s];
+        if (kinds[s] === K_CONNECT) this.state[i] &= ~S_CONNECTING;
         kinds[s] = K_FREE;
         this.loop.count('lost', t);
-        this.fail();
-        freed = true;
+        this.fail(i);
       }
     }
-    if (freed || (this.connected && !this.connecting)) this.fillAll(t);
+    this.fillAll(t);
   }
 }
 
@@ -231,32 +269,39 @@ export class UdpLoop extends WindowRecorder {
     super(live);
   }
 
-  /** Open, bind and connect every socket. */
+  /** Open every flow's sockets, each bound to one of its addresses and connected to the target. */
   async open(): Promise<void> {
     const m = this.model.options;
     const opens: Promise<void>[] = [];
-    for (let i = 0; i < this.cfg.sockets; i++) {
-      const index = this.cfg.firstSocket + i;
-      const source = index % m.sources;
-      const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 21, sendBufferSize: 1 << 21 });
-      const flow = new UdpFlow(this, index, source, sock, this.cfg.window);
+    for (let f = 0; f < this.cfg.sockets; f++) {
+      const index = this.cfg.firstSocket + f;
+      const own = flowSources(m.sources, this.cfg.totalSockets, index);
+      // Many sockets share the work of one: smaller buffers each.
+      const bufferSize = own.count > 1 ? 1 << 18 : 1 << 21;
+      const socks: dgram.Socket[] = [];
+      for (let i = 0; i < own.count; i++) {
+        socks.push(dgram.createSocket({ type: 'udp4', recvBufferSize: bufferSize, sendBufferSize: bufferSize }));
+      }
+      const flow = new UdpFlow(this, index, own.first, own.step, socks, this.cfg.window);
       this.flows.push(flow);
-      sock.on('message', (msg) => flow.onMessage(msg));
-      sock.on('error', () => this.count('socketErrors', now()));
-      opens.push(
-        new Promise<void>((resolve, reject) => {
-          sock.once('error', reject);
-          sock.bind(0, sourceAddress(m, source), () => {
-            sock.connect(this.cfg.port, this.cfg.host, () => {
-              sock.off('error', reject);
-              flow.ready = true;
-              resolve();
+      socks.forEach((sock, i) => {
+        sock.on('message', (msg) => flow.onMessage(msg));
+        sock.on('error', () => this.count('socketErrors', now()));
+        opens.push(
+          new Promise<void>((resolve, reject) => {
+            sock.once('error', reject);
+            sock.bind(0, sourceAddress(m, own.first + i * own.step), () => {
+              sock.connect(this.cfg.port, this.cfg.host, () => {
+                sock.off('error', reject);
+                resolve();
+              });
             });
-          });
-        }),
-      );
+          }),
+        );
+      });
     }
     await Promise.all(opens);
+    for (const f of this.flows) f.ready = true;
   }
 
   start(clock: RunClock): void {
@@ -275,10 +320,12 @@ export class UdpLoop extends WindowRecorder {
     this.running = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const f of this.flows) {
-      try {
-        f.sock.close();
-      } catch {
-        // already closed
+      for (const sock of f.socks) {
+        try {
+          sock.close();
+        } catch {
+          // already closed
+        }
       }
     }
   }

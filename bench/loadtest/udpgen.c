@@ -19,9 +19,16 @@
  * Same model, same numbers as model.ts / rng.ts: torrent i's hash is
  * mix3(seed, i, 0..4), Zipf(s) by inverse CDF over a double array summed in
  * index order, sfc32 streams seeded with mix3(seed, stream, 1..3) and 12
- * discarded outputs, socket k uses stream 0x1000 + k and source address
- * 127.0.0.(sourceFirst + k % sources), draw order: kind, then torrent, port
- * index, seeder (announce) or count, torrents (scrape).
+ * discarded outputs, draw order: kind, then torrent, port index, seeder
+ * (announce) or count, torrents (scrape). Source s is the address
+ * first-address + s; flow k (UDP socket k, stream 0x1000 + k, or HTTP
+ * connection slot k, stream 0x2000 + k) sends from sources k, k + flows,
+ * k + 2 flows, ... (flow_sources, model.ts flowSources): a UDP flow each
+ * request from its next address in turn, with that address's connection id
+ * (IP_PKTINFO picks the source of each datagram of a sendmmsg batch on a
+ * socket bound to the wildcard address, where the replies to every
+ * 127.x.y.z come back), an HTTP slot each new connection from its next
+ * address.
  *
  * stderr: progress lines (when --progress 1) and the markers
  * "#measure-start" / "#measure-end". stdout: one JSON object at the end.
@@ -132,10 +139,12 @@ typedef struct {
   double announces_per_scrape;
   int scrape_max;
   double seeder_share;
-  int numwant, sources, source_first, ports_per_source, first_port;
+  int numwant, sources, ports_per_source, first_port;
+  char first_address[32];
+  uint32_t first_addr; /* host byte order */
   int progress;
-  int print_hashes, print_peer_ids;
-  int http, connections, close_each;
+  int print_hashes, print_peer_ids, print_sources;
+  int http, connections, close_each, requests_per_connection;
   char announce_path[256], scrape_path[256];
   int ws, ws_torrents, ws_offers, sdp_min, sdp_max, ws_answer;
   double ws_interval_ms;
@@ -147,9 +156,10 @@ static options O = {
     .host = "127.0.0.1", .port = 6969, .duration = 10, .warmup = 2, .sockets = 64, .window = 16, .threads = 1,
     .timeout_ms = 1000, .reconnect_after_ms = 60000, .max_failures = 3, .seed = 1, .torrents = 10000, .gamma = 0,
     .zipf_s = 1.0, .gamma_shape = 0.2, .gamma_scale = 100, .announces_per_scrape = 100, .scrape_max = 10,
-    .seeder_share = 0.5, .numwant = 50, .sources = 8, .source_first = 1, .ports_per_source = 4096,
-    .first_port = 10000, .progress = 1, .print_hashes = 0, .print_peer_ids = 0,
-    .http = 0, .connections = 64, .close_each = 0, .announce_path = "/announce", .scrape_path = "/scrape",
+    .seeder_share = 0.5, .numwant = 50, .sources = 16384, .first_address = "127.1.0.1", .ports_per_source = 2,
+    .first_port = 10000, .progress = 1, .print_hashes = 0, .print_peer_ids = 0, .print_sources = 0,
+    .http = 0, .connections = 64, .close_each = 0, .requests_per_connection = 100, .announce_path = "/announce",
+    .scrape_path = "/scrape",
     .ws = 0, .ws_torrents = 10, .ws_offers = 5, .sdp_min = 500, .sdp_max = 1500, .ws_answer = 1, .ws_interval_ms = 0,
     .ws_path = "/", .print_ws_frames = 0, .print_ws_connection = 0,
 };
@@ -159,9 +169,10 @@ static void usage(void) {
           "usage: udpgen --target IP:PORT [--duration S] [--warmup S] [--sockets N] [--window N] [--threads N]\n"
           "  [--timeout-ms MS] [--reconnect-after-ms MS] [--max-failures N] [--seed N] [--torrents N]\n"
           "  [--popularity zipf|gamma] [--zipf-s X] [--gamma-shape X] [--gamma-scale X] [--scrape-ratio N]\n"
-          "  [--scrape-hashes N] [--seeders X] [--numwant N] [--sources N] [--source-first N]\n"
+          "  [--scrape-hashes N] [--seeders X] [--numwant N] [--sources N] [--first-address 127.A.B.C]\n"
           "  [--ports-per-source N] [--first-port N] [--progress 0|1] [--print-hashes N] [--print-peer-ids N]\n"
-          "  [--protocol udp|http|ws] [--connections N] [--close 0|1] [--announce-path P] [--scrape-path P]\n"
+          "  [--print-sources N] [--protocol udp|http|ws] [--connections N] [--close 0|1]\n"
+          "  [--requests-per-connection N] [--announce-path P] [--scrape-path P]\n"
           "  ws: [--window N] [--ws-path P] [--torrents-per-connection N] [--offers N] [--sdp-min B] [--sdp-max B]\n"
           "      [--interval-ms MS] [--answer 0|1] [--print-ws-frames N --print-ws-connection K]\n");
 }
@@ -206,12 +217,13 @@ static int parse_args(int argc, char **argv) {
     else if (!strcmp(k, "--seeders")) O.seeder_share = atof(v);
     else if (!strcmp(k, "--numwant")) O.numwant = atoi(v);
     else if (!strcmp(k, "--sources")) O.sources = atoi(v);
-    else if (!strcmp(k, "--source-first")) O.source_first = atoi(v);
+    else if (!strcmp(k, "--first-address")) snprintf(O.first_address, sizeof O.first_address, "%s", v);
     else if (!strcmp(k, "--ports-per-source")) O.ports_per_source = atoi(v);
     else if (!strcmp(k, "--first-port")) O.first_port = atoi(v);
     else if (!strcmp(k, "--progress")) O.progress = atoi(v);
     else if (!strcmp(k, "--print-hashes")) O.print_hashes = atoi(v);
     else if (!strcmp(k, "--print-peer-ids")) O.print_peer_ids = atoi(v);
+    else if (!strcmp(k, "--print-sources")) O.print_sources = atoi(v);
     else if (!strcmp(k, "--protocol")) {
       O.http = !strcmp(v, "http");
       O.ws = !strcmp(v, "ws");
@@ -228,6 +240,7 @@ static int parse_args(int argc, char **argv) {
     else if (!strcmp(k, "--print-ws-connection")) O.print_ws_connection = atoi(v);
     else if (!strcmp(k, "--connections")) O.connections = atoi(v);
     else if (!strcmp(k, "--close")) O.close_each = atoi(v);
+    else if (!strcmp(k, "--requests-per-connection")) O.requests_per_connection = atoi(v);
     else if (!strcmp(k, "--announce-path")) snprintf(O.announce_path, sizeof O.announce_path, "%s", v);
     else if (!strcmp(k, "--scrape-path")) snprintf(O.scrape_path, sizeof O.scrape_path, "%s", v);
     else { fprintf(stderr, "udpgen: unknown option %s\n", k); return -1; }
@@ -238,6 +251,20 @@ static int parse_args(int argc, char **argv) {
     fprintf(stderr, "udpgen: option out of range\n");
     return -1;
   }
+  struct in_addr first;
+  if (inet_pton(AF_INET, O.first_address, &first) != 1 || (ntohl(first.s_addr) >> 24) != 127) {
+    fprintf(stderr, "udpgen: --first-address must be a dotted quad in 127.0.0.0/8\n");
+    return -1;
+  }
+  O.first_addr = ntohl(first.s_addr);
+  /* Same bounds as model.ts validateModel: below 127.255.255.255 (broadcast), pool of at most 2^24 peers. */
+  if (O.sources > (1 << 20) || (uint64_t)O.first_addr + (uint64_t)O.sources - 1 > 0x7ffffffeu ||
+      (uint64_t)O.sources * (uint64_t)O.ports_per_source > (1u << 24)) {
+    fprintf(stderr, "udpgen: --sources out of range (at most 2^20, within 127.0.0.0/8, at most 2^24 peers)\n");
+    return -1;
+  }
+  if (O.requests_per_connection < 1) { fprintf(stderr, "udpgen: --requests-per-connection must be >= 1\n"); return -1; }
+  if (O.close_each) O.requests_per_connection = 1;
   if (O.http || O.ws) {
     if (O.connections < 1 || O.connections > 20000) { fprintf(stderr, "udpgen: --connections out of range\n"); return -1; }
     O.sockets = O.connections;
@@ -319,6 +346,22 @@ static uint32_t peer_key(uint32_t source, uint32_t port_index) {
   return mix3(O.seed ^ PEER_SALT, source * (uint32_t)O.ports_per_source + port_index, 2);
 }
 
+/* The address of source s, host byte order (model.ts sourceAddress). */
+static inline uint32_t source_addr(uint32_t s) { return O.first_addr + s; }
+
+/* The sources flow k of `flows` sends from: first, first + step, ... (count of them); model.ts flowSources. */
+static void flow_sources(uint32_t k, uint32_t flows, uint32_t *first, uint32_t *step, uint32_t *count) {
+  uint32_t sources = (uint32_t)O.sources;
+  *step = flows;
+  if (sources <= flows) {
+    *first = k % sources;
+    *count = 1;
+  } else {
+    *first = k;
+    *count = (sources - 1 - k) / flows + 1;
+  }
+}
+
 /* One request of the model, in model.ts's draw order: kind, then torrent, port
  * index, seeder (announce) or count, torrents (scrape, duplicates dropped). */
 typedef struct {
@@ -386,15 +429,23 @@ enum { K_FREE = 0, K_CONNECT = 1, K_ANNOUNCE = 2, K_SCRAPE = 3 };
 #define BATCH 64
 #define MAXPKT 2048
 
+/* One client address of a UDP flow: its connection id (the tracker binds ids to the address). */
+enum { S_CONNECTED = 1, S_CONNECTING = 2, S_EVER = 4 };
 typedef struct {
-  int fd;
-  uint32_t index, source;
-  sfc32 rng;
-  uint32_t gen;
-  int connected, connecting, ever_connected, failures;
   uint32_t conn_hi, conn_lo;
   double connected_at;
+  uint8_t state, failures;
+} source_state;
+
+typedef struct {
+  int fd;
+  uint32_t index;
+  uint32_t src_first, src_step, src_count, turn; /* its sources: src_first + i * src_step, i < src_count */
+  source_state *src;
+  sfc32 rng;
+  uint32_t gen;
   uint32_t *txids;
+  uint32_t *slot_src; /* which of its sources each slot's request left from */
   double *sent_at;
   uint8_t *kinds;
 } flow;
@@ -406,7 +457,9 @@ enum { H_IDLE = 0, H_CONNECTING = 1, H_WAITING = 2 };
 
 typedef struct {
   int fd; /* -1 when closed */
-  uint32_t index, source;
+  uint32_t index, source;             /* source: the current connection's address */
+  uint32_t src_first, src_step, src_count, turn;
+  int on_conn, last;                  /* requests sent on the connection; the one in flight is its last */
   sfc32 rng;
   int state, kind, served, opened;
   double sent_at, retry_at;
@@ -444,9 +497,14 @@ typedef struct {
   uint64_t hist_count;
   live_counters live;
   err_sample errs[MAX_ERRS];
-  /* send batch */
+  /* send batch; each datagram names its source address in an IP_PKTINFO control message */
   struct mmsghdr smsg[BATCH];
   struct iovec siov[BATCH];
+  union {
+    char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+    struct cmsghdr align;
+  } sctl[BATCH];
+  struct in_pktinfo *spkt[BATCH];
   uint8_t sbuf[BATCH][MAXPKT];
   int nsend;
   /* receive batch */
@@ -512,47 +570,64 @@ static uint32_t next_txid(flow *f, int slot) {
   return t;
 }
 
-/* Queue a new request for a free slot (or leave it free while waiting for a connection id). */
+static inline int needs_connect(const source_state *s, double t) {
+  return !(s->state & S_CONNECTED) || t - s->connected_at > O.reconnect_after_ms;
+}
+
+/* The flow's next source (in turn) that can send now, or -1 when all wait for a connect reply. */
+static int next_source(flow *f) {
+  for (uint32_t k = 0; k < f->src_count; k++) {
+    uint32_t i = f->turn;
+    f->turn = i + 1 == f->src_count ? 0 : i + 1;
+    uint8_t st = f->src[i].state;
+    if ((st & S_CONNECTED) || !(st & S_CONNECTING)) return (int)i;
+  }
+  return -1;
+}
+
+/* Queue a new request for a free slot (or leave it free while every source waits for a connection id). */
 static void fill(thread_state *ts, flow *f, int slot, double t) {
   if (t >= t_measure_end) return;
-  int need_connect = !f->connected || t - f->connected_at > O.reconnect_after_ms;
+  int i = next_source(f);
+  if (i < 0) return;
+  source_state *s = &f->src[i];
+  uint32_t source = f->src_first + (uint32_t)i * f->src_step;
   if (ts->nsend >= BATCH) flush_sends(ts, f->fd);
   uint8_t *b = ts->sbuf[ts->nsend];
   size_t len;
   plan_t p;
-  if (need_connect && !f->connecting) {
-    f->connecting = 1;
-    if (f->ever_connected) COUNT(ts, reconnects, t);
+  f->slot_src[slot] = (uint32_t)i;
+  if (needs_connect(s, t) && !(s->state & S_CONNECTING)) {
+    if (s->state & S_EVER) COUNT(ts, reconnects, t);
+    s->state |= S_CONNECTING;
     put32(b, 0x417);
     put32(b + 4, 0x27101980);
     put32(b + 8, 0);
     put32(b + 12, next_txid(f, slot));
     len = 16;
     f->kinds[slot] = K_CONNECT;
-  } else if (!f->connected) {
-    return;
   } else if (plan_request(&f->rng, &p), p.scrape) {
-    put32(b, f->conn_hi);
-    put32(b + 4, f->conn_lo);
+    put32(b, s->conn_hi);
+    put32(b + 4, s->conn_lo);
     put32(b + 8, 2);
     put32(b + 12, next_txid(f, slot));
-    for (uint32_t i = 0; i < p.count; i++) torrent_hash(p.picked[i], b + 16 + 20 * i);
+    for (uint32_t k = 0; k < p.count; k++) torrent_hash(p.picked[k], b + 16 + 20 * k);
     len = 16 + 20 * p.count;
     f->kinds[slot] = K_SCRAPE;
   } else {
     uint32_t torrent = p.torrent, port_index = p.port_index;
     int seeder = p.seeder;
-    put32(b, f->conn_hi);
-    put32(b + 4, f->conn_lo);
+    put32(b, s->conn_hi);
+    put32(b + 4, s->conn_lo);
     put32(b + 8, 1);
     put32(b + 12, next_txid(f, slot));
     torrent_hash(torrent, b + 16);
-    peer_id(f->source, port_index, b + 36);
+    peer_id(source, port_index, b + 36);
     memset(b + 56, 0, 24); /* downloaded, left, uploaded */
     if (!seeder) { put32(b + 64, 0); put32(b + 68, 1000000000u); }
     put32(b + 80, 0);      /* event none */
     put32(b + 84, 0);      /* ip */
-    put32(b + 88, peer_key(f->source, port_index));
+    put32(b + 88, peer_key(source, port_index));
     put32(b + 92, (uint32_t)O.numwant);
     uint16_t port = (uint16_t)(O.first_port + (int)port_index);
     b[96] = port >> 8;
@@ -560,6 +635,7 @@ static void fill(thread_state *ts, flow *f, int slot, double t) {
     len = 98;
     f->kinds[slot] = K_ANNOUNCE;
   }
+  ts->spkt[ts->nsend]->ipi_spec_dst.s_addr = htonl(source_addr(source));
   f->sent_at[slot] = t;
   ts->siov[ts->nsend].iov_len = len;
   ts->nsend++;
@@ -572,10 +648,12 @@ static void fill_all(thread_state *ts, flow *f, double t) {
     if (f->kinds[s] == K_FREE) fill(ts, f, s, t);
 }
 
-static void fail(flow *f) {
-  if (++f->failures >= O.max_failures) {
-    f->connected = 0;
-    f->failures = 0;
+/* One more timeout or error reply for source i: after max_failures in a row its id is dropped. */
+static void fail(flow *f, uint32_t i) {
+  source_state *s = &f->src[i];
+  if (++s->failures >= O.max_failures) {
+    s->state &= (uint8_t)~S_CONNECTED;
+    s->failures = 0;
   }
 }
 
@@ -589,17 +667,17 @@ static void on_reply(thread_state *ts, flow *f, const uint8_t *m, size_t len, do
     return;
   }
   int kind = f->kinds[slot];
+  uint32_t i = f->slot_src[slot];
+  source_state *s = &f->src[i];
   double lat_us = (t - f->sent_at[slot]) * 1000;
   f->kinds[slot] = K_FREE;
   int ok = 0;
   if (action == 0 && kind == K_CONNECT && len >= 16) {
-    f->conn_hi = get32(m + 8);
-    f->conn_lo = get32(m + 12);
-    f->connected = 1;
-    f->ever_connected = 1;
-    f->connecting = 0;
-    f->connected_at = t;
-    f->failures = 0;
+    s->conn_hi = get32(m + 8);
+    s->conn_lo = get32(m + 12);
+    s->state = S_CONNECTED | S_EVER;
+    s->connected_at = t;
+    s->failures = 0;
     COUNT(ts, connects, t);
     fill_all(ts, f, t);
     return;
@@ -613,15 +691,15 @@ static void on_reply(thread_state *ts, flow *f, const uint8_t *m, size_t len, do
     COUNT(ts, errors, t);
     atomic_fetch_add_explicit(&ts->live.errors, 1, memory_order_relaxed);
     note_error(ts, m + 8, len - 8);
-    if (kind == K_CONNECT) f->connecting = 0;
-    fail(f);
+    if (kind == K_CONNECT) s->state &= (uint8_t)~S_CONNECTING;
+    fail(f, i);
   } else {
     COUNT(ts, invalid, t);
     atomic_fetch_add_explicit(&ts->live.invalid, 1, memory_order_relaxed);
-    if (kind == K_CONNECT) f->connecting = 0;
+    if (kind == K_CONNECT) s->state &= (uint8_t)~S_CONNECTING;
   }
   if (ok) {
-    f->failures = 0;
+    s->failures = 0;
     atomic_fetch_add_explicit(&ts->live.replies, 1, memory_order_relaxed);
     if (in_window(t)) {
       ts->hist[bucket_of(lat_us)]++;
@@ -638,11 +716,12 @@ static void sweep(thread_state *ts, double t) {
     flow *f = &ts->flows[i];
     for (int s = 0; s < O.window; s++) {
       if (f->kinds[s] != K_FREE && t - f->sent_at[s] > O.timeout_ms) {
-        if (f->kinds[s] == K_CONNECT) f->connecting = 0;
+        uint32_t i = f->slot_src[s];
+        if (f->kinds[s] == K_CONNECT) f->src[i].state &= (uint8_t)~S_CONNECTING;
         f->kinds[s] = K_FREE;
         COUNT(ts, lost, t);
         atomic_fetch_add_explicit(&ts->live.lost, 1, memory_order_relaxed);
-        fail(f);
+        fail(f, i);
       }
     }
     fill_all(ts, f, t);
@@ -726,7 +805,7 @@ static void h_close_fd(thread_state *ts, hconn *c, int drain) {
   c->rlen = 0;
 }
 
-/* Connect a non-blocking TCP socket from the model's source address 127.0.0.<first + source>: 0, or -1 with errno. */
+/* Connect a non-blocking TCP socket from the model's source address `source`: 0, or -1 with errno. */
 static int connect_from(int fd, uint32_t source) {
   int one = 1;
 #ifdef IP_BIND_ADDRESS_NO_PORT
@@ -734,7 +813,7 @@ static int connect_from(int fd, uint32_t source) {
   setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
 #endif
   struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
-  src.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)(O.source_first + (int)source));
+  src.sin_addr.s_addr = htonl(source_addr(source));
   if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) return -1;
   return connect(fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS ? -1 : 0;
 }
@@ -784,6 +863,7 @@ static void h_open(thread_state *ts, hconn *c, double t) {
   c->fd = fd;
   c->state = H_CONNECTING;
   c->served = 0;
+  c->on_conn = 1; /* the request in hand (a resend after a stale keep-alive close, too) */
   c->rlen = 0;
   c->req_off = 0;
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
@@ -802,10 +882,18 @@ fail:
   c->retry_at = t + 50;
 }
 
-/* Plan the next request and send it (on the kept-alive connection, or a new one). */
+/* Plan the next request and send it (on the kept-alive connection, or on a new one from the slot's next address). */
 static void h_next(thread_state *ts, hconn *c, double t) {
   c->retry_at = 0;
   if (t >= t_measure_end) return;
+  int reuse = c->fd >= 0 && c->state == H_IDLE && c->on_conn < O.requests_per_connection;
+  if (!reuse) {
+    c->source = c->src_first + c->turn * c->src_step;
+    c->turn = c->turn + 1 == c->src_count ? 0 : c->turn + 1;
+    c->on_conn = 0;
+  }
+  c->on_conn++;
+  c->last = c->on_conn >= O.requests_per_connection;
   char *r = c->req;
   int o = 0;
   uint8_t h[20];
@@ -832,13 +920,13 @@ static void h_next(thread_state *ts, hconn *c, double t) {
                   O.first_port + (int)port_index, seeder ? "0" : "1000000000", O.numwant, peer_key(c->source, port_index));
     c->kind = K_ANNOUNCE;
   }
-  o += snprintf(r + o, HREQ - o, " HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", O.host, O.port, O.close_each ? "Connection: close\r\n" : "");
+  o += snprintf(r + o, HREQ - o, " HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", O.host, O.port, c->last ? "Connection: close\r\n" : "");
   c->req_len = o < HREQ ? o : HREQ;
   c->req_off = 0;
   c->sent_at = t;
   atomic_fetch_add_explicit(&ts->live.sent, 1, memory_order_relaxed);
   COUNT(ts, sent, t);
-  if (c->fd >= 0 && c->state == H_IDLE && !O.close_each) {
+  if (reuse) {
     c->state = H_WAITING;
     c->rlen = 0;
     h_write(ts, c, t);
@@ -963,12 +1051,17 @@ static int h_parse(thread_state *ts, hconn *c, double t, int eof) {
   }
   c->served++;
   h_finish(ts, c, status, b + head, total - head, t);
-  int reuse = !server_close && !O.close_each && (size_t)c->rlen == total && !eof;
+  int reuse = !server_close && !c->last && (size_t)c->rlen == total && !eof;
   if (reuse) {
     c->state = H_IDLE;
     c->rlen = 0;
+  } else if (c->last && !eof) {
+    /* Our last request on it (we said Connection: close): reset, like --close, rather than wait for the server's FIN. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (!O.close_each) setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    h_close_fd(ts, c, 0);
   } else {
-    h_close_fd(ts, c, !eof && !O.close_each); /* close_each: the reset needs no wait for the server's FIN */
+    h_close_fd(ts, c, !eof); /* the server is closing it: wait for its FIN */
   }
   h_next(ts, c, t);
   return 1;
@@ -2076,7 +2169,7 @@ static double cpu_seconds(void) {
 
 int main(int argc, char **argv) {
   if (parse_args(argc, argv) < 0) { usage(); return 2; }
-  if (O.print_hashes > 0 || O.print_peer_ids > 0) {
+  if (O.print_hashes > 0 || O.print_peer_ids > 0 || O.print_sources > 0) {
     uint8_t h[20];
     for (int i = 0; i < O.print_hashes && i < O.torrents; i++) {
       torrent_hash((uint32_t)i, h);
@@ -2086,6 +2179,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < O.print_peer_ids; i++) {
       peer_id((uint32_t)(i % O.sources), (uint32_t)(i / O.sources) % (uint32_t)O.ports_per_source, h);
       printf("%.20s\n", (char *)h);
+    }
+    for (int i = 0; i < O.print_sources && i < O.sources; i++) {
+      uint32_t a = source_addr((uint32_t)i);
+      printf("%u.%u.%u.%u\n", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
     }
     return 0;
   }
@@ -2117,7 +2214,8 @@ int main(int argc, char **argv) {
       hconn *c = &hconns[k];
       c->fd = -1;
       c->index = (uint32_t)k;
-      c->source = (uint32_t)(k % O.sources);
+      flow_sources((uint32_t)k, (uint32_t)O.sockets, &c->src_first, &c->src_step, &c->src_count);
+      c->source = c->src_first;
       sfc_seed(&c->rng, O.seed, 0x2000u + (uint32_t)k);
     }
   } else {
@@ -2125,10 +2223,12 @@ int main(int argc, char **argv) {
     for (int k = 0; k < O.sockets; k++) {
       flow *f = &flows[k];
       f->index = (uint32_t)k;
-      f->source = (uint32_t)(k % O.sources);
+      flow_sources((uint32_t)k, (uint32_t)O.sockets, &f->src_first, &f->src_step, &f->src_count);
+      f->src = calloc(f->src_count, sizeof(source_state));
       sfc_seed(&f->rng, O.seed, 0x1000u + (uint32_t)k);
       f->gen = 1;
       f->txids = calloc((size_t)O.window, sizeof(uint32_t));
+      f->slot_src = calloc((size_t)O.window, sizeof(uint32_t));
       f->sent_at = calloc((size_t)O.window, sizeof(double));
       f->kinds = calloc((size_t)O.window, 1);
       f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -2136,10 +2236,22 @@ int main(int argc, char **argv) {
       int sz = 1 << 21;
       setsockopt(f->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
       setsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-      struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
-      src.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)(O.source_first + (int)f->source));
+      /*
+       * Bound to the wildcard address and not connected (a connected socket
+       * takes one local address): each datagram names its source in
+       * IP_PKTINFO and its destination in msg_name, and the replies to any
+       * 127.x.y.z at this port arrive here.
+       */
+      struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_ANY)};
+      /*
+       * Don't fragment, ever (every datagram fits the loopback MTU): an
+       * unconnected socket that allows fragments draws each datagram's IP id
+       * from the kernel's shared, hashed generator (__ip_select_ident), which
+       * cost the generator ~5% of its CPU; with DF set the id is simply 0.
+       */
+      int pmtu = IP_PMTUDISC_DO;
+      setsockopt(f->fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
       if (bind(f->fd, (struct sockaddr *)&src, sizeof src) < 0) { perror("udpgen: bind"); return 1; }
-      if (connect(f->fd, (struct sockaddr *)&target, sizeof target) < 0) { perror("udpgen: connect"); return 1; }
     }
   }
   int per = O.sockets / O.threads, extra = O.sockets % O.threads, first = 0;
@@ -2157,6 +2269,16 @@ int main(int argc, char **argv) {
       ts->siov[b].iov_base = ts->sbuf[b];
       ts->smsg[b].msg_hdr.msg_iov = &ts->siov[b];
       ts->smsg[b].msg_hdr.msg_iovlen = 1;
+      ts->smsg[b].msg_hdr.msg_name = &target;
+      ts->smsg[b].msg_hdr.msg_namelen = sizeof target;
+      ts->smsg[b].msg_hdr.msg_control = ts->sctl[b].buf;
+      ts->smsg[b].msg_hdr.msg_controllen = sizeof ts->sctl[b].buf;
+      struct cmsghdr *cm = CMSG_FIRSTHDR(&ts->smsg[b].msg_hdr);
+      cm->cmsg_level = IPPROTO_IP;
+      cm->cmsg_type = IP_PKTINFO;
+      cm->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+      ts->spkt[b] = (struct in_pktinfo *)CMSG_DATA(cm);
+      memset(ts->spkt[b], 0, sizeof(struct in_pktinfo)); /* ifindex 0: routed as usual; ipi_spec_dst set per datagram */
       ts->riov[b].iov_base = ts->rbuf[b];
       ts->riov[b].iov_len = MAXPKT;
       ts->rmsg[b].msg_hdr.msg_iov = &ts->riov[b];

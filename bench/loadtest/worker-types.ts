@@ -53,8 +53,12 @@ export interface HttpLoopOptions {
   /** Connections run by this worker. */
   readonly connections: number;
   readonly firstConnection: number;
+  /** Connections over all workers (the flows the addresses are shared among). */
+  readonly totalConnections: number;
   /** New TCP connection for every request (sends Connection: close). */
   readonly connectionPerRequest: boolean;
+  /** Requests per connection (1 with connectionPerRequest); the last says Connection: close. */
+  readonly requestsPerConnection: number;
   readonly timeoutMs: number;
 }
 
@@ -63,6 +67,8 @@ export interface UdpLoopOptions {
   readonly port: number;
   readonly sockets: number;
   readonly firstSocket: number;
+  /** Sockets over all workers (the flows the addresses are shared among). */
+  readonly totalSockets: number;
   readonly window: number;
   readonly timeoutMs: number;
   readonly reconnectAfterMs: number;

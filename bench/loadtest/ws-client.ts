@@ -8,8 +8,9 @@
  *   pool peer of its source address, see model.ts) hosting
  *   `torrentsPerConnection` distinct torrents drawn from the seeded
  *   popularity distribution (Zipf by default), each a seeder with
- *   probability `seederShare`. Connection c leaves from 127.0.0.<first +
- *   c % sources>, so the tracker sees several addresses.
+ *   probability `seederShare`. Connection c leaves from source address
+ *   c mod sources (model.ts sourceAddress): with the default pool every
+ *   connection has an address of its own, as browsers do.
  * - Each connection keeps `window` announces in flight (closed loop: a reply,
  *   a failure or a timeout frees the slot), walking its torrents round-robin;
  *   `intervalMs` > 0 pauses each slot that long after every reply (paced
@@ -39,7 +40,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { encodeScrapeRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent.js';
+import { encodeScrapeRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent/client.js';
 import { LEECHER_LEFT, LoadModel, newPlannedRequest, sourceAddress, type LoadModelOptions, type PlannedRequest } from './model.js';
 import { Sfc32, mix3 } from './rng.js';
 import {
@@ -175,7 +176,7 @@ export function sdpJsonPool(type: 'offer' | 'answer', sdps: readonly string[]): 
 }
 
 /**
- * The announce encodeAnnounceRequest (lib/protocol/webtorrent.ts) would send
+ * The announce encodeAnnounceRequest (lib/protocol/webtorrent/client.ts) would send
  * for { infoHash, peerId, uploaded 0, downloaded 0, left, event, numwant =
  * offers, offers }, built from pre-encoded JSON pieces; the unit tests check
  * that both give the same text.

@@ -23,7 +23,7 @@ import {
   encodeScrapeReply,
   encodeWtFailure,
   parseWtMessage,
-} from '../../lib/protocol/webtorrent.js';
+} from '../../lib/protocol/webtorrent/server.js';
 import type { EchoServer } from './echo-server.js';
 import { ANSWER_KEY, INFO_HASH_KEY, OFFER_ID_KEY, OFFER_KEY, PEER_ID_KEY, literalRange, objectEnd } from './ws-client.js';
 

@@ -153,8 +153,16 @@ export function writeUint64BE(b: Uint8Array, o: number, v: number): void {
 // ---------------------------------------------------------------- writing
 
 /**
+ * For writers that fill a caller's buffer: a buffer shorter than what they
+ * write is a programming error (RangeError), never a silent cut.
+ */
+export function needBytes(buf: Uint8Array, bytes: number): void {
+  if (buf.length < bytes) throw new RangeError(`needs ${bytes} bytes, buffer has ${buf.length}`);
+}
+
+/**
  * A Buffer written front to back at `pos`, grown by doubling. The base of the
- * encoders' writers (bencode, the gRPC codec), which add the field writers.
+ * gRPC codec's writer, which adds the field writers.
  */
 export class GrowableBuffer {
   buf: Buffer;

@@ -1,5 +1,5 @@
 import type { FailureSink } from '../runtime/failures.js';
-import type { SwarmReply, SwarmRequest } from './messages.js';
+import type { SwarmReply, SwarmRequest } from '../tracker/swarm.js';
 import type { BatchCallback, SwarmService, Transport } from './transport.js';
 import { errorReplies, INTERNAL_ERROR, unavailableReply } from './replies.js';
 

@@ -1,5 +1,5 @@
 import type { FailureSink } from '../runtime/failures.js';
-import type { ErrorReply, SwarmReply, SwarmRequest } from './messages.js';
+import type { ErrorReply, SwarmReply, SwarmRequest } from '../tracker/swarm.js';
 
 /** One ErrorReply per request, for a batch no swarm could answer. */
 export function errorReplies(count: number, message: string): ErrorReply[] {

@@ -7,7 +7,7 @@
  * does not hold it.
  */
 import { slotOf } from '../cluster/slot-table.js';
-import type { MovedReply, SwarmRequest } from './messages.js';
+import type { MovedReply, SwarmRequest } from '../tracker/swarm.js';
 
 /** What the check needs from a swarm's ownership (services/swarm/ownership.ts). */
 export interface SlotOwner {

@@ -1,4 +1,4 @@
-import type { SwarmReply, SwarmRequest } from './messages.js';
+import type { SwarmReply, SwarmRequest } from '../tracker/swarm.js';
 
 /**
  * The logic a swarm exposes, whatever carries requests to it.

@@ -1,4 +1,4 @@
-import type { SwarmReply, SwarmRequest } from '../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../lib/tracker/swarm.js';
 import type { Transport } from '../../lib/transport/transport.js';
 import { estimateRequestBytes } from '../../lib/transport/grpc/codec.js';
 

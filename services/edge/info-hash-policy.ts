@@ -1,4 +1,4 @@
-import type { TorrentStats } from '../../lib/transport/messages.js';
+import type { TorrentStats } from '../../lib/tracker/scrape.js';
 
 /** Decides whether the tracker serves an info-hash (the access list implements it). */
 export interface InfoHashPolicy {

@@ -1,13 +1,6 @@
-import type {
-  ScrapeReply,
-  ScrapeRequest,
-  SwarmReply,
-  SwarmRequest,
-  TorrentStats,
-  WtDisconnectRequest,
-  WtScrapeReply,
-  WtScrapeRequest,
-} from '../../lib/transport/messages.js';
+import type { ScrapeReply, ScrapeRequest, TorrentStats } from '../../lib/tracker/scrape.js';
+import type { SwarmReply, SwarmRequest } from '../../lib/tracker/swarm.js';
+import type { WtDisconnectRequest, WtScrapeReply, WtScrapeRequest } from '../../lib/tracker/webtorrent.js';
 import type { Transport } from '../../lib/transport/transport.js';
 import type { FailureSink } from '../../lib/runtime/failures.js';
 import { unavailableReply } from '../../lib/transport/replies.js';

@@ -1,7 +1,7 @@
 import { SlotTable, slotOf } from '../../lib/cluster/slot-table.js';
 import type { Member, MembershipProvider, MembershipSnapshot } from '../../lib/cluster/membership/types.js';
 import type { Logger } from '../../lib/runtime/logger.js';
-import type { SwarmRequest } from '../../lib/transport/messages.js';
+import type { SwarmRequest } from '../../lib/tracker/swarm.js';
 import type { BatchCallback, Transport } from '../../lib/transport/transport.js';
 import { errorReplies } from '../../lib/transport/replies.js';
 import type { Destinations } from './router.js';

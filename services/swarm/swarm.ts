@@ -1,6 +1,6 @@
 import { Failures, type FailureSink } from '../../lib/runtime/failures.js';
 import { createLogger } from '../../lib/runtime/logger.js';
-import type { SwarmReply, SwarmRequest } from '../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../lib/tracker/swarm.js';
 import type { SwarmService } from '../../lib/transport/transport.js';
 import { answerEach, INTERNAL_ERROR } from '../../lib/transport/replies.js';
 import type { NewTorrentLimiter } from './limits/new-torrent-limiter.js';

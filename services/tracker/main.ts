@@ -11,7 +11,8 @@
  * Flags, environment variables (TRACKER_*) and a YAML file (--config) set
  * the configuration; `--print-config` prints every key with its default.
  */
-import { ConfigError, defaultConfigYaml, loadConfig, type Config } from '../../lib/runtime/config.js';
+import { ConfigError, type Config } from '../../lib/runtime/config.js';
+import { defaultConfigYaml, loadConfig } from '../../lib/runtime/config-loader.js';
 import { ADDON_PATH_ENV } from '../../lib/net/udp/index.js';
 import { createLogger, type Logger } from '../../lib/runtime/logger.js';
 import { startEdge } from './edge.js';

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configKeys, loadConfig } from '../../lib/runtime/config.js';
+import { configKeys, loadConfig } from '../../lib/runtime/config-loader.js';
 import { CHART_DIR, find, helm, ofKind, renderChart, validateObject, type KubeObject, type RenderOptions } from '../support/chart.js';
 import { REPO_ROOT } from '../support/tracker-process.js';
 import { writeProjectedVolume } from '../support/chart-pods.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildAnnounceQuery } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery } from '../../lib/protocol/http/client.js';
 import {
   UdpTestClient,
   bdecodeDict,

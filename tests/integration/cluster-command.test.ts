@@ -17,7 +17,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http/client.js';
 import { SlotTable } from '../../lib/cluster/slot-table.js';
 import { metricIn, metricsText, pidAlive, startClusterCommand, type ClusterCommand } from '../support/cluster.js';
 import { AnnounceEvent, UdpTestClient, decodeCompactPeers, endpointKey, eventually, httpGet, randomId20 } from '../support/integration-helpers.js';

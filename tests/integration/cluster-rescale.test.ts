@@ -15,7 +15,7 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http/client.js';
 import { SlotTable } from '../../lib/cluster/slot-table.js';
 import { metricIn, metricSum, startCluster, type Cluster, type ClusterNode } from '../support/cluster.js';
 import { AnnounceEvent, UdpTestClient, httpGet, randomId20, sleep } from '../support/integration-helpers.js';

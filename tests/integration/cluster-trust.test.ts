@@ -24,7 +24,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http/client.js';
 import { SlotTable } from '../../lib/cluster/slot-table.js';
 import { GrpcTransport, type GrpcTransportOptions } from '../../lib/transport/grpc/client.js';
 import { TlsFiles } from '../../lib/transport/grpc/tls-files.js';

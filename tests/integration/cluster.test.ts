@@ -19,7 +19,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http/client.js';
 import { startCluster, metricIn, metricSum, type Cluster, type ClusterNode } from '../support/cluster.js';
 import {
   AnnounceEvent,

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { buildAnnounceQuery } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery } from '../../lib/protocol/http/client.js';
 import { bdecodeDict, eventually, fetchOps, metricValue, randomId20, scrapeMetrics, sleep } from '../support/integration-helpers.js';
 import { startTracker, type TrackerProcess } from '../support/tracker-process.js';
 

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { buildAnnounceQuery, buildScrapeQuery, parseScrapeReply, type HttpAnnounceQueryParams } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery, buildScrapeQuery, parseScrapeReply, type HttpAnnounceQueryParams } from '../../lib/protocol/http/client.js';
 import {
   AnnounceEvent,
   RawHttpConnection,

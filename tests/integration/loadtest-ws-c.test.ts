@@ -44,7 +44,7 @@ describe('loadtest ws --engine c against the tracker', { skip: !hasGcc && 'gcc n
         'ws', '--engine', 'c', '--target', `127.0.0.1:${tracker.port}`, '--duration', '2', '--warmup', '0.5', '--workers', '2',
         '--connections', '16', '--window', '2', '--torrents-per-connection', '4', '--offers', '3',
         // A few hot torrents, so every swarm has other peers to relay offers to.
-        '--torrents', '20', '--sources', '4', '--scrape-ratio', '10', '--quiet', '--json', json,
+        '--torrents', '20', '--sources', '4', '--ports-per-source', '4', '--scrape-ratio', '10', '--quiet', '--json', json,
       ],
       30_000,
     );

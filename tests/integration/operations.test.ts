@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import YAML from 'yaml';
-import { buildAnnounceQuery, buildScrapeQuery } from '../../lib/protocol/http.js';
-import { configKeys } from '../../lib/runtime/config.js';
+import { buildAnnounceQuery, buildScrapeQuery } from '../../lib/protocol/http/client.js';
+import { configKeys } from '../../lib/runtime/config-loader.js';
 import {
   AnnounceEvent,
   RawHttpConnection,

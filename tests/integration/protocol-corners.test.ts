@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildAnnounceQuery } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery } from '../../lib/protocol/http/client.js';
 import {
   RawHttpConnection,
   UdpTestClient,

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import bencode from 'bencode';
-import { buildAnnounceQuery } from '../../lib/protocol/http.js';
-import { encodeAnnounceRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent.js';
+import { buildAnnounceQuery } from '../../lib/protocol/http/client.js';
+import { encodeAnnounceRequest, parseWtServerMessage } from '../../lib/protocol/webtorrent/client.js';
 import { launchTracker, type LaunchedTracker } from '../support/integration-helpers.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 
 const id20 = (c: string): string => c.repeat(20);
 

@@ -25,8 +25,8 @@ import {
   type WtOfferDecoded,
   type WtServerMessage,
 } from '../support/integration-helpers.js';
-import { encodeAnnounceRequest } from '../../lib/protocol/webtorrent.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+import { encodeAnnounceRequest } from '../../lib/protocol/webtorrent/client.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 
 const clients: WtTestClient[] = [];
 afterEach(() => {

@@ -32,8 +32,8 @@ import {
   type WtOfferDecoded,
   type WtServerMessage,
 } from '../support/integration-helpers.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
-import { encodeAnnounceRequest } from '../../lib/protocol/webtorrent.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
+import { encodeAnnounceRequest } from '../../lib/protocol/webtorrent/client.js';
 
 // Limits of the main tracker (small, so tests can cross them cheaply). Offer expiry
 // is proven on the swarm's injected clock (tests/unit/store/webtorrent-swarms.test.ts).

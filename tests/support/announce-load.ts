@@ -11,7 +11,7 @@
  *   assert.deepEqual(load.failures, []);
  *   await assertPeersServed(edge.port, load.peers());
  */
-import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http.js';
+import { buildAnnounceQuery, parseAnnounceReply } from '../../lib/protocol/http/client.js';
 import { AnnounceEvent, UdpTestClient, httpGet, randomId20 } from './integration-helpers.js';
 import type { LoadedPeers, TorrentCounts } from './peer-load.js';
 

@@ -17,8 +17,8 @@ import {
   writeScrapeRequest,
   type UdpAnnounceRequestParams,
   type UdpReply,
-} from '../../lib/protocol/udp.js';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
+} from '../../lib/protocol/udp/client.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { TRACKER_ENTRY, killOnExit, startTracker, trackerEnv, withParentDeathSignal, type StopResult, type TrackerProcess } from './tracker-process.js';
 
 export { AnnounceEvent };
@@ -679,6 +679,7 @@ export async function launchTracker(args: readonly string[] = [], options: { env
 // (Imports are hoisted; they sit here so this section can be appended on its own.)
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
+import type { WtScrapeStats } from '../../lib/protocol/webtorrent/server.js';
 import {
   encodeAnnounceRequest,
   encodeAnswerRequest,
@@ -691,10 +692,9 @@ import {
   type WtFailureDecoded,
   type WtOfferDecoded,
   type WtScrapeReplyDecoded,
-  type WtScrapeStats,
   type WtServerMessage,
-  type WtSdp,
-} from '../../lib/protocol/webtorrent.js';
+} from '../../lib/protocol/webtorrent/client.js';
+import type { WtSdp } from '../../lib/protocol/webtorrent/json.js';
 
 export type { WtServerMessage, WtOfferDecoded, WtAnswerDecoded, WtFailureDecoded, WtScrapeStats };
 

@@ -15,8 +15,8 @@
  * counts are not zero). Every wait is bounded.
  */
 import assert from 'node:assert/strict';
-import { AnnounceEvent } from '../../lib/transport/messages.js';
-import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
+import { buildAnnounceQuery, buildScrapeQuery, parseAnnounceReply, parseScrapeReply } from '../../lib/protocol/http/client.js';
 import { UdpTestClient, decodeCompactPeers, endpointKey, httpGet, randomId20, type Loopback } from './integration-helpers.js';
 
 export interface TorrentCounts {

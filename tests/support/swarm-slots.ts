@@ -4,7 +4,8 @@
  * for a set of info-hashes, read through the stores' diagnostics (not
  * through the export being tested).
  */
-import { AnnounceEvent, type SocketRef } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
+import type { SocketRef } from '../../lib/tracker/webtorrent.js';
 import { SlotChanges } from '../../services/swarm/store/slot-changes.js';
 import { SwarmStore, type StoreConfig, type StoreOptions } from '../../services/swarm/store/swarm-store.js';
 import { WebTorrentSwarms, type WebTorrentConfig, type WebTorrentLimitHits } from '../../services/swarm/store/webtorrent-swarms.js';

@@ -2,7 +2,9 @@
  * Test support for the swarm store: an injectable clock, endpoint builders and
  * announce helpers. (Seeded randomness is in seeded-random.ts.)
  */
-import { AnnounceEvent, type AnnounceReply, type AnnounceRequest, type SwarmReply } from '../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
+import type { AnnounceReply, AnnounceRequest } from '../../lib/tracker/announce.js';
+import type { SwarmReply } from '../../lib/tracker/swarm.js';
 import { SwarmStore, type StoreConfig, type StoreOptions } from '../../services/swarm/store/swarm-store.js';
 
 export const CONFIG: StoreConfig = {

@@ -4,7 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../lib/tracker/swarm.js';
+import type { WtRelayMessage } from '../../lib/tracker/webtorrent.js';
 import type { SwarmService, Transport } from '../../lib/transport/transport.js';
 import { withinTurn } from './waiting.js';
 

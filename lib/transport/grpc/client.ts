@@ -35,7 +35,8 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { FailureSink } from '../../runtime/failures.js';
-import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../messages.js';
+import type { SwarmReply, SwarmRequest } from '../../tracker/swarm.js';
+import type { WtRelayMessage } from '../../tracker/webtorrent.js';
 import type { BatchCallback, Transport } from '../transport.js';
 import type { DecodedSwarmBatch, OutgoingEdgeBatch } from './codec.js';
 import { METADATA, PROTOCOL_VERSION, swarmServiceDefinition, type WireCodec } from './service.js';

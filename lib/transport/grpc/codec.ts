@@ -4,29 +4,30 @@
  *
  * Why not the pbjs static classes at run time: they decode into their own
  * message objects with Uint8Array ids, which then have to be converted into
- * the shapes of messages.ts (latin1 strings, discriminated unions). Encoding
- * and decoding straight between Buffers and those shapes was measured 2-6x
- * faster per item (bench/grpc-transport.ts --codec-only), and 2.7x less
+ * the domain model's shapes (lib/tracker/: latin1 strings, discriminated
+ * unions). Encoding and decoding straight between Buffers and those shapes
+ * was measured 2-6x faster per item (bench/grpc-transport.ts --codec-only), and 2.7x less
  * swarm CPU per request at batch 100 end to end. The .proto stays the contract:
- * tests/unit/transport/grpc-codec.test.ts checks every message type against
- * the pbjs code generated from proto/tracker.proto, in both directions, so a
- * field number or type that drifts from the .proto fails the build's tests.
+ * tests/unit/transport/grpc-codec-proto.test.ts parses proto/tracker.proto
+ * and checks this codec against it field by field (every field of every
+ * message, its number, its type and its name in the domain model), and
+ * grpc-codec.test.ts compares its bytes with the pbjs code generated from
+ * the .proto, so a codec that drifts from the .proto fails the tests.
+ *
+ * Adding a field: the domain type in lib/tracker/, the .proto, then here its
+ * write (writeRequest / writeReply / ...) and its read (readAnnounce / ...),
+ * and pbjs-codec.ts's conversion; the proto check names whatever is missing.
  *
  * Proto3 rules followed: scalar fields equal to their default (0, '', empty
  * bytes, false) are not written; sub-messages (including empty ones such as
  * WtAnswerReply) always are; unknown fields are skipped; varints are written
  * canonically; 64-bit integers are plain numbers (exact up to 2^53).
  */
-import type {
-  AnnounceEvent,
-  AnnounceReply,
-  SessionDescription,
-  SocketRef,
-  SwarmReply,
-  SwarmRequest,
-  TorrentStats,
-  WtRelayMessage,
-} from '../messages.js';
+import type { AnnounceEvent } from '../../tracker/events.js';
+import type { AnnounceReply } from '../../tracker/announce.js';
+import type { TorrentStats } from '../../tracker/scrape.js';
+import type { SwarmReply, SwarmRequest } from '../../tracker/swarm.js';
+import type { SessionDescription, SocketRef, WtRelayMessage } from '../../tracker/webtorrent.js';
 import { GrowableBuffer, TWO_POW_32 } from '../../protocol/binary.js';
 
 // ------------------------------------------------------------ field numbers

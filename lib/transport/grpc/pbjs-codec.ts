@@ -1,17 +1,20 @@
 /**
  * The same API as codec.ts, built on the protobufjs static code that
  * scripts/gen-proto.mjs generates from proto/tracker.proto. It converts
- * between messages.ts shapes (latin1 string ids, discriminated unions) and
- * the generated message objects.
+ * between the domain model's shapes (lib/tracker/: latin1 string ids,
+ * discriminated unions) and the generated message objects.
  *
- * Not used at run time (codec.ts is faster, see bench/grpc-transport.ts
- * --codec); it is the reference the codec tests compare codec.ts against,
- * which keeps the .proto the single source of the wire format. It can be
- * plugged into the transport for comparisons (`codec` option).
+ * Not used at run time (codec.ts is faster: `bench/grpc-transport.js
+ * --codec-only`); grpc-codec.test.ts compares codec.ts's bytes with it. It
+ * can be plugged into the transport for comparisons (the client's and
+ * server's `codec` option; `bench/grpc-transport.js --codecs fast,pbjs`).
  */
 import * as generated from './generated/tracker.js';
 import type { tracker } from './generated/tracker.types.js';
-import type { SessionDescription, SocketRef, SwarmReply, SwarmRequest, TorrentStats, WtRelayMessage, AnnounceEvent } from '../messages.js';
+import type { AnnounceEvent } from '../../tracker/events.js';
+import type { TorrentStats } from '../../tracker/scrape.js';
+import type { SwarmReply, SwarmRequest } from '../../tracker/swarm.js';
+import type { SessionDescription, SocketRef, WtRelayMessage } from '../../tracker/webtorrent.js';
 import type { DecodedEdgeBatch, DecodedSwarmBatch, OutgoingEdgeBatch, Relay } from './codec.js';
 
 /** The generated namespace, typed by the pbts declarations. */

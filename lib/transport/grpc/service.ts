@@ -6,7 +6,7 @@
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import * as fastCodec from './codec.js';
 import type { DecodedEdgeBatch, DecodedSwarmBatch, OutgoingEdgeBatch, Relay } from './codec.js';
-import type { SwarmReply } from '../messages.js';
+import type { SwarmReply } from '../../tracker/swarm.js';
 
 /** Call metadata keys (see the header of proto/tracker.proto). */
 export const METADATA = {

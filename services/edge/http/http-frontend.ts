@@ -1,7 +1,15 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { encodeAnnounceReply, encodeFailure, encodeScrapeReply, parseAnnounceQuery, parseScrapeQuery } from '../../../lib/protocol/http.js';
+import {
+  encodeAnnounceReply,
+  encodeFailure,
+  encodeScrapeReply,
+  parseAnnounceQuery,
+  parseScrapeQuery,
+} from '../../../lib/protocol/http/server.js';
 import { compactEndpoint } from '../../../lib/net/ip.js';
-import type { AnnounceRequest, ScrapeRequest, SwarmReply } from '../../../lib/transport/messages.js';
+import type { AnnounceRequest, ClientAnnounce } from '../../../lib/tracker/announce.js';
+import type { ScrapeRequest } from '../../../lib/tracker/scrape.js';
+import type { SwarmReply } from '../../../lib/tracker/swarm.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import { RequestCounters, type RequestResult, type TrackerMetrics } from '../../../lib/runtime/metrics.js';
@@ -111,7 +119,7 @@ export class HttpFrontend {
       return;
     }
     const address = this.options.clientAddress.resolve(new Uint8Array(res.getRemoteAddress()), req);
-    const request: AnnounceRequest = {
+    const request: ClientAnnounce = {
       type: 'announce',
       infoHash: params.infoHash,
       peerId: params.peerId,
@@ -119,6 +127,9 @@ export class HttpFrontend {
       event: params.event,
       left: params.left,
       numwant: params.numwant,
+      uploaded: params.uploaded,
+      downloaded: params.downloaded,
+      params: params.params,
     };
     const compact = params.compact;
     const peerLength = address.length === 4 ? 6 : 18;

@@ -1,4 +1,6 @@
-import type { AnnounceRequest, ScrapeRequest, SwarmReply, TorrentStats } from '../../../lib/transport/messages.js';
+import type { ClientAnnounce } from '../../../lib/tracker/announce.js';
+import type { ScrapeRequest, TorrentStats } from '../../../lib/tracker/scrape.js';
+import type { SwarmReply } from '../../../lib/tracker/swarm.js';
 import {
   maxPeersForDatagram,
   parseUdpRequest,
@@ -7,7 +9,7 @@ import {
   writeConnectReply,
   writeErrorReply,
   writeScrapeReply,
-} from '../../../lib/protocol/udp.js';
+} from '../../../lib/protocol/udp/server.js';
 import { compactEndpoint, isUsableUnicast } from '../../../lib/net/ip.js';
 import { createBatchUdpSocket, nativeUdpStatus, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/udp/index.js';
 import type { Config } from '../../../lib/runtime/config.js';
@@ -173,7 +175,7 @@ export class UdpFrontend {
           return;
         }
         const peerLength = address.length === 4 ? 6 : 18;
-        const swarmRequest: AnnounceRequest = {
+        const swarmRequest: ClientAnnounce = {
           type: 'announce',
           infoHash: request.infoHash,
           peerId: request.peerId,
@@ -182,6 +184,9 @@ export class UdpFrontend {
           left: request.left,
           // Keep the reply inside one unfragmented datagram (79 IPv6 / 238 IPv4 peers).
           numwant: Math.min(request.numwant, maxPeersForDatagram(UDP_SAFE_PAYLOAD, peerLength)),
+          uploaded: request.uploaded,
+          downloaded: request.downloaded,
+          params: request.params,
         };
         const transactionId = request.transactionId;
         const now = this.options.router.trySync(swarmRequest);

@@ -9,15 +9,12 @@ import {
   parseWtMessage,
   type WtAnnounceMessage,
   type WtScrapeMessage,
-} from '../../../lib/protocol/webtorrent.js';
-import {
-  AnnounceEvent,
-  type RelaySink,
-  type SocketRef,
-  type SwarmReply,
-  type SwarmRequest,
-  type WtRelayMessage,
-} from '../../../lib/transport/messages.js';
+} from '../../../lib/protocol/webtorrent/server.js';
+import { QueryParams } from '../../../lib/protocol/query.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import { PathOnly, type RequestParams } from '../../../lib/tracker/params.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
+import type { ClientWtAnnounce, RelaySink, SocketRef, WtRelayMessage } from '../../../lib/tracker/webtorrent.js';
 import type { Config } from '../../../lib/runtime/config.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import { RequestCounters, type RequestAction, type RequestResult, type TrackerMetrics } from '../../../lib/runtime/metrics.js';
@@ -61,6 +58,10 @@ interface SocketState extends MessageBucket {
   closed: boolean;
   /** This socket's client address (see address-limits.ts), known at upgrade. */
   addressKey: string;
+  /** The client's address itself (4 or 16 bytes), for the announces' hooks. */
+  address: Uint8Array;
+  /** The upgrade request's path and query, which the announces' params fall back to. */
+  params: RequestParams;
   /** Its address's sockets and peers on this edge. */
   usage: AddressUsage;
   /** Clock reading of the last tracker message (announce, answer or scrape), or of the open. */
@@ -77,6 +78,11 @@ interface SocketState extends MessageBucket {
 }
 
 type Ws = WebSocket<SocketState>;
+
+/** What a socket's upgrade request carried: its path, and its query when it has one. */
+function upgradeParams(path: string, query: string): RequestParams {
+  return query === '' ? new PathOnly(path) : new QueryParams(path, query, null);
+}
 
 /** RFC 6455 4.1: an upgrade asks for one (Upgrade lists "websocket", case-insensitive) and carries a key. */
 function isWebSocketUpgrade(req: HttpRequest): boolean {
@@ -221,7 +227,8 @@ export class WsFrontend implements RelaySink {
       req.setYield(true);
       return;
     }
-    const key = addressKey(this.options.clientAddress.resolve(new Uint8Array(res.getRemoteAddress()), req));
+    const address = this.options.clientAddress.resolve(new Uint8Array(res.getRemoteAddress()), req);
+    const key = addressKey(address);
     if (!this.addresses.canOpen(key)) {
       this.hits.maxSocketsPerAddress.inc();
       res
@@ -235,6 +242,8 @@ export class WsFrontend implements RelaySink {
       id: 0,
       closed: false,
       addressKey: key,
+      address,
+      params: upgradeParams(req.getUrl(), req.getQuery() ?? ''),
       usage: NOT_OPEN,
       lastMessageAt: 0,
       tokens: 0,
@@ -313,7 +322,7 @@ export class WsFrontend implements RelaySink {
 
   private onMessage(ws: Ws, state: SocketState, text: string, started: number): void {
     const limits = this.options.limits;
-    const message = parseWtMessage(text, { maxOffers: limits.maxOffersPerAnnounce, maxScrapeHashes: limits.maxScrapeHashes });
+    const message = parseWtMessage(text, { maxOffers: limits.maxOffersPerAnnounce, maxScrapeHashes: limits.maxScrapeHashes }, state.params);
     // Only tracker messages keep a socket open; junk gets failures and does not.
     if (message.type !== 'invalid') state.lastMessageAt = started;
     switch (message.type) {
@@ -363,7 +372,7 @@ export class WsFrontend implements RelaySink {
       // Recorded before the swarm answers, so a close racing this announce still removes the peer.
       state.peers.set(key, { infoHash, peerId });
     }
-    const request: SwarmRequest = {
+    const request: ClientWtAnnounce = {
       type: 'wt-announce',
       infoHash,
       peerId,
@@ -371,6 +380,11 @@ export class WsFrontend implements RelaySink {
       event: message.event,
       seeder: message.left === 0,
       offers: message.offers,
+      left: message.left,
+      uploaded: message.uploaded,
+      downloaded: message.downloaded,
+      address: state.address,
+      params: message.params,
     };
     this.dispatch(request, (reply) => {
       if (reply.type !== 'wt-announce') {

@@ -21,7 +21,8 @@
  * swarms times `perSecond`.
  */
 import { fmix32, murmur3Round } from '../../../lib/crypto/murmur3.js';
-import { COMPACT_V4_LENGTH, COMPACT_V6_LENGTH, type ErrorReply } from '../../../lib/transport/messages.js';
+import { COMPACT_V4_LENGTH, COMPACT_V6_LENGTH } from '../../../lib/tracker/peer.js';
+import type { ErrorReply } from '../../../lib/tracker/swarm.js';
 import { NOT_COUNTED, type LimitCounter } from './limit-counter.js';
 
 export interface NewTorrentLimits {

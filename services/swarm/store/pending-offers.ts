@@ -19,7 +19,7 @@
  * the socket still had a peer here; otherwise they expire with the TTL).
  * A socket's record exists only while it has offers pending.
  */
-import type { SocketRef } from '../../../lib/transport/messages.js';
+import type { SocketRef } from '../../../lib/tracker/webtorrent.js';
 
 export interface PendingOfferLimits {
   /** Seconds an offer can be answered. */

@@ -39,19 +39,11 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { SwarmService } from '../../../lib/transport/transport.js';
-import {
-  AnnounceEvent,
-  COMPACT_V4_LENGTH,
-  COMPACT_V6_LENGTH,
-  type AnnounceReply,
-  type AnnounceRequest,
-  type ErrorReply,
-  type ScrapeReply,
-  type ScrapeRequest,
-  type SwarmReply,
-  type SwarmRequest,
-  type TorrentStats,
-} from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import { COMPACT_V4_LENGTH, COMPACT_V6_LENGTH } from '../../../lib/tracker/peer.js';
+import type { AnnounceReply, AnnounceRequest } from '../../../lib/tracker/announce.js';
+import type { ScrapeReply, ScrapeRequest, TorrentStats } from '../../../lib/tracker/scrape.js';
+import type { ErrorReply, SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import { answerEach } from '../../../lib/transport/replies.js';
 import { NOT_COUNTED, type LimitCounter } from '../limits/limit-counter.js';
 import { Merge } from './merge.js';

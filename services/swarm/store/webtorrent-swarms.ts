@@ -27,21 +27,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { defaultConfig } from '../../../lib/runtime/config.js';
-import {
-  AnnounceEvent,
-  type ErrorReply,
-  type RelaySink,
-  type SocketRef,
-  type TorrentStats,
-  type WtAnnounceReply,
-  type WtAnnounceRequest,
-  type WtAnswerReply,
-  type WtAnswerRequest,
-  type WtDisconnectReply,
-  type WtDisconnectRequest,
-  type WtScrapeReply,
-  type WtScrapeRequest,
-} from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import type { TorrentStats } from '../../../lib/tracker/scrape.js';
+import type { ErrorReply } from '../../../lib/tracker/swarm.js';
+import type { RelaySink, SocketRef, WtAnnounceReply, WtAnnounceRequest, WtAnswerReply, WtAnswerRequest, WtDisconnectReply, WtDisconnectRequest, WtScrapeReply, WtScrapeRequest } from '../../../lib/tracker/webtorrent.js';
 import { PendingOffers } from './pending-offers.js';
 import type { SlotChanges } from './slot-changes.js';
 import { Merge } from './merge.js';

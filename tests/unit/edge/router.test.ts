@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SwarmReply, SwarmRequest } from '../../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import type { BatchCallback, Transport } from '../../../lib/transport/transport.js';
 import { InProcessTransport } from '../../../lib/transport/in-process.js';
 import { GrpcTransport } from '../../../lib/transport/grpc/client.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { SlotTable } from '../../../lib/cluster/slot-table.js';
 import { StaticMembership } from '../../../lib/cluster/membership/static.js';
 import type { Member } from '../../../lib/cluster/membership/types.js';
-import type { SwarmReply, SwarmRequest } from '../../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import type { BatchCallback } from '../../../lib/transport/transport.js';
 import { SlotDestinations, type SwarmConnection } from '../../../services/edge/slot-destinations.js';
 import { m } from '../../support/membership-conformance.js';

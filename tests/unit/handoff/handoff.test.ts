@@ -23,7 +23,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SlotTable, slotOf } from '../../../lib/cluster/slot-table.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { HandoffClient } from '../../../lib/transport/grpc/handoff-client.js';
 import { signEdgeProof, EdgeProofVerifier, SWARM_PROOF_LABEL } from '../../../lib/transport/grpc/edge-token.js';
 import { CHUNK_VERSION } from '../../../services/swarm/store/slot-codec.js';

@@ -18,7 +18,13 @@ import { runLoadtest, split } from '../../../bench/loadtest/runner.js';
 import { WsLoop } from '../../../bench/loadtest/ws-client.js';
 import { ECHO_PEER_ID } from '../../../bench/loadtest/ws-echo.js';
 import { LiveCounters, liveBuffer } from '../../../bench/loadtest/worker-types.js';
-import { encodeAnnounceReply, encodeAnswer, encodeOffer, encodeScrapeReply, parseWtMessage } from '../../../lib/protocol/webtorrent.js';
+import {
+  encodeAnnounceReply,
+  encodeAnswer,
+  encodeOffer,
+  encodeScrapeReply,
+  parseWtMessage,
+} from '../../../lib/protocol/webtorrent/server.js';
 import { WS_BASE, assertEchoed, hasGcc, onClientFrames, startCEcho } from './ws-fixtures.js';
 
 const q = JSON.stringify as (s: string) => string;

@@ -8,6 +8,9 @@ import {
   DEFAULT_MODEL,
   GammaSampler,
   LoadModel,
+  MAX_SOURCES,
+  flowSources,
+  parseLoopbackV4,
   ZipfSampler,
   newPlannedRequest,
   peerId,
@@ -115,19 +118,65 @@ describe('torrent set and peer pool', () => {
     assert.equal(m.port(99), 10_099);
   });
 
-  it('source addresses spread over 127.0.0.x', () => {
-    const m: LoadModelOptions = { ...DEFAULT_MODEL, sources: 8, sourceFirst: 1 };
+  it('source addresses: consecutive from the first address, carrying into the next octets, all in 127.0.0.0/8', () => {
+    const m: LoadModelOptions = { ...DEFAULT_MODEL, sources: 8, firstAddress: '127.0.0.254' };
     assert.deepEqual(
-      Array.from({ length: 8 }, (_, i) => sourceAddress(m, i)),
-      ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8'],
+      Array.from({ length: 4 }, (_, i) => sourceAddress(m, i)),
+      ['127.0.0.254', '127.0.0.255', '127.0.1.0', '127.0.1.1'],
     );
-    assert.equal(sourceAddress({ ...m, sourceFirst: 20 }, 3), '127.0.0.23');
+    assert.equal(sourceAddress(DEFAULT_MODEL, 0), '127.1.0.1');
+    assert.equal(sourceAddress(DEFAULT_MODEL, DEFAULT_MODEL.sources - 1), '127.1.64.0');
+    assert.equal(parseLoopbackV4('127.1.2.3'), 0x7f010203);
+    for (const bad of ['10.0.0.1', '127.0.0.256', '127.0.0', 'localhost', '127.0.0.1 ']) assert.equal(parseLoopbackV4(bad), null, bad);
+  });
+
+  it('the default pool looks like the Internet: 16,384 addresses x 2 ports (one or two peers per address)', () => {
+    assert.equal(DEFAULT_MODEL.sources, 16_384);
+    assert.equal(DEFAULT_MODEL.portsPerSource, 2);
+    const m = model();
+    const ids = new Set<string>();
+    for (let s = 0; s < m.options.sources; s += 97) for (let p = 0; p < 2; p++) ids.add(m.peerId(s, p));
+    assert.equal(ids.size, 2 * Math.ceil(m.options.sources / 97));
+  });
+
+  it('flowSources: every address belongs to exactly one flow, shares differ by at most one', () => {
+    for (const [sources, flows] of [
+      [16_384, 64],
+      [1000, 64],
+      [65, 64],
+      [64, 64],
+    ]) {
+      const owner = new Int32Array(sources).fill(-1);
+      const counts: number[] = [];
+      for (let k = 0; k < flows; k++) {
+        const f = flowSources(sources, flows, k);
+        counts.push(f.count);
+        for (let i = 0; i < f.count; i++) {
+          const s = f.first + i * f.step;
+          assert.ok(s >= 0 && s < sources, `${sources}/${flows} flow ${k}: source ${s}`);
+          assert.equal(owner[s], -1, `${sources}/${flows}: source ${s} owned twice`);
+          owner[s] = k;
+        }
+      }
+      assert.ok(owner.every((o) => o >= 0), `${sources}/${flows}: an address without a flow`);
+      assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `${sources}/${flows}: ${counts}`);
+    }
+    assert.deepEqual(flowSources(16_384, 64, 3), { first: 3, step: 64, count: 256 });
+  });
+
+  it('flowSources: with fewer addresses than flows, flows share them (flow k uses k mod sources)', () => {
+    assert.deepEqual(flowSources(2, 4, 0), { first: 0, step: 4, count: 1 });
+    assert.deepEqual(flowSources(2, 4, 3), { first: 1, step: 4, count: 1 });
   });
 
   it('validateModel rejects bad settings', () => {
     assert.equal(validateModel(DEFAULT_MODEL), null);
     assert.ok(validateModel({ ...DEFAULT_MODEL, torrents: 0 }));
-    assert.ok(validateModel({ ...DEFAULT_MODEL, sourceFirst: 250, sources: 10 }));
+    assert.ok(validateModel({ ...DEFAULT_MODEL, firstAddress: '10.0.0.1' }));
+    assert.ok(validateModel({ ...DEFAULT_MODEL, firstAddress: '127.255.255.250', sources: 10 }), 'reaches the broadcast address');
+    assert.equal(validateModel({ ...DEFAULT_MODEL, firstAddress: '127.255.255.245', sources: 10 }), null);
+    assert.ok(validateModel({ ...DEFAULT_MODEL, sources: MAX_SOURCES + 1 }));
+    assert.ok(validateModel({ ...DEFAULT_MODEL, sources: 1 << 16, portsPerSource: 1 << 9 }), 'pool over 2^24 peers');
     assert.ok(validateModel({ ...DEFAULT_MODEL, firstPort: 65000, portsPerSource: 1000 }));
     assert.ok(validateModel({ ...DEFAULT_MODEL, seederShare: 1.5 }));
     assert.ok(validateModel({ ...DEFAULT_MODEL, scrapeMaxHashes: 75 }));
@@ -209,7 +258,7 @@ describe('request mix', () => {
       } else {
         announces++;
         if (p.seeder) seeders++;
-        assert.ok(p.portIndex >= 0 && p.portIndex < 4096);
+        assert.ok(p.portIndex >= 0 && p.portIndex < m.options.portsPerSource);
         assert.ok(p.torrent >= 0 && p.torrent < 10_000);
       }
     }

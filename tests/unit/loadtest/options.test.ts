@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { UsageError, parseRunArgs, parseTarget } from '../../../bench/loadtest/options.js';
 import { parseHttpResponse } from '../../../bench/loadtest/http-response.js';
 import { echoUdpReply } from '../../../bench/loadtest/echo-server.js';
-import { parseUdpReply, writeAnnounceRequest, writeConnectRequest, writeScrapeRequest } from '../../../lib/protocol/udp.js';
+import { parseUdpReply, writeAnnounceRequest, writeConnectRequest, writeScrapeRequest } from '../../../lib/protocol/udp/client.js';
 
 describe('targets', () => {
   it('accepts loopback host:port and URLs', () => {
@@ -43,7 +43,18 @@ describe('run arguments', () => {
     assert.equal(config.model.scrapeMaxHashes, 10);
     assert.equal(config.model.seederShare, 0.5);
     assert.equal(config.model.numwant, 50);
+    assert.equal(config.model.sources, 16_384);
+    assert.equal(config.model.firstAddress, '127.1.0.1');
+    assert.equal(config.model.portsPerSource, 2);
     assert.equal(config.progress, true);
+  });
+
+  it('client addresses and HTTP requests per connection', () => {
+    const { config } = parseRunArgs(['http', '--target', '127.0.0.1:1', '--sources', '300', '--first-address', '127.9.0.0', '--requests-per-connection', '5']);
+    assert.equal(config.model.sources, 300);
+    assert.equal(config.model.firstAddress, '127.9.0.0');
+    assert.equal(config.requestsPerConnection, 5);
+    assert.equal(parseRunArgs(['http', '--target', '127.0.0.1:1']).config.requestsPerConnection, 100);
   });
 
   it('http options, --k=v form, flags', () => {
@@ -78,7 +89,14 @@ describe('run arguments', () => {
       ['http', '--target', '127.0.0.1:1', '--engine', 'rust'],
       ['http', '--target', '127.0.0.1:1', '--window', '4'],
       ['udp', '--target', '127.0.0.1:1', '--seeders', '2'],
-      ['udp', '--target', '127.0.0.1:1', '--sources', '300'],
+      ['udp', '--target', '127.0.0.1:1', '--sources', '0'],
+      ['udp', '--target', '127.0.0.1:1', '--sources', String(2 ** 20 + 1)],
+      ['udp', '--target', '127.0.0.1:1', '--first-address', '10.0.0.1'],
+      ['udp', '--target', '127.0.0.1:1', '--first-address', '127.255.255.255'],
+      ['udp', '--target', '127.0.0.1:1', '--requests-per-connection', '5'],
+      ['http', '--target', '127.0.0.1:1', '--requests-per-connection', '0'],
+      ['http', '--target', '127.0.0.1:1', '--close', '--requests-per-connection', '5'],
+      ['ws', '--target', '127.0.0.1:1', '--requests-per-connection', '5'],
       ['udp', '--target', '127.0.0.1:1', '--json'],
     ];
     for (const argv of bad) assert.throws(() => parseRunArgs(argv), UsageError, argv.join(' '));

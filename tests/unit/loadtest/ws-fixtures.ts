@@ -29,8 +29,8 @@ export const WS_BASE: Omit<LoadtestConfig, 'port'> = {
   connectionPerRequest: false,
   announcePath: '/',
   scrapePath: '/',
-  // A few hot torrents, so swarms have several peers and offers get relayed.
-  model: { ...DEFAULT_MODEL, torrents: 20, sources: 3, announcesPerScrape: 10 },
+  // A few hot torrents, so swarms have several peers and offers get relayed; 4 connections per address, each its own peer_id.
+  model: { ...DEFAULT_MODEL, torrents: 20, sources: 3, portsPerSource: 4, announcesPerScrape: 10 },
   progress: false,
   ws: { ...DEFAULT_WS, torrentsPerConnection: 4, offers: 3, sdpMinBytes: 500, sdpMaxBytes: 1500 },
 };

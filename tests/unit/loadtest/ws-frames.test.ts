@@ -5,16 +5,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  encodeAnnounceRequest,
   encodeAnswer,
-  encodeAnswerRequest,
   encodeAnnounceReply,
   encodeOffer,
   encodeWtFailure,
   parseWtMessage,
-  parseWtServerMessage,
-} from '../../../lib/protocol/webtorrent.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+} from '../../../lib/protocol/webtorrent/server.js';
+import { encodeAnnounceRequest, encodeAnswerRequest, parseWtServerMessage } from '../../../lib/protocol/webtorrent/client.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { Sfc32 } from '../../../bench/loadtest/rng.js';
 import { announceFrame, answerFrame, fakeSdp, objectEnd, scanRelayed, sdpJsonPool, sdpPool } from '../../../bench/loadtest/ws-client.js';
 import { ECHO_PEER_ID, wsEchoFast, wsEchoReplies } from '../../../bench/loadtest/ws-echo.js';

@@ -4,23 +4,25 @@ import { Buffer } from 'node:buffer';
 import bencodeModule from 'bencode';
 import {
   DEFAULT_MAX_SCRAPE_HASHES,
-  buildAnnounceQuery,
-  buildScrapeQuery,
   encodeAnnounceReply,
   encodeFailure,
   encodeScrapeReply,
   parseAnnounceQuery,
-  parseAnnounceReply,
   parseScrapeQuery,
-  parseScrapeReply,
-  percentEncodeBinary,
   type HttpAnnounceParams,
   type HttpAnnounceParseResult,
-  type HttpAnnounceQueryParams,
   type HttpScrapeParseResult,
-} from '../../../lib/protocol/http.js';
-import { decode } from '../../../lib/protocol/bencode.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+} from '../../../lib/protocol/http/server.js';
+import {
+  buildAnnounceQuery,
+  buildScrapeQuery,
+  parseAnnounceReply,
+  parseScrapeReply,
+  percentEncodeBinary,
+  type HttpAnnounceQueryParams,
+} from '../../../lib/protocol/http/client.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import { PathOnly } from '../../../lib/tracker/params.js';
 import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
 const reference = bencodeModule as { decode(b: Uint8Array): unknown; encode(v: unknown): Uint8Array };
@@ -132,7 +134,36 @@ test('announce: defaults', () => {
     noPeerId: false,
     key: undefined,
     trackerId: undefined,
+    params: new PathOnly('/announce'),
   });
+});
+
+test('announce: params offer the path and the parameters the parser does not read, decoded, lazily', () => {
+  const base = `info_hash=${'h'.repeat(20)}&${BASE}`;
+  const v = announce(`${base}&passkey=abc%21&supportcrypto=1&%70ort=9&key=k&redundant&&=x&passkey=second`);
+  assert.equal(v.params.path, '/announce');
+  // A name is matched as sent (as the parser matches it): "%70ort" is not the port the parser read.
+  assert.deepEqual(v.params.entries(), [['passkey', 'abc!'], ['supportcrypto', '1'], ['port', '9'], ['redundant', ''], ['passkey', 'second']]);
+  assert.equal(v.params.get('passkey'), 'abc!', 'the first value');
+  assert.equal(v.params.get('key'), undefined, 'the parser reads key itself');
+  assert.equal(v.params.get('left'), undefined);
+  assert.equal(v.port, 6881);
+
+  // Nothing extra: every such announce shares one view (no allocation per request).
+  const a = announce(base);
+  const b = announce(`${base}&compact=1&event=started`);
+  assert.equal(a.params, b.params);
+  assert.deepEqual(a.params.entries(), []);
+  // A repeated known name is not an extra parameter.
+  assert.deepEqual(announce(`${base}&port=1`).params.entries(), []);
+
+  // The path is the caller's (the route the request came by).
+  const r = parseAnnounceQuery(`${base}&t=1`, '/s3cr3t/announce');
+  assert.ok(r.ok);
+  assert.equal(r.value.params.path, '/s3cr3t/announce');
+  assert.equal(r.value.params.get('t'), '1');
+  const plain = parseAnnounceQuery(base, '/s3cr3t/announce');
+  assert.ok(plain.ok && plain.value.params.path === '/s3cr3t/announce');
 });
 
 test('announce: events', () => {
@@ -303,6 +334,7 @@ test('property: buildAnnounceQuery -> parseAnnounceQuery round trip', (t) => {
         noPeerId: p.noPeerId,
         key: p.key,
         trackerId: p.trackerId,
+        params: new PathOnly('/announce'),
       },
       where('announce build/parse', i),
     );
@@ -476,8 +508,6 @@ test('scrape reply: files keyed by raw 20-byte hash, sorted, BEP 48 stats', () =
   assert.deepEqual(ours.files.get(binary), { complete: 3, incomplete: 4, downloaded: 5 });
   assert.deepEqual([...ours.files.keys()].map((k) => Buffer.from(k, 'latin1').length), [20, 20]);
   assert.equal(encodeScrapeReply([]).toString(), 'd5:filesdee');
-  const raw = decode(body);
-  assert.ok(raw.ok);
 });
 
 test('property: random scrape replies round trip and are sorted', (t) => {
@@ -518,6 +548,34 @@ test('client reply parsers report malformed bodies as invalid', () => {
   for (const body of ['', 'de', 'd5:filesi1ee', 'd5:filesd1:xi1eee']) {
     assert.equal(parseScrapeReply(Buffer.from(body)).type, 'invalid', body);
   }
+});
+
+test('client reply parsers refuse what would hang or overflow the npm decoder, and accept the same bodies well-formed', () => {
+  // The npm decoder steps back on a negative length and loops forever on these; it also recurses per level.
+  const hostile = ['l-3:e', 'd8:intervali1e5:peers-2:e', 'd8:intervali1e5:peersl-1:ee', 'l'.repeat(100_000) + 'e'.repeat(100_000), 'd8:intervali1e5:peers99:abce', 'd8:intervali1e5:peers0:ee'];
+  for (const body of hostile) {
+    assert.equal(parseAnnounceReply(Buffer.from(body)).type, 'invalid', body.slice(0, 40));
+    assert.equal(parseScrapeReply(Buffer.from(body)).type, 'invalid', body.slice(0, 40));
+  }
+  // Positive control: the same shapes with valid lengths and nesting decode.
+  assert.equal(parseAnnounceReply(Buffer.from('d8:intervali1e5:peers0:e')).type, 'announce');
+  assert.equal(parseAnnounceReply(Buffer.from('d8:intervali1e5:peerslee')).type, 'announce');
+  assert.equal(parseAnnounceReply(Buffer.from('d8:intervali-1e5:peers0:e')).type, 'announce');
+  assert.equal(parseScrapeReply(Buffer.from('d1:a' + 'l'.repeat(60) + 'e'.repeat(60) + '5:filesdee')).type, 'scrape');
+});
+
+test('client scrape parser keeps binary info-hash keys exact, including ones the npm decoder turns into hex or strips a byte-order mark from', () => {
+  const hashes = [
+    Buffer.from('efbbbf' + '41'.repeat(17), 'hex').toString('latin1'), // UTF-8 BOM + ASCII: TextDecoder drops the BOM
+    Buffer.from('ff'.repeat(20), 'hex').toString('latin1'), // not UTF-8: the npm decoder gives hex
+    Buffer.from('e282ac'.repeat(6) + '4142', 'hex').toString('latin1'), // valid multi-byte UTF-8
+    'A'.repeat(20),
+  ];
+  const body = encodeScrapeReply(hashes.map((h, i) => [h, { complete: i, incomplete: 0, downloaded: 0 }] as const));
+  const ours = parseScrapeReply(body);
+  assert.ok(ours.type === 'scrape');
+  assert.deepEqual([...ours.files.keys()].sort(), [...hashes].sort());
+  for (const [i, h] of hashes.entries()) assert.equal(ours.files.get(h)?.complete, i);
 });
 
 // ---------------------------------------------------------------- never-throws properties

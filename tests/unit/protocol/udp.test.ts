@@ -12,21 +12,25 @@ import {
   UDP_SAFE_PAYLOAD,
   maxPeersForDatagram,
   maxScrapeHashesForDatagram,
-  parseUdpReply,
   parseUdpRequest,
   scrapeReplyLength,
   writeAnnounceReply,
-  writeAnnounceRequest,
   writeConnectReply,
-  writeConnectRequest,
   writeErrorReply,
   writeScrapeReply,
+  type UdpAnnounceRequest,
+  type UdpRequest,
+} from '../../../lib/protocol/udp/server.js';
+import {
+  parseUdpReply,
+  writeAnnounceRequest,
+  writeConnectRequest,
   writeScrapeRequest,
   type UdpAnnounceRequestParams,
   type UdpReply,
-  type UdpRequest,
-} from '../../../lib/protocol/udp.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+} from '../../../lib/protocol/udp/client.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import { NO_PARAMS } from '../../../lib/tracker/params.js';
 import { int, printSeed, randomBinary, randomBytes, rngFor, where } from '../../support/seeded-random.js';
 
 // ---------------------------------------------------------------- seeded PRNG (set PROTOCOL_TEST_SEED to reproduce)
@@ -174,6 +178,7 @@ test('announce request round trip (all fields, binary ids)', () => {
     key: 0xcafebabe,
     numwant: 50,
     port: 65535,
+    params: NO_PARAMS,
   });
   assert.deepEqual(Buffer.from(r.infoHash, 'latin1'), msg.subarray(16, 36));
 });
@@ -207,21 +212,61 @@ test('announce: 64-bit counters, clamped to MAX_SAFE_INTEGER', () => {
   assert.equal(d.type === 'announce' && d.downloaded, Number.MAX_SAFE_INTEGER);
 });
 
-test('announce: BEP 41 trailing option bytes are ignored, even malformed ones', () => {
+/** A BEP 41 URLData option carrying `text`. */
+function urlData(text: string): number[] {
+  return [0x02, text.length, ...Buffer.from(text, 'latin1')];
+}
+
+test('announce: BEP 41 URL data becomes params (path, then the query read lazily); the other fields stay as they were', () => {
+  const { params: _none, ...base } = parseUdpRequest(encodeAnnounce(), 74) as UdpAnnounceRequest;
+  const cases: { options: number[]; path: string; entries: [string, string][] }[] = [
+    { options: urlData('/announce?a='), path: '/announce', entries: [['a', '']] },
+    { options: urlData('/announce'), path: '/announce', entries: [] },
+    { options: [...urlData('/announce'), 0x00, 0x02, 0x03], path: '/announce', entries: [] },
+    { options: [...urlData('/announce'), 0x01, ...urlData('?x=1')], path: '/announce', entries: [['x', '1']] },
+    // A client may split the URL over several options, with NOPs between.
+    { options: [...urlData('/ann'), 0x01, ...urlData('ounce?passkey=s3cr'), ...urlData('et'), 0x00, 0xff], path: '/announce', entries: [['passkey', 's3cret']] },
+    // Percent-decoded, one char per byte; a bad escape stays as sent; repeated names kept in order.
+    { options: urlData('/a?k=%41%42&k=2&t=%zz&%6e=%ff&&=x'), path: '/a', entries: [['k', 'AB'], ['k', '2'], ['t', '%zz'], ['n', '\xff']] },
+    // An unknown option with a length is skipped.
+    { options: [0x05, 0x02, 0xaa, 0xbb, ...urlData('/x?y=1')], path: '/x', entries: [['y', '1']] },
+  ];
+  for (const c of cases) {
+    const r = parseUdpRequest(encodeAnnounce({ options: Uint8Array.from(c.options) }), 74);
+    assert.ok(r.type === 'announce', JSON.stringify(c.options));
+    const { params, ...rest } = r;
+    assert.deepEqual(rest, base, 'the BEP 15 fields do not depend on the options');
+    assert.equal(params.path, c.path);
+    assert.deepEqual(params.entries(), c.entries);
+    for (const [name, value] of c.entries) assert.equal(params.get(name), c.entries.find(([n]) => n === name)![1], `${name}=${value}`);
+    assert.equal(params.get('absent'), undefined);
+  }
+});
+
+test('announce: malformed or cut BEP 41 options never fail the request; what came before them is kept', () => {
   const base = parseUdpRequest(encodeAnnounce(), 74);
-  const optionSets = [
-    [0x02, 0x0c, ...Buffer.from('/announce?a=')], // URLData
+  const noUrl = [
     [0x01, 0x00], // NOP, EndOfOptions
     [0x02, 0xff, 0x41], // URLData claiming 255 bytes, only 1 present
     [0x07], // unknown option with no length byte
+    [0x02], // URLData with no length byte
     [0x00, 0xff, 0xff, 0xff], // EndOfOptions then junk
     Array.from({ length: 500 }, (_, i) => i & 0xff),
   ];
-  for (const opts of optionSets) {
+  for (const opts of noUrl) {
     const msg = encodeAnnounce({ options: Uint8Array.from(opts) });
     assert.equal(msg.length, 98 + opts.length);
-    assert.deepEqual(parseUdpRequest(msg, 74), base);
+    const r = parseUdpRequest(msg, 74);
+    assert.deepEqual(r, base, JSON.stringify(opts.slice(0, 8)));
+    assert.ok(r.type === 'announce' && r.params === NO_PARAMS, 'no URL data: the shared empty view');
   }
+  // "/announce" alone (what libtorrent sends) is one shared view: no string or object per announce.
+  const first = parseUdpRequest(encodeAnnounce({ options: Uint8Array.from(urlData('/announce')) }), 74);
+  const second = parseUdpRequest(encodeAnnounce({ options: Uint8Array.from([...urlData('/announce'), 0x00]) }), 74);
+  assert.ok(first.type === 'announce' && second.type === 'announce' && first.params === second.params);
+  const cut = parseUdpRequest(encodeAnnounce({ options: Uint8Array.from([...urlData('/kept'), 0x02, 0x09, 0x41]) }), 74);
+  assert.ok(cut.type === 'announce');
+  assert.equal(cut.params.path, '/kept');
 });
 
 test('announce: event 4 (BEP 21 partial seed, libtorrent\'s "paused") is an ordinary announce', () => {
@@ -561,7 +606,11 @@ test('property: random announce requests round trip', (t) => {
     });
     const n = writeAnnounceRequest(buf, p);
     const res = parseUdpRequest(buf.subarray(0, n), 74);
-    const { options: _options, ...expected } = p;
-    assert.deepEqual(res, { type: 'announce', ...expected }, where('announce round trip', i));
+    const { options, ...expected } = p;
+    assert.ok(res.type === 'announce', where('announce round trip', i));
+    const { params, ...fields } = res;
+    assert.deepEqual(fields, { type: 'announce', ...expected }, where('announce round trip', i));
+    if (options === undefined) assert.equal(params, NO_PARAMS);
+    else assert.ok(typeof params.path === 'string' && Array.isArray(params.entries()), where('announce params', i));
   }
 });

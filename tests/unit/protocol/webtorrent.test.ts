@@ -3,21 +3,25 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import {
   encodeAnnounceReply,
-  encodeAnnounceRequest,
   encodeAnswer,
-  encodeAnswerRequest,
   encodeOffer,
   encodeScrapeReply,
-  encodeScrapeRequest,
   encodeWtFailure,
   parseWtMessage,
-  parseWtServerMessage,
+  WT_ANNOUNCE_KEYS,
   type WtAnnounceMessage,
   type WtInbound,
   type WtParseLimits,
+} from '../../../lib/protocol/webtorrent/server.js';
+import { QueryParams } from '../../../lib/protocol/query.js';
+import {
+  encodeAnnounceRequest,
+  encodeAnswerRequest,
+  encodeScrapeRequest,
+  parseWtServerMessage,
   type WtServerMessage,
-} from '../../../lib/protocol/webtorrent.js';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+} from '../../../lib/protocol/webtorrent/client.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { int, pick, randomBinary, rngFor, where } from '../../support/seeded-random.js';
 
 // ---------------------------------------------------------------- fixtures
@@ -113,8 +117,13 @@ function checkInbound(r: WtInbound, limits: WtParseLimits): void {
         assert.equal(typeof r.answer.answer.sdp, 'string');
       }
       assert.deepEqual(Object.keys(r), [
-        'type', 'infoHash', 'peerId', 'event', 'left', 'uploaded', 'downloaded', 'numwant', 'offers', 'offersTruncated', 'answer',
+        'type', 'infoHash', 'peerId', 'event', 'left', 'uploaded', 'downloaded', 'numwant', 'offers', 'offersTruncated', 'answer', 'params',
       ]);
+      assert.equal(typeof r.params.path, 'string');
+      for (const [name, value] of r.params.entries()) {
+        assert.ok(typeof name === 'string' && typeof value === 'string');
+        assert.ok(!WT_ANNOUNCE_KEYS.has(name), `${name} is read by the parser, not offered to hooks`);
+      }
       break;
     }
     case 'scrape':
@@ -570,7 +579,8 @@ test('round trip: client encoders -> WebSocket -> server parser, ids with every 
     const downloaded = int(r, 1e6);
     const numwant = pick(r, [undefined, 0, 5, 50]);
     const frame = wire(encodeAnnounceRequest({ infoHash, peerId, event, left, uploaded, downloaded, numwant, offers }));
-    const got = announceOf(frame);
+    const { params, ...got } = announceOf(frame);
+    assert.deepEqual(params.entries(), [], 'the reference client sends no key the parser does not read');
     assert.deepEqual(
       got,
       {
@@ -689,7 +699,9 @@ function withField(path: string, value: unknown): string {
 }
 
 test('the base announce parses with every field', () => {
-  assert.deepEqual(parse(JSON.stringify(baseAnnounce())), {
+  const { params, ...fields } = announceOf(JSON.stringify(baseAnnounce()));
+  assert.deepEqual(params.entries(), []);
+  assert.deepEqual(fields, {
     type: 'announce', infoHash: HASH, peerId: SEEDER_ID, event: AnnounceEvent.Started, left: 30, uploaded: 10, downloaded: 20, numwant: 2,
     offers: [
       { offerId: NASTY_ID, offer: { type: 'offer', sdp: 'sdp-1' } },
@@ -698,6 +710,25 @@ test('the base announce parses with every field', () => {
     offersTruncated: false,
     answer: { toPeerId: LEECHER_ID, offerId: ALL_BYTE_IDS[2], answer: { type: 'answer', sdp: 'sdp-a' } },
   });
+});
+
+test('params: the keys the parser does not read, then the socket\'s path and query, read lazily', () => {
+  const socket = new QueryParams('/t/announce', 'jwt=a.b.c&room=7', null);
+  const text = JSON.stringify({ ...baseAnnounce(), trackerid: 'tid', room: 9, ext: { a: [1, 'x'] }, flag: null });
+  const r = parseWtMessage(text, LIMITS, socket);
+  assert.ok(r.type === 'announce');
+  assert.equal(r.params.path, '/t/announce');
+  assert.deepEqual(r.params.entries(), [['trackerid', 'tid'], ['room', '9'], ['ext', '{"a":[1,"x"]}'], ['flag', 'null'], ['jwt', 'a.b.c'], ['room', '7']]);
+  assert.equal(r.params.get('room'), '9', 'the message\'s own key comes first');
+  assert.equal(r.params.get('jwt'), 'a.b.c', 'then the socket URL\'s');
+  assert.equal(r.params.get('left'), undefined, 'a key the parser reads is not offered');
+  assert.equal(r.params.get('nope'), undefined);
+  // Without a socket: no path, the message's keys only.
+  const bare = parseWtMessage(text, LIMITS);
+  assert.ok(bare.type === 'announce');
+  assert.equal(bare.params.path, '');
+  assert.equal(bare.params.get('jwt'), undefined);
+  assert.equal(bare.params.get('trackerid'), 'tid');
 });
 
 const BAD_IDS: unknown[] = [

@@ -4,16 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import {
-  ConfigError,
-  configHelp,
-  configKeys,
-  configToYaml,
-  defaultConfig,
-  defaultConfigYaml,
-  loadConfig,
-  type Config,
-} from '../../../lib/runtime/config.js';
+import { ConfigError, defaultConfig, type Config } from '../../../lib/runtime/config.js';
+import { configHelp, configKeys, configToYaml, defaultConfigYaml, loadConfig } from '../../../lib/runtime/config-loader.js';
 
 // --- the exported shape, as the rest of the code is written against it -----
 interface ExpectedConfig {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { SWEEP_CHECK_EVERY, type SwarmStore } from '../../../services/swarm/store/swarm-store.js';
 import { announce, clock, hash, hex, makeStore, split, v4, v6 } from '../../support/swarm-store.js';
 

@@ -6,7 +6,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnnounceEvent, type ErrorReply, type SwarmReply } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import type { ErrorReply, SwarmReply } from '../../../lib/tracker/swarm.js';
 import { NewTorrentLimiter, PREFIXES_FULL_MESSAGE, RATE_LIMITED_MESSAGE } from '../../../services/swarm/limits/new-torrent-limiter.js';
 import { INDEX_MIN_CAPACITY } from '../../../services/swarm/store/peer-table.js';
 import { ADDRESS_FULL_MESSAGE, PEERS_FULL_MESSAGE, TORRENTS_FULL_MESSAGE, type SwarmStore } from '../../../services/swarm/store/swarm-store.js';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { INDEX_MIN_CAPACITY } from '../../../services/swarm/store/peer-table.js';
 import { SlabAllocator } from '../../../services/swarm/store/slab.js';
 import { announce, hash, hex, makeStore, v4, v6 } from '../../support/swarm-store.js';

@@ -6,7 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnnounceEvent } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { SlotChunkError, SlotState } from '../../../services/swarm/store/slot-state.js';
 import { CHUNK_HEADER_BYTES, readChunk } from '../../../services/swarm/store/slot-codec.js';
 import { int, printSeed, rngFor, where } from '../../support/seeded-random.js';

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnnounceEvent, type SwarmRequest } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import type { SwarmRequest } from '../../../lib/tracker/swarm.js';
 import {
   announce,
   asAnnounce,

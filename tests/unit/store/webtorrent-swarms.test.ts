@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebTorrentSwarms, webTorrentLimitHits, type WebTorrentConfig, type WebTorrentLimitHits } from '../../../services/swarm/store/webtorrent-swarms.js';
-import { AnnounceEvent, type SocketRef, type WtAnnounceRequest, type WtAnswerRequest, type WtRelayMessage } from '../../../lib/transport/messages.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
+import type { SocketRef, WtAnnounceRequest, WtAnswerRequest, WtRelayMessage } from '../../../lib/tracker/webtorrent.js';
 import { Swarm } from '../../../services/swarm/swarm.js';
 import { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import { makeStore } from '../../support/swarm-store.js';

@@ -25,7 +25,7 @@ import { EdgeAuthenticator } from '../../../lib/transport/grpc/edge-auth.js';
 import { EdgeProofVerifier, signEdgeProof } from '../../../lib/transport/grpc/edge-token.js';
 import { TlsFiles, TlsFilesError } from '../../../lib/transport/grpc/tls-files.js';
 import { edgeChannelCredentials, swarmServerCredentials } from '../../../lib/transport/grpc/credentials.js';
-import type { SwarmReply, SwarmRequest } from '../../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import type { Transport } from '../../../lib/transport/transport.js';
 import { EchoSwarm, binaryId } from '../../support/transport-conformance.js';
 import { SecretVolume, TestCa, type IssuedCert } from '../../support/cluster-certs.js';

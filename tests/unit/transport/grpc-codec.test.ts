@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fast from '../../../lib/transport/grpc/codec.js';
 import * as ref from '../../../lib/transport/grpc/pbjs-codec.js';
-import type { SwarmReply, SwarmRequest } from '../../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import { allReplies, allRelays, allRequests, binaryId, comparable } from '../../support/transport-conformance.js';
 
 const norm = comparable;

@@ -10,7 +10,8 @@ import { GrpcTransport, type GrpcTransportOptions } from '../../../lib/transport
 import { GrpcSwarmServer, type GrpcSwarmServerOptions } from '../../../lib/transport/grpc/server.js';
 import { swarmServiceDefinition } from '../../../lib/transport/grpc/service.js';
 import type { DecodedEdgeBatch } from '../../../lib/transport/grpc/codec.js';
-import type { SwarmReply, SwarmRequest, WtRelayMessage } from '../../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
+import type { WtRelayMessage } from '../../../lib/tracker/webtorrent.js';
 import type { SwarmService, Transport } from '../../../lib/transport/transport.js';
 import { allRelays, allReplies, allRequests, binaryId, comparable, EchoSwarm, RecordingSwarm, requestsForEveryReply, transportConformance } from '../../support/transport-conformance.js';
 import { eventually, sleep, withinTurn, withTimeout } from '../../support/waiting.js';

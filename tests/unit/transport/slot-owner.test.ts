@@ -10,7 +10,7 @@ import { SlotTable } from '../../../lib/cluster/slot-table.js';
 import { movedReply, mustCheck, type SlotOwner } from '../../../lib/transport/slot-owner.js';
 import { GrpcTransport } from '../../../lib/transport/grpc/client.js';
 import { GrpcSwarmServer } from '../../../lib/transport/grpc/server.js';
-import type { SwarmReply, SwarmRequest } from '../../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import { EchoSwarm } from '../../support/transport-conformance.js';
 
 const TABLE = SlotTable.build(['swarm-a', 'swarm-b', 'swarm-c']);

@@ -15,7 +15,7 @@ import { GrpcTransport } from '../../../lib/transport/grpc/client.js';
 import { GrpcSwarmServer } from '../../../lib/transport/grpc/server.js';
 import { InProcessTransport } from '../../../lib/transport/in-process.js';
 import { answerEach, INTERNAL_ERROR } from '../../../lib/transport/replies.js';
-import type { SwarmReply, SwarmRequest } from '../../../lib/transport/messages.js';
+import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import type { SwarmService, Transport } from '../../../lib/transport/transport.js';
 import { SingleDestination, SwarmRouter } from '../../../services/edge/router.js';
 import { EchoSwarm, binaryId } from '../../support/transport-conformance.js';

@@ -1,10 +1,8 @@
 /**
- * BEP 15 (UDP tracker protocol) codec. No sockets, no module state.
- *
- * Server side: `parseUdpRequest` (never throws) and reply writers that fill a
- * caller-provided buffer and return the number of bytes written.
- * Client side (tests, load generator): request writers and `parseUdpReply`
- * (never throws).
+ * BEP 15 (UDP tracker protocol) codec, the tracker's half: `parseUdpRequest`
+ * (never throws) and reply writers that fill a caller-provided buffer and
+ * return the number of bytes written. No sockets, no module state. The
+ * client's half (request writers, reply parser) is client.ts.
  *
  * All multi-byte fields are big-endian. Connection ids are carried as two
  * uint32 halves (`connectionIdHigh`, `connectionIdLow`) so that neither side
@@ -12,19 +10,19 @@
  */
 import {
   asBuffer,
-  clampInt32,
   clampUint32,
   latin1From20,
+  latin1FromBytes,
+  needBytes,
   readInt32BE,
   readUint16BE,
   readUint32BE,
   readUint64BEClamped,
-  writeLatin1,
-  writeUint16BE,
   writeUint32BE,
-  writeUint64BE,
-} from './binary.js';
-import type { AnnounceEvent } from '../transport/messages.js';
+} from '../binary.js';
+import type { AnnounceEvent } from '../../tracker/events.js';
+import { NO_PARAMS, PathOnly, type RequestParams } from '../../tracker/params.js';
+import { ANNOUNCE_ONLY, ANNOUNCE_PATH, QueryParams } from '../query.js';
 
 // ---------------------------------------------------------------- constants
 
@@ -79,7 +77,7 @@ export function maxPeersForDatagram(limitBytes: number, peerLength: 6 | 18): num
   return n > 0 ? n : 0;
 }
 
-// ---------------------------------------------------------------- requests (server side)
+// ---------------------------------------------------------------- requests
 
 export interface UdpConnectRequest {
   readonly type: 'connect';
@@ -110,6 +108,8 @@ export interface UdpAnnounceRequest {
   readonly numwant: number;
   /** 1..65535 (a packet with port 0 parses as invalid). */
   readonly port: number;
+  /** The BEP 41 URL data as path and query, for the edge's hooks; NO_PARAMS when the packet had none. */
+  readonly params: RequestParams;
 }
 
 export interface UdpScrapeRequest {
@@ -153,10 +153,10 @@ function invalid(msg: Uint8Array, action: number, reason: string): UdpInvalidReq
  * Parse one request datagram. Never throws.
  *
  * - connect: >= 16 bytes with the protocol id (extra bytes ignored).
- * - announce: >= 98 bytes; trailing bytes (BEP 41 options) are ignored
- *   without being looked at, so malformed options never fail a request.
- *   event must be 0..3, or 4 (BEP 21 partial seed, read as none); port
- *   must be non-zero.
+ * - announce: >= 98 bytes; trailing bytes are BEP 41 options, of which the
+ *   URL data becomes `params` (see readUrlData); malformed options never
+ *   fail a request. event must be 0..3, or 4 (BEP 21 partial seed, read as
+ *   none); port must be non-zero.
  * - scrape: floor((len - 16) / 20) hashes (a partial trailing hash is
  *   ignored); hashes beyond `maxScrapeHashes` are dropped with
  *   `truncated: true`. Zero hashes is returned as-is: refusing a "full
@@ -200,6 +200,7 @@ export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRe
         key: readUint32BE(msg, 88),
         numwant: readInt32BE(msg, 92),
         port,
+        params: len > UDP_ANNOUNCE_REQUEST_LENGTH ? readUrlData(msg, UDP_ANNOUNCE_REQUEST_LENGTH) : NO_PARAMS,
       };
     }
 
@@ -226,11 +227,59 @@ export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRe
   }
 }
 
-// ---------------------------------------------------------------- replies (server side)
+/** BEP 41 option types. Every other type has a length byte and that many data bytes. */
+const OPTION_END = 0;
+const OPTION_NOP = 1;
+const OPTION_URL_DATA = 2;
 
-function need(buf: Uint8Array, bytes: number): void {
-  if (buf.length < bytes) throw new RangeError(`reply needs ${bytes} bytes, buffer has ${buf.length}`);
+/**
+ * BEP 41 options from `start`: the URL data (option 2, concatenated when a
+ * client splits it), e.g. "/announce?passkey=...", as a path and a lazily
+ * read query. A malformed or cut option ends the options where it starts,
+ * keeping what came before it. The datagram's memory is reused: the URL
+ * data is copied into a string.
+ */
+function readUrlData(msg: Uint8Array, start: number): RequestParams {
+  const len = msg.length;
+  if (isAnnounceOnly(msg, start)) return ANNOUNCE_ONLY;
+  let url = '';
+  let o = start;
+  while (o < len) {
+    const type = msg[o];
+    if (type === OPTION_END) break;
+    if (type === OPTION_NOP) {
+      o++;
+      continue;
+    }
+    if (o + 1 >= len) break;
+    const end = o + 2 + msg[o + 1];
+    if (end > len) break;
+    if (type === OPTION_URL_DATA) url += latin1FromBytes(msg, o + 2, end);
+    o = end;
+  }
+  if (url === '') return NO_PARAMS;
+  const q = url.indexOf('?');
+  return q < 0 ? new PathOnly(url) : new QueryParams(url.slice(0, q), url.slice(q + 1), null);
 }
+
+/** "/announce", the URL data libtorrent sends for the usual tracker URL. */
+const ANNOUNCE_URL_DATA = Uint8Array.from(ANNOUNCE_PATH, (c) => c.charCodeAt(0));
+
+/**
+ * Whether the options at `start` are one URL data option "/announce", then
+ * the end of the options or of the datagram: most announces that carry
+ * options, answered with a shared view instead of a string and an object.
+ */
+function isAnnounceOnly(msg: Uint8Array, start: number): boolean {
+  const n = ANNOUNCE_URL_DATA.length;
+  const end = start + 2 + n;
+  if (msg.length < end || msg[start] !== OPTION_URL_DATA || msg[start + 1] !== n) return false;
+  if (msg.length > end && msg[end] !== OPTION_END) return false;
+  for (let i = 0; i < n; i++) if (msg[start + 2 + i] !== ANNOUNCE_URL_DATA[i]) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------- replies
 
 /**
  * Writers below fill `buf` from offset 0 and return the reply length. The
@@ -243,7 +292,7 @@ export function writeConnectReply(
   connectionIdHigh: number,
   connectionIdLow: number,
 ): number {
-  need(buf, UDP_CONNECT_LENGTH);
+  needBytes(buf, UDP_CONNECT_LENGTH);
   writeUint32BE(buf, 0, UDP_ACTION_CONNECT);
   writeUint32BE(buf, 4, transactionId);
   writeUint32BE(buf, 8, connectionIdHigh);
@@ -270,7 +319,7 @@ export function writeAnnounceReply(
   peers: Uint8Array,
 ): number {
   const total = UDP_ANNOUNCE_REPLY_HEADER_LENGTH + peers.length;
-  need(buf, total);
+  needBytes(buf, total);
   writeUint32BE(buf, 0, UDP_ACTION_ANNOUNCE);
   writeUint32BE(buf, 4, transactionId);
   writeUint32BE(buf, 8, clampUint32(interval));
@@ -294,7 +343,7 @@ export function scrapeReplyLength(count: number): number {
 /** One entry per requested hash, in request order: seeders, completed, leechers (BEP 15 order). */
 export function writeScrapeReply(buf: Uint8Array, transactionId: number, stats: readonly UdpScrapeStats[]): number {
   const total = scrapeReplyLength(stats.length);
-  need(buf, total);
+  needBytes(buf, total);
   writeUint32BE(buf, 0, UDP_ACTION_SCRAPE);
   writeUint32BE(buf, 4, transactionId);
   for (let i = 0, o = UDP_SCRAPE_REPLY_HEADER_LENGTH; i < stats.length; i++, o += 12) {
@@ -312,193 +361,9 @@ export function writeScrapeReply(buf: Uint8Array, transactionId: number, stats: 
  * header must fit.
  */
 export function writeErrorReply(buf: Uint8Array, transactionId: number, message: string): number {
-  need(buf, UDP_ERROR_REPLY_HEADER_LENGTH);
+  needBytes(buf, UDP_ERROR_REPLY_HEADER_LENGTH);
   writeUint32BE(buf, 0, UDP_ACTION_ERROR);
   writeUint32BE(buf, 4, transactionId);
   const written = asBuffer(buf).write(message, UDP_ERROR_REPLY_HEADER_LENGTH, 'utf8');
   return UDP_ERROR_REPLY_HEADER_LENGTH + written;
-}
-
-// ---------------------------------------------------------------- requests (client side)
-
-/** Connect request (16 bytes). */
-export function writeConnectRequest(buf: Uint8Array, transactionId: number): number {
-  need(buf, UDP_CONNECT_LENGTH);
-  writeUint32BE(buf, 0, UDP_PROTOCOL_ID_HIGH);
-  writeUint32BE(buf, 4, UDP_PROTOCOL_ID_LOW);
-  writeUint32BE(buf, 8, UDP_ACTION_CONNECT);
-  writeUint32BE(buf, 12, transactionId);
-  return UDP_CONNECT_LENGTH;
-}
-
-export interface UdpAnnounceRequestParams {
-  readonly connectionIdHigh: number;
-  readonly connectionIdLow: number;
-  readonly transactionId: number;
-  /** 20-char latin1 string. */
-  readonly infoHash: string;
-  /** 20-char latin1 string. */
-  readonly peerId: string;
-  readonly downloaded: number;
-  readonly left: number;
-  readonly uploaded: number;
-  readonly event: AnnounceEvent;
-  /** IPv4 as uint32; default 0 ("use the source address"). */
-  readonly ip?: number;
-  readonly key: number;
-  /** Signed; default -1 ("tracker default"). */
-  readonly numwant?: number;
-  readonly port: number;
-  /** Raw BEP 41 option bytes appended after the 98-byte body. */
-  readonly options?: Uint8Array;
-}
-
-/** Announce request: 98 bytes plus any option bytes. Throws RangeError if a hash or peer id is not 20 chars. */
-export function writeAnnounceRequest(buf: Uint8Array, p: UdpAnnounceRequestParams): number {
-  if (p.infoHash.length !== 20) throw new RangeError('infoHash must be 20 chars');
-  if (p.peerId.length !== 20) throw new RangeError('peerId must be 20 chars');
-  const options = p.options;
-  const total = UDP_ANNOUNCE_REQUEST_LENGTH + (options ? options.length : 0);
-  need(buf, total);
-  writeUint32BE(buf, 0, p.connectionIdHigh);
-  writeUint32BE(buf, 4, p.connectionIdLow);
-  writeUint32BE(buf, 8, UDP_ACTION_ANNOUNCE);
-  writeUint32BE(buf, 12, p.transactionId);
-  writeLatin1(buf, 16, p.infoHash);
-  writeLatin1(buf, 36, p.peerId);
-  writeUint64BE(buf, 56, p.downloaded);
-  writeUint64BE(buf, 64, p.left);
-  writeUint64BE(buf, 72, p.uploaded);
-  writeUint32BE(buf, 80, p.event);
-  writeUint32BE(buf, 84, p.ip ?? 0);
-  writeUint32BE(buf, 88, p.key);
-  writeUint32BE(buf, 92, clampInt32(p.numwant ?? -1));
-  writeUint16BE(buf, 96, p.port);
-  if (options) buf.set(options, UDP_ANNOUNCE_REQUEST_LENGTH);
-  return total;
-}
-
-/** Scrape request: 16 + 20 * hashes bytes. Throws RangeError if a hash is not 20 chars. */
-export function writeScrapeRequest(
-  buf: Uint8Array,
-  connectionIdHigh: number,
-  connectionIdLow: number,
-  transactionId: number,
-  infoHashes: readonly string[],
-): number {
-  const total = UDP_SCRAPE_REQUEST_HEADER_LENGTH + 20 * infoHashes.length;
-  need(buf, total);
-  writeUint32BE(buf, 0, connectionIdHigh);
-  writeUint32BE(buf, 4, connectionIdLow);
-  writeUint32BE(buf, 8, UDP_ACTION_SCRAPE);
-  writeUint32BE(buf, 12, transactionId);
-  for (let i = 0, o = UDP_SCRAPE_REQUEST_HEADER_LENGTH; i < infoHashes.length; i++, o += 20) {
-    const h = infoHashes[i];
-    if (h.length !== 20) throw new RangeError('info hashes must be 20 chars');
-    writeLatin1(buf, o, h);
-  }
-  return total;
-}
-
-// ---------------------------------------------------------------- replies (client side)
-
-export interface UdpConnectReply {
-  readonly type: 'connect';
-  readonly transactionId: number;
-  readonly connectionIdHigh: number;
-  readonly connectionIdLow: number;
-}
-
-export interface UdpAnnounceReply {
-  readonly type: 'announce';
-  readonly transactionId: number;
-  readonly interval: number;
-  readonly leechers: number;
-  readonly seeders: number;
-  /** View into the datagram (no copy): `peerCount` entries of `peerLength` bytes. */
-  readonly peers: Uint8Array;
-  readonly peerCount: number;
-}
-
-export interface UdpScrapeReply {
-  readonly type: 'scrape';
-  readonly transactionId: number;
-  readonly stats: UdpScrapeStats[];
-}
-
-export interface UdpErrorReply {
-  readonly type: 'error';
-  readonly transactionId: number;
-  readonly message: string;
-}
-
-export interface UdpInvalidReply {
-  readonly type: 'invalid';
-  readonly reason: string;
-  /** Present whenever the datagram had at least 8 bytes. */
-  readonly transactionId?: number;
-}
-
-export type UdpReply = UdpConnectReply | UdpAnnounceReply | UdpScrapeReply | UdpErrorReply | UdpInvalidReply;
-
-/**
- * Parse a reply datagram as a client. Never throws. Strict about sizes: an
- * announce reply whose peer bytes are not a multiple of `peerLength`, or a
- * scrape reply whose body is not a multiple of 12 bytes, is invalid.
- * Error text is decoded as UTF-8 (malformed sequences become U+FFFD).
- */
-export function parseUdpReply(msg: Uint8Array, peerLength: 6 | 18): UdpReply {
-  const len = msg.length;
-  if (len < 8) return { type: 'invalid', reason: 'packet too short' };
-  const action = readUint32BE(msg, 0);
-  const transactionId = readUint32BE(msg, 4);
-  switch (action) {
-    case UDP_ACTION_CONNECT:
-      if (len < UDP_CONNECT_LENGTH) return { type: 'invalid', reason: 'connect reply too short', transactionId };
-      return {
-        type: 'connect',
-        transactionId,
-        connectionIdHigh: readUint32BE(msg, 8),
-        connectionIdLow: readUint32BE(msg, 12),
-      };
-    case UDP_ACTION_ANNOUNCE: {
-      if (len < UDP_ANNOUNCE_REPLY_HEADER_LENGTH) {
-        return { type: 'invalid', reason: 'announce reply too short', transactionId };
-      }
-      const peerBytes = len - UDP_ANNOUNCE_REPLY_HEADER_LENGTH;
-      if (peerLength !== 6 && peerLength !== 18) return { type: 'invalid', reason: 'bad peer length', transactionId };
-      if (peerBytes % peerLength !== 0) return { type: 'invalid', reason: 'partial peer entry', transactionId };
-      return {
-        type: 'announce',
-        transactionId,
-        interval: readUint32BE(msg, 8),
-        leechers: readUint32BE(msg, 12),
-        seeders: readUint32BE(msg, 16),
-        peers: msg.subarray(UDP_ANNOUNCE_REPLY_HEADER_LENGTH, len),
-        peerCount: peerBytes / peerLength,
-      };
-    }
-    case UDP_ACTION_SCRAPE: {
-      const body = len - UDP_SCRAPE_REPLY_HEADER_LENGTH;
-      if (body % 12 !== 0) return { type: 'invalid', reason: 'partial scrape entry', transactionId };
-      const count = body / 12;
-      const stats = new Array<UdpScrapeStats>(count);
-      for (let i = 0, o = UDP_SCRAPE_REPLY_HEADER_LENGTH; i < count; i++, o += 12) {
-        stats[i] = {
-          complete: readUint32BE(msg, o),
-          downloaded: readUint32BE(msg, o + 4),
-          incomplete: readUint32BE(msg, o + 8),
-        };
-      }
-      return { type: 'scrape', transactionId, stats };
-    }
-    case UDP_ACTION_ERROR:
-      return {
-        type: 'error',
-        transactionId,
-        message: asBuffer(msg).toString('utf8', UDP_ERROR_REPLY_HEADER_LENGTH, len),
-      };
-    default:
-      return { type: 'invalid', reason: 'unknown action', transactionId };
-  }
 }

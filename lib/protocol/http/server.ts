@@ -1,8 +1,8 @@
 /**
  * HTTP tracker codec (BEP 3, BEP 23 compact peers, BEP 7 IPv6 peers,
- * BEP 48 scrape). No sockets, no module state observable by callers.
+ * BEP 48 scrape), the tracker's half. No sockets, no module state observable
+ * by callers.
  *
- * Server side:
  * - `parseAnnounceQuery` / `parseScrapeQuery` take the raw query string
  *   exactly as received (the part after `?`; a leading `?` is tolerated),
  *   still percent-encoded. Each char of it is one byte of the request line;
@@ -11,8 +11,7 @@
  * - `encodeAnnounceReply` / `encodeScrapeReply` / `encodeFailure` build the
  *   bencoded body, sized first and allocated once.
  *
- * Client side (tests, load generator): `buildAnnounceQuery`,
- * `buildScrapeQuery`, `parseAnnounceReply`, `parseScrapeReply`.
+ * The client's half (queries, reply parsers) is client.ts.
  *
  * Query parsing rules (documented decisions):
  * - Parameter names are matched as sent (not percent-decoded); unknown
@@ -28,9 +27,10 @@
  *   negative, which means 0 ("default").
  */
 import { Buffer } from 'node:buffer';
-import { AnnounceEvent } from '../transport/messages.js';
-import { formatIp, hexValue, latin1From20, readUint16BE, writeLatin1 } from './binary.js';
-import { asDict, decode, type BencodeDict, type BencodeValue } from './bencode.js';
+import { AnnounceEvent } from '../../tracker/events.js';
+import { PathOnly, type RequestParams } from '../../tracker/params.js';
+import { formatIp, hexValue, latin1From20, readUint16BE, writeLatin1 } from '../binary.js';
+import { ANNOUNCE_ONLY, ANNOUNCE_PATH, decodeText, percentDecodeInto, QueryParams } from '../query.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const C_PERCENT = 37;
@@ -63,7 +63,14 @@ export interface HttpAnnounceParams {
   readonly key?: string;
   /** `trackerid` (percent-decoded, latin1), when sent. */
   readonly trackerId?: string;
+  /** The path, and the parameters not read above (ANNOUNCE_QUERY_KEYS), for the edge's hooks. */
+  readonly params: RequestParams;
 }
+
+/** The announce parameters the tracker reads itself; hooks see the others. */
+export const ANNOUNCE_QUERY_KEYS: ReadonlySet<string> = new Set([
+  'info_hash', 'peer_id', 'port', 'uploaded', 'downloaded', 'left', 'event', 'numwant', 'num_want', 'compact', 'no_peer_id', 'key', 'trackerid',
+]);
 
 export type HttpAnnounceParseResult =
   | { readonly ok: true; readonly value: HttpAnnounceParams }
@@ -72,33 +79,6 @@ export type HttpAnnounceParseResult =
 export type HttpScrapeParseResult =
   | { readonly ok: true; readonly infoHashes: string[]; readonly truncated: boolean }
   | { readonly ok: false; readonly error: string };
-
-/**
- * Percent-decode raw[s, e) into `out` (which has room for `max` bytes).
- * Returns the byte count, or -1 on a bad escape, a char > 0xFF, or more than
- * `max` bytes.
- */
-function percentDecodeInto(raw: string, s: number, e: number, out: Uint8Array, max: number): number {
-  let n = 0;
-  let i = s;
-  while (i < e) {
-    if (n === max) return -1;
-    let c = raw.charCodeAt(i);
-    if (c === C_PERCENT) {
-      if (i + 2 >= e) return -1;
-      const hi = hexValue(raw.charCodeAt(i + 1));
-      const lo = hexValue(raw.charCodeAt(i + 2));
-      if (hi < 0 || lo < 0) return -1;
-      c = (hi << 4) | lo;
-      i += 3;
-    } else {
-      if (c > 0xff) return -1;
-      i++;
-    }
-    out[n++] = c;
-  }
-  return n;
-}
 
 /**
  * Scratch space for decoding a 20-byte id. Private, used synchronously and
@@ -112,23 +92,6 @@ function decodeBinary20(raw: string, s: number, e: number): string | null {
   // At most 60 chars can encode 20 bytes; anything longer is wrong without a look.
   if (e - s > 60 || e - s < 20) return null;
   return percentDecodeInto(raw, s, e, ID_SCRATCH, 20) === 20 ? latin1From20(ID_SCRATCH, 0) : null;
-}
-
-/** Percent-decode raw[s, e) to a latin1 string, or null on a bad escape / char > 0xFF. */
-function decodeText(raw: string, s: number, e: number): string | null {
-  let plain = true;
-  for (let i = s; i < e; i++) {
-    const c = raw.charCodeAt(i);
-    if (c > 0xff) return null;
-    if (c === C_PERCENT) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) return raw.slice(s, e);
-  const out = Buffer.allocUnsafe(e - s);
-  const n = percentDecodeInto(raw, s, e, out, e - s);
-  return n < 0 ? null : out.toString('latin1', 0, n);
 }
 
 /** Non-negative decimal integer in raw[s, e), clamped to MAX_SAFE; -1 if empty or not all digits. */
@@ -190,9 +153,14 @@ function fail(error: string): { readonly ok: false; readonly error: string } {
  * would turn a leecher into a seeder); invalid uploaded, downloaded, numwant,
  * event, key, trackerid. uploaded/downloaded default to 0. event accepts
  * started, completed, stopped; empty, missing and `paused` (BEP 21) mean none.
+ * `path` is where the request was sent; `params` reports it with the
+ * parameters not read here.
  */
-export function parseAnnounceQuery(raw: string): HttpAnnounceParseResult {
+export function parseAnnounceQuery(raw: string, path: string = ANNOUNCE_PATH): HttpAnnounceParseResult {
   if (typeof raw !== 'string') return fail('invalid query');
+  // Set for a name this parser does not read (also for a repeated one, which
+  // the view skips): only then does the announce get a view of its own.
+  let extra = false;
   let ihS = -1, ihE = -1, pidS = -1, pidE = -1, portS = -1, portE = -1;
   let upS = -1, upE = -1, downS = -1, downE = -1, leftS = -1, leftE = -1;
   let evS = -1, evE = -1, nwS = -1, nwE = -1, cpS = -1, cpE = -1;
@@ -213,31 +181,41 @@ export function parseAnnounceQuery(raw: string): HttpAnnounceParseResult {
     switch (kl) {
       case 3:
         if (keyS < 0 && keyIs(raw, i, 'key')) (keyS = vs), (keyE = amp);
+        else extra = true;
         break;
       case 4:
         if (portS < 0 && keyIs(raw, i, 'port')) (portS = vs), (portE = amp);
         else if (leftS < 0 && keyIs(raw, i, 'left')) (leftS = vs), (leftE = amp);
+        else extra = true;
         break;
       case 5:
         if (evS < 0 && keyIs(raw, i, 'event')) (evS = vs), (evE = amp);
+        else extra = true;
         break;
       case 7:
         if (pidS < 0 && keyIs(raw, i, 'peer_id')) (pidS = vs), (pidE = amp);
         else if (nwS < 0 && keyIs(raw, i, 'numwant')) (nwS = vs), (nwE = amp);
         else if (cpS < 0 && keyIs(raw, i, 'compact')) (cpS = vs), (cpE = amp);
+        else extra = true;
         break;
       case 8:
         if (upS < 0 && keyIs(raw, i, 'uploaded')) (upS = vs), (upE = amp);
         else if (nwS < 0 && keyIs(raw, i, 'num_want')) (nwS = vs), (nwE = amp);
+        else extra = true;
         break;
       case 9:
         if (ihS < 0 && keyIs(raw, i, 'info_hash')) (ihS = vs), (ihE = amp);
         else if (tidS < 0 && keyIs(raw, i, 'trackerid')) (tidS = vs), (tidE = amp);
+        else extra = true;
         break;
       case 10:
         if (downS < 0 && keyIs(raw, i, 'downloaded')) (downS = vs), (downE = amp);
         else if (npS < 0 && keyIs(raw, i, 'no_peer_id')) (npS = vs), (npE = amp);
+        else extra = true;
         break;
+      default:
+        // An empty name ("&&", "&=x") is no parameter at all.
+        if (kl > 0) extra = true;
     }
     i = amp + 1;
   }
@@ -296,9 +274,10 @@ export function parseAnnounceQuery(raw: string): HttpAnnounceParseResult {
     trackerId = t;
   }
 
+  const params = extra ? new QueryParams(path, raw, ANNOUNCE_QUERY_KEYS) : path === ANNOUNCE_PATH ? ANNOUNCE_ONLY : new PathOnly(path);
   return {
     ok: true,
-    value: { infoHash, peerId, port, uploaded, downloaded, left, event, numwant, compact, noPeerId, key, trackerId },
+    value: { infoHash, peerId, port, uploaded, downloaded, left, event, numwant, compact, noPeerId, key, trackerId, params },
   };
 }
 
@@ -583,206 +562,4 @@ export function encodeFailure(reason: string): Buffer {
   o += buf.write(reason, o, 'utf8');
   buf[o] = 0x65;
   return buf;
-}
-
-// ---------------------------------------------------------------- client side: queries
-
-const HEX_UPPER = '0123456789ABCDEF';
-
-function isUnreserved(c: number): boolean {
-  return (
-    (c >= 0x41 && c <= 0x5a) || // A-Z
-    (c >= 0x61 && c <= 0x7a) || // a-z
-    (c >= 0x30 && c <= 0x39) || // 0-9
-    c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e // - . _ ~
-  );
-}
-
-/**
- * Percent-encode a latin1 binary string byte by byte (RFC 3986 unreserved
- * chars stay raw, everything else becomes %XX). Throws RangeError on a char
- * above 0xFF: binary strings never contain one.
- */
-export function percentEncodeBinary(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0xff) throw new RangeError('not a binary (latin1) string');
-    out += isUnreserved(c) ? s[i] : '%' + HEX_UPPER[c >>> 4] + HEX_UPPER[c & 15];
-  }
-  return out;
-}
-
-export interface HttpAnnounceQueryParams {
-  readonly infoHash: string;
-  readonly peerId: string;
-  readonly port: number;
-  readonly uploaded?: number;
-  readonly downloaded?: number;
-  /** Default 0. */
-  readonly left?: number;
-  readonly event?: AnnounceEvent;
-  readonly numwant?: number;
-  /** Default true (sent as compact=1). */
-  readonly compact?: boolean;
-  readonly noPeerId?: boolean;
-  readonly key?: string;
-  readonly trackerId?: string;
-}
-
-const EVENT_NAMES: readonly string[] = ['', 'completed', 'started', 'stopped'];
-
-/** Announce query string (without `?`), binary values percent-encoded. */
-export function buildAnnounceQuery(p: HttpAnnounceQueryParams): string {
-  let q =
-    'info_hash=' + percentEncodeBinary(p.infoHash) +
-    '&peer_id=' + percentEncodeBinary(p.peerId) +
-    '&port=' + p.port +
-    '&uploaded=' + (p.uploaded ?? 0) +
-    '&downloaded=' + (p.downloaded ?? 0) +
-    '&left=' + (p.left ?? 0);
-  if (p.event !== undefined && p.event !== AnnounceEvent.None) q += '&event=' + EVENT_NAMES[p.event];
-  if (p.numwant !== undefined) q += '&numwant=' + p.numwant;
-  q += p.compact === false ? '&compact=0' : '&compact=1';
-  if (p.noPeerId) q += '&no_peer_id=1';
-  if (p.key !== undefined) q += '&key=' + percentEncodeBinary(p.key);
-  if (p.trackerId !== undefined) q += '&trackerid=' + percentEncodeBinary(p.trackerId);
-  return q;
-}
-
-/** Scrape query string (without `?`): one `info_hash` per hash. */
-export function buildScrapeQuery(infoHashes: readonly string[]): string {
-  let q = '';
-  for (let i = 0; i < infoHashes.length; i++) {
-    q += (i === 0 ? 'info_hash=' : '&info_hash=') + percentEncodeBinary(infoHashes[i]);
-  }
-  return q;
-}
-
-// ---------------------------------------------------------------- client side: replies
-
-export interface HttpPeerEntry {
-  readonly ip: string;
-  readonly port: number;
-}
-
-export interface HttpAnnounceReplyDecoded {
-  readonly type: 'announce';
-  readonly interval: number;
-  readonly minInterval?: number;
-  readonly complete: number;
-  readonly incomplete: number;
-  readonly downloaded?: number;
-  /** Compact IPv4 peers (6-byte entries); empty when absent or in the dictionary model. */
-  readonly peers: Uint8Array;
-  /** Compact IPv6 peers (18-byte entries); empty when absent. */
-  readonly peers6: Uint8Array;
-  /** Dictionary-model peers, when `peers` was a list. */
-  readonly peerList?: HttpPeerEntry[];
-  readonly warning?: string;
-  readonly trackerId?: string;
-}
-
-export type HttpAnnounceReplyParseResult =
-  | HttpAnnounceReplyDecoded
-  | { readonly type: 'failure'; readonly reason: string }
-  | { readonly type: 'invalid'; readonly error: string };
-
-export type HttpScrapeReplyParseResult =
-  | { readonly type: 'scrape'; readonly files: Map<string, HttpScrapeStats> }
-  | { readonly type: 'failure'; readonly reason: string }
-  | { readonly type: 'invalid'; readonly error: string };
-
-const EMPTY = new Uint8Array(0);
-
-function num(v: BencodeValue | undefined): number | undefined {
-  return typeof v === 'number' ? v : undefined;
-}
-
-function bytesOf(v: BencodeValue | undefined): Buffer | undefined {
-  return Buffer.isBuffer(v) ? v : undefined;
-}
-
-type ReplyProblem = { readonly type: 'failure'; readonly reason: string } | { readonly type: 'invalid'; readonly error: string };
-
-/** The top-level dictionary of a reply, or the failure / decoding problem to return instead. */
-function decodeTop(body: Uint8Array): { readonly dict: BencodeDict } | { readonly problem: ReplyProblem } {
-  const r = decode(body);
-  if (!r.ok) return { problem: { type: 'invalid', error: `bencode: ${r.error} at ${r.offset}` } };
-  const dict = asDict(r.value);
-  if (dict === null) return { problem: { type: 'invalid', error: 'reply is not a dictionary' } };
-  const failure = bytesOf(dict['failure reason']);
-  if (failure !== undefined) return { problem: { type: 'failure', reason: failure.toString('utf8') } };
-  return { dict };
-}
-
-/** Decode an announce reply body as a client. Never throws. */
-export function parseAnnounceReply(body: Uint8Array): HttpAnnounceReplyParseResult {
-  const top = decodeTop(body);
-  if ('problem' in top) return top.problem;
-  const d = top.dict;
-  const interval = num(d['interval']);
-  const complete = num(d['complete']) ?? 0;
-  const incomplete = num(d['incomplete']) ?? 0;
-  if (interval === undefined) return { type: 'invalid', error: 'missing interval' };
-  const rawPeers = d['peers'];
-  let peers: Uint8Array = EMPTY;
-  let peerList: HttpPeerEntry[] | undefined;
-  if (Buffer.isBuffer(rawPeers)) {
-    if (rawPeers.length % 6 !== 0) return { type: 'invalid', error: 'partial compact peer' };
-    peers = rawPeers;
-  } else if (Array.isArray(rawPeers)) {
-    peerList = [];
-    for (const item of rawPeers) {
-      const pd = asDict(item);
-      const ip = pd === null ? undefined : bytesOf(pd['ip']);
-      const port = pd === null ? undefined : num(pd['port']);
-      if (ip === undefined || port === undefined) return { type: 'invalid', error: 'bad peer dictionary' };
-      peerList.push({ ip: ip.toString('latin1'), port });
-    }
-  } else if (rawPeers !== undefined) {
-    return { type: 'invalid', error: 'bad peers' };
-  }
-  const rawPeers6 = d['peers6'];
-  let peers6: Uint8Array = EMPTY;
-  if (Buffer.isBuffer(rawPeers6)) {
-    if (rawPeers6.length % 18 !== 0) return { type: 'invalid', error: 'partial compact peer6' };
-    peers6 = rawPeers6;
-  } else if (rawPeers6 !== undefined) {
-    return { type: 'invalid', error: 'bad peers6' };
-  }
-  const warning = bytesOf(d['warning message']);
-  const trackerId = bytesOf(d['tracker id']);
-  return {
-    type: 'announce',
-    interval,
-    minInterval: num(d['min interval']),
-    complete,
-    incomplete,
-    downloaded: num(d['downloaded']),
-    peers,
-    peers6,
-    peerList,
-    warning: warning?.toString('utf8'),
-    trackerId: trackerId?.toString('latin1'),
-  };
-}
-
-/** Decode a scrape reply body as a client; `files` is keyed by latin1 info-hash. Never throws. */
-export function parseScrapeReply(body: Uint8Array): HttpScrapeReplyParseResult {
-  const top = decodeTop(body);
-  if ('problem' in top) return top.problem;
-  const files = asDict(top.dict['files']);
-  if (files === null) return { type: 'invalid', error: 'missing files' };
-  const out = new Map<string, HttpScrapeStats>();
-  for (const hash of Object.keys(files)) {
-    const s = asDict(files[hash]);
-    if (s === null) return { type: 'invalid', error: 'bad file entry' };
-    out.set(hash, {
-      complete: num(s['complete']) ?? 0,
-      incomplete: num(s['incomplete']) ?? 0,
-      downloaded: num(s['downloaded']) ?? 0,
-    });
-  }
-  return { type: 'scrape', files: out };
 }

@@ -3,16 +3,15 @@
  * `bittorrent-tracker` client (lib/client/websocket-tracker.js) and by
  * aquatic_ws. No sockets, no module state observable by callers.
  *
- * Server side:
+ * This is the tracker's half:
  * - `parseWtMessage` takes one text frame (already UTF-8 decoded; a frame that
  *   is not valid UTF-8 decodes to U+FFFD, which no id accepts) and returns a
  *   discriminated union. It never throws.
  * - `encodeAnnounceReply`, `encodeOffer`, `encodeAnswer`, `encodeScrapeReply`,
  *   `encodeWtFailure` return the JSON text to send.
  *
- * Client side (tests, load generator): `encodeAnnounceRequest`,
- * `encodeAnswerRequest`, `encodeScrapeRequest`, `parseWtServerMessage`
- * (never throws).
+ * The client's half (tests, load generator) is client.ts; what both halves
+ * read and write the same way is json.ts.
  *
  * Wire representation: info_hash, peer_id, offer_id and to_peer_id are
  * 20-character "binary strings" (each char code 0..255 is one byte, i.e.
@@ -24,7 +23,8 @@
  * Parsing rules (documented decisions, strict like aquatic_ws):
  * - The frame must be a JSON object. Only own properties are read (a
  *   `__proto__` key, or anything on Object.prototype, never matters); unknown
- *   keys (trackerid, compact, ...) are ignored.
+ *   keys (trackerid, compact, ...) are not validated, only offered to hooks
+ *   through an announce's `params`.
  * - Ids must be strings of exactly 20 chars, each <= 0xFF.
  * - `left`, `uploaded`, `downloaded`: JSON null or missing, or an integer >= 0
  *   (values above Number.MAX_SAFE_INTEGER clamp to it). A null/missing `left`
@@ -66,19 +66,13 @@
  * what bounds the work per frame; parsing stays safe (no throw, no
  * recursion of ours) at any size.
  */
-import { AnnounceEvent } from '../transport/messages.js';
-import { isLatin1 } from './binary.js';
+import { AnnounceEvent } from '../../tracker/events.js';
+import { NO_PARAMS, type RequestParams } from '../../tracker/params.js';
+import { isId, isObject, own, parseObject, readSdp, sdpJson, type JsonObject, type WtSdp } from './json.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 // ---------------------------------------------------------------- types
-
-/** A WebRTC session description as relayed: only `type` and `sdp`. */
-export interface WtSdp {
-  /** "offer" in offers, "answer" in answers. */
-  readonly type: string;
-  readonly sdp: string;
-}
 
 export interface WtOfferIn {
   /** 20-char binary string chosen by the offerer. */
@@ -113,6 +107,8 @@ export interface WtAnnounceMessage {
   readonly offersTruncated: boolean;
   /** Set when the message relays an answer to an earlier offer (an own property, undefined otherwise). */
   readonly answer?: WtAnswerIn;
+  /** The message's keys not read here (WT_ANNOUNCE_KEYS), then the socket's path and query, for the edge's hooks. */
+  readonly params: RequestParams;
 }
 
 export interface WtScrapeMessage {
@@ -142,41 +138,44 @@ export interface WtParseLimits {
   readonly maxScrapeHashes: number;
 }
 
-// ---------------------------------------------------------------- shared helpers
+// ---------------------------------------------------------------- parse
 
-type JsonObject = { readonly [key: string]: unknown };
+/** The announce keys the tracker reads itself; hooks see the others. */
+export const WT_ANNOUNCE_KEYS: ReadonlySet<string> = new Set([
+  'action', 'info_hash', 'peer_id', 'event', 'left', 'uploaded', 'downloaded', 'numwant', 'offers', 'answer', 'to_peer_id', 'offer_id',
+]);
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** An own property only: never something inherited from (a possibly polluted) Object.prototype. */
-function own(o: JsonObject, key: string): unknown {
-  return Object.hasOwn(o, key) ? o[key] : undefined;
-}
-
-/** A 20-char binary string (info_hash, peer_id, offer_id, to_peer_id). */
-function isId(v: unknown): v is string {
-  return typeof v === 'string' && v.length === 20 && isLatin1(v);
+/** A JSON value for a hook: a string as it is, anything else as JSON text. */
+function paramText(v: unknown): string | undefined {
+  return v === undefined ? undefined : typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 /**
- * Parse `text` as a JSON object, or return null. A first non-blank char other
- * than `{` is rejected before JSON.parse sees (and possibly builds) anything.
+ * An announce frame's own keys that are not WT_ANNOUNCE_KEYS, then its
+ * socket's (the path and query of the upgrade request: a WebTorrent page
+ * cannot add keys to the reference client's messages, but it chooses the
+ * tracker URL). Read only when asked: the frame is already parsed, so this
+ * view holds it and nothing more.
  */
-function parseObject(text: unknown): JsonObject | null {
-  if (typeof text !== 'string') return null;
-  let i = 0;
-  let c = text.charCodeAt(0);
-  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++i);
-  if (c !== 0x7b) return null; // {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
+class FrameParams implements RequestParams {
+  constructor(
+    private readonly frame: JsonObject,
+    private readonly socket: RequestParams,
+  ) {}
+
+  get path(): string {
+    return this.socket.path;
   }
-  return isObject(v) ? v : null;
+
+  get(name: string): string | undefined {
+    return (WT_ANNOUNCE_KEYS.has(name) ? undefined : paramText(own(this.frame, name))) ?? this.socket.get(name);
+  }
+
+  entries(): [string, string][] {
+    const out: [string, string][] = [];
+    for (const key of Object.keys(this.frame)) if (!WT_ANNOUNCE_KEYS.has(key)) out.push([key, paramText(this.frame[key])!]);
+    return out.concat(this.socket.entries());
+  }
 }
 
 /** Integer >= 0 (clamped to MAX_SAFE), or -1 for anything else. JSON numbers are always finite. */
@@ -185,15 +184,6 @@ function count(v: unknown): number {
   return v > MAX_SAFE ? MAX_SAFE : v + 0; // + 0 turns -0 into 0
 }
 
-/** {type: expectedType, sdp: string} as a fresh object with exactly those two keys, or null. */
-function readSdp(v: unknown, expectedType: 'offer' | 'answer'): WtSdp | null {
-  if (!isObject(v)) return null;
-  const sdp = own(v, 'sdp');
-  if (typeof sdp !== 'string' || own(v, 'type') !== expectedType) return null;
-  return { type: expectedType, sdp };
-}
-
-// ---------------------------------------------------------------- server side: parse
 
 /** Always all four keys as own properties (see "Results" in the header). */
 function invalid(reason: string, action?: 'announce' | 'scrape', infoHash?: string): WtInvalidMessage {
@@ -223,7 +213,7 @@ function optionalCount(v: unknown, missing: number): number {
   return v === undefined || v === null ? missing : count(v);
 }
 
-function parseAnnounce(m: JsonObject, limits: WtParseLimits): WtInbound {
+function parseAnnounce(m: JsonObject, limits: WtParseLimits, socket: RequestParams): WtInbound {
   const infoHash = own(m, 'info_hash');
   if (!isId(infoHash)) return invalid('invalid info_hash', 'announce');
   const peerId = own(m, 'peer_id');
@@ -278,6 +268,7 @@ function parseAnnounce(m: JsonObject, limits: WtParseLimits): WtInbound {
   if (rawAnswer === undefined || rawAnswer === null) {
     return {
       type: 'announce', infoHash, peerId, event, left, uploaded, downloaded, numwant, offers, offersTruncated, answer: undefined,
+      params: new FrameParams(m, socket),
     };
   }
   const answer = readSdp(rawAnswer, 'answer');
@@ -298,6 +289,7 @@ function parseAnnounce(m: JsonObject, limits: WtParseLimits): WtInbound {
     offers,
     offersTruncated,
     answer: { toPeerId, offerId, answer },
+    params: new FrameParams(m, socket),
   };
 }
 
@@ -327,17 +319,21 @@ function parseScrape(m: JsonObject, limits: WtParseLimits): WtInbound {
   return { type: 'scrape', infoHashes, truncated };
 }
 
-/** Parse one client frame. Never throws. */
-export function parseWtMessage(text: string, limits: WtParseLimits): WtInbound {
+/**
+ * Parse one client frame. `socket` is what the socket's upgrade request
+ * carried (its path and query), which an announce's `params` fall back to.
+ * Never throws.
+ */
+export function parseWtMessage(text: string, limits: WtParseLimits, socket: RequestParams = NO_PARAMS): WtInbound {
   const m = parseObject(text);
   if (m === null) return invalid('invalid message: expected a JSON object');
   const action = own(m, 'action');
-  if (action === 'announce') return parseAnnounce(m, limits);
+  if (action === 'announce') return parseAnnounce(m, limits, socket);
   if (action === 'scrape') return parseScrape(m, limits);
   return invalid(action === undefined ? 'missing action' : 'invalid action');
 }
 
-// ---------------------------------------------------------------- server side: encode
+// ---------------------------------------------------------------- encode
 
 /** A non-negative integer for a JSON count field (NaN and negatives -> 0, fractions floored, clamped to MAX_SAFE). */
 function wireCount(v: number): number {
@@ -372,10 +368,6 @@ export function encodeAnnounceReply(p: WtAnnounceReplyParams): string {
     ',"incomplete":' + wireCount(p.incomplete);
   if (p.warning !== undefined) s += ',"warning message":' + q(p.warning);
   return s + '}';
-}
-
-function sdpJson(d: WtSdp): string {
-  return '{"type":' + q(d.type) + ',"sdp":' + q(d.sdp) + '}';
 }
 
 export interface WtOfferOutParams {
@@ -461,225 +453,4 @@ export function encodeWtFailure(reason: string, ctx: WtFailureContext = {}): str
   if (ctx.action !== undefined) s += ',"action":' + q(ctx.action);
   if (ctx.infoHash !== undefined) s += ',"info_hash":' + q(ctx.infoHash);
   return s + '}';
-}
-
-// ---------------------------------------------------------------- client side: encode
-
-/** A JSON number, or null for NaN/Infinity (what JSON.stringify does). */
-function jsonNumber(v: number): string {
-  return Number.isFinite(v) ? String(v) : 'null';
-}
-
-const EVENT_NAMES: readonly (string | undefined)[] = [undefined, 'completed', 'started', 'stopped'];
-
-export interface WtOfferOut {
-  readonly offerId: string;
-  readonly offer: WtSdp;
-}
-
-export interface WtAnnounceRequestParams {
-  readonly infoHash: string;
-  readonly peerId: string;
-  /** None (the default) omits `event`, like the reference client's update(). */
-  readonly event?: AnnounceEvent;
-  /** Omitted when undefined; null is sent as null (metadata not known yet). */
-  readonly left?: number | null;
-  /** Default 0 (always sent, like the reference client). */
-  readonly uploaded?: number;
-  /** Default 0. */
-  readonly downloaded?: number;
-  /** Omitted when undefined. */
-  readonly numwant?: number;
-  /** Omitted when undefined. */
-  readonly offers?: readonly WtOfferOut[];
-  /** Sent as `trackerid` when given. */
-  readonly trackerId?: string;
-}
-
-/** An announce as the reference client sends it (numbers are sent as given; NaN/Infinity become null). */
-export function encodeAnnounceRequest(p: WtAnnounceRequestParams): string {
-  let s =
-    '{"action":"announce","info_hash":' + q(p.infoHash) +
-    ',"peer_id":' + q(p.peerId) +
-    ',"uploaded":' + jsonNumber(p.uploaded ?? 0) +
-    ',"downloaded":' + jsonNumber(p.downloaded ?? 0);
-  if (p.left !== undefined) s += ',"left":' + (p.left === null ? 'null' : jsonNumber(p.left));
-  const eventName = p.event === undefined ? undefined : EVENT_NAMES[p.event];
-  if (eventName !== undefined) s += ',"event":"' + eventName + '"';
-  if (p.numwant !== undefined) s += ',"numwant":' + jsonNumber(p.numwant);
-  if (p.offers !== undefined) {
-    s += ',"offers":[';
-    for (let i = 0; i < p.offers.length; i++) {
-      const o = p.offers[i];
-      s += (i === 0 ? '' : ',') + '{"offer":' + sdpJson(o.offer) + ',"offer_id":' + q(o.offerId) + '}';
-    }
-    s += ']';
-  }
-  if (p.trackerId !== undefined) s += ',"trackerid":' + q(p.trackerId);
-  return s + '}';
-}
-
-export interface WtAnswerRequestParams {
-  readonly infoHash: string;
-  /** The answerer (the sender). */
-  readonly peerId: string;
-  /** The offerer. */
-  readonly toPeerId: string;
-  readonly offerId: string;
-  readonly answer: WtSdp;
-  readonly trackerId?: string;
-}
-
-/** The reference client's answer message: `{action, info_hash, peer_id, to_peer_id, answer, offer_id}`. */
-export function encodeAnswerRequest(p: WtAnswerRequestParams): string {
-  let s =
-    '{"action":"announce","info_hash":' + q(p.infoHash) +
-    ',"peer_id":' + q(p.peerId) +
-    ',"to_peer_id":' + q(p.toPeerId) +
-    ',"answer":' + sdpJson(p.answer) +
-    ',"offer_id":' + q(p.offerId);
-  if (p.trackerId !== undefined) s += ',"trackerid":' + q(p.trackerId);
-  return s + '}';
-}
-
-/** `{"action":"scrape","info_hash":<hash or [hashes]>}`: a single string is sent as a string, an array as an array. */
-export function encodeScrapeRequest(infoHashes: string | readonly string[]): string {
-  if (typeof infoHashes === 'string') return '{"action":"scrape","info_hash":' + q(infoHashes) + '}';
-  let s = '{"action":"scrape","info_hash":[';
-  for (let i = 0; i < infoHashes.length; i++) s += (i === 0 ? '' : ',') + q(infoHashes[i]);
-  return s + ']}';
-}
-
-// ---------------------------------------------------------------- client side: parse
-
-export interface WtAnnounceReplyDecoded {
-  readonly type: 'announce';
-  readonly infoHash: string;
-  readonly interval: number;
-  readonly complete: number;
-  readonly incomplete: number;
-  /** `warning message`, or undefined (always an own property). */
-  readonly warning?: string;
-}
-
-export interface WtOfferDecoded {
-  readonly type: 'offer';
-  readonly infoHash: string;
-  /** The offerer. */
-  readonly peerId: string;
-  readonly offerId: string;
-  readonly offer: WtSdp;
-}
-
-export interface WtAnswerDecoded {
-  readonly type: 'answer';
-  readonly infoHash: string;
-  /** The answerer. */
-  readonly peerId: string;
-  readonly offerId: string;
-  readonly answer: WtSdp;
-}
-
-export interface WtScrapeReplyDecoded {
-  readonly type: 'scrape';
-  /** Keyed by 20-char binary info-hash. */
-  readonly files: Map<string, WtScrapeStats>;
-}
-
-export interface WtFailureDecoded {
-  readonly type: 'failure';
-  readonly reason: string;
-  /** Own properties, undefined when the frame had no valid action / info_hash. */
-  readonly action?: 'announce' | 'scrape';
-  readonly infoHash?: string;
-}
-
-export type WtServerMessage =
-  | WtAnnounceReplyDecoded
-  | WtOfferDecoded
-  | WtAnswerDecoded
-  | WtScrapeReplyDecoded
-  | WtFailureDecoded
-  | { readonly type: 'invalid'; readonly reason: string };
-
-function clientInvalid(reason: string): { readonly type: 'invalid'; readonly reason: string } {
-  return { type: 'invalid', reason };
-}
-
-/** Optional non-negative number (any finite value; missing/null -> 0), or -1. */
-function replyNumber(v: unknown): number {
-  if (v === undefined || v === null) return 0;
-  return typeof v === 'number' && v >= 0 ? v : -1;
-}
-
-function parseScrapeStats(v: unknown): WtScrapeStats | null {
-  if (!isObject(v)) return null;
-  const complete = replyNumber(own(v, 'complete'));
-  const incomplete = replyNumber(own(v, 'incomplete'));
-  const downloaded = replyNumber(own(v, 'downloaded'));
-  if (complete < 0 || incomplete < 0 || downloaded < 0) return null;
-  return { complete, incomplete, downloaded };
-}
-
-/**
- * Decode one server frame as a client. Never throws. A `failure reason`
- * wins over everything else; an announce frame is an offer if it carries
- * `offer`, an answer if it carries `answer`, otherwise an announce reply
- * (which needs `interval`).
- */
-export function parseWtServerMessage(text: string): WtServerMessage {
-  const m = parseObject(text);
-  if (m === null) return clientInvalid('not a JSON object');
-  const rawAction = own(m, 'action');
-  const action = rawAction === 'announce' || rawAction === 'scrape' ? rawAction : undefined;
-
-  const failure = own(m, 'failure reason');
-  if (failure !== undefined) {
-    if (typeof failure !== 'string') return clientInvalid('invalid failure reason');
-    const infoHash = own(m, 'info_hash');
-    return { type: 'failure', reason: failure, action, infoHash: isId(infoHash) ? infoHash : undefined };
-  }
-
-  if (action === 'scrape') {
-    const files = own(m, 'files');
-    if (!isObject(files)) return clientInvalid('missing files');
-    const out = new Map<string, WtScrapeStats>();
-    for (const hash of Object.keys(files)) {
-      if (!isId(hash)) return clientInvalid('invalid info_hash in files');
-      const stats = parseScrapeStats(files[hash]);
-      if (stats === null) return clientInvalid('invalid file entry');
-      out.set(hash, stats);
-    }
-    return { type: 'scrape', files: out };
-  }
-  if (action !== 'announce') return clientInvalid('invalid action');
-
-  const infoHash = own(m, 'info_hash');
-  if (!isId(infoHash)) return clientInvalid('invalid info_hash');
-  const rawOffer = own(m, 'offer');
-  const rawAnswer = own(m, 'answer');
-  if (rawOffer !== undefined || rawAnswer !== undefined) {
-    const peerId = own(m, 'peer_id');
-    if (!isId(peerId)) return clientInvalid('invalid peer_id');
-    const offerId = own(m, 'offer_id');
-    if (!isId(offerId)) return clientInvalid('invalid offer_id');
-    if (rawOffer !== undefined) {
-      if (rawAnswer !== undefined) return clientInvalid('both offer and answer');
-      const offer = readSdp(rawOffer, 'offer');
-      if (offer === null) return clientInvalid('invalid offer');
-      return { type: 'offer', infoHash, peerId, offerId, offer };
-    }
-    const answer = readSdp(rawAnswer, 'answer');
-    if (answer === null) return clientInvalid('invalid answer');
-    return { type: 'answer', infoHash, peerId, offerId, answer };
-  }
-
-  const interval = own(m, 'interval');
-  if (typeof interval !== 'number' || interval < 0) return clientInvalid('invalid interval');
-  const complete = replyNumber(own(m, 'complete'));
-  const incomplete = replyNumber(own(m, 'incomplete'));
-  if (complete < 0 || incomplete < 0) return clientInvalid('invalid counts');
-  const warning = own(m, 'warning message');
-  if (warning !== undefined && typeof warning !== 'string') return clientInvalid('invalid warning message');
-  return { type: 'announce', infoHash, interval, complete, incomplete, warning };
 }

@@ -1,0 +1,56 @@
+import type { AnnounceEvent } from './events.js';
+import type { RequestParams } from './params.js';
+
+/** A UDP or HTTP announce, as the swarm that owns its torrent needs it. */
+export interface AnnounceRequest {
+  readonly type: 'announce';
+  /** 20-byte info-hash as a latin1 string. */
+  readonly infoHash: string;
+  /** 20-byte peer id as a latin1 string (not stored for UDP/HTTP peers). */
+  readonly peerId: string;
+  /**
+   * The announcing peer as a compact endpoint (see peer.ts): 6 bytes for
+   * IPv4, 18 bytes for IPv6 (never an IPv4-mapped IPv6 address). Taken from
+   * the packet source, never from a client-supplied `ip` field. The port is
+   * never 0.
+   */
+  readonly endpoint: Uint8Array;
+  readonly event: AnnounceEvent;
+  /** Bytes left to download; 0 means seeder. */
+  readonly left: number;
+  /** Peers wanted; <= 0 means "the configured default". */
+  readonly numwant: number;
+}
+
+/**
+ * A UDP or HTTP announce as the edge's frontend parsed it: what the swarm
+ * needs, and what only the edge's hooks read. The extra fields stay on the
+ * edge (proto/tracker.proto carries AnnounceRequest's fields only): hooks
+ * run there, and no swarm logic uses them yet. Transfer accounting, when it
+ * comes, runs on the swarm and will add uploaded/downloaded to the wire.
+ */
+export interface ClientAnnounce extends AnnounceRequest {
+  /** Bytes uploaded since the client's `started`, as it reports them (clamped to 2^53 - 1). */
+  readonly uploaded: number;
+  /** Bytes downloaded since the client's `started`, as it reports them (clamped to 2^53 - 1). */
+  readonly downloaded: number;
+  readonly params: RequestParams;
+}
+
+export interface AnnounceReply {
+  readonly type: 'announce';
+  /** Seconds until the next regular announce (already varied a little). */
+  readonly interval: number;
+  readonly minInterval: number;
+  /** Seeders. */
+  readonly complete: number;
+  /** Leechers. */
+  readonly incomplete: number;
+  /** Completed downloads seen for this torrent. */
+  readonly downloaded: number;
+  /**
+   * Compact endpoints of the announcer's own address family, concatenated:
+   * 6 bytes each for IPv4 announcers, 18 bytes each for IPv6 announcers.
+   */
+  readonly peers: Uint8Array;
+}
