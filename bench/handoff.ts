@@ -43,6 +43,7 @@ import { Swarm } from '../services/swarm/swarm.js';
 import { metricIn, metricSum, startCluster, type Cluster, type ClusterNode } from '../tests/support/cluster.js';
 import { RawHttpConnection, decodeCompactPeers, endpointKey } from '../tests/support/integration-helpers.js';
 import { startRedisServer } from '../tests/support/redis-server.js';
+import { DEFAULT_MODEL, describePeerPool } from './loadtest/model.js';
 import { parseRunArgs } from './loadtest/options.js';
 import { runLoadtest } from './loadtest/runner.js';
 
@@ -50,9 +51,6 @@ const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 const KEY_PREFIX = 'handoff-bench:';
 const PEERS_PER_TORRENT = 12;
-
-/** The generator and the checker are a few loopback addresses standing for many clients. */
-const LIFTED = ['--store.newTorrentsPerSecond=0', '--store.maxPeersPerAddressPerTorrent=1024', '--store.maxPeersPerAddressPerReply=1000', '--http.maxConnectionsPerAddress=1000000'];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -279,7 +277,7 @@ async function underLoad(cluster: Cluster, peers: number, duration: number, out:
   const edge = cluster.edges[0];
   const { config } = parseRunArgs([
     'http', '--target', `127.0.0.1:${edge.port}`, '--engine', 'c', '--connections', '32', '--torrents', '100000',
-    '--ports-per-source', '1000', '--duration', String(duration), '--warmup', '5', '--timeout', '5000', '--quiet',
+    '--duration', String(duration), '--warmup', '5', '--timeout', '5000', '--quiet',
   ]);
   const steps: string[] = [];
   let rescale: Promise<void> = Promise.resolve();
@@ -310,7 +308,7 @@ async function underLoad(cluster: Cluster, peers: number, duration: number, out:
   out.push(
     '## 2. 3 -> 4 -> 3 swarms under load',
     '',
-    `HTTP announces and scrapes from the C generator (32 keep-alive connections, closed loop, 100,000 torrents, Zipf, 8 source addresses x 1,000 ports so no address passes store.maxPeersPerAddressPerTorrent) through one edge, ${duration} s measured after 5 s of warm-up; ` +
+    `HTTP announces and scrapes from the C generator (32 keep-alive connections, closed loop, 100,000 torrents, Zipf; peers: ${describePeerPool(DEFAULT_MODEL)}) through one edge running with its production limits, ${duration} s measured after 5 s of warm-up; ` +
       `inside the window a swarm is added (it pulls its slots, then is listed) and another removed (marked draining: it pushes its slots; then SIGTERM). ` +
       `Then every torrent of the ${peers.toLocaleString('en')}-peer set is announced to once through the edge and its reply checked for each of its peers.`,
     '',
@@ -349,7 +347,6 @@ async function main(): Promise<void> {
       edges: 1,
       logLevel: 'warn',
       readyTimeoutMs: 180_000,
-      extraArgs: LIFTED,
       // The first three restore the set; swarms added later start empty and get their slots by handoff only.
       nodeArgs: (name, role) =>
         role === 'swarm' && /^swarm-[012]$/.test(name)
