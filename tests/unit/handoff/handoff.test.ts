@@ -5,6 +5,7 @@
  *
  * - a joining swarm pulls exactly the slots it will own; after the table
  *   change the old owners push only the slots changed since, then drop them;
+ *   announces that reached the new owner first are kept (the push merges);
  * - a draining swarm hands everything to the owners under the table
  *   without it; a swarm stopped in place hands everything too, and gets it
  *   back by pulling when it comes back (a rolling restart without Redis);
@@ -138,6 +139,42 @@ describe('handoff between swarms', () => {
     assert.equal(unchanged, slotsHeld(c, moving).length - 1, 'every other slot was left out: the new owner had it');
     assert.deepEqual([...a.released, ...b.released].sort((x, y) => x - y), slotsHeld(c, moving), 'the old owners no longer snapshot them');
     assert.deepEqual([a, b, c].flatMap((n) => n.failures), []);
+  });
+
+  test('announces that reach the new owner before the old owner\'s push are kept: the push merges under them (latest announce wins)', async () => {
+    const lab = newLab();
+    const r = mulberry32(SEED ^ 0x1009);
+    const [a, b] = await lab.nodes(['swarm-a', 'swarm-b']);
+    const torrents = hashes(200, r);
+    const before = SlotTable.build(['swarm-a', 'swarm-b']);
+    fill(lab, before, torrents, 1500, r);
+    const [c] = await lab.nodes(['swarm-c'], {}, ['swarm-a', 'swarm-b']);
+    await c.handoff.join();
+    const next = SlotTable.build(['swarm-a', 'swarm-b', 'swarm-c']);
+    const hash = torrents.find((h) => next.ownerOf(h) === 'swarm-c')!;
+    const old = lab.node(before.ownerOf(hash)!);
+
+    // After the pull, the old owner still serves the torrent: peer P arrives as a leecher, so the slot is pushed.
+    const p = Uint8Array.of(10, 7, 7, 7, 0x1a, 0xe1);
+    lab.clock.t += 1;
+    old.t.swarm.handle([req(hash, p, { left: 100 })]);
+    // Edges on the new table reach swarm-c before the old owner has pushed: P completes there, Y and a WebTorrent peer are new.
+    const y = Uint8Array.of(10, 8, 8, 8, 0x1a, 0xe1);
+    lab.clock.t += 1;
+    c.t.swarm.handle([req(hash, p, { left: 0, event: AnnounceEvent.Completed }), req(hash, y, { left: 100 })]);
+    c.t.swarm.handle([{ type: 'wt-announce', infoHash: hash, peerId: peerIdOf(77), from: { edge: 'edge-1', socket: 977 }, event: AnnounceEvent.None, seeder: false, offers: [] }]);
+    const expected = mergeDumps(dump(old.t.swarm, [hash]), dump(c.t.swarm, [hash]));
+
+    lab.setMembers(['swarm-a', 'swarm-b', 'swarm-c']);
+    await settled([a, b, c], 'the old owners to hand over');
+    assert.ok(old.stats.slotsPushed >= 1, 'the old owner pushed the changed slot');
+    const held = dump(c.t.swarm, [hash]);
+    assert.deepEqual(lines(held), lines(expected), 'the new owner holds both sides, merged by the snapshot rules');
+    const hex = (s: string | Uint8Array): string => Buffer.from(typeof s === 'string' ? Buffer.from(s, 'latin1') : s).toString('hex');
+    assert.equal(held.peers.get(`${hex(hash)} v4 ${hex(y)}`)?.seeder, false, 'Y, announced to the new owner only, is kept');
+    assert.deepEqual(held.peers.get(`${hex(hash)} v4 ${hex(p)}`), { lastSeen: lab.clock.t, seeder: true, completed: true }, 'P keeps its later announce (a seeder), not the pushed older one');
+    assert.equal(held.peers.get(`${hex(hash)} wt ${hex(peerIdOf(77))}`)?.socket, 977, 'the WebTorrent peer announced to the new owner is kept, with its socket');
+    assert.deepEqual(slotsHeld(old, [hash]), [], 'the old owner dropped the slot');
   });
 
   test('a swarm marked draining hands every slot to its owner under the table without it, then holds nothing', async () => {
