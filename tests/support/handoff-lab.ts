@@ -43,6 +43,13 @@ export class LabNode {
   readonly failures: unknown[] = [];
   /** Slots released from snapshots by the handoff. */
   readonly released: number[] = [];
+  /** What the process counts as tracker_limit_hits_total{limit="cluster.handoffDeadlineSeconds"}. */
+  readonly deadlineHits = {
+    value: 0,
+    inc(): void {
+      this.value++;
+    },
+  };
   server: GrpcSwarmServer | undefined;
   address = '';
   private readonly peers: HandoffPeers;
@@ -74,6 +81,7 @@ export class LabNode {
         stats: this.stats,
         logger: createLogger({ level: process.env.TRACKER_TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error' }),
         failures,
+        deadlineHit: this.deadlineHits,
       },
       { deadlineMs: 10_000, budgetMs: 4, retryDelayMs: 20, reconcileDelayMs: 200, retryIntervalMs: 500, ...options.handoff },
     );

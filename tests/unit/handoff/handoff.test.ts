@@ -11,7 +11,8 @@
  *   back by pulling when it comes back (a rolling restart without Redis);
  * - a successor that is leaving too is passed over, an unreachable one after
  *   bounded tries; with nobody left the peers not handed off are counted and
- *   left to the final snapshot;
+ *   left to the final snapshot; one that never answers holds a stopping swarm
+ *   only until the deadline, which is counted as a limit hit;
  * - a push of what changed since a pull is refused by a swarm that restarted
  *   since, and everything is pushed instead;
  * - only a swarm that proves the cluster token may pull or push;
@@ -23,6 +24,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { SlotTable, slotOf } from '../../../lib/cluster/slot-table.js';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { HandoffClient } from '../../../lib/transport/grpc/handoff-client.js';
@@ -268,6 +270,52 @@ describe('handoff between swarms', () => {
     assert.equal(x.stats.unsentPeers, held, 'every peer not handed off is counted');
     assert.equal(x.stats.incomplete.stop, 1);
     for (const slot of new Set(alone.map(slotOf))) assert.equal(x.handoff.snapshotOwns(slot), true, 'the final snapshot writes what could not be handed off');
+  });
+
+  test('a successor that takes the connection and never answers holds a stopping swarm only until cluster.handoffDeadlineSeconds: the cut is a limit hit, and every peer not handed off is counted', async (t) => {
+    const options = { handoff: { deadlineMs: 1500, attempts: 1000 } };
+    /** swarm-x holds peers of its own slots only, and stops in place. */
+    const setup = async (lab: HandoffLab, seed: number): Promise<{ x: LabNode; y: LabNode; torrents: string[]; held: number }> => {
+      const r = mulberry32(SEED ^ seed);
+      const [x, y] = await lab.nodes(['swarm-x', 'swarm-y'], options);
+      const table = SlotTable.build(['swarm-x', 'swarm-y']);
+      const torrents = hashes(100, r).filter((h) => table.ownerOf(h) === 'swarm-x');
+      fill(lab, table, torrents, 400, r);
+      const held = torrents.reduce((n, h) => n + x.t.swarm.peers.peersOf(h, 4).length + x.t.swarm.peers.peersOf(h, 6).length + x.t.swarm.webtorrent.peersOf(h).length, 0);
+      assert.ok(held > 0);
+      return { x, y, torrents, held };
+    };
+
+    // Control: with swarm-y answering, the same stop hands everything over and hits no limit.
+    const control = await setup(newLab(), 0x100a);
+    await control.x.handoff.stop();
+    assert.equal(control.x.stats.unsentPeers, 0);
+    assert.equal(control.x.deadlineHits.value, 0);
+    assert.equal(control.y.t.swarm.slots.slotPeerCount(slotOf(control.torrents[0])) > 0, true, 'swarm-y took the slots');
+
+    // swarm-y frozen: its port takes connections and never speaks.
+    const held: Socket[] = [];
+    const hole = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const socket of held) socket.destroy();
+      hole.close();
+    });
+    const lab = newLab();
+    const { x, y, torrents, held: peers } = await setup(lab, 0x100a);
+    y.crash();
+    y.address = `127.0.0.1:${(hole.address() as AddressInfo).port}`;
+    lab.setMembers(['swarm-x', 'swarm-y']);
+    const started = Date.now();
+    await x.handoff.stop();
+    const took = Date.now() - started;
+    assert.ok(took < 1500 + 15_000, `stop returned ${took} ms after it began (deadline 1500 ms)`);
+    assert.ok(held.length > 0, 'swarm-x did call the frozen swarm');
+    assert.equal(x.deadlineHits.value, 1, 'counted once as tracker_limit_hits_total{limit="cluster.handoffDeadlineSeconds"}');
+    assert.equal(x.stats.failures.deadline, 1);
+    assert.equal(x.stats.incomplete.stop, 1);
+    assert.equal(x.stats.unsentPeers, peers, 'every peer not handed off is counted');
+    for (const slot of new Set(torrents.map(slotOf))) assert.equal(x.handoff.snapshotOwns(slot), true, 'the final snapshot writes what could not be handed off');
   });
 
   test('a push of what changed since a pull is refused by a swarm that restarted since; everything is pushed instead', async () => {
