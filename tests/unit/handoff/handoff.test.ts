@@ -12,7 +12,8 @@
  * - a successor that is leaving too is passed over, an unreachable one after
  *   bounded tries; with nobody left the peers not handed off are counted and
  *   left to the final snapshot; one that never answers holds a stopping swarm
- *   only until the deadline, which is counted as a limit hit;
+ *   only until the deadline, which is counted as a limit hit; a joining
+ *   swarm whose holder never answers is ready at the deadline with the rest;
  * - a push of what changed since a pull is refused by a swarm that restarted
  *   since, and everything is pushed instead;
  * - only a swarm that proves the cluster token may pull or push;
@@ -102,6 +103,27 @@ async function settled(nodes: readonly LabNode[], what: string): Promise<void> {
 
 const where = `PROTOCOL_TEST_SEED=${SEED}`;
 
+/**
+ * `node` frozen, as a SIGSTOPped process looks to callers: it stops serving,
+ * and its address now takes connections and never speaks. Returns the
+ * connections taken.
+ */
+async function freeze(lab: HandoffLab, node: LabNode, t: { after(fn: () => void): void }): Promise<Socket[]> {
+  const taken: Socket[] = [];
+  const hole = createServer((socket) => void taken.push(socket));
+  await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const socket of taken) socket.destroy();
+    hole.close();
+  });
+  node.crash();
+  node.address = `127.0.0.1:${(hole.address() as AddressInfo).port}`;
+  const { members, draining } = node.membership.snapshot();
+  lab.setMembers(members.map((m) => m.name), draining.map((m) => m.name));
+  return taken;
+}
+
+
 describe('handoff between swarms', () => {
   test('a joining swarm pulls exactly the slots it will own; after the table change the old owners push only what changed since, then drop them', async () => {
     const lab = newLab();
@@ -122,6 +144,7 @@ describe('handoff between swarms', () => {
     assert.deepEqual(lines(dump(c.t.swarm, moving)), lines(union([a, b], moving)), `the pull brought every peer of the slots it will own (${where})`);
     assert.deepEqual(lines(dump(c.t.swarm, staying)), [], 'and nothing else');
     assert.equal(c.stats.peersPulled, before.peers.size - union([a, b], staying).peers.size);
+    assert.equal(c.deadlineHits.value, 0, 'a pull that completes hits no limit');
 
     // One torrent that moves gets a new peer on its old owner between the pull and the switch.
     const changed = moving[0];
@@ -293,29 +316,47 @@ describe('handoff between swarms', () => {
     assert.equal(control.x.deadlineHits.value, 0);
     assert.equal(control.y.t.swarm.slots.slotPeerCount(slotOf(control.torrents[0])) > 0, true, 'swarm-y took the slots');
 
-    // swarm-y frozen: its port takes connections and never speaks.
-    const held: Socket[] = [];
-    const hole = createServer((socket) => void held.push(socket));
-    await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
-    t.after(() => {
-      for (const socket of held) socket.destroy();
-      hole.close();
-    });
     const lab = newLab();
     const { x, y, torrents, held: peers } = await setup(lab, 0x100a);
-    y.crash();
-    y.address = `127.0.0.1:${(hole.address() as AddressInfo).port}`;
-    lab.setMembers(['swarm-x', 'swarm-y']);
+    const taken = await freeze(lab, y, t);
     const started = Date.now();
     await x.handoff.stop();
     const took = Date.now() - started;
     assert.ok(took < 1500 + 15_000, `stop returned ${took} ms after it began (deadline 1500 ms)`);
-    assert.ok(held.length > 0, 'swarm-x did call the frozen swarm');
+    assert.ok(taken.length > 0, 'swarm-x did call the frozen swarm');
     assert.equal(x.deadlineHits.value, 1, 'counted once as tracker_limit_hits_total{limit="cluster.handoffDeadlineSeconds"}');
     assert.equal(x.stats.failures.deadline, 1);
     assert.equal(x.stats.incomplete.stop, 1);
     assert.equal(x.stats.unsentPeers, peers, 'every peer not handed off is counted');
     for (const slot of new Set(torrents.map(slotOf))) assert.equal(x.handoff.snapshotOwns(slot), true, 'the final snapshot writes what could not be handed off');
+  });
+
+  test('a joining swarm whose holder never answers is ready at cluster.handoffDeadlineSeconds with what the others gave: the cut is a limit hit', async (t) => {
+    const lab = newLab();
+    const r = mulberry32(SEED ^ 0x100b);
+    const options = { handoff: { deadlineMs: 1500, attempts: 1000 } };
+    const [a, b] = await lab.nodes(['swarm-a', 'swarm-b'], options);
+    const torrents = hashes(200, r);
+    const before = SlotTable.build(['swarm-a', 'swarm-b']);
+    fill(lab, before, torrents, 1500, r);
+    const next = SlotTable.build(['swarm-a', 'swarm-b', 'swarm-c']);
+    const fromA = torrents.filter((h) => next.ownerOf(h) === 'swarm-c' && before.ownerOf(h) === 'swarm-a');
+    const fromB = torrents.filter((h) => next.ownerOf(h) === 'swarm-c' && before.ownerOf(h) === 'swarm-b');
+    assert.ok(fromA.length > 5 && fromB.length > 5, `${fromA.length} and ${fromB.length} torrents move`);
+    const expectedFromA = dump(a.t.swarm, fromA);
+    const taken = await freeze(lab, b, t);
+
+    const [c] = await lab.nodes(['swarm-c'], options, ['swarm-a', 'swarm-b']);
+    const started = Date.now();
+    await c.handoff.join();
+    const took = Date.now() - started;
+    assert.ok(took < 1500 + 15_000, `join returned ${took} ms after it began (deadline 1500 ms)`);
+    assert.ok(taken.length > 0, 'swarm-c did call the frozen swarm');
+    assert.deepEqual(lines(dump(c.t.swarm, fromA)), lines(expectedFromA), 'what swarm-a held for it was pulled');
+    assert.deepEqual(lines(dump(c.t.swarm, fromB)), [], 'nothing came from the frozen swarm');
+    assert.equal(c.deadlineHits.value, 1, 'counted once as tracker_limit_hits_total{limit="cluster.handoffDeadlineSeconds"}');
+    assert.equal(c.stats.incomplete.join, 1);
+    assert.equal(a.deadlineHits.value, 0);
   });
 
   test('a push of what changed since a pull is refused by a swarm that restarted since; everything is pushed instead', async () => {
