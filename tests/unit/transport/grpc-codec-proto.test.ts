@@ -249,6 +249,12 @@ test('codec.ts carries every field of every message of service Swarm in proto/tr
   const { problems, reached } = checkCodecAgainst(PROTO);
   assert.deepEqual(problems, []);
   assert.deepEqual([...reached].sort(), messagesOf(PROTO, 'Swarm').sort(), 'every message type service Swarm reaches is exercised');
+  const ns = protobuf.parse(PROTO, { keepCase: true }).root.lookup(PACKAGE) as protobuf.Namespace;
+  const declared = ns.nestedArray.filter((n): n is protobuf.Type => n instanceof protobuf.Type).map((t) => t.fullName.slice(1));
+  const services = ns.nestedArray.filter((n): n is protobuf.Service => n instanceof protobuf.Service).map((x) => x.name);
+  assert.deepEqual(services.sort(), ['Handoff', 'Swarm'], 'a new service says here whether codec.ts or generated code carries it');
+  const used = new Set(services.flatMap((name) => messagesOf(PROTO, name)));
+  assert.deepEqual(declared.filter((name) => !used.has(name)), [], 'every message type of the .proto is reached by a service');
 });
 
 test('the check fails, naming the field, when the .proto has a field codec.ts does not know', () => {
