@@ -52,6 +52,20 @@ const VALUE_SETS: Record<string, RenderOptions> = {
   'snapshots to the bundled Redis': { set: { 'redis.bundled.enabled': 'true' } },
   'handoff deadline 12 s': { set: { 'swarm.handoffDeadlineSeconds': '12' } },
   'no handoff': { set: { 'swarm.handoffDeadlineSeconds': '0' } },
+  'swarm HPA on peers per pod (prometheus-adapter)': { set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'prometheus-adapter', 'swarm.autoscaling.minReplicas': '4' } },
+  'swarm and edge autoscaling through KEDA': {
+    set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda', 'edge.autoscaling.requestsPerSecond.provider': 'keda', ...ALL_MONITORING },
+  },
+  'snapshots with their own settings, alerts with a runbook URL': {
+    set: {
+      ...ALL_MONITORING,
+      'redis.url': REDIS_URL,
+      'metrics.prometheusRule.runbookUrl': 'https://wiki.example.com/tracker/operations',
+      'metrics.prometheusRule.snapshotStaleIntervals': '3',
+      'swarm.config.snapshot.intervalSeconds': '20',
+      'swarm.config.snapshot.restoreDeadlineSeconds': '40',
+    },
+  },
 };
 
 function renderAll(): Map<string, KubeObject[]> {
@@ -97,6 +111,9 @@ describe('helm lint and the values schema', () => {
       [{ 'swarm.config.snapshot.redisUrl': 'redis://r:6379' }, /redisUrl/],
       [{ 'redis.url': 'http://r:6379' }, /url/],
       [{ 'redis.url': 'redis://r:6379', 'redis.bundled.enabled': 'true' }, /only one of redis.url, redis.existingSecret and redis.bundled.enabled/],
+      // Swarms scale on peers per pod, which only Prometheus knows: no provider, no swarm HPA.
+      [{ 'swarm.autoscaling.enabled': 'true' }, /swarm.autoscaling.enabled needs swarm.autoscaling.peersPerPod.provider: prometheus-adapter or keda/],
+      [{ 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'cpu' }, /provider/],
     ];
     for (const [set, message] of refused) {
       assert.throws(() => renderChart({ set }), message, JSON.stringify(set));
@@ -153,10 +170,14 @@ describe('rendered objects', () => {
         if (o.kind === 'PodMonitor') assert.deepEqual(podsOf(o.spec.selector.matchLabels).sort(), ['edge', 'swarm'], where);
         if (o.kind === 'HorizontalPodAutoscaler' || o.kind === 'ScaledObject') {
           const target = find(objects, o.spec.scaleTargetRef.kind, o.spec.scaleTargetRef.name);
-          assert.equal(target.spec.template.metadata.labels['app.kubernetes.io/component'], 'edge', where);
+          assert.equal(target.apiVersion, o.spec.scaleTargetRef.apiVersion, where);
+          assert.equal(target.spec.template.metadata.labels['app.kubernetes.io/component'], o.metadata.labels['app.kubernetes.io/component'], where);
+          assert.equal(target.spec.replicas, undefined, `${where}: the autoscaler owns ${target.kind}/${target.metadata.name}'s replicas, an upgrade must not reset them`);
         }
         if (o.kind === 'StatefulSet') find(objects, 'Service', o.spec.serviceName);
       }
+      const targets = objects.filter((o) => o.kind === 'HorizontalPodAutoscaler' || o.kind === 'ScaledObject').map((o) => `${o.spec.scaleTargetRef.kind}/${o.spec.scaleTargetRef.name}`);
+      assert.equal(new Set(targets).size, targets.length, `${name}: two autoscalers for one target: ${targets.join(', ')}`);
     }
   });
 
@@ -232,6 +253,40 @@ describe('rendered objects', () => {
     const fixed = rendered.get('allow list, no autoscaling, ClusterIP, no network policy')!;
     assert.equal(ofKind(fixed, 'HorizontalPodAutoscaler').length + ofKind(fixed, 'ScaledObject').length, 0);
     assert.equal(find(fixed, 'Deployment').spec.replicas, 2);
+  });
+
+  it('swarm autoscaling: off by default; on peers per pod from prometheus-adapter or KEDA, scaling the StatefulSet, slowly down', () => {
+    const defaults = rendered.get('defaults')!;
+    assert.deepEqual(ofKind(defaults, 'HorizontalPodAutoscaler').map((o) => o.spec.scaleTargetRef.kind), ['Deployment']);
+    assert.equal(find(defaults, 'StatefulSet', 'tracker-swarm').spec.replicas, 3);
+
+    const adapter = rendered.get('swarm HPA on peers per pod (prometheus-adapter)')!;
+    const hpa = ofKind(adapter, 'HorizontalPodAutoscaler').find((o) => o.spec.scaleTargetRef.kind === 'StatefulSet')!;
+    assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'tracker-swarm' });
+    assert.deepEqual(hpa.spec.metrics, [{ type: 'Pods', pods: { metric: { name: 'tracker_peers_per_pod' }, target: { type: 'AverageValue', averageValue: '10000000' } } }]);
+    assert.equal(hpa.spec.minReplicas, 4);
+    // Each change moves ~1/N of the peers: one pod at a time, and down only after an hour below target.
+    assert.ok(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds >= 3600, JSON.stringify(hpa.spec.behavior));
+    assert.deepEqual(hpa.spec.behavior.scaleDown.policies, [{ type: 'Pods', value: 1, periodSeconds: 600 }]);
+    assert.equal(ofKind(adapter, 'ScaledObject').length, 0);
+
+    const keda = rendered.get('swarm and edge autoscaling through KEDA')!;
+    assert.equal(ofKind(keda, 'HorizontalPodAutoscaler').length, 0, 'KEDA makes the HPAs');
+    const scaled = find(keda, 'ScaledObject', 'tracker-swarm');
+    assert.deepEqual(scaled.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'tracker-swarm' });
+    assert.deepEqual(scaled.spec.triggers.map((t: any) => [t.type, t.metricType, t.metadata.threshold]), [['prometheus', 'AverageValue', '10000000']]);
+    assert.equal(scaled.spec.triggers[0].metadata.query, 'sum(tracker_peers{namespace="tracker", pod=~"tracker-swarm-[0-9]+"})');
+    assert.equal(scaled.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds, 3600);
+    // The swarm query does not count the edge pods, nor another StatefulSet whose name starts the same.
+    const podPattern = new RegExp(`^${/pod=~"([^"]+)"/.exec(scaled.spec.triggers[0].metadata.query)![1]}$`);
+    assert.ok(podPattern.test('tracker-swarm-11') && !podPattern.test('tracker-swarm-redis-0') && !podPattern.test('tracker-edge-5f7d8-abcde'));
+
+    // Alerts count the swarms the autoscaler keeps at least.
+    const missing = find(renderChart({ set: { ...VALUE_SETS['swarm HPA on peers per pod (prometheus-adapter)'].set, ...ALL_MONITORING } }), 'PrometheusRule')
+      .spec.groups.flatMap((g: any) => g.rules)
+      .find((r: any) => r.alert === 'TrackerSwarmsMissing');
+    assert.match(missing.expr, /< 4$/);
+    assert.match(missing.annotations.summary, /swarm.autoscaling.minReplicas \(4\)/);
   });
 
   it('monitoring objects only when asked, with the release label kube-prometheus-stack selects on', () => {
@@ -322,6 +377,55 @@ describe('rendered objects', () => {
     const grpcFrom = policy.spec.ingress.filter((rule: any) => rule.ports.some((p: any) => p.port === 'grpc')).flatMap((rule: any) => rule.from);
     assert.ok(grpcFrom.some((f: any) => matchesLabels(f.podSelector.matchLabels, edgeLabels)), 'edges reach swarms');
     assert.ok(grpcFrom.some((f: any) => matchesLabels(f.podSelector.matchLabels, swarmLabels)), 'swarms reach each other');
+  });
+});
+
+describe('alert rules', () => {
+  const rulesOf = (name: string): any[] => find(rendered.get(name)!, 'PrometheusRule').spec.groups.flatMap((g: any) => g.rules);
+  const byName = (name: string): Map<string, any> => new Map(rulesOf(name).map((r) => [r.alert, r]));
+
+  it('every alert has a severity, a summary, a description, and a section of docs/operations.md its runbook link points at', async () => {
+    const { readFileSync } = await import('node:fs');
+    const guide = readFileSync(join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+    const sections = new Set([...guide.matchAll(/^### (Tracker\w+)$/gm)].map((m) => m[1]));
+    const rules = rulesOf('snapshots with their own settings, alerts with a runbook URL');
+    const names = rules.map((r) => r.alert);
+    assert.equal(new Set(names).size, names.length, 'alert names are unique');
+    for (const r of rules) {
+      assert.ok(['critical', 'warning', 'info'].includes(r.labels.severity), r.alert);
+      assert.ok(r.annotations.summary && r.annotations.description, r.alert);
+      assert.equal(r.annotations.runbook_url, `https://wiki.example.com/tracker/operations#${r.alert.toLowerCase()}`);
+      assert.ok(sections.has(r.alert), `docs/operations.md has no "### ${r.alert}" section`);
+      // Several releases may share a Prometheus: every series an alert reads is this release's namespace.
+      for (const m of String(r.expr).matchAll(/\b((?:tracker|nodejs|process)_[a-z0-9_]+|up)\{([^}]*)\}/g)) assert.match(m[2], /namespace="tracker"/, `${r.alert}: ${m[0]}`);
+    }
+    assert.deepEqual([...sections].filter((s) => !names.includes(s)), [], 'sections of docs/operations.md for alerts that do not exist');
+    assert.equal(rulesOf('monitoring on (kube-prometheus-stack)')[0].annotations.runbook_url, undefined, 'no link without runbookUrl');
+  });
+
+  it('the issue\'s alerts are there: swarm down or unready, slots unowned, snapshot stale and failing, restore, handoff, ratios, stream storms, saturation', () => {
+    const rules = byName('monitoring on (kube-prometheus-stack)');
+    for (const alert of [
+      'TrackerSwarmDown', 'TrackerSwarmsMissing', 'TrackerSwarmUnready', 'TrackerSlotsUnowned', 'TrackerSlotsOwnedTwice', 'TrackerSlotTablesDisagree',
+      'TrackerSnapshotStale', 'TrackerSnapshotWritesFailing', 'TrackerSnapshotRestoreIncomplete', 'TrackerSnapshotRestoreSlow',
+      'TrackerHandoffIncomplete', 'TrackerHandoffPeersUnsent', 'TrackerHandoffPending', 'TrackerHandoffCallsRefused',
+      'TrackerUnavailableRatio', 'TrackerErrorRatio', 'TrackerStreamFlapping', 'TrackerEdgeSaturated', 'TrackerEdgeConnectionsNearLimit', 'TrackerSwarmSaturated',
+    ]) assert.ok(rules.has(alert), alert);
+    assert.equal(rules.get('TrackerSlotsUnowned').expr, 'sum by (namespace) (tracker_owned_slots{namespace="tracker", role="swarm"}) < 65536');
+    // Stream storms are counted by the edge (every stream that failed), not sampled from the up/down gauge.
+    assert.match(rules.get('TrackerStreamFlapping').expr, /increase\(tracker_swarm_stream_failures_total\{[^}]*\}\[10m\]\)\) > 4$/);
+    // A Redis outage is the snapshot alerts' business, not a bug.
+    assert.match(rules.get('TrackerInternalErrors').expr, /component!="redis"/);
+  });
+
+  it('snapshot thresholds follow the swarms\' snapshot settings', () => {
+    const defaults = byName('monitoring on (kube-prometheus-stack)');
+    assert.match(defaults.get('TrackerSnapshotStale').expr, /tracker_snapshot_age_seconds\{[^}]*\}\) > 120$/, '4 x the default 30 s interval');
+    assert.match(defaults.get('TrackerSnapshotRestoreSlow').expr, /tracker_snapshot_restore_seconds\{[^}]*\}\) > 5\n/, 'half the default 10 s deadline');
+    const set = byName('snapshots with their own settings, alerts with a runbook URL');
+    assert.match(set.get('TrackerSnapshotStale').expr, /\) > 60$/, '3 x swarm.config.snapshot.intervalSeconds 20');
+    assert.match(set.get('TrackerSnapshotStale').annotations.description, /3 x snapshot.intervalSeconds \(20 s\)/);
+    assert.match(set.get('TrackerSnapshotRestoreSlow').expr, /\) > 20\n/, '0.5 x swarm.config.snapshot.restoreDeadlineSeconds 40');
   });
 });
 

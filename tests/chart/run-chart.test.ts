@@ -5,10 +5,13 @@
  * a loopback address of its own. A fake API server serves the swarm
  * Service's EndpointSlices from the swarms' readiness probes, as the
  * EndpointSlice controller would, to the edge and to the swarms (which build
- * the same slot table from them). Then a real client (the npm
- * bittorrent-tracker client) announces through the edge port, the helm test
- * pod's command passes against it, and every metric the dashboard and the
- * alert rules use is one these processes export.
+ * the same slot table from them). The swarms snapshot to a private
+ * redis-server through the chart's `redis.url` Secret, and hand slots off
+ * (the chart's default), so their snapshot and handoff metrics exist. Then a
+ * real client (the npm bittorrent-tracker client) announces through the edge
+ * port, the helm test pod's command passes against it, and every metric the
+ * dashboard, the alert rules and the autoscalers use is one these processes
+ * export.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +28,7 @@ import { metricIn } from '../support/cluster.js';
 import { httpAnnounce } from '../support/clients/raw-tracker.js';
 import { cleanupScope, delay, findFreePort, httpStatus, REPO_ROOT } from '../support/tracker-process.js';
 import { withTimeout } from '../support/integration-helpers.js';
+import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 
 const NS = 'tracker';
 const DENIED = 'dd'.repeat(20);
@@ -102,10 +106,12 @@ describe('the rendered chart, run as local processes', () => {
   let edge: LocalPod;
   let net: Awaited<ReturnType<typeof podAddresses>>;
   let publishing = true;
+  let redis: RedisServer;
 
   before(async () => {
     scope = cleanupScope(t);
     net = await podAddresses();
+    redis = await startRedisServer(scope);
     objects = renderChart({
       namespace: NS,
       set: {
@@ -120,6 +126,9 @@ describe('the rendered chart, run as local processes', () => {
         'metrics.podMonitor.enabled': 'true',
         'metrics.prometheusRule.enabled': 'true',
         'metrics.dashboard.enabled': 'true',
+        'redis.url': redis.url,
+        // Written within a second of an announce, so a test can see it arrive.
+        'swarm.config.snapshot.intervalSeconds': '1',
       },
     });
     workDir = mkdtempSync(join(tmpdir(), 'run-chart-'));
@@ -233,6 +242,18 @@ describe('the rendered chart, run as local processes', () => {
     }
   });
 
+  it('with redis.url the swarms restore before ready and write the announced torrent\'s slot to Redis', async () => {
+    const infoHash = Buffer.alloc(20, 0x5c);
+    const announced = await httpAnnounce(`http://${net.ips[0]}:${net.tracker}/announce`, { infoHash, peerId: Buffer.alloc(20, 3), port: 51005, left: 1 });
+    assert.equal(announced.failure, undefined, JSON.stringify(announced));
+    await until('the slot 5c5c written to Redis', async () => (await redis.command('EXISTS', 'tracker:slot:5c5c')).startsWith(':1'), [edge, ...swarms]);
+    for (const pod of swarms) {
+      const text = await podMetrics(pod);
+      assert.equal(metricIn(text, 'tracker_snapshot_failures_total', { op: 'read' }), 0, pod.options.podName);
+      assert.ok((metricIn(text, 'tracker_snapshot_passes_total', { result: 'complete' }) ?? 0) > 0, `${pod.options.podName} completed no snapshot pass`);
+    }
+  });
+
   it('the access list from the chart is enforced (deny mode, the listed hash is refused)', async () => {
     const denied = await httpAnnounce(`http://${net.ips[0]}:${net.tracker}/announce`, { infoHash: Buffer.from(DENIED, 'hex'), peerId: Buffer.alloc(20, 7), port: 51003, left: 1 });
     assert.match(String(denied.failure ?? ''), /not (allowed|served|permitted)|denied|refused/i, JSON.stringify(denied));
@@ -267,7 +288,7 @@ describe('the rendered chart, run as local processes', () => {
     assert.match(pod.output(), /PASSED/);
   });
 
-  it('every metric in the dashboard, the alert rules and the KEDA query is exported by the running edge or swarms', async () => {
+  it('every metric in the dashboard, the alert rules, the KEDA queries and the adapter rules is exported by the running edge or swarms', async () => {
     const exported = new Set<string>(['up']); // `up` is Prometheus's own, one per scrape target
     for (const pod of [edge, ...swarms]) {
       for (const line of (await podMetrics(pod)).split('\n')) {
@@ -284,8 +305,11 @@ describe('the rendered chart, run as local processes', () => {
     const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'files', 'dashboard.json'), 'utf8'));
     for (const panel of dashboard.panels) for (const target of panel.targets ?? []) exprs.push(target.expr);
     for (const v of dashboard.templating.list) if (v.definition) exprs.push(v.definition.replace(/label_values\((\w+),/, '$1{},'));
-    const keda = renderChart({ namespace: NS, set: { 'edge.autoscaling.requestsPerSecond.provider': 'keda' } });
-    exprs.push(find(keda, 'ScaledObject').spec.triggers[1].metadata.query);
+    const keda = renderChart({ namespace: NS, set: { 'edge.autoscaling.requestsPerSecond.provider': 'keda', 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda' } });
+    exprs.push(find(keda, 'ScaledObject', 'tracker-edge').spec.triggers[1].metadata.query);
+    exprs.push(find(keda, 'ScaledObject', 'tracker-swarm').spec.triggers[0].metadata.query);
+    // The prometheus-adapter rules the chart README gives for the HPAs' Pods metrics.
+    for (const m of readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'README.md'), 'utf8').matchAll(/seriesQuery: '([^']+)'/g)) exprs.push(m[1]);
     const missing = new Set<string>();
     let used = 0;
     for (const expr of exprs) {
@@ -294,7 +318,7 @@ describe('the rendered chart, run as local processes', () => {
         if (!exported.has(name)) missing.add(name);
       }
     }
-    assert.ok(used > 40, `found only ${used} metric references: the extraction is broken`);
+    assert.ok(used > 100, `found only ${used} metric references: the extraction is broken`);
     assert.deepEqual([...missing], [], 'metrics used but not exported');
     // Positive control: a misspelt name is caught.
     assert.ok(!exported.has('tracker_request_total'));

@@ -96,6 +96,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* Swarm autoscaling ---------------------------------------------------- */}}
+
+{{/* Where the swarm HPA reads peers per pod; fails when autoscaling is on without a provider (there is no CPU fallback). */}}
+{{- define "tracker.swarm.autoscalingProvider" -}}
+{{- $as := .Values.swarm.autoscaling -}}
+{{- if and $as.enabled (not $as.peersPerPod.provider) -}}
+{{- fail "swarm.autoscaling.enabled needs swarm.autoscaling.peersPerPod.provider: prometheus-adapter or keda (swarms scale on peers per pod, read from Prometheus)" -}}
+{{- end -}}
+{{ $as.peersPerPod.provider }}
+{{- end -}}
+
 {{/* Redis for snapshots --------------------------------------------------- */}}
 
 {{/* "true" when swarms snapshot to Redis; fails when more than one source is set. */}}
