@@ -52,6 +52,16 @@ const VALUE_SETS: Record<string, RenderOptions> = {
   'snapshots to the bundled Redis': { set: { 'redis.bundled.enabled': 'true' } },
   'handoff deadline 12 s': { set: { 'swarm.handoffDeadlineSeconds': '12' } },
   'no handoff': { set: { 'swarm.handoffDeadlineSeconds': '0' } },
+  // The chart README's way to a shared edge <-> swarm token until the chart has values for it.
+  'shared cluster token through extraEnv': {
+    set: Object.fromEntries(
+      ['edge', 'swarm'].flatMap((role) => [
+        [`${role}.extraEnv[0].name`, 'TRACKER_CLUSTER__AUTH_TOKEN'],
+        [`${role}.extraEnv[0].valueFrom.secretKeyRef.name`, 'tracker-cluster-token'],
+        [`${role}.extraEnv[0].valueFrom.secretKeyRef.key`, 'token'],
+      ]),
+    ),
+  },
   'swarm HPA on peers per pod (prometheus-adapter)': { set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'prometheus-adapter', 'swarm.autoscaling.minReplicas': '4' } },
   'swarm and edge autoscaling through KEDA': {
     set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda', 'edge.autoscaling.requestsPerSecond.provider': 'keda', ...ALL_MONITORING },
@@ -184,7 +194,7 @@ describe('rendered objects', () => {
   it('Service ports, probes, NetworkPolicy and PodMonitor ports name real container ports; mounts have volumes; references resolve', () => {
     for (const [name, objects] of rendered) {
       const templates = podTemplates(objects);
-      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret']]);
+      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret'], VALUE_SETS[name].set?.['edge.extraEnv[0].valueFrom.secretKeyRef.name']]);
       for (const { owner, labels, spec } of templates) {
         const where = `${name}: ${owner.kind}/${owner.metadata.name}`;
         const ports = new Map<string, any>();
@@ -291,6 +301,10 @@ describe('rendered objects', () => {
 
   it('monitoring objects only when asked, with the release label kube-prometheus-stack selects on', () => {
     for (const kind of ['PodMonitor', 'PrometheusRule']) assert.equal(ofKind(rendered.get('defaults')!, kind).length, 0, kind);
+    // A cluster without the prometheus-operator or KEDA CRDs installs the defaults.
+    const builtIn = /^(v1|apps\/v1|autoscaling\/v2|policy\/v1|networking\.k8s\.io\/v1|rbac\.authorization\.k8s\.io\/v1)$/;
+    assert.deepEqual(rendered.get('defaults')!.filter((o) => !builtIn.test(o.apiVersion)).map((o) => `${o.apiVersion} ${o.kind}`), []);
+    assert.ok(!builtIn.test(find(rendered.get('monitoring on (kube-prometheus-stack)')!, 'PodMonitor').apiVersion), 'positive control');
     const on = rendered.get('monitoring on (kube-prometheus-stack)')!;
     for (const kind of ['PodMonitor', 'PrometheusRule']) assert.equal(find(on, kind).metadata.labels.release, 'kube-prometheus-stack');
     const dashboard = find(on, 'ConfigMap', 'tracker-dashboard');
@@ -533,6 +547,7 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
             assert.equal(loaded.config.snapshot.redisUrl !== '', name.startsWith('snapshots'), `${where}: snapshots on exactly when redis is set`);
             if (name === 'snapshots to a Redis URL') assert.equal(loaded.config.snapshot.redisUrl, REDIS_URL);
           }
+          if (name === 'shared cluster token through extraEnv') assert.equal(loaded.config.cluster.authToken, 'ab'.repeat(32), `${where}: the token reaches both roles`);
           if (name.startsWith('allow list')) {
             assert.equal(loaded.config.announce.intervalSeconds, 900, 'config reaches both roles');
             assert.equal(loaded.config.http.maxScrapeHashes, c.name === 'edge' ? 50 : 100, 'edge.config reaches edges only');

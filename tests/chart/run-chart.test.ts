@@ -7,7 +7,9 @@
  * EndpointSlice controller would, to the edge and to the swarms (which build
  * the same slot table from them). The swarms snapshot to a private
  * redis-server through the chart's `redis.url` Secret, and hand slots off
- * (the chart's default), so their snapshot and handoff metrics exist. Then a
+ * (the chart's default), so their snapshot and handoff metrics exist; edges
+ * and swarms prove themselves with the shared token the chart README shows
+ * (extraEnv from a Secret). Then a
  * real client (the npm bittorrent-tracker client) announces through the edge
  * port, the helm test pod's command passes against it, and every metric the
  * dashboard, the alert rules and the autoscalers use is one these processes
@@ -15,6 +17,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -129,8 +132,17 @@ describe('the rendered chart, run as local processes', () => {
         'redis.url': redis.url,
         // Written within a second of an announce, so a test can see it arrive.
         'swarm.config.snapshot.intervalSeconds': '1',
+        // The chart README's shared edge <-> swarm token, from a Secret of the user's (added below).
+        ...Object.fromEntries(
+          ['edge', 'swarm'].flatMap((role) => [
+            [`${role}.extraEnv[0].name`, 'TRACKER_CLUSTER__AUTH_TOKEN'],
+            [`${role}.extraEnv[0].valueFrom.secretKeyRef.name`, 'tracker-cluster-token'],
+            [`${role}.extraEnv[0].valueFrom.secretKeyRef.key`, 'token'],
+          ]),
+        ),
       },
     });
+    objects.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tracker-cluster-token' }, data: { token: Buffer.from(randomBytes(32).toString('hex')).toString('base64') } });
     workDir = mkdtempSync(join(tmpdir(), 'run-chart-'));
     scope.after(() => rmSync(workDir, { recursive: true, force: true }));
     api = await FakeKubeApi.start(NS);
@@ -203,6 +215,10 @@ describe('the rendered chart, run as local processes', () => {
       }
     }
     assert.ok(api.requests.some((p) => p === api.path), 'the edge listed the swarm Service EndpointSlices in its own namespace');
+    // Every stream below is proven with the token: the same one in every pod, no stream refused.
+    assert.deepEqual(new Set([edge, ...swarms].map((p) => p.env.TRACKER_CLUSTER__AUTH_TOKEN)).size, 1);
+    assert.match(edge.env.TRACKER_CLUSTER__AUTH_TOKEN, /^[0-9a-f]{64}$/);
+    for (const pod of swarms) assert.equal(metricIn(await podMetrics(pod), 'tracker_edge_streams_rejected_total', { reason: 'unauthenticated' }) ?? 0, 0);
   });
 
   it('the swarms build the edge\'s slot table from the same EndpointSlices and own every slot between them', async () => {
