@@ -375,6 +375,14 @@ describe('rendered objects', () => {
     assert.equal(swarm.terminationGracePeriodSeconds, 5 + 10 + 30 + 5, 'a swarm: drain + grace + handoff deadline + 5');
   });
 
+  it('a config change rolls edges and swarms; a change of labels only (a new chart version) does not, since every swarm roll is a handoff', () => {
+    const checksums = (objects: KubeObject[]) => ['Deployment', 'StatefulSet'].map((kind) => find(objects, kind).spec.template.metadata.annotations['checksum/config']);
+    const base = checksums(rendered.get('defaults')!);
+    assert.deepEqual(checksums(renderChart({ set: { 'commonLabels.team': 'trackers' } })), base);
+    const changed = checksums(renderChart({ set: { 'config.announce.intervalSeconds': '900' } }));
+    assert.ok(changed.every((c, i) => c !== base[i]), 'positive control: config changed');
+  });
+
   it('handoff: swarms get swarm.handoffDeadlineSeconds, their grace period covers it, and they take gRPC from each other', () => {
     const spec = (name: string) => find(rendered.get(name)!, 'StatefulSet', 'tracker-swarm').spec.template.spec;
     const envOf = (name: string) => Object.fromEntries(spec(name).containers[0].env.map((e: any) => [e.name, e.value]));

@@ -278,7 +278,11 @@ affinity:
 {{- end }}
 {{- end -}}
 
-{{/* Checksum of the config ConfigMap: a config change rolls the pods (the access list reloads live and is left out). */}}
+{{/*
+Checksum of the config ConfigMap's data: a config change rolls the pods (the
+access list reloads live and is left out). Data only: a new chart version
+alone (its label) must not roll the swarms, each roll being a handoff.
+*/}}
 {{- define "tracker.configChecksum" -}}
-{{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+{{ (include (print .Template.BasePath "/configmap.yaml") . | fromYaml).data | toYaml | sha256sum }}
 {{- end -}}
