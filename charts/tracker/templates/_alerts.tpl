@@ -268,14 +268,18 @@ groups:
           runbook_url: {{ . }}#trackersnapshotwritesfailing
           {{- end }}
       - alert: TrackerSnapshotRestoreIncomplete
+        # The restore runs before a new pod's first scrape, so increase() would see nothing: read the counters in the pod's first hour.
         expr: |
-          sum by (namespace, pod) (increase(tracker_snapshot_failures_total{ {{- $swarm -}}, op=~"read|corrupt"}[15m])) > 0
-            or sum by (namespace, pod) (increase(tracker_limit_hits_total{ {{- $swarm -}}, limit="snapshot.restoreDeadlineSeconds"}[15m])) > 0
+          (
+            max by (namespace, pod) (tracker_snapshot_failures_total{ {{- $swarm -}}, op=~"read|corrupt"}) > 0
+              or max by (namespace, pod) (tracker_limit_hits_total{ {{- $swarm -}}, limit="snapshot.restoreDeadlineSeconds"}) > 0
+          )
+            and on (namespace, pod) (time() - max by (namespace, pod) (process_start_time_seconds{ {{- $swarm -}} }) < 3600)
         labels:
           severity: warning
           {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
         annotations:
-          summary: {{ `Swarm {{ $labels.pod }} started without part of its snapshot.` | quote }}
+          summary: {{ `Swarm {{ $labels.pod }} started (within the hour) without part of its snapshot.` | quote }}
           description: {{ printf "At start the swarm could not read some of its slots from Redis (unreachable, unreadable values, or snapshot.restoreDeadlineSeconds, %d s, passed first) and reported ready without them. Their peers come back with their next announce, or from a handoff." $restoreDeadline | quote }}
           {{- with $runbook }}
           runbook_url: {{ . }}#trackersnapshotrestoreincomplete
@@ -296,7 +300,13 @@ groups:
   - name: tracker.handoff
     rules:
       - alert: TrackerHandoffIncomplete
-        expr: sum by (namespace, pod, kind) (increase(tracker_handoffs_total{ {{- $swarm -}}, result="incomplete"}[30m])) > 0
+        # A join ends before a new pod's first scrape may happen: like the restore, read in the pod's first hour.
+        expr: |
+          sum by (namespace, pod, kind) (increase(tracker_handoffs_total{ {{- $swarm -}}, result="incomplete", kind!="join"}[30m])) > 0
+            or (
+              sum by (namespace, pod, kind) (tracker_handoffs_total{ {{- $swarm -}}, result="incomplete", kind="join"}) > 0
+                and on (namespace, pod) (time() - max by (namespace, pod) (process_start_time_seconds{ {{- $swarm -}} }) < 3600)
+            )
         labels:
           severity: warning
           {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
