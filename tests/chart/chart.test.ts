@@ -52,16 +52,8 @@ const VALUE_SETS: Record<string, RenderOptions> = {
   'snapshots to the bundled Redis': { set: { 'redis.bundled.enabled': 'true' } },
   'handoff deadline 12 s': { set: { 'swarm.handoffDeadlineSeconds': '12' } },
   'no handoff': { set: { 'swarm.handoffDeadlineSeconds': '0' } },
-  // The chart README's way to a shared edge <-> swarm token until the chart has values for it.
-  'shared cluster token through extraEnv': {
-    set: Object.fromEntries(
-      ['edge', 'swarm'].flatMap((role) => [
-        [`${role}.extraEnv[0].name`, 'TRACKER_CLUSTER__AUTH_TOKEN'],
-        [`${role}.extraEnv[0].valueFrom.secretKeyRef.name`, 'tracker-cluster-token'],
-        [`${role}.extraEnv[0].valueFrom.secretKeyRef.key`, 'token'],
-      ]),
-    ),
-  },
+  'cluster token from an existing Secret': { set: { 'clusterToken.existingSecret': 'my-token', 'clusterToken.secretKey': 'shared' } },
+  'no cluster token': { set: { 'clusterToken.enabled': 'false' } },
   'swarm HPA on peers per pod (prometheus-adapter)': { set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'prometheus-adapter', 'swarm.autoscaling.minReplicas': '4' } },
   'swarm and edge autoscaling through KEDA': {
     set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda', 'edge.autoscaling.requestsPerSecond.provider': 'keda', ...ALL_MONITORING },
@@ -194,7 +186,7 @@ describe('rendered objects', () => {
   it('Service ports, probes, NetworkPolicy and PodMonitor ports name real container ports; mounts have volumes; references resolve', () => {
     for (const [name, objects] of rendered) {
       const templates = podTemplates(objects);
-      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret'], VALUE_SETS[name].set?.['edge.extraEnv[0].valueFrom.secretKeyRef.name']]);
+      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret'], VALUE_SETS[name].set?.['clusterToken.existingSecret']]);
       for (const { owner, labels, spec } of templates) {
         const where = `${name}: ${owner.kind}/${owner.metadata.name}`;
         const ports = new Map<string, any>();
@@ -313,15 +305,30 @@ describe('rendered objects', () => {
   });
 
   it('the UDP key Secret is 64 hex digits, a valid udp.connectionIdKey; an existing Secret is used instead', () => {
-    const secret = find(rendered.get('defaults')!, 'Secret');
+    const secret = find(rendered.get('defaults')!, 'Secret', 'tracker-udp-key');
     const key = Buffer.from(secret.data.key, 'base64').toString();
     assert.match(key, /^[0-9a-f]{64}$/);
     assert.equal(loadConfig({ argv: [], env: { TRACKER_UDP__CONNECTION_ID_KEY: key } }).config.udp.connectionIdKey, key);
     const existing = rendered.get('existing Secret and ConfigMap')!;
-    assert.equal(ofKind(existing, 'Secret').length, 0);
+    assert.equal(ofKind(existing, 'Secret').filter((s) => s.metadata.name.endsWith('-udp-key')).length, 0);
     const env = find(existing, 'Deployment').spec.template.spec.containers[0].env;
     assert.equal(env.find((e: any) => e.name === 'TRACKER_UDP__CONNECTION_ID_KEY').valueFrom.secretKeyRef.name, 'my-key');
     assert.equal(find(existing, 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'access-list').configMap.name, 'my-list');
+  });
+
+  it('edge <-> swarm token: generated like the UDP key, the same Secret for both roles; an existing Secret instead; off on request', () => {
+    const tokenRef = (objects: KubeObject[], kind: string) => find(objects, kind).spec.template.spec.containers[0].env.find((e: any) => e.name === 'TRACKER_CLUSTER__AUTH_TOKEN')?.valueFrom.secretKeyRef;
+    const defaults = rendered.get('defaults')!;
+    const secret = find(defaults, 'Secret', 'tracker-cluster-token');
+    assert.match(Buffer.from(secret.data.token, 'base64').toString(), /^[0-9a-f]{64}$/);
+    assert.notEqual(secret.data.token, find(defaults, 'Secret', 'tracker-udp-key').data.key, 'two secrets, not one');
+    for (const kind of ['Deployment', 'StatefulSet']) assert.deepEqual(tokenRef(defaults, kind), { name: 'tracker-cluster-token', key: 'token' }, kind);
+    const existing = rendered.get('cluster token from an existing Secret')!;
+    assert.equal(ofKind(existing, 'Secret').filter((s) => s.metadata.name.endsWith('-cluster-token')).length, 0);
+    for (const kind of ['Deployment', 'StatefulSet']) assert.deepEqual(tokenRef(existing, kind), { name: 'my-token', key: 'shared' }, kind);
+    const off = rendered.get('no cluster token')!;
+    for (const kind of ['Deployment', 'StatefulSet']) assert.equal(tokenRef(off, kind), undefined, kind);
+    assert.equal(ofKind(off, 'Secret').filter((s) => s.metadata.name.endsWith('-cluster-token')).length, 0);
   });
 
   it('security: non-root numeric user, read-only root, no capabilities, RuntimeDefault seccomp; edges and swarms get a token scoped to EndpointSlices', () => {
@@ -555,7 +562,9 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
             assert.equal(loaded.config.snapshot.redisUrl !== '', name.startsWith('snapshots'), `${where}: snapshots on exactly when redis is set`);
             if (name === 'snapshots to a Redis URL') assert.equal(loaded.config.snapshot.redisUrl, REDIS_URL);
           }
-          if (name === 'shared cluster token through extraEnv') assert.equal(loaded.config.cluster.authToken, 'ab'.repeat(32), `${where}: the token reaches both roles`);
+          const made = ofKind(objects, 'Secret').find((x) => x.metadata.name.endsWith('-cluster-token'));
+          const token = made ? Buffer.from(made.data.token, 'base64').toString() : name === 'no cluster token' ? '' : 'ab'.repeat(32);
+          assert.equal(loaded.config.cluster.authToken, token, `${where}: the cluster token reaches both roles`);
           if (name.startsWith('allow list')) {
             assert.equal(loaded.config.announce.intervalSeconds, 900, 'config reaches both roles');
             assert.equal(loaded.config.http.maxScrapeHashes, c.name === 'edge' ? 50 : 100, 'edge.config reaches edges only');

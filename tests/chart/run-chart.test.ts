@@ -8,8 +8,8 @@
  * the same slot table from them). The swarms snapshot to a private
  * redis-server through the chart's `redis.url` Secret, and hand slots off
  * (the chart's default), so their snapshot and handoff metrics exist; edges
- * and swarms prove themselves with the shared token the chart README shows
- * (extraEnv from a Secret). Then a
+ * and swarms prove themselves with the chart's generated token (its
+ * default). Then a
  * real client (the npm bittorrent-tracker client) announces through the edge
  * port, the helm test pod's command passes against it, and every metric the
  * dashboard, the alert rules and the autoscalers use is one these processes
@@ -17,7 +17,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +31,7 @@ import { httpAnnounce } from '../support/clients/raw-tracker.js';
 import { cleanupScope, delay, findFreePort, httpStatus, REPO_ROOT } from '../support/tracker-process.js';
 import { withTimeout } from '../support/integration-helpers.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client.js';
 
 const NS = 'tracker';
 const DENIED = 'dd'.repeat(20);
@@ -132,17 +132,8 @@ describe('the rendered chart, run as local processes', () => {
         'redis.url': redis.url,
         // Written within a second of an announce, so a test can see it arrive.
         'swarm.config.snapshot.intervalSeconds': '1',
-        // The chart README's shared edge <-> swarm token, from a Secret of the user's (added below).
-        ...Object.fromEntries(
-          ['edge', 'swarm'].flatMap((role) => [
-            [`${role}.extraEnv[0].name`, 'TRACKER_CLUSTER__AUTH_TOKEN'],
-            [`${role}.extraEnv[0].valueFrom.secretKeyRef.name`, 'tracker-cluster-token'],
-            [`${role}.extraEnv[0].valueFrom.secretKeyRef.key`, 'token'],
-          ]),
-        ),
       },
     });
-    objects.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tracker-cluster-token' }, data: { token: Buffer.from(randomBytes(32).toString('hex')).toString('base64') } });
     workDir = mkdtempSync(join(tmpdir(), 'run-chart-'));
     scope.after(() => rmSync(workDir, { recursive: true, force: true }));
     api = await FakeKubeApi.start(NS);
@@ -232,6 +223,33 @@ describe('the rendered chart, run as local processes', () => {
     }, [edge, ...swarms]);
     assert.equal(owned[0] + owned[1], 65536, JSON.stringify(owned));
     assert.ok(owned.every((n) => n > 0), JSON.stringify(owned));
+  });
+
+  it('the chart\'s cluster token is enforced: a stream without its proof is refused, one with it is taken', async () => {
+    const swarm = swarms[0];
+    const openStream = async (authToken: string | undefined): Promise<{ state: StreamState; reason: string }> => {
+      let last = { state: 'connecting' as StreamState, reason: '' };
+      const transport = new GrpcTransport({
+        name: swarm.options.podName,
+        address: `${swarm.options.ip}:${swarm.port('grpc')}`,
+        edgeId: `${authToken ? 'proven' : 'stranger'}-edge`,
+        authToken,
+        onStateChange: (state, reason) => {
+          last = { state, reason };
+        },
+      });
+      try {
+        await until('the stream to settle', () => last.state === 'open' || last.state === 'down', [edge, ...swarms], 10_000);
+        return last;
+      } finally {
+        await transport.close();
+      }
+    };
+    const stranger = await openStream(undefined);
+    assert.equal(stranger.state, 'down');
+    assert.match(stranger.reason, /UNAUTHENTICATED/);
+    assert.ok((metricIn(await podMetrics(swarm), 'tracker_edge_streams_rejected_total', { reason: 'unauthenticated' }) ?? 0) >= 1);
+    assert.equal((await openStream(swarm.env.TRACKER_CLUSTER__AUTH_TOKEN)).state, 'open', 'positive control: the same stream with the token');
   });
 
   it('a real client announces through the edge port over UDP and HTTP and finds the other peer', async () => {

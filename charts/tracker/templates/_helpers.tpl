@@ -22,6 +22,7 @@
 {{- define "tracker.swarm.fullname" -}}{{ include "tracker.fullname" . }}-swarm{{- end -}}
 {{- define "tracker.config.name" -}}{{ include "tracker.fullname" . }}-config{{- end -}}
 {{- define "tracker.accessList.name" -}}{{ default (printf "%s-access-list" (include "tracker.fullname" .)) .Values.accessList.existingConfigMap }}{{- end -}}
+{{- define "tracker.clusterToken.name" -}}{{ default (printf "%s-cluster-token" (include "tracker.fullname" .)) .Values.clusterToken.existingSecret }}{{- end -}}
 {{- define "tracker.udpKey.name" -}}{{ default (printf "%s-udp-key" (include "tracker.fullname" .)) .Values.udpConnectionIdKey.existingSecret }}{{- end -}}
 {{- define "tracker.edge.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}{{ default (include "tracker.edge.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
@@ -246,6 +247,20 @@ readinessProbe:
   value: {{ include "tracker.swarm.fullname" . }}
 - name: TRACKER_CLUSTER__KUBERNETES_PORT_NAME
   value: grpc
+{{- end -}}
+
+{{/*
+Edge <-> swarm trust of both roles: the shared token (cluster.authToken)
+every edge stream and every handoff call between swarms must prove.
+*/}}
+{{- define "tracker.clusterTrustEnv" -}}
+{{- if .Values.clusterToken.enabled -}}
+- name: TRACKER_CLUSTER__AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tracker.clusterToken.name" . }}
+      key: {{ .Values.clusterToken.secretKey }}
+{{- end -}}
 {{- end -}}
 
 {{/* Pod-level fields both roles share. */}}
