@@ -591,6 +591,41 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
   });
 });
 
+describe('the dashboard', () => {
+  it('panels have unique ids, do not overlap, fit 24 columns, read the chosen data source and namespace, and cover what the issue asks for', async () => {
+    const { readFileSync } = await import('node:fs');
+    const dashboard = JSON.parse(readFileSync(join(CHART_DIR, 'files', 'dashboard.json'), 'utf8'));
+    const ids = dashboard.panels.map((p: any) => p.id);
+    assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+    const cells = new Map<string, number>();
+    for (const p of dashboard.panels) {
+      const { x, y, w, h } = p.gridPos;
+      assert.ok(x >= 0 && w > 0 && x + w <= 24, `panel ${p.id} "${p.title}" fits the 24 columns`);
+      for (let i = x; i < x + w; i++) for (let j = y; j < y + h; j++) {
+        const other = cells.get(`${i},${j}`);
+        assert.equal(other, undefined, `panels ${other} and ${p.id} "${p.title}" overlap at ${i},${j}`);
+        cells.set(`${i},${j}`, p.id);
+      }
+      if (p.type === 'row') continue;
+      assert.equal(p.datasource.uid, '${datasource}', `panel ${p.id}`);
+      const refIds = p.targets.map((t: any) => t.refId);
+      assert.equal(new Set(refIds).size, refIds.length, `panel ${p.id}: refIds are unique`);
+      for (const t of p.targets) {
+        assert.equal(t.datasource.uid, '${datasource}', `panel ${p.id} ${t.refId}`);
+        for (const m of String(t.expr).matchAll(/\b[a-z_:][a-z0-9_:]*\{([^}]*)\}/g)) assert.match(m[1], /namespace=~"\$namespace"/, `panel ${p.id} "${p.title}": ${m[0]}`);
+      }
+    }
+    const titles = dashboard.panels.map((p: any) => p.title);
+    for (const row of ['Requests', 'Swarms', 'Slot ownership and edge <-> swarm streams', 'WebTorrent', 'Snapshots (Redis)', 'Slot handoff']) assert.ok(titles.includes(row), row);
+    const used = new Set(dashboard.panels.flatMap((p: any) => (p.targets ?? []).flatMap((t: any) => [...String(t.expr).matchAll(/\b(tracker_[a-z0-9_]+)\{/g)].map((m) => m[1]))));
+    for (const metric of [
+      'tracker_owned_slots', 'tracker_moved_replies_sent_total', 'tracker_moved_reroutes_total',
+      'tracker_snapshot_age_seconds', 'tracker_snapshot_last_pass_seconds', 'tracker_snapshot_bytes_written_total', 'tracker_snapshot_failures_total', 'tracker_snapshot_restore_seconds', 'tracker_snapshot_restored_peers_total',
+      'tracker_handoff_slots_total', 'tracker_handoff_peers_total', 'tracker_handoff_last_seconds', 'tracker_handoff_failures_total', 'tracker_handoff_in_progress', 'tracker_handoff_pending_slots', 'tracker_handoff_unsent_peers_total',
+    ]) assert.ok(used.has(metric), `no panel shows ${metric}`);
+  });
+});
+
 describe('the chart README', () => {
   it('documents every value of values.yaml', async () => {
     const { readFileSync } = await import('node:fs');
