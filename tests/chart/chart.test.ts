@@ -13,9 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { configKeys, loadConfig } from '../../lib/runtime/config.js';
-import { CHART_DIR, find, helm, ofKind, renderChart, validateObject, type KubeObject, type RenderOptions } from '../support/chart.js';
+import { CHART_DIR, find, helm, ofKind, renderChart, renderChartAsync, validateObject, type KubeObject, type RenderOptions } from '../support/chart.js';
 import { REPO_ROOT } from '../support/tracker-process.js';
 import { writeProjectedVolume } from '../support/chart-pods.js';
+import { ChartLookupApi } from '../support/chart-lookup-api.js';
 
 const HASH_A = 'aa'.repeat(20);
 const HASH_B = 'bb'.repeat(20);
@@ -388,6 +389,35 @@ describe('rendered objects', () => {
     assert.deepEqual(checksums(renderChart({ set: { 'commonLabels.team': 'trackers' } })), base);
     const changed = checksums(renderChart({ set: { 'config.announce.intervalSeconds': '900' } }));
     assert.ok(changed.every((c, i) => c !== base[i]), 'positive control: config changed');
+  });
+
+  it('helm upgrade keeps the UDP key, the cluster token and the autoscalers\' replica counts (lookup, answered by an API server holding the installed release)', async () => {
+    const autoscaled = { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda' };
+    const installed = renderChart({ set: autoscaled });
+    // The autoscalers have since moved the counts: edges to 5, swarms to 7.
+    find(installed, 'Deployment').spec.replicas = 5;
+    find(installed, 'StatefulSet').spec.replicas = 7;
+    const api = await ChartLookupApi.start(installed);
+    try {
+      const upgraded = await renderChartAsync({ set: autoscaled, cluster: api.kubeconfigPath });
+      for (const name of ['tracker-udp-key', 'tracker-cluster-token']) assert.deepEqual(find(upgraded, 'Secret', name).data, find(installed, 'Secret', name).data, name);
+      assert.equal(find(upgraded, 'Deployment').spec.replicas, 5, 'the edge HPA\'s count is written back, not dropped (which would reset it to 1)');
+      assert.equal(find(upgraded, 'StatefulSet').spec.replicas, 7, 'the swarm autoscaler\'s count is written back');
+      assert.ok(api.requests.includes('/apis/apps/v1/namespaces/tracker/statefulsets/tracker-swarm'), api.requests.join(' '));
+      // Turning autoscaling on for swarms keeps the count the chart had set.
+      const fixed = await ChartLookupApi.start(renderChart({ set: { 'swarm.replicaCount': '4' } }));
+      try {
+        assert.equal(find(await renderChartAsync({ set: autoscaled, cluster: fixed.kubeconfigPath }), 'StatefulSet').spec.replicas, 4);
+      } finally {
+        await fixed.close();
+      }
+    } finally {
+      await api.close();
+    }
+    // Positive control: a fresh install (nothing to look up) generates new secrets and leaves replicas to the autoscalers.
+    const fresh = renderChart({ set: autoscaled });
+    assert.notDeepEqual(find(fresh, 'Secret', 'tracker-udp-key').data, find(installed, 'Secret', 'tracker-udp-key').data);
+    assert.equal(find(fresh, 'StatefulSet').spec.replicas, undefined);
   });
 
   it('handoff: swarms get swarm.handoffDeadlineSeconds, their grace period covers it, and they take gRPC from each other', () => {

@@ -97,7 +97,28 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* Swarm autoscaling ---------------------------------------------------- */}}
+{{/* Autoscaling ---------------------------------------------------------- */}}
+
+{{/*
+`replicas` of a role's Deployment or StatefulSet: the values' count without
+an autoscaler. With one, the autoscaler owns the field: an installed object's
+current count is written back as it is (dropping a field the last release
+set would make `helm upgrade` reset it to 1, and for swarms hand every peer
+to one pod), and a new object gets none (the autoscaler raises it to
+minReplicas; offline renders, e.g. GitOps, leave the field alone).
+(dict "root" $ "component" "edge" "kind" "Deployment")
+*/}}
+{{- define "tracker.replicas" -}}
+{{- $role := index .root.Values .component -}}
+{{- if not $role.autoscaling.enabled -}}
+replicas: {{ $role.replicaCount }}
+{{- else -}}
+{{- $live := lookup "apps/v1" .kind .root.Release.Namespace (printf "%s-%s" (include "tracker.fullname" .root) .component) -}}
+{{- if and $live $live.spec $live.spec.replicas -}}
+replicas: {{ $live.spec.replicas }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 
 {{/* Where the swarm HPA reads peers per pod; fails when autoscaling is on without a provider (there is no CPU fallback). */}}
 {{- define "tracker.swarm.autoscalingProvider" -}}
