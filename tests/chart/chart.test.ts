@@ -13,9 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { configKeys, loadConfig } from '../../lib/runtime/config-loader.js';
-import { CHART_DIR, find, helm, ofKind, renderChart, validateObject, type KubeObject, type RenderOptions } from '../support/chart.js';
+import { CHART_DIR, find, helm, ofKind, renderChart, renderChartAsync, validateObject, type KubeObject, type RenderOptions } from '../support/chart.js';
 import { REPO_ROOT } from '../support/tracker-process.js';
 import { writeProjectedVolume } from '../support/chart-pods.js';
+import { ChartLookupApi } from '../support/chart-lookup-api.js';
 
 const HASH_A = 'aa'.repeat(20);
 const HASH_B = 'bb'.repeat(20);
@@ -52,6 +53,22 @@ const VALUE_SETS: Record<string, RenderOptions> = {
   'snapshots to the bundled Redis': { set: { 'redis.bundled.enabled': 'true' } },
   'handoff deadline 12 s': { set: { 'swarm.handoffDeadlineSeconds': '12' } },
   'no handoff': { set: { 'swarm.handoffDeadlineSeconds': '0' } },
+  'cluster token from an existing Secret': { set: { 'clusterToken.existingSecret': 'my-token', 'clusterToken.secretKey': 'shared' } },
+  'no cluster token': { set: { 'clusterToken.enabled': 'false' } },
+  'swarm HPA on peers per pod (prometheus-adapter)': { set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'prometheus-adapter', 'swarm.autoscaling.minReplicas': '4' } },
+  'swarm and edge autoscaling through KEDA': {
+    set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda', 'edge.autoscaling.requestsPerSecond.provider': 'keda', ...ALL_MONITORING },
+  },
+  'snapshots with their own settings, alerts with a runbook URL': {
+    set: {
+      ...ALL_MONITORING,
+      'redis.url': REDIS_URL,
+      'metrics.prometheusRule.runbookUrl': 'https://wiki.example.com/tracker/operations',
+      'metrics.prometheusRule.snapshotStaleIntervals': '3',
+      'swarm.config.snapshot.intervalSeconds': '20',
+      'swarm.config.snapshot.restoreDeadlineSeconds': '40',
+    },
+  },
 };
 
 function renderAll(): Map<string, KubeObject[]> {
@@ -97,6 +114,9 @@ describe('helm lint and the values schema', () => {
       [{ 'swarm.config.snapshot.redisUrl': 'redis://r:6379' }, /redisUrl/],
       [{ 'redis.url': 'http://r:6379' }, /url/],
       [{ 'redis.url': 'redis://r:6379', 'redis.bundled.enabled': 'true' }, /only one of redis.url, redis.existingSecret and redis.bundled.enabled/],
+      // Swarms scale on peers per pod, which only Prometheus knows: no provider, no swarm HPA.
+      [{ 'swarm.autoscaling.enabled': 'true' }, /swarm.autoscaling.enabled needs swarm.autoscaling.peersPerPod.provider: prometheus-adapter or keda/],
+      [{ 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'cpu' }, /provider/],
     ];
     for (const [set, message] of refused) {
       assert.throws(() => renderChart({ set }), message, JSON.stringify(set));
@@ -153,17 +173,21 @@ describe('rendered objects', () => {
         if (o.kind === 'PodMonitor') assert.deepEqual(podsOf(o.spec.selector.matchLabels).sort(), ['edge', 'swarm'], where);
         if (o.kind === 'HorizontalPodAutoscaler' || o.kind === 'ScaledObject') {
           const target = find(objects, o.spec.scaleTargetRef.kind, o.spec.scaleTargetRef.name);
-          assert.equal(target.spec.template.metadata.labels['app.kubernetes.io/component'], 'edge', where);
+          assert.equal(target.apiVersion, o.spec.scaleTargetRef.apiVersion, where);
+          assert.equal(target.spec.template.metadata.labels['app.kubernetes.io/component'], o.metadata.labels['app.kubernetes.io/component'], where);
+          assert.equal(target.spec.replicas, undefined, `${where}: the autoscaler owns ${target.kind}/${target.metadata.name}'s replicas, an upgrade must not reset them`);
         }
         if (o.kind === 'StatefulSet') find(objects, 'Service', o.spec.serviceName);
       }
+      const targets = objects.filter((o) => o.kind === 'HorizontalPodAutoscaler' || o.kind === 'ScaledObject').map((o) => `${o.spec.scaleTargetRef.kind}/${o.spec.scaleTargetRef.name}`);
+      assert.equal(new Set(targets).size, targets.length, `${name}: two autoscalers for one target: ${targets.join(', ')}`);
     }
   });
 
   it('Service ports, probes, NetworkPolicy and PodMonitor ports name real container ports; mounts have volumes; references resolve', () => {
     for (const [name, objects] of rendered) {
       const templates = podTemplates(objects);
-      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret']]);
+      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret'], VALUE_SETS[name].set?.['clusterToken.existingSecret']]);
       for (const { owner, labels, spec } of templates) {
         const where = `${name}: ${owner.kind}/${owner.metadata.name}`;
         const ports = new Map<string, any>();
@@ -234,8 +258,46 @@ describe('rendered objects', () => {
     assert.equal(find(fixed, 'Deployment').spec.replicas, 2);
   });
 
+  it('swarm autoscaling: off by default; on peers per pod from prometheus-adapter or KEDA, scaling the StatefulSet, slowly down', () => {
+    const defaults = rendered.get('defaults')!;
+    assert.deepEqual(ofKind(defaults, 'HorizontalPodAutoscaler').map((o) => o.spec.scaleTargetRef.kind), ['Deployment']);
+    assert.equal(find(defaults, 'StatefulSet', 'tracker-swarm').spec.replicas, 3);
+
+    const adapter = rendered.get('swarm HPA on peers per pod (prometheus-adapter)')!;
+    const hpa = ofKind(adapter, 'HorizontalPodAutoscaler').find((o) => o.spec.scaleTargetRef.kind === 'StatefulSet')!;
+    assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'tracker-swarm' });
+    assert.deepEqual(hpa.spec.metrics, [{ type: 'Pods', pods: { metric: { name: 'tracker_peers_per_pod' }, target: { type: 'AverageValue', averageValue: '10000000' } } }]);
+    assert.equal(hpa.spec.minReplicas, 4);
+    // Each change moves ~1/N of the peers: one pod at a time, and down only after an hour below target.
+    assert.ok(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds >= 3600, JSON.stringify(hpa.spec.behavior));
+    assert.deepEqual(hpa.spec.behavior.scaleDown.policies, [{ type: 'Pods', value: 1, periodSeconds: 600 }]);
+    assert.equal(ofKind(adapter, 'ScaledObject').length, 0);
+
+    const keda = rendered.get('swarm and edge autoscaling through KEDA')!;
+    assert.equal(ofKind(keda, 'HorizontalPodAutoscaler').length, 0, 'KEDA makes the HPAs');
+    const scaled = find(keda, 'ScaledObject', 'tracker-swarm');
+    assert.deepEqual(scaled.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'tracker-swarm' });
+    assert.deepEqual(scaled.spec.triggers.map((t: any) => [t.type, t.metricType, t.metadata.threshold]), [['prometheus', 'AverageValue', '10000000']]);
+    assert.equal(scaled.spec.triggers[0].metadata.query, 'sum(tracker_peers{namespace="tracker", pod=~"tracker-swarm-[0-9]+"})');
+    assert.equal(scaled.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds, 3600);
+    // The swarm query does not count the edge pods, nor another StatefulSet whose name starts the same.
+    const podPattern = new RegExp(`^${/pod=~"([^"]+)"/.exec(scaled.spec.triggers[0].metadata.query)![1]}$`);
+    assert.ok(podPattern.test('tracker-swarm-11') && !podPattern.test('tracker-swarm-redis-0') && !podPattern.test('tracker-edge-5f7d8-abcde'));
+
+    // Alerts count the swarms the autoscaler keeps at least.
+    const missing = find(renderChart({ set: { ...VALUE_SETS['swarm HPA on peers per pod (prometheus-adapter)'].set, ...ALL_MONITORING } }), 'PrometheusRule')
+      .spec.groups.flatMap((g: any) => g.rules)
+      .find((r: any) => r.alert === 'TrackerSwarmsMissing');
+    assert.match(missing.expr, /< 4$/);
+    assert.match(missing.annotations.summary, /swarm.autoscaling.minReplicas \(4\)/);
+  });
+
   it('monitoring objects only when asked, with the release label kube-prometheus-stack selects on', () => {
     for (const kind of ['PodMonitor', 'PrometheusRule']) assert.equal(ofKind(rendered.get('defaults')!, kind).length, 0, kind);
+    // A cluster without the prometheus-operator or KEDA CRDs installs the defaults.
+    const builtIn = /^(v1|apps\/v1|autoscaling\/v2|policy\/v1|networking\.k8s\.io\/v1|rbac\.authorization\.k8s\.io\/v1)$/;
+    assert.deepEqual(rendered.get('defaults')!.filter((o) => !builtIn.test(o.apiVersion)).map((o) => `${o.apiVersion} ${o.kind}`), []);
+    assert.ok(!builtIn.test(find(rendered.get('monitoring on (kube-prometheus-stack)')!, 'PodMonitor').apiVersion), 'positive control');
     const on = rendered.get('monitoring on (kube-prometheus-stack)')!;
     for (const kind of ['PodMonitor', 'PrometheusRule']) assert.equal(find(on, kind).metadata.labels.release, 'kube-prometheus-stack');
     const dashboard = find(on, 'ConfigMap', 'tracker-dashboard');
@@ -244,15 +306,30 @@ describe('rendered objects', () => {
   });
 
   it('the UDP key Secret is 64 hex digits, a valid udp.connectionIdKey; an existing Secret is used instead', () => {
-    const secret = find(rendered.get('defaults')!, 'Secret');
+    const secret = find(rendered.get('defaults')!, 'Secret', 'tracker-udp-key');
     const key = Buffer.from(secret.data.key, 'base64').toString();
     assert.match(key, /^[0-9a-f]{64}$/);
     assert.equal(loadConfig({ argv: [], env: { TRACKER_UDP__CONNECTION_ID_KEY: key } }).config.udp.connectionIdKey, key);
     const existing = rendered.get('existing Secret and ConfigMap')!;
-    assert.equal(ofKind(existing, 'Secret').length, 0);
+    assert.equal(ofKind(existing, 'Secret').filter((s) => s.metadata.name.endsWith('-udp-key')).length, 0);
     const env = find(existing, 'Deployment').spec.template.spec.containers[0].env;
     assert.equal(env.find((e: any) => e.name === 'TRACKER_UDP__CONNECTION_ID_KEY').valueFrom.secretKeyRef.name, 'my-key');
     assert.equal(find(existing, 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'access-list').configMap.name, 'my-list');
+  });
+
+  it('edge <-> swarm token: generated like the UDP key, the same Secret for both roles; an existing Secret instead; off on request', () => {
+    const tokenRef = (objects: KubeObject[], kind: string) => find(objects, kind).spec.template.spec.containers[0].env.find((e: any) => e.name === 'TRACKER_CLUSTER__AUTH_TOKEN')?.valueFrom.secretKeyRef;
+    const defaults = rendered.get('defaults')!;
+    const secret = find(defaults, 'Secret', 'tracker-cluster-token');
+    assert.match(Buffer.from(secret.data.token, 'base64').toString(), /^[0-9a-f]{64}$/);
+    assert.notEqual(secret.data.token, find(defaults, 'Secret', 'tracker-udp-key').data.key, 'two secrets, not one');
+    for (const kind of ['Deployment', 'StatefulSet']) assert.deepEqual(tokenRef(defaults, kind), { name: 'tracker-cluster-token', key: 'token' }, kind);
+    const existing = rendered.get('cluster token from an existing Secret')!;
+    assert.equal(ofKind(existing, 'Secret').filter((s) => s.metadata.name.endsWith('-cluster-token')).length, 0);
+    for (const kind of ['Deployment', 'StatefulSet']) assert.deepEqual(tokenRef(existing, kind), { name: 'my-token', key: 'shared' }, kind);
+    const off = rendered.get('no cluster token')!;
+    for (const kind of ['Deployment', 'StatefulSet']) assert.equal(tokenRef(off, kind), undefined, kind);
+    assert.equal(ofKind(off, 'Secret').filter((s) => s.metadata.name.endsWith('-cluster-token')).length, 0);
   });
 
   it('security: non-root numeric user, read-only root, no capabilities, RuntimeDefault seccomp; edges and swarms get a token scoped to EndpointSlices', () => {
@@ -306,6 +383,43 @@ describe('rendered objects', () => {
     assert.equal(swarm.terminationGracePeriodSeconds, 5 + 10 + 30 + 5, 'a swarm: drain + grace + handoff deadline + 5');
   });
 
+  it('a config change rolls edges and swarms; a change of labels only (a new chart version) does not, since every swarm roll is a handoff', () => {
+    const checksums = (objects: KubeObject[]) => ['Deployment', 'StatefulSet'].map((kind) => find(objects, kind).spec.template.metadata.annotations['checksum/config']);
+    const base = checksums(rendered.get('defaults')!);
+    assert.deepEqual(checksums(renderChart({ set: { 'commonLabels.team': 'trackers' } })), base);
+    const changed = checksums(renderChart({ set: { 'config.announce.intervalSeconds': '900' } }));
+    assert.ok(changed.every((c, i) => c !== base[i]), 'positive control: config changed');
+  });
+
+  it('helm upgrade keeps the UDP key, the cluster token and the autoscalers\' replica counts (lookup, answered by an API server holding the installed release)', async () => {
+    const autoscaled = { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda' };
+    const installed = renderChart({ set: autoscaled });
+    // The autoscalers have since moved the counts: edges to 5, swarms to 7.
+    find(installed, 'Deployment').spec.replicas = 5;
+    find(installed, 'StatefulSet').spec.replicas = 7;
+    const api = await ChartLookupApi.start(installed);
+    try {
+      const upgraded = await renderChartAsync({ set: autoscaled, cluster: api.kubeconfigPath });
+      for (const name of ['tracker-udp-key', 'tracker-cluster-token']) assert.deepEqual(find(upgraded, 'Secret', name).data, find(installed, 'Secret', name).data, name);
+      assert.equal(find(upgraded, 'Deployment').spec.replicas, 5, 'the edge HPA\'s count is written back, not dropped (which would reset it to 1)');
+      assert.equal(find(upgraded, 'StatefulSet').spec.replicas, 7, 'the swarm autoscaler\'s count is written back');
+      assert.ok(api.requests.includes('/apis/apps/v1/namespaces/tracker/statefulsets/tracker-swarm'), api.requests.join(' '));
+      // Turning autoscaling on for swarms keeps the count the chart had set.
+      const fixed = await ChartLookupApi.start(renderChart({ set: { 'swarm.replicaCount': '4' } }));
+      try {
+        assert.equal(find(await renderChartAsync({ set: autoscaled, cluster: fixed.kubeconfigPath }), 'StatefulSet').spec.replicas, 4);
+      } finally {
+        await fixed.close();
+      }
+    } finally {
+      await api.close();
+    }
+    // Positive control: a fresh install (nothing to look up) generates new secrets and leaves replicas to the autoscalers.
+    const fresh = renderChart({ set: autoscaled });
+    assert.notDeepEqual(find(fresh, 'Secret', 'tracker-udp-key').data, find(installed, 'Secret', 'tracker-udp-key').data);
+    assert.equal(find(fresh, 'StatefulSet').spec.replicas, undefined);
+  });
+
   it('handoff: swarms get swarm.handoffDeadlineSeconds, their grace period covers it, and they take gRPC from each other', () => {
     const spec = (name: string) => find(rendered.get(name)!, 'StatefulSet', 'tracker-swarm').spec.template.spec;
     const envOf = (name: string) => Object.fromEntries(spec(name).containers[0].env.map((e: any) => [e.name, e.value]));
@@ -322,6 +436,55 @@ describe('rendered objects', () => {
     const grpcFrom = policy.spec.ingress.filter((rule: any) => rule.ports.some((p: any) => p.port === 'grpc')).flatMap((rule: any) => rule.from);
     assert.ok(grpcFrom.some((f: any) => matchesLabels(f.podSelector.matchLabels, edgeLabels)), 'edges reach swarms');
     assert.ok(grpcFrom.some((f: any) => matchesLabels(f.podSelector.matchLabels, swarmLabels)), 'swarms reach each other');
+  });
+});
+
+describe('alert rules', () => {
+  const rulesOf = (name: string): any[] => find(rendered.get(name)!, 'PrometheusRule').spec.groups.flatMap((g: any) => g.rules);
+  const byName = (name: string): Map<string, any> => new Map(rulesOf(name).map((r) => [r.alert, r]));
+
+  it('every alert has a severity, a summary, a description, and a section of docs/operations.md its runbook link points at', async () => {
+    const { readFileSync } = await import('node:fs');
+    const guide = readFileSync(join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+    const sections = new Set([...guide.matchAll(/^### (Tracker\w+)$/gm)].map((m) => m[1]));
+    const rules = rulesOf('snapshots with their own settings, alerts with a runbook URL');
+    const names = rules.map((r) => r.alert);
+    assert.equal(new Set(names).size, names.length, 'alert names are unique');
+    for (const r of rules) {
+      assert.ok(['critical', 'warning', 'info'].includes(r.labels.severity), r.alert);
+      assert.ok(r.annotations.summary && r.annotations.description, r.alert);
+      assert.equal(r.annotations.runbook_url, `https://wiki.example.com/tracker/operations#${r.alert.toLowerCase()}`);
+      assert.ok(sections.has(r.alert), `docs/operations.md has no "### ${r.alert}" section`);
+      // Several releases may share a Prometheus: every series an alert reads is this release's namespace.
+      for (const m of String(r.expr).matchAll(/\b((?:tracker|nodejs|process)_[a-z0-9_]+|up)\{([^}]*)\}/g)) assert.match(m[2], /namespace="tracker"/, `${r.alert}: ${m[0]}`);
+    }
+    assert.deepEqual([...sections].filter((s) => !names.includes(s)), [], 'sections of docs/operations.md for alerts that do not exist');
+    assert.equal(rulesOf('monitoring on (kube-prometheus-stack)')[0].annotations.runbook_url, undefined, 'no link without runbookUrl');
+  });
+
+  it('the issue\'s alerts are there: swarm down or unready, slots unowned, snapshot stale and failing, restore, handoff, ratios, stream storms, saturation', () => {
+    const rules = byName('monitoring on (kube-prometheus-stack)');
+    for (const alert of [
+      'TrackerSwarmDown', 'TrackerSwarmsMissing', 'TrackerSwarmUnready', 'TrackerSlotsUnowned', 'TrackerSlotsOwnedTwice', 'TrackerSlotTablesDisagree',
+      'TrackerSnapshotStale', 'TrackerSnapshotWritesFailing', 'TrackerSnapshotRestoreIncomplete', 'TrackerSnapshotRestoreSlow',
+      'TrackerHandoffIncomplete', 'TrackerHandoffPeersUnsent', 'TrackerHandoffPending', 'TrackerHandoffCallsRefused',
+      'TrackerUnavailableRatio', 'TrackerErrorRatio', 'TrackerStreamFlapping', 'TrackerEdgeSaturated', 'TrackerEdgeConnectionsNearLimit', 'TrackerSwarmSaturated',
+    ]) assert.ok(rules.has(alert), alert);
+    assert.equal(rules.get('TrackerSlotsUnowned').expr, 'sum by (namespace) (tracker_owned_slots{namespace="tracker", role="swarm"}) < 65536');
+    // Stream storms are counted by the edge (every stream that failed), not sampled from the up/down gauge.
+    assert.match(rules.get('TrackerStreamFlapping').expr, /increase\(tracker_swarm_stream_failures_total\{[^}]*\}\[10m\]\)\) > 4$/);
+    // A Redis outage is the snapshot alerts' business, not a bug.
+    assert.match(rules.get('TrackerInternalErrors').expr, /component!="redis"/);
+  });
+
+  it('snapshot thresholds follow the swarms\' snapshot settings', () => {
+    const defaults = byName('monitoring on (kube-prometheus-stack)');
+    assert.match(defaults.get('TrackerSnapshotStale').expr, /tracker_snapshot_age_seconds\{[^}]*\}\) > 120$/, '4 x the default 30 s interval');
+    assert.match(defaults.get('TrackerSnapshotRestoreSlow').expr, /tracker_snapshot_restore_seconds\{[^}]*\}\) > 5\n/, 'half the default 10 s deadline');
+    const set = byName('snapshots with their own settings, alerts with a runbook URL');
+    assert.match(set.get('TrackerSnapshotStale').expr, /\) > 60$/, '3 x swarm.config.snapshot.intervalSeconds 20');
+    assert.match(set.get('TrackerSnapshotStale').annotations.description, /3 x snapshot.intervalSeconds \(20 s\)/);
+    assert.match(set.get('TrackerSnapshotRestoreSlow').expr, /\) > 20\n/, '0.5 x swarm.config.snapshot.restoreDeadlineSeconds 40');
   });
 });
 
@@ -429,6 +592,9 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
             assert.equal(loaded.config.snapshot.redisUrl !== '', name.startsWith('snapshots'), `${where}: snapshots on exactly when redis is set`);
             if (name === 'snapshots to a Redis URL') assert.equal(loaded.config.snapshot.redisUrl, REDIS_URL);
           }
+          const made = ofKind(objects, 'Secret').find((x) => x.metadata.name.endsWith('-cluster-token'));
+          const token = made ? Buffer.from(made.data.token, 'base64').toString() : name === 'no cluster token' ? '' : 'ab'.repeat(32);
+          assert.equal(loaded.config.cluster.authToken, token, `${where}: the cluster token reaches both roles`);
           if (name.startsWith('allow list')) {
             assert.equal(loaded.config.announce.intervalSeconds, 900, 'config reaches both roles');
             assert.equal(loaded.config.http.maxScrapeHashes, c.name === 'edge' ? 50 : 100, 'edge.config reaches edges only');
@@ -452,6 +618,41 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
     assert.equal(parsed.hashes.size, 2);
     const test = find(rendered.get('allow list, no autoscaling, ClusterIP, no network policy')!, 'Pod');
     assert.equal(test.spec.containers[0].env.find((e: any) => e.name === 'INFO_HASH').value, HASH_A, 'helm test announces a listed torrent');
+  });
+});
+
+describe('the dashboard', () => {
+  it('panels have unique ids, do not overlap, fit 24 columns, read the chosen data source and namespace, and cover what the issue asks for', async () => {
+    const { readFileSync } = await import('node:fs');
+    const dashboard = JSON.parse(readFileSync(join(CHART_DIR, 'files', 'dashboard.json'), 'utf8'));
+    const ids = dashboard.panels.map((p: any) => p.id);
+    assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+    const cells = new Map<string, number>();
+    for (const p of dashboard.panels) {
+      const { x, y, w, h } = p.gridPos;
+      assert.ok(x >= 0 && w > 0 && x + w <= 24, `panel ${p.id} "${p.title}" fits the 24 columns`);
+      for (let i = x; i < x + w; i++) for (let j = y; j < y + h; j++) {
+        const other = cells.get(`${i},${j}`);
+        assert.equal(other, undefined, `panels ${other} and ${p.id} "${p.title}" overlap at ${i},${j}`);
+        cells.set(`${i},${j}`, p.id);
+      }
+      if (p.type === 'row') continue;
+      assert.equal(p.datasource.uid, '${datasource}', `panel ${p.id}`);
+      const refIds = p.targets.map((t: any) => t.refId);
+      assert.equal(new Set(refIds).size, refIds.length, `panel ${p.id}: refIds are unique`);
+      for (const t of p.targets) {
+        assert.equal(t.datasource.uid, '${datasource}', `panel ${p.id} ${t.refId}`);
+        for (const m of String(t.expr).matchAll(/\b[a-z_:][a-z0-9_:]*\{([^}]*)\}/g)) assert.match(m[1], /namespace=~"\$namespace"/, `panel ${p.id} "${p.title}": ${m[0]}`);
+      }
+    }
+    const titles = dashboard.panels.map((p: any) => p.title);
+    for (const row of ['Requests', 'Swarms', 'Slot ownership and edge <-> swarm streams', 'WebTorrent', 'Snapshots (Redis)', 'Slot handoff']) assert.ok(titles.includes(row), row);
+    const used = new Set(dashboard.panels.flatMap((p: any) => (p.targets ?? []).flatMap((t: any) => [...String(t.expr).matchAll(/\b(tracker_[a-z0-9_]+)\{/g)].map((m) => m[1]))));
+    for (const metric of [
+      'tracker_owned_slots', 'tracker_moved_replies_sent_total', 'tracker_moved_reroutes_total',
+      'tracker_snapshot_age_seconds', 'tracker_snapshot_last_pass_seconds', 'tracker_snapshot_bytes_written_total', 'tracker_snapshot_failures_total', 'tracker_snapshot_restore_seconds', 'tracker_snapshot_restored_peers_total',
+      'tracker_handoff_slots_total', 'tracker_handoff_peers_total', 'tracker_handoff_last_seconds', 'tracker_handoff_failures_total', 'tracker_handoff_in_progress', 'tracker_handoff_pending_slots', 'tracker_handoff_unsent_peers_total',
+    ]) assert.ok(used.has(metric), `no panel shows ${metric}`);
   });
 });
 

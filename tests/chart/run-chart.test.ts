@@ -5,10 +5,15 @@
  * a loopback address of its own. A fake API server serves the swarm
  * Service's EndpointSlices from the swarms' readiness probes, as the
  * EndpointSlice controller would, to the edge and to the swarms (which build
- * the same slot table from them). Then a real client (the npm
- * bittorrent-tracker client) announces through the edge port, the helm test
- * pod's command passes against it, and every metric the dashboard and the
- * alert rules use is one these processes export.
+ * the same slot table from them). The swarms snapshot to a private
+ * redis-server through the chart's `redis.url` Secret, and hand slots off
+ * (the chart's default), so their snapshot and handoff metrics exist; edges
+ * and swarms prove themselves with the chart's generated token (its
+ * default). Then a
+ * real client (the npm bittorrent-tracker client) announces through the edge
+ * port, the helm test pod's command passes against it, and every metric the
+ * dashboard, the alert rules and the autoscalers use is one these processes
+ * export.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +30,8 @@ import { metricIn } from '../support/cluster.js';
 import { httpAnnounce } from '../support/clients/raw-tracker.js';
 import { cleanupScope, delay, findFreePort, httpStatus, REPO_ROOT } from '../support/tracker-process.js';
 import { withTimeout } from '../support/integration-helpers.js';
+import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client.js';
 
 const NS = 'tracker';
 const DENIED = 'dd'.repeat(20);
@@ -102,10 +109,12 @@ describe('the rendered chart, run as local processes', () => {
   let edge: LocalPod;
   let net: Awaited<ReturnType<typeof podAddresses>>;
   let publishing = true;
+  let redis: RedisServer;
 
   before(async () => {
     scope = cleanupScope(t);
     net = await podAddresses();
+    redis = await startRedisServer(scope);
     objects = renderChart({
       namespace: NS,
       set: {
@@ -120,6 +129,9 @@ describe('the rendered chart, run as local processes', () => {
         'metrics.podMonitor.enabled': 'true',
         'metrics.prometheusRule.enabled': 'true',
         'metrics.dashboard.enabled': 'true',
+        'redis.url': redis.url,
+        // Written within a second of an announce, so a test can see it arrive.
+        'swarm.config.snapshot.intervalSeconds': '1',
       },
     });
     workDir = mkdtempSync(join(tmpdir(), 'run-chart-'));
@@ -194,6 +206,10 @@ describe('the rendered chart, run as local processes', () => {
       }
     }
     assert.ok(api.requests.some((p) => p === api.path), 'the edge listed the swarm Service EndpointSlices in its own namespace');
+    // Every stream below is proven with the token: the same one in every pod, no stream refused.
+    assert.deepEqual(new Set([edge, ...swarms].map((p) => p.env.TRACKER_CLUSTER__AUTH_TOKEN)).size, 1);
+    assert.match(edge.env.TRACKER_CLUSTER__AUTH_TOKEN, /^[0-9a-f]{64}$/);
+    for (const pod of swarms) assert.equal(metricIn(await podMetrics(pod), 'tracker_edge_streams_rejected_total', { reason: 'unauthenticated' }) ?? 0, 0);
   });
 
   it('the swarms build the edge\'s slot table from the same EndpointSlices and own every slot between them', async () => {
@@ -207,6 +223,33 @@ describe('the rendered chart, run as local processes', () => {
     }, [edge, ...swarms]);
     assert.equal(owned[0] + owned[1], 65536, JSON.stringify(owned));
     assert.ok(owned.every((n) => n > 0), JSON.stringify(owned));
+  });
+
+  it('the chart\'s cluster token is enforced: a stream without its proof is refused, one with it is taken', async () => {
+    const swarm = swarms[0];
+    const openStream = async (authToken: string | undefined): Promise<{ state: StreamState; reason: string }> => {
+      let last = { state: 'connecting' as StreamState, reason: '' };
+      const transport = new GrpcTransport({
+        name: swarm.options.podName,
+        address: `${swarm.options.ip}:${swarm.port('grpc')}`,
+        edgeId: `${authToken ? 'proven' : 'stranger'}-edge`,
+        authToken,
+        onStateChange: (state, reason) => {
+          last = { state, reason };
+        },
+      });
+      try {
+        await until('the stream to settle', () => last.state === 'open' || last.state === 'down', [edge, ...swarms], 10_000);
+        return last;
+      } finally {
+        await transport.close();
+      }
+    };
+    const stranger = await openStream(undefined);
+    assert.equal(stranger.state, 'down');
+    assert.match(stranger.reason, /UNAUTHENTICATED/);
+    assert.ok((metricIn(await podMetrics(swarm), 'tracker_edge_streams_rejected_total', { reason: 'unauthenticated' }) ?? 0) >= 1);
+    assert.equal((await openStream(swarm.env.TRACKER_CLUSTER__AUTH_TOKEN)).state, 'open', 'positive control: the same stream with the token');
   });
 
   it('a real client announces through the edge port over UDP and HTTP and finds the other peer', async () => {
@@ -230,6 +273,18 @@ describe('the rendered chart, run as local processes', () => {
       assert.equal(await peer, '127.0.0.1:51001');
     } finally {
       for (const c of clients) c.destroy();
+    }
+  });
+
+  it('with redis.url the swarms restore before ready and write the announced torrent\'s slot to Redis', async () => {
+    const infoHash = Buffer.alloc(20, 0x5c);
+    const announced = await httpAnnounce(`http://${net.ips[0]}:${net.tracker}/announce`, { infoHash, peerId: Buffer.alloc(20, 3), port: 51005, left: 1 });
+    assert.equal(announced.failure, undefined, JSON.stringify(announced));
+    await until('the slot 5c5c written to Redis', async () => (await redis.command('EXISTS', 'tracker:slot:5c5c')).startsWith(':1'), [edge, ...swarms]);
+    for (const pod of swarms) {
+      const text = await podMetrics(pod);
+      assert.equal(metricIn(text, 'tracker_snapshot_failures_total', { op: 'read' }), 0, pod.options.podName);
+      assert.ok((metricIn(text, 'tracker_snapshot_passes_total', { result: 'complete' }) ?? 0) > 0, `${pod.options.podName} completed no snapshot pass`);
     }
   });
 
@@ -267,7 +322,7 @@ describe('the rendered chart, run as local processes', () => {
     assert.match(pod.output(), /PASSED/);
   });
 
-  it('every metric in the dashboard, the alert rules and the KEDA query is exported by the running edge or swarms', async () => {
+  it('every metric in the dashboard, the alert rules, the KEDA queries and the adapter rules is exported by the running edge or swarms', async () => {
     const exported = new Set<string>(['up']); // `up` is Prometheus's own, one per scrape target
     for (const pod of [edge, ...swarms]) {
       for (const line of (await podMetrics(pod)).split('\n')) {
@@ -284,8 +339,11 @@ describe('the rendered chart, run as local processes', () => {
     const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'files', 'dashboard.json'), 'utf8'));
     for (const panel of dashboard.panels) for (const target of panel.targets ?? []) exprs.push(target.expr);
     for (const v of dashboard.templating.list) if (v.definition) exprs.push(v.definition.replace(/label_values\((\w+),/, '$1{},'));
-    const keda = renderChart({ namespace: NS, set: { 'edge.autoscaling.requestsPerSecond.provider': 'keda' } });
-    exprs.push(find(keda, 'ScaledObject').spec.triggers[1].metadata.query);
+    const keda = renderChart({ namespace: NS, set: { 'edge.autoscaling.requestsPerSecond.provider': 'keda', 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda' } });
+    exprs.push(find(keda, 'ScaledObject', 'tracker-edge').spec.triggers[1].metadata.query);
+    exprs.push(find(keda, 'ScaledObject', 'tracker-swarm').spec.triggers[0].metadata.query);
+    // The prometheus-adapter rules the chart README gives for the HPAs' Pods metrics.
+    for (const m of readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'README.md'), 'utf8').matchAll(/seriesQuery: '([^']+)'/g)) exprs.push(m[1]);
     const missing = new Set<string>();
     let used = 0;
     for (const expr of exprs) {
@@ -294,7 +352,7 @@ describe('the rendered chart, run as local processes', () => {
         if (!exported.has(name)) missing.add(name);
       }
     }
-    assert.ok(used > 40, `found only ${used} metric references: the extraction is broken`);
+    assert.ok(used > 100, `found only ${used} metric references: the extraction is broken`);
     assert.deepEqual([...missing], [], 'metrics used but not exported');
     // Positive control: a misspelt name is caught.
     assert.ok(!exported.has('tracker_request_total'));

@@ -7,7 +7,8 @@
  *   find(objects, 'Deployment', 'tracker-edge')
  *   validateObject(obj)   // [] when it is valid, unknown fields included
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import YAML from 'yaml';
@@ -43,8 +44,8 @@ export interface RunResult {
   stderr: string;
 }
 
-export function helm(args: readonly string[]): RunResult {
-  const r = spawnSync(tools.helm, args, { encoding: 'utf8', cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
+export function helm(args: readonly string[], env: NodeJS.ProcessEnv = process.env): RunResult {
+  const r = spawnSync(tools.helm, args, { encoding: 'utf8', cwd: REPO_ROOT, env, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? r.error?.message ?? '' };
 }
 
@@ -59,6 +60,8 @@ export interface RenderOptions {
   kubeVersion?: string;
   /** --api-versions (e.g. monitoring.coreos.com/v1). */
   apiVersions?: string[];
+  /** A kubeconfig (e.g. ChartLookupApi's): render as an upgrade would, `lookup` answered by that API server (--dry-run=server); renderChartAsync only. */
+  cluster?: string;
 }
 
 export function helmTemplateArgs(options: RenderOptions = {}): string[] {
@@ -67,15 +70,29 @@ export function helmTemplateArgs(options: RenderOptions = {}): string[] {
   for (const file of options.values ?? []) args.push('-f', file);
   if (options.kubeVersion) args.push('--kube-version', options.kubeVersion);
   for (const api of options.apiVersions ?? []) args.push('--api-versions', api);
+  if (options.cluster) args.push('--dry-run=server');
   return args;
 }
 
 /** `helm template` output as objects; throws with helm's message when rendering fails. */
 export function renderChart(options: RenderOptions = {}): KubeObject[] {
+  if (options.cluster) throw new Error('renderChart blocks the event loop: use renderChartAsync with `cluster` (its API server may run in this process)');
   const args = helmTemplateArgs(options);
   const r = helm(args);
   if (r.status !== 0) throw new Error(`helm ${args.join(' ')} failed:\n${r.stderr}`);
   return parseManifests(r.stdout);
+}
+
+/** renderChart without blocking the event loop (for `cluster`: an API server in this process answers helm's lookups). */
+export async function renderChartAsync(options: RenderOptions = {}): Promise<KubeObject[]> {
+  const args = helmTemplateArgs(options);
+  const env = options.cluster ? { ...process.env, KUBECONFIG: options.cluster } : process.env;
+  try {
+    const { stdout } = await promisify(execFile)(tools.helm, args, { encoding: 'utf8', cwd: REPO_ROOT, env, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
+    return parseManifests(stdout);
+  } catch (error) {
+    throw new Error(`helm ${args.join(' ')} failed:\n${(error as { stderr?: string }).stderr ?? (error as Error).message}`);
+  }
 }
 
 export function parseManifests(text: string): KubeObject[] {

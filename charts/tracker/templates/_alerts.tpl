@@ -10,6 +10,11 @@ means and what to do: docs/operations.md, "Alerts".
 {{- $edge := printf "namespace=%q, role=\"edge\"" .Release.Namespace -}}
 {{- $swarm := printf "namespace=%q, role=\"swarm\"" .Release.Namespace -}}
 {{- $runbook := $r.runbookUrl -}}
+{{- $swarmConfig := include "tracker.roleConfig" (dict "root" . "component" "swarm") | fromYaml -}}
+{{- $snapshotInterval := int (dig "snapshot" "intervalSeconds" 30 $swarmConfig) -}}
+{{- $restoreDeadline := int (dig "snapshot" "restoreDeadlineSeconds" 10 $swarmConfig) -}}
+{{- $expectedSwarms := .Values.swarm.replicaCount -}}
+{{- if .Values.swarm.autoscaling.enabled }}{{ $expectedSwarms = .Values.swarm.autoscaling.minReplicas }}{{ end -}}
 groups:
   - name: tracker.availability
     rules:
@@ -26,16 +31,28 @@ groups:
           runbook_url: {{ . }}#trackernoswarms
           {{- end }}
       - alert: TrackerSwarmsMissing
-        expr: max by (namespace) (tracker_slot_table_members{ {{- $edge -}} }) < {{ .Values.swarm.replicaCount }}
+        expr: max by (namespace) (tracker_slot_table_members{ {{- $edge -}} }) < {{ $expectedSwarms }}
         for: 5m
         labels:
           severity: warning
           {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
         annotations:
-          summary: {{ printf "Fewer ready swarms than swarm.replicaCount (%v)." .Values.swarm.replicaCount | quote }}
-          description: {{ `Edges route to {{ $value }} swarms. The missing swarm's slots are served by the others, which do not have its peers until they re-announce.` | quote }}
+          summary: {{ printf "Fewer ready swarms than %s (%v)." (ternary "swarm.autoscaling.minReplicas" "swarm.replicaCount" .Values.swarm.autoscaling.enabled) $expectedSwarms | quote }}
+          description: {{ `Edges route to {{ $value }} swarms. The missing swarm's slots are served by the others: with its peers if it handed them off when it stopped, from Redis when it restarts with snapshots on, else once they re-announce.` | quote }}
           {{- with $runbook }}
           runbook_url: {{ . }}#trackerswarmsmissing
+          {{- end }}
+      - alert: TrackerSwarmUnready
+        expr: max by (namespace, pod) (tracker_owned_slots{ {{- $swarm -}} }) == 0
+        for: 10m
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Swarm {{ $labels.pod }} runs but owns no slot.` | quote }}
+          description: {{ `{{ $labels.pod }} has owned none of the 65536 slots for 10 minutes: it is not ready (starting, restoring or pulling its slots should take well under a minute), or it does not find itself among the ready pods of the swarm Service's EndpointSlices. It holds no torrents; the other swarms carry its share.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackerswarmunready
           {{- end }}
       - alert: TrackerSlotTablesDisagree
         expr: (max by (namespace) (tracker_slot_table_identity{ {{- $edge -}} }) != min by (namespace) (tracker_slot_table_identity{ {{- $edge -}} })) or (max by (namespace) (tracker_slot_table_identity{ {{- $swarm -}} }) != min by (namespace) (tracker_slot_table_identity{ {{- $swarm -}} })) or (max by (namespace) (tracker_slot_table_identity{ {{- $edge -}} }) != max by (namespace) (tracker_slot_table_identity{ {{- $swarm -}} }))
@@ -48,6 +65,30 @@ groups:
           description: {{ `tracker_slot_table_identity differs between pods in {{ $labels.namespace }} for 5 minutes: some pod does not see the swarm Service's EndpointSlices as the others do. Requests for the slots in question are answered "moved" and sent again, or fail.` | quote }}
           {{- with $runbook }}
           runbook_url: {{ . }}#trackerslottablesdisagree
+          {{- end }}
+      - alert: TrackerSlotsUnowned
+        expr: sum by (namespace) (tracker_owned_slots{ {{- $swarm -}} }) < 65536
+        for: 5m
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Only {{ $value }} of 65536 slots have a swarm that owns them.` | quote }}
+          description: {{ `The swarms' own slot tables leave some slots to nobody for 5 minutes: a swarm counts a member the others do not see as ready (its EndpointSlice watch is stale), or a swarm that owns slots is not scraped. Requests for those torrents are answered "moved" from swarm to swarm and fail after cluster.maxMovedHops.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackerslotsunowned
+          {{- end }}
+      - alert: TrackerSlotsOwnedTwice
+        expr: sum by (namespace) (tracker_owned_slots{ {{- $swarm -}} }) > 65536
+        for: 5m
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Swarms claim {{ $value }} slots of 65536: some are owned twice.` | quote }}
+          description: {{ `For 5 minutes two swarms have each counted some slots as their own: one of them misses a member the other sees. Edges route each such slot to whichever their own table names, so a torrent's peers can end up split between the two.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackerslotsownedtwice
           {{- end }}
       - alert: TrackerSwarmDown
         expr: up{ {{- $swarm -}} } == 0
@@ -86,13 +127,13 @@ groups:
           runbook_url: {{ . }}#trackerswarmunreachable
           {{- end }}
       - alert: TrackerStreamFlapping
-        expr: changes(tracker_swarm_stream_up{ {{- $edge -}} }[10m]) > {{ $r.streamFlapsPer10m }}
+        expr: sum by (namespace, pod, swarm) (increase(tracker_swarm_stream_failures_total{ {{- $edge -}} }[10m])) > {{ $r.streamFlapsPer10m }}
         labels:
           severity: warning
           {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
         annotations:
           summary: {{ `The stream from {{ $labels.pod }} to {{ $labels.swarm }} keeps reconnecting.` | quote }}
-          description: {{ `{{ $value }} up/down changes in 10 minutes (seen at scrape resolution, so there may be more): a swarm restarting in a loop, a network problem or a timeout closing streams.` | quote }}
+          description: {{ `{{ $value | humanize }} streams failed or ended in 10 minutes (tracker_swarm_stream_failures_total; a swarm restart or rolling update ends one): a swarm restarting in a loop, a network problem, or streams refused (edge identity not proven: see the swarm's tracker_edge_streams_rejected_total).` | quote }}
           {{- with $runbook }}
           runbook_url: {{ . }}#trackerstreamflapping
           {{- end }}
@@ -140,7 +181,7 @@ groups:
           runbook_url: {{ . }}#trackerslowreplies
           {{- end }}
       - alert: TrackerInternalErrors
-        expr: sum by (namespace, pod, component) (increase(tracker_internal_errors_total{namespace={{ .Release.Namespace | quote }}}[10m])) > 0
+        expr: sum by (namespace, pod, component) (increase(tracker_internal_errors_total{namespace={{ .Release.Namespace | quote }}, component!="redis"}[10m])) > 0
         labels:
           severity: warning
           {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
@@ -176,6 +217,18 @@ groups:
           {{- with $runbook }}
           runbook_url: {{ . }}#trackeredgesaturated
           {{- end }}
+      - alert: TrackerEdgeConnectionsNearLimit
+        expr: max by (namespace, pod) (tracker_tcp_connections{ {{- $edge -}} } / (tracker_tcp_connections_max{ {{- $edge -}} } > 0)) > {{ $r.tcpConnectionsRatio }}
+        for: 10m
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Edge {{ $labels.pod }} holds {{ $value | humanizePercentage }} of the TCP connections it may.` | quote }}
+          description: "Past tracker_tcp_connections_max (http.maxConnections, lowered to fit the file-descriptor limit) new HTTP and WebSocket connections are reset. Add edges (the HPA does not count connections), or raise http.maxConnections and the pods' nofile limit."
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackeredgeconnectionsnearlimit
+          {{- end }}
       - alert: TrackerSwarmSaturated
         expr: max by (namespace, pod) (nodejs_eventloop_lag_p99_seconds{ {{- $swarm -}} }) > {{ $r.eventLoopLagSeconds }}
         for: 10m
@@ -187,6 +240,115 @@ groups:
           description: "The swarm answers more than one core allows; add swarms (swarm.replicaCount)."
           {{- with $runbook }}
           runbook_url: {{ . }}#trackerswarmsaturated
+          {{- end }}
+  - name: tracker.snapshots
+    rules:
+      - alert: TrackerSnapshotStale
+        expr: max by (namespace, pod) (tracker_snapshot_age_seconds{ {{- $swarm -}} }) > {{ mul $snapshotInterval $r.snapshotStaleIntervals }}
+        for: 5m
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Swarm {{ $labels.pod }} has not completed a snapshot for {{ $value | humanizeDuration }}.` | quote }}
+          description: {{ printf "tracker_snapshot_age_seconds is over %d x snapshot.intervalSeconds (%d s): Redis is down, slow, full or refusing writes. Serving goes on; if this swarm crashes now, a restart restores peers only as of its last complete pass." (int $r.snapshotStaleIntervals) $snapshotInterval | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackersnapshotstale
+          {{- end }}
+      - alert: TrackerSnapshotWritesFailing
+        expr: sum by (namespace, pod) (rate(tracker_snapshot_failures_total{ {{- $swarm -}}, op="write"}[5m])) > 0
+        for: 10m
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Swarm {{ $labels.pod }} fails to write slot snapshots to Redis.` | quote }}
+          description: {{ `Slot writes have failed for 10 minutes (tracker_snapshot_failures_total{op="write"}): Redis unreachable, slower than snapshot.commandTimeoutMs, out of memory (maxmemory with noeviction) or denying the commands. Failed slots are retried at every pass.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackersnapshotwritesfailing
+          {{- end }}
+      - alert: TrackerSnapshotRestoreIncomplete
+        # The restore runs before a new pod's first scrape, so increase() would see nothing: read the counters in the pod's first hour.
+        expr: |
+          (
+            max by (namespace, pod) (tracker_snapshot_failures_total{ {{- $swarm -}}, op=~"read|corrupt"}) > 0
+              or max by (namespace, pod) (tracker_limit_hits_total{ {{- $swarm -}}, limit="snapshot.restoreDeadlineSeconds"}) > 0
+          )
+            and on (namespace, pod) (time() - max by (namespace, pod) (process_start_time_seconds{ {{- $swarm -}} }) < 3600)
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Swarm {{ $labels.pod }} started (within the hour) without part of its snapshot.` | quote }}
+          description: {{ printf "At start the swarm could not read some of its slots from Redis (unreachable, unreadable values, or snapshot.restoreDeadlineSeconds, %d s, passed first) and reported ready without them. Their peers come back with their next announce, or from a handoff." $restoreDeadline | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackersnapshotrestoreincomplete
+          {{- end }}
+      - alert: TrackerSnapshotRestoreSlow
+        expr: |
+          max by (namespace, pod) (tracker_snapshot_restore_seconds{ {{- $swarm -}} }) > {{ mulf (float64 $restoreDeadline) $r.restoreSlowRatio }}
+            and on (namespace, pod) (time() - max by (namespace, pod) (process_start_time_seconds{ {{- $swarm -}} }) < 3600)
+        labels:
+          severity: info
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Swarm {{ $labels.pod }} took {{ $value | humanizeDuration }} to restore its snapshot.` | quote }}
+          description: {{ printf "Over %v of snapshot.restoreDeadlineSeconds (%d s): the pod is not ready while it restores, and a larger snapshot will be cut short. Raise the deadline (and the startup probe's budget), give swarms more CPU, or add swarms so each holds less." $r.restoreSlowRatio $restoreDeadline | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackersnapshotrestoreslow
+          {{- end }}
+  - name: tracker.handoff
+    rules:
+      - alert: TrackerHandoffIncomplete
+        # A join ends before a new pod's first scrape may happen: like the restore, read in the pod's first hour.
+        expr: |
+          sum by (namespace, pod, kind) (increase(tracker_handoffs_total{ {{- $swarm -}}, result="incomplete", kind!="join"}[30m])) > 0
+            or (
+              sum by (namespace, pod, kind) (tracker_handoffs_total{ {{- $swarm -}}, result="incomplete", kind="join"}) > 0
+                and on (namespace, pod) (time() - max by (namespace, pod) (process_start_time_seconds{ {{- $swarm -}} }) < 3600)
+            )
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `A {{ $labels.kind }} handoff of {{ $labels.pod }} did not hand every slot over.` | quote }}
+          description: {{ `kind=join: the pod became ready without some of its slots' peers; rebalance: slots it no longer owns stay with it and are retried every 30 s; stop: it exited holding peers (tracker_handoff_unsent_peers_total). tracker_handoff_failures_total says why (unreachable, refused, deadline, no-successor, import); the pod logs each incomplete handoff.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackerhandoffincomplete
+          {{- end }}
+      - alert: TrackerHandoffPeersUnsent
+        expr: sum by (namespace, pod) (increase(tracker_handoff_unsent_peers_total{ {{- $swarm -}} }[30m])) > 0
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `{{ $labels.pod }} stopped holding {{ $value | humanize }} peers it could not hand off.` | quote }}
+          description: {{ `A stopping swarm found no swarm to take some slots within swarm.handoffDeadlineSeconds. With Redis they are in its final snapshot (read by the next pod that owns those slots when it starts); without, they are gone until they re-announce. Seen only if Prometheus scraped the pod before it exited: its log has the count too.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackerhandoffpeersunsent
+          {{- end }}
+      - alert: TrackerHandoffPending
+        expr: max by (namespace, pod) (tracker_handoff_pending_slots{ {{- $swarm -}} }) > 0
+        for: 10m
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Swarm {{ $labels.pod }} holds {{ $value }} slots that belong to another swarm.` | quote }}
+          description: {{ `For 10 minutes it has not managed to push them to their owner (retried every 30 s): the owner is unreachable or refuses the calls (see tracker_handoff_failures_total by reason). Requests for those torrents go to the owner, which lacks these peers until they re-announce.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackerhandoffpending
+          {{- end }}
+      - alert: TrackerHandoffCallsRefused
+        expr: sum by (namespace, pod, reason) (increase(tracker_handoff_calls_rejected_total{ {{- $swarm -}}, reason=~"unauthenticated|permission-denied|invalid"}[15m])) > 0
+        labels:
+          severity: warning
+          {{- with $r.additionalLabels }}{{ toYaml . | nindent 10 }}{{ end }}
+        annotations:
+          summary: {{ `Swarm {{ $labels.pod }} refuses handoff calls from other swarms ({{ $labels.reason }}).` | quote }}
+          description: {{ `Another swarm's identity is not proven (cluster.tls, cluster.authToken differ between swarms) or its calls are malformed (a release mismatch): slots cannot move between these swarms, so their peers are lost when swarms come and go.` | quote }}
+          {{- with $runbook }}
+          runbook_url: {{ . }}#trackerhandoffcallsrefused
           {{- end }}
   - name: tracker.accesslist
     rules:

@@ -22,6 +22,7 @@
 {{- define "tracker.swarm.fullname" -}}{{ include "tracker.fullname" . }}-swarm{{- end -}}
 {{- define "tracker.config.name" -}}{{ include "tracker.fullname" . }}-config{{- end -}}
 {{- define "tracker.accessList.name" -}}{{ default (printf "%s-access-list" (include "tracker.fullname" .)) .Values.accessList.existingConfigMap }}{{- end -}}
+{{- define "tracker.clusterToken.name" -}}{{ default (printf "%s-cluster-token" (include "tracker.fullname" .)) .Values.clusterToken.existingSecret }}{{- end -}}
 {{- define "tracker.udpKey.name" -}}{{ default (printf "%s-udp-key" (include "tracker.fullname" .)) .Values.udpConnectionIdKey.existingSecret }}{{- end -}}
 {{- define "tracker.edge.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}{{ default (include "tracker.edge.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
@@ -94,6 +95,38 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{ add (default 0 $role.preStopSleepSeconds) $role.drainDelaySeconds $role.graceSeconds $handoff $snapshot 5 }}
 {{- end -}}
+{{- end -}}
+
+{{/* Autoscaling ---------------------------------------------------------- */}}
+
+{{/*
+`replicas` of a role's Deployment or StatefulSet: the values' count without
+an autoscaler. With one, the autoscaler owns the field: an installed object's
+current count is written back as it is (dropping a field the last release
+set would make `helm upgrade` reset it to 1, and for swarms hand every peer
+to one pod), and a new object gets none (the autoscaler raises it to
+minReplicas; offline renders, e.g. GitOps, leave the field alone).
+(dict "root" $ "component" "edge" "kind" "Deployment")
+*/}}
+{{- define "tracker.replicas" -}}
+{{- $role := index .root.Values .component -}}
+{{- if not $role.autoscaling.enabled -}}
+replicas: {{ $role.replicaCount }}
+{{- else -}}
+{{- $live := lookup "apps/v1" .kind .root.Release.Namespace (printf "%s-%s" (include "tracker.fullname" .root) .component) -}}
+{{- if and $live $live.spec $live.spec.replicas -}}
+replicas: {{ $live.spec.replicas }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the swarm HPA reads peers per pod; fails when autoscaling is on without a provider (there is no CPU fallback). */}}
+{{- define "tracker.swarm.autoscalingProvider" -}}
+{{- $as := .Values.swarm.autoscaling -}}
+{{- if and $as.enabled (not $as.peersPerPod.provider) -}}
+{{- fail "swarm.autoscaling.enabled needs swarm.autoscaling.peersPerPod.provider: prometheus-adapter or keda (swarms scale on peers per pod, read from Prometheus)" -}}
+{{- end -}}
+{{ $as.peersPerPod.provider }}
 {{- end -}}
 
 {{/* Redis for snapshots --------------------------------------------------- */}}
@@ -237,6 +270,20 @@ readinessProbe:
   value: grpc
 {{- end -}}
 
+{{/*
+Edge <-> swarm trust of both roles: the shared token (cluster.authToken)
+every edge stream and every handoff call between swarms must prove.
+*/}}
+{{- define "tracker.clusterTrustEnv" -}}
+{{- if .Values.clusterToken.enabled -}}
+- name: TRACKER_CLUSTER__AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tracker.clusterToken.name" . }}
+      key: {{ .Values.clusterToken.secretKey }}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod-level fields both roles share. */}}
 {{- define "tracker.podCommon" -}}
 {{- $role := index .root.Values .component -}}
@@ -267,7 +314,11 @@ affinity:
 {{- end }}
 {{- end -}}
 
-{{/* Checksum of the config ConfigMap: a config change rolls the pods (the access list reloads live and is left out). */}}
+{{/*
+Checksum of the config ConfigMap's data: a config change rolls the pods (the
+access list reloads live and is left out). Data only: a new chart version
+alone (its label) must not roll the swarms, each roll being a handoff.
+*/}}
 {{- define "tracker.configChecksum" -}}
-{{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+{{ (include (print .Template.BasePath "/configmap.yaml") . | fromYaml).data | toYaml | sha256sum }}
 {{- end -}}
