@@ -35,6 +35,7 @@ import {
   type CleanupContext,
   type StopResult,
 } from './tracker-process.js';
+import { defaultConfig, type Config } from '../../lib/runtime/config.js';
 
 /** Debian puts the server in /usr/sbin, outside a non-root PATH. */
 const MARIADBD = process.env.TRACKER_TEST_MARIADBD ?? (existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : 'mariadbd');
@@ -42,6 +43,7 @@ const INSTALL_DB = 'mariadb-install-db';
 const CLIENT = 'mariadb';
 
 export const SCHEMA_FILE = join(REPO_ROOT, 'db', 'schema.sql');
+export const FIXTURES_FILE = join(REPO_ROOT, 'db', 'fixtures.sql');
 
 export interface MariaDbServer {
   readonly host: '127.0.0.1';
@@ -68,8 +70,12 @@ export interface MariaDbServer {
   rootSql(sql: string, database?: string): string;
   /** Creates the tables of db/schema.sql in `database`. */
   loadSchema(): void;
+  /** Loads db/fixtures.sql (the example site) into `database`. */
+  loadFixtures(): void;
   /** One query as the tracker user on a fresh mysql2 connection; resolves with the rows. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** The `database` config section that reaches this server as the tracker user, with `overrides`. */
+  config(overrides?: Partial<Config['database']>): Config['database'];
   /** The server's error log and captured output. */
   output(): string;
 }
@@ -252,6 +258,7 @@ export async function startMariaDb(t: CleanupContext, options: MariaDbOptions = 
     },
     rootSql,
     loadSchema: () => void rootSql(readFileSync(SCHEMA_FILE, 'utf8'), database),
+    loadFixtures: () => void rootSql(readFileSync(FIXTURES_FILE, 'utf8'), database),
     query: async <T>(sql: string, params: unknown[] = []) => {
       const mysql = await import('mysql2/promise');
       const connection = await mysql.createConnection({ host: '127.0.0.1', port, user, password, database, connectTimeout: 10_000 });
@@ -262,6 +269,18 @@ export async function startMariaDb(t: CleanupContext, options: MariaDbOptions = 
         await connection.end();
       }
     },
+    config: (overrides = {}) => ({
+      ...defaultConfig().database,
+      host: '127.0.0.1',
+      port,
+      user,
+      password,
+      name: database,
+      // A test waits seconds, not the production defaults, for an outage to show.
+      connectTimeoutMs: 2000,
+      queryTimeoutMs: 10_000,
+      ...overrides,
+    }),
     output: () => `${tail}${readLog(errorLog)}`,
   };
 }
