@@ -27,13 +27,13 @@ export class Catalog {
   constructor(
     private readonly userIndex: ReadonlyMap<string, number>,
     private readonly userIds: Uint32Array,
-    private readonly userUp: Float32Array,
-    private readonly userDown: Float32Array,
+    private readonly userUp: Float64Array,
+    private readonly userDown: Float64Array,
     private readonly userFlags: Uint8Array,
     private readonly torrentIndex: ReadonlyMap<string, number>,
     private readonly torrentIds: Uint32Array,
-    private readonly torrentUp: Float32Array,
-    private readonly torrentDown: Float32Array,
+    private readonly torrentUp: Float64Array,
+    private readonly torrentDown: Float64Array,
     private readonly torrentFlags: Uint8Array,
     private readonly clientPrefixes: readonly string[],
     private readonly clientIds: readonly number[],
@@ -114,13 +114,13 @@ export interface GroupMultipliers {
 export class CatalogBuilder {
   private userIndex = new Map<string, number>();
   private userIds = new Uint32Array(1024);
-  private userUp = new Float32Array(1024);
-  private userDown = new Float32Array(1024);
+  private userUp = new Float64Array(1024);
+  private userDown = new Float64Array(1024);
   private userFlags = new Uint8Array(1024);
   private torrentIndex = new Map<string, number>();
   private torrentIds = new Uint32Array(1024);
-  private torrentUp = new Float32Array(1024);
-  private torrentDown = new Float32Array(1024);
+  private torrentUp = new Float64Array(1024);
+  private torrentDown = new Float64Array(1024);
   private torrentFlags = new Uint8Array(1024);
   private readonly clientPrefixes: string[] = [];
   private readonly clientIds: number[] = [];
@@ -197,7 +197,7 @@ export class CatalogBuilder {
   }
 }
 
-function grow<T extends Uint32Array | Float32Array | Uint8Array>(array: T): T {
+function grow<T extends Uint32Array | Float64Array | Uint8Array>(array: T): T {
   const bigger = new (array.constructor as new (length: number) => T)(array.length * 2);
   bigger.set(array);
   return bigger;
