@@ -150,13 +150,16 @@ export class DatabaseWriter {
   }
 
   /**
-   * Writes every queued row now, in batches; concurrent calls share one
-   * flush. Resolves true when every table's queue was written empty, false
-   * when a failure left rows queued. Never rejects.
+   * Writes every row queued now, in batches; concurrent calls share one
+   * flush. Resolves true when all of them were written, false when a
+   * failure left rows queued. Never rejects.
    */
   flush(): Promise<boolean> {
-    this.flushing ??= this.flushAll().finally(() => {
+    this.flushing ??= this.flushAll().then((complete) => {
       this.flushing = null;
+      // Rows that filled a batch while this flush ran go now, not at the next tick; after a failure they wait for it.
+      if (complete && this.order.some((t) => t.queue.waiting >= this.options.config.batchRows)) this.flushSoon();
+      return complete;
     });
     return this.flushing;
   }
@@ -225,11 +228,16 @@ export class DatabaseWriter {
     const started = this.now();
     try {
       for (const table of this.order) {
-        while (table.queue.waiting > 0) {
+        // What was waiting when the flush reached this table: rows queued meanwhile go in the next flush, so a busy tracker cannot keep one flush going forever.
+        for (let rows = table.queue.waiting; rows > 0; rows -= this.options.config.batchRows) {
           if (!(await this.writeBatch(table))) return false;
         }
       }
       return true;
+    } catch (error) {
+      // writeBatch reports database errors itself; this is a bug, but it must not stop the flushing.
+      this.options.failures.report(error, { what: 'flush' });
+      return false;
     } finally {
       this.lastFlushSeconds = (this.now() - started) / 1000;
       this.flushSecondsTotal += this.lastFlushSeconds;
