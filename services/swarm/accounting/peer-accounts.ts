@@ -23,6 +23,7 @@
  *  - `stopped` credits the last deltas and forgets the peer.
  */
 import { fmix32, murmur3Round } from '../../../lib/crypto/murmur3.js';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 
 /** 4 torrent + 4 user + 20 peer_id + 2 slot + 3 x 8 counters + 4 x 4 times + 1 flags. */
 export const ROW_BYTES = 71;
@@ -30,8 +31,6 @@ export const PEER_ID_BYTES = 20;
 
 export const FLAG_SNATCHED = 1;
 export const FLAG_SEEDING = 2;
-
-export type AccountingEvent = 'none' | 'started' | 'completed' | 'stopped' | 'paused';
 
 /** One announce of a private peer, as the swarm sees it. */
 export interface AccountedAnnounce {
@@ -44,7 +43,7 @@ export interface AccountedAnnounce {
   uploaded: number;
   downloaded: number;
   left: number;
-  event: AccountingEvent;
+  event: AnnounceEvent;
   /** Seconds since the epoch. */
   now: number;
 }
@@ -135,7 +134,7 @@ export class PeerAccounts {
       c.seedTime = 0;
       c.activeTime = 0;
       c.firstSeen = a.now;
-      if (a.event === 'stopped') {
+      if (a.event === AnnounceEvent.Stopped) {
         c.removed = true;
         return c;
       }
@@ -162,11 +161,11 @@ export class PeerAccounts {
     this.uploaded[row] = a.uploaded;
     this.downloaded[row] = a.downloaded;
     this.left[row] = a.left;
-    if (a.event === 'completed' && (this.flags[row] & FLAG_SNATCHED) === 0) {
+    if (a.event === AnnounceEvent.Completed && (this.flags[row] & FLAG_SNATCHED) === 0) {
       this.flags[row] |= FLAG_SNATCHED;
       c.snatch = true;
     }
-    if (a.event === 'stopped') {
+    if (a.event === AnnounceEvent.Stopped) {
       this.removeRow(row);
       c.removed = true;
     }

@@ -4,6 +4,7 @@
  * without crediting a byte twice.
  */
 import { describe, test } from 'node:test';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import assert from 'node:assert/strict';
 import { AccountingChunkError, decodeAccounts, encodeAccounts, exportSlots, importChunk, mergeAccounts } from '../../../services/swarm/accounting/chunk.js';
 import { FLAG_SEEDING, FLAG_SNATCHED, PeerAccounts, type PeerAccount } from '../../../services/swarm/accounting/peer-accounts.js';
@@ -87,10 +88,10 @@ describe('accounting chunks', () => {
     const oldOwner = new PeerAccounts(3900);
     const newOwner = new PeerAccounts(3900);
     const base = { torrentId: 1, userId: 9, peerId, slot: 0x1234, downloaded: 0, left: 0 };
-    oldOwner.announce({ ...base, uploaded: 0, event: 'started', now: 1000 });
-    oldOwner.announce({ ...base, uploaded: 100, event: 'completed', now: 1100 });
+    oldOwner.announce({ ...base, uploaded: 0, event: AnnounceEvent.Started, now: 1000 });
+    oldOwner.announce({ ...base, uploaded: 100, event: AnnounceEvent.Completed, now: 1100 });
     const stale = exportSlots(oldOwner, (slot) => slot === 0x1234).get(0x1234)!;
-    oldOwner.announce({ ...base, uploaded: 300, event: 'none', now: 1200 }); // credits 200 on the old owner
+    oldOwner.announce({ ...base, uploaded: 300, event: AnnounceEvent.None, now: 1200 }); // credits 200 on the old owner
     const fresh = exportSlots(oldOwner, (slot) => slot === 0x1234).get(0x1234)!;
     assert.equal(exportSlots(oldOwner, (slot) => slot === 1).size, 0, 'other slots export nothing');
 
@@ -98,7 +99,7 @@ describe('accounting chunks', () => {
     importChunk(newOwner, stale); // an older snapshot arriving late changes nothing
     const held = newOwner.get(1, 9, peerId)!;
     assert.deepEqual([held.uploaded, held.lastSeen, held.firstSeen, held.flags], [300, 1200, 1000, FLAG_SNATCHED | FLAG_SEEDING]);
-    const c = newOwner.announce({ ...base, uploaded: 350, event: 'completed', now: 1300 });
+    const c = newOwner.announce({ ...base, uploaded: 350, event: AnnounceEvent.Completed, now: 1300 });
     assert.deepEqual([c.first, c.rawUp, c.snatch], [false, 50, false], '50 new bytes; the snatch was already recorded');
     assert.equal(oldOwner.dropSlots((slot) => slot === 0x1234), 1);
     assert.equal(oldOwner.size, 0);

@@ -4,6 +4,7 @@
  * snatches, purging, and the packed table itself against a Map model.
  */
 import { describe, test } from 'node:test';
+import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import assert from 'node:assert/strict';
 import { CatalogBuilder } from '../../../lib/private/catalog/catalog.js';
 import { credited } from '../../../services/swarm/accounting/credit.js';
@@ -14,14 +15,14 @@ const PEER_A = '-qB4650-aaaaaaaaaaaa';
 const PEER_B = '-qB4650-bbbbbbbbbbbb';
 
 function announce(over: Partial<AccountedAnnounce>): AccountedAnnounce {
-  return { torrentId: 1, userId: 1, peerId: PEER_A, slot: 7, uploaded: 0, downloaded: 0, left: 1000, event: 'none', now: 1000, ...over };
+  return { torrentId: 1, userId: 1, peerId: PEER_A, slot: 7, uploaded: 0, downloaded: 0, left: 1000, event: AnnounceEvent.None, now: 1000, ...over };
 }
 
 describe('accounting deltas', () => {
   test("a peer's first announce sets the baseline; later ones credit what grew", () => {
     const table = new PeerAccounts(3900);
     // A client resuming after a tracker restart reports its session so far: not credited again.
-    let c = table.announce(announce({ uploaded: 5000, downloaded: 7000, event: 'started' }));
+    let c = table.announce(announce({ uploaded: 5000, downloaded: 7000, event: AnnounceEvent.Started }));
     assert.deepEqual([c.first, c.rawUp, c.rawDown], [true, 0, 0]);
     c = table.announce(announce({ uploaded: 5600, downloaded: 7300, now: 1100 }));
     assert.deepEqual([c.first, c.rawUp, c.rawDown], [false, 600, 300]);
@@ -41,7 +42,7 @@ describe('accounting deltas', () => {
   test('seed time counts while the peer was a seeder, active time always, each capped at the inactivity limit', () => {
     const table = new PeerAccounts(3900);
     table.announce(announce({ left: 500, now: 1000 }));
-    let c = table.announce(announce({ left: 0, event: 'completed', now: 1600 }));
+    let c = table.announce(announce({ left: 0, event: AnnounceEvent.Completed, now: 1600 }));
     assert.deepEqual([c.activeTime, c.seedTime, c.seeding], [600, 0, true], 'it was a leecher until now');
     c = table.announce(announce({ left: 0, now: 3400 }));
     assert.deepEqual([c.activeTime, c.seedTime], [1800, 1800]);
@@ -54,13 +55,13 @@ describe('accounting deltas', () => {
   test('completed records a snatch once per peer; stopped credits the last deltas and forgets the peer', () => {
     const table = new PeerAccounts(3900);
     table.announce(announce({ left: 500 }));
-    assert.equal(table.announce(announce({ left: 0, event: 'completed', now: 1010 })).snatch, true);
-    assert.equal(table.announce(announce({ left: 0, event: 'completed', now: 1020 })).snatch, false, 'a repeated completed is not a second snatch');
-    const c = table.announce(announce({ left: 0, uploaded: 900, event: 'stopped', now: 1030 }));
+    assert.equal(table.announce(announce({ left: 0, event: AnnounceEvent.Completed, now: 1010 })).snatch, true);
+    assert.equal(table.announce(announce({ left: 0, event: AnnounceEvent.Completed, now: 1020 })).snatch, false, 'a repeated completed is not a second snatch');
+    const c = table.announce(announce({ left: 0, uploaded: 900, event: AnnounceEvent.Stopped, now: 1030 }));
     assert.deepEqual([c.rawUp, c.removed], [900, true]);
     assert.equal(table.get(1, 1, PEER_A), undefined);
     assert.equal(table.size, 0);
-    assert.equal(table.announce(announce({ event: 'stopped' })).removed, true, 'stopped from an unknown peer holds nothing');
+    assert.equal(table.announce(announce({ event: AnnounceEvent.Stopped })).removed, true, 'stopped from an unknown peer holds nothing');
     assert.equal(table.size, 0);
   });
 
@@ -132,12 +133,12 @@ describe('the packed table', () => {
     for (let i = 0; i < 40_000; i++) {
       const a = announce({ torrentId: int(r, 20), userId: int(r, 20), peerId: peerIds[int(r, peerIds.length)], uploaded: int(r, 1000), now: 1000 + i });
       const key = `${a.torrentId}/${a.userId}/${a.peerId}`;
-      a.event = int(r, 6) === 0 ? 'stopped' : 'none';
+      a.event = int(r, 6) === 0 ? AnnounceEvent.Stopped : AnnounceEvent.None;
       const c = table.announce(a);
       const before = model.get(key);
       assert.equal(c.first, before === undefined, where('first', i));
       if (before !== undefined) assert.equal(c.rawUp, Math.max(0, a.uploaded - before), where('delta', i));
-      if (a.event === 'stopped') model.delete(key);
+      if (a.event === AnnounceEvent.Stopped) model.delete(key);
       else model.set(key, a.uploaded);
       assert.equal(table.size, model.size, where('size', i));
     }
