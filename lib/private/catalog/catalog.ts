@@ -4,11 +4,14 @@
  *
  * Built by the loader from the database and swapped in whole by the
  * reloader; nothing changes a Catalog after `build()`. Lookups are for the
- * request path: a Map probe returning a small integer (an entry's index),
- * then typed-array reads by that index, so a lookup allocates nothing and an
+ * request path: a probe returning a small integer (an entry's index; users
+ * by a Map of passkeys, torrents by the packed InfoHashIndex), then
+ * typed-array reads by that index, so a lookup allocates nothing and an
  * entry is a few bytes beside its key instead of an object per user or
  * torrent (bytes per entry: tests/unit/private/catalog.test.ts measures them).
  */
+
+import { InfoHashIndex } from './hash-index.js';
 
 /** User flags (users_main). */
 export const USER_DISABLE_DOWNLOAD = 1;
@@ -30,7 +33,7 @@ export class Catalog {
     private readonly userUp: Float64Array,
     private readonly userDown: Float64Array,
     private readonly userFlags: Uint8Array,
-    private readonly torrentIndex: ReadonlyMap<string, number>,
+    private readonly torrentIndex: InfoHashIndex,
     private readonly torrentIds: Uint32Array,
     private readonly torrentUp: Float64Array,
     private readonly torrentDown: Float64Array,
@@ -78,7 +81,7 @@ export class Catalog {
 
   /** The torrent with this info-hash (20 bytes as a latin1 string), or NOT_FOUND. */
   torrent(infoHash: string): number {
-    return this.torrentIndex.get(infoHash) ?? NOT_FOUND;
+    return this.torrentIndex.get(infoHash);
   }
   torrentId(torrent: number): number {
     return this.torrentIds[torrent];
@@ -117,7 +120,7 @@ export class CatalogBuilder {
   private userUp = new Float64Array(1024);
   private userDown = new Float64Array(1024);
   private userFlags = new Uint8Array(1024);
-  private torrentIndex = new Map<string, number>();
+  private readonly torrentIndex = new InfoHashIndex();
   private torrentIds = new Uint32Array(1024);
   private torrentUp = new Float64Array(1024);
   private torrentDown = new Float64Array(1024);
@@ -149,8 +152,8 @@ export class CatalogBuilder {
   }
 
   addTorrent(id: number, infoHash: string, up: number, down: number, pruned: boolean, groupId: number, type: string): void {
-    if (infoHash.length !== 20 || this.torrentIndex.has(infoHash)) return;
-    const i = this.torrentIndex.size;
+    const i = this.torrentIndex.add(infoHash);
+    if (i === NOT_FOUND) return; // a duplicate, or not 20 bytes
     if (i === this.torrentIds.length) {
       this.torrentIds = grow(this.torrentIds);
       this.torrentUp = grow(this.torrentUp);
@@ -158,7 +161,6 @@ export class CatalogBuilder {
       this.torrentFlags = grow(this.torrentFlags);
     }
     const group = this.groups.get(`${groupId}/${type}`);
-    this.torrentIndex.set(infoHash, i);
     this.torrentIds[i] = id;
     this.torrentUp[i] = up * (group?.up ?? 1);
     this.torrentDown[i] = down * (group?.down ?? 1);
@@ -184,7 +186,7 @@ export class CatalogBuilder {
       this.userUp.slice(0, users),
       this.userDown.slice(0, users),
       this.userFlags.slice(0, users),
-      this.torrentIndex,
+      this.torrentIndex.freeze(),
       this.torrentIds.slice(0, torrents),
       this.torrentUp.slice(0, torrents),
       this.torrentDown.slice(0, torrents),

@@ -10,6 +10,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CatalogBuilder, NOT_FOUND } from '../../../lib/private/catalog/catalog.js';
+import { InfoHashIndex } from '../../../lib/private/catalog/hash-index.js';
+import { printSeed, randomBinary, rngFor } from '../../support/seeded-random.js';
 import { REPO_ROOT } from '../../support/tracker-process.js';
 
 describe('catalog', () => {
@@ -50,7 +52,35 @@ describe('catalog', () => {
     const bytes = JSON.parse(child.stdout) as { user: number; torrent: number };
     t.diagnostic(`bytes per catalog user: ${bytes.user.toFixed(1)}, per torrent: ${bytes.torrent.toFixed(1)}`);
     assert.ok(bytes.user > 20 && bytes.user <= 160, `user ${bytes.user}`);
-    assert.ok(bytes.torrent > 20 && bytes.torrent <= 160, `torrent ${bytes.torrent}`);
+    assert.ok(bytes.torrent > 20 && bytes.torrent <= 80, `torrent ${bytes.torrent}`);
+  });
+});
+
+describe('info-hash index', () => {
+  test('agrees with a Map: every key found at its entry number, absent keys and other lengths not, duplicates refused', (t) => {
+    printSeed(t);
+    const r = rngFor('info-hash index');
+    const index = new InfoHashIndex();
+    const model = new Map<string, number>();
+    for (let i = 0; i < 50_000; i++) {
+      const key = randomBinary(r, 20);
+      const entry = index.add(key);
+      if (model.has(key)) assert.equal(entry, -1);
+      else model.set(key, entry);
+    }
+    assert.equal(index.add([...model.keys()][7]), -1, 'a duplicate is refused');
+    assert.equal(index.add('short'), -1);
+    index.freeze();
+    assert.equal(index.size, model.size);
+    for (const [key, entry] of model) assert.equal(index.get(key), entry);
+    for (let i = 0; i < 10_000; i++) {
+      const absent = randomBinary(r, 20);
+      if (!model.has(absent)) assert.equal(index.get(absent), -1);
+    }
+    assert.equal(index.get('x'.repeat(19)), -1);
+    assert.equal(index.get('\u0100'.repeat(20)), -1, 'not a latin1 key');
+    assert.throws(() => index.add(randomBinary(r, 20)), /after freeze/);
+    assert.ok(index.bytes() / index.size < 40, `${index.bytes() / index.size} bytes per key`);
   });
 });
 
