@@ -88,7 +88,7 @@ describe('private database writer (MariaDB)', { skip }, () => {
   test('torrents: snatches add up, counts replaced, a seeder un-prunes, the site pruning is kept otherwise; snatches land in transfer_history', async (t) => {
     const { db, pool } = await site(t);
     const { writer } = writerFor(pool);
-    const hash = (n: number) => createHash('sha1').update(`fixture torrent ${n}`).digest();
+    const hash = (n: number) => createHash('sha1').update(`fixture torrent ${n}`).digest().toString('latin1');
     writer.addTorrent(1, hash(1), 1, 3, 4, 5000, false);
     writer.addTorrent(1, hash(1), 1, 2, 5, 5010, false);
     writer.addTorrent(5, hash(5), 0, 1, 0, 5000, true);

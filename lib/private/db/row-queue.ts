@@ -13,7 +13,11 @@
  */
 import type { TableSpec } from './tables.js';
 
-export type RowValue = number | Uint8Array | null;
+export type RowValue = number | string | null;
+/** A row's key: its number for one key column, (a x 2^32 + b) for two small ones, a string otherwise. */
+type RowKey = number | string;
+/** Below this, a x 2^32 + b stays an exact integer (2^21 x 2^32 = 2^53). */
+const NUMERIC_HIGH_LIMIT = 2 ** 21;
 
 /** A queued row: its values in column order, and when its oldest data was queued (ms). */
 export interface QueuedRow {
@@ -22,7 +26,7 @@ export interface QueuedRow {
 }
 
 export class RowQueue {
-  private rows = new Map<string, QueuedRow>();
+  private rows = new Map<RowKey, QueuedRow>();
   private taken = 0;
   private readonly keyColumns: number[];
 
@@ -48,8 +52,14 @@ export class RowQueue {
     return -1;
   }
 
-  /** Queues `values` (taken over: not copied). Returns false, queuing nothing, when a new key finds the queue full. */
-  add(values: RowValue[], now: number): boolean {
+  /**
+   * Queues a row. `values` is the caller's scratch array: it is merged into
+   * a queued row of the same key, or copied for a new one, so the common
+   * case (a peer announcing again before the flush) allocates nothing but
+   * at most a key string. Returns false, queuing nothing, when a new key
+   * finds the queue full.
+   */
+  add(values: readonly RowValue[], now: number): boolean {
     const key = this.key(values);
     const queued = this.rows.get(key);
     if (queued !== undefined) {
@@ -57,7 +67,7 @@ export class RowQueue {
       return true;
     }
     if (this.length >= this.capacity) return false;
-    this.rows.set(key, { values, queuedAt: now });
+    this.rows.set(key, { values: values.slice(), queuedAt: now });
     return true;
   }
 
@@ -81,7 +91,7 @@ export class RowQueue {
   /** The taken rows were not written: they go back first (they are the oldest), merged with newer rows of the same keys. */
   restore(batch: readonly QueuedRow[]): void {
     this.taken -= batch.length;
-    const rows = new Map<string, QueuedRow>();
+    const rows = new Map<RowKey, QueuedRow>();
     for (const row of batch) rows.set(this.key(row.values), row);
     for (const [key, newer] of this.rows) {
       const older = rows.get(key);
@@ -91,9 +101,16 @@ export class RowQueue {
     this.rows = rows;
   }
 
-  private key(values: readonly RowValue[]): string {
+  private key(values: readonly RowValue[]): RowKey {
+    const k = this.keyColumns;
+    if (k.length === 1) return values[k[0]] as number;
+    if (k.length === 2) {
+      const high = values[k[0]] as number;
+      const low = values[k[1]] as number;
+      if (high >= 0 && high < NUMERIC_HIGH_LIMIT && low >= 0 && low <= 0xffffffff) return high * 0x100000000 + low;
+    }
     let key = '';
-    for (const i of this.keyColumns) key += `${values[i]}/`;
+    for (const i of k) key += `${values[i]}/`;
     return key;
   }
 

@@ -18,6 +18,8 @@ export type Merge = 'key' | 'add' | 'set' | 'first' | 'min0';
 export interface Column {
   readonly name: string;
   readonly merge: Merge;
+  /** Queued as a latin1 string, written as bytes (info_hash). */
+  readonly binary?: boolean;
 }
 
 export interface TableSpec {
@@ -31,7 +33,7 @@ export interface TableSpec {
   readonly update: string;
 }
 
-const col = (name: string, merge: Merge): Column => ({ name, merge });
+const col = (name: string, merge: Merge, binary = false): Column => (binary ? { name, merge, binary } : { name, merge });
 
 function updateClause(columns: readonly Column[], special: Record<string, string> = {}): string {
   return columns
@@ -42,7 +44,7 @@ function updateClause(columns: readonly Column[], special: Record<string, string
 
 const USERS = [col('ID', 'key'), col('Uploaded', 'add'), col('Downloaded', 'add'), col('rawup', 'add'), col('rawdl', 'add')];
 // info_hash is written so that the INSERT is valid for a strict-mode server (the column has no default).
-const TORRENTS = [col('ID', 'key'), col('info_hash', 'first'), col('Snatched', 'add'), col('Seeders', 'set'), col('Leechers', 'set'), col('last_action', 'set'), col('Status', 'min0')];
+const TORRENTS = [col('ID', 'key'), col('info_hash', 'first', true), col('Snatched', 'add'), col('Seeders', 'set'), col('Leechers', 'set'), col('last_action', 'set'), col('Status', 'min0')];
 const TRANSFER_HISTORY = [
   col('uid', 'key'),
   col('fid', 'key'),

@@ -47,10 +47,14 @@ class TableState {
   rowsWritten = 0;
   retries = 0;
   failures = 0;
+  /** The row being queued: filled by add*(), copied by the queue only when its key is new. */
+  readonly scratch: RowValue[];
   constructor(
     readonly queue: RowQueue,
     readonly full: { inc(): void },
-  ) {}
+  ) {
+    this.scratch = new Array<RowValue>(queue.spec.columns.length).fill(0);
+  }
 }
 
 export class DatabaseWriter {
@@ -86,17 +90,31 @@ export class DatabaseWriter {
 
   /** Credited and raw bytes for users_main. */
   addUser(userId: number, uploaded: number, downloaded: number, rawUp: number, rawDown: number): boolean {
-    return this.add(this.users, [userId, uploaded, downloaded, rawUp, rawDown]);
+    const v = this.users.scratch;
+    v[0] = userId;
+    v[1] = uploaded;
+    v[2] = downloaded;
+    v[3] = rawUp;
+    v[4] = rawDown;
+    return this.add(this.users);
   }
 
   /**
    * A torrent's counts for torrents: `snatched` is added; seeders, leechers
    * and last action (seconds) replace the row's; `unprune` sets Status = 0.
+   * `infoHash` is the 20-byte latin1 string requests carry (written as
+   * bytes: the column has no default, so the INSERT must name it).
    */
-  addTorrent(torrentId: number, infoHash: Uint8Array, snatched: number, seeders: number, leechers: number, lastAction: number, unprune: boolean): boolean {
-    // mysql2 writes a Buffer as binary; a plain Uint8Array it does not know.
-    const hash = Buffer.isBuffer(infoHash) ? infoHash : Buffer.from(infoHash.buffer, infoHash.byteOffset, infoHash.byteLength);
-    return this.add(this.torrents, [torrentId, hash, snatched, seeders, leechers, lastAction, unprune ? 0 : 1]);
+  addTorrent(torrentId: number, infoHash: string, snatched: number, seeders: number, leechers: number, lastAction: number, unprune: boolean): boolean {
+    const v = this.torrents.scratch;
+    v[0] = torrentId;
+    v[1] = infoHash;
+    v[2] = snatched;
+    v[3] = seeders;
+    v[4] = leechers;
+    v[5] = lastAction;
+    v[6] = unprune ? 0 : 1;
+    return this.add(this.torrents);
   }
 
   /** One peer's announce for transfer_history (times in seconds; deltas are added). */
@@ -113,21 +131,48 @@ export class DatabaseWriter {
     startTime: number,
     lastAnnounce: number,
   ): boolean {
-    return this.add(this.transferHistory, [userId, torrentId, uploaded, downloaded, seeding ? 1 : 0, seedTime, activeTime, remaining, active ? 1 : 0, startTime, lastAnnounce]);
+    const v = this.transferHistory.scratch;
+    v[0] = userId;
+    v[1] = torrentId;
+    v[2] = uploaded;
+    v[3] = downloaded;
+    v[4] = seeding ? 1 : 0;
+    v[5] = seedTime;
+    v[6] = activeTime;
+    v[7] = remaining;
+    v[8] = active ? 1 : 0;
+    v[9] = startTime;
+    v[10] = lastAnnounce;
+    return this.add(this.transferHistory);
   }
 
   /** Traffic from one address and client for transfer_ips (ip: IPv4 as an unsigned integer). */
   addTransferIp(userId: number, torrentId: number, ip: number, clientId: number, uploaded: number, downloaded: number, port: number, startTime: number, lastAnnounce: number): boolean {
-    return this.add(this.transferIps, [userId, torrentId, ip, clientId, uploaded, downloaded, port, startTime, lastAnnounce]);
+    const v = this.transferIps.scratch;
+    v[0] = userId;
+    v[1] = torrentId;
+    v[2] = ip;
+    v[3] = clientId;
+    v[4] = uploaded;
+    v[5] = downloaded;
+    v[6] = port;
+    v[7] = startTime;
+    v[8] = lastAnnounce;
+    return this.add(this.transferIps);
   }
 
   /** A completed download (once per peer: accounting decides). */
   addSnatch(userId: number, torrentId: number, time: number): boolean {
-    return this.add(this.snatches, [userId, torrentId, 1, time]);
+    const v = this.snatches.scratch;
+    v[0] = userId;
+    v[1] = torrentId;
+    v[2] = 1;
+    v[3] = time;
+    return this.add(this.snatches);
   }
 
-  private add(table: TableState, values: RowValue[]): boolean {
-    if (!table.queue.add(values, this.now())) {
+  private add(table: TableState): boolean {
+    if (!table.queue.add(table.scratch, this.now())) {
       table.full.inc();
       return false;
     }
@@ -249,7 +294,7 @@ export class DatabaseWriter {
     const { deadlockRetries, deadlockPauseMs, batchRows } = this.options.config;
     const batch = table.queue.take(batchRows);
     const sql = insertStatement(table.queue.spec, batch.length);
-    const values = flatten(batch);
+    const values = flatten(table.queue.spec, batch);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.options.db.query(sql, values);
@@ -272,8 +317,15 @@ export class DatabaseWriter {
   }
 }
 
-function flatten(batch: readonly QueuedRow[]): RowValue[] {
-  const values: RowValue[] = [];
-  for (const row of batch) for (const value of row.values) values.push(value);
+/** The statement's values; binary columns as Buffers (mysql2 writes those as bytes). */
+function flatten(spec: TableSpec, batch: readonly QueuedRow[]): unknown[] {
+  const binary = spec.columns.map((c) => c.binary === true);
+  const values: unknown[] = [];
+  for (const row of batch) {
+    for (let i = 0; i < row.values.length; i++) {
+      const value = row.values[i];
+      values.push(binary[i] && typeof value === 'string' ? Buffer.from(value, 'latin1') : value);
+    }
+  }
   return values;
 }

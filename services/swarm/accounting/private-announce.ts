@@ -90,7 +90,7 @@ export class PrivateAccounting {
     writer.addTransferHistory(a.userId, torrentId, c.rawUp, c.rawDown, c.seeding, c.seedTime, c.activeTime, a.left, !c.removed, c.firstSeen, now);
     writer.addTransferIp(a.userId, torrentId, a.hideAddress ? HIDDEN_IPV4 : ipv4, a.clientId, c.rawUp, c.rawDown, port, c.firstSeen, now);
     if (c.snatch) writer.addSnatch(a.userId, torrentId, now);
-    writer.addTorrent(torrentId, Buffer.from(a.infoHash, 'latin1'), c.snatch ? 1 : 0, a.seeders, a.leechers, now, c.seeding && catalog.torrentPruned(torrent));
+    writer.addTorrent(torrentId, a.infoHash, c.snatch ? 1 : 0, a.seeders, a.leechers, now, c.seeding && catalog.torrentPruned(torrent));
     if (recorder !== null) {
       const address = a.hideAddress ? HIDDEN_ADDRESS : formatIp(e.subarray(0, e.length - 2));
       recorder.record(torrentId, a.userId, address, port, EVENT_NAMES[a.event], c.seeding, c.rawUp, c.rawDown, a.uploaded, a.downloaded, a.left);

@@ -86,4 +86,19 @@ describe('database writer flushes', () => {
     assert.equal(db.statements.length, 3, 'three batches of 10: the rows queued meanwhile wait');
     db.onQuery = () => {};
   });
+
+  test('rows coalesce by their whole key, for small ids (numeric keys) and large ones (string keys) alike', async () => {
+    const db = new ScriptedDb();
+    const { writer } = writerFor(db);
+    const big = 2 ** 21 + 5;
+    for (const [uid, fid] of [[1, 2], [2, 1], [1, 2], [big, 1], [big, 1], [big, 2], [1, 2 ** 32 - 1], [1, 2 ** 32 - 1], [2 ** 32 - 1, 2 ** 32 - 1]]) {
+      writer.addTransferHistory(uid, fid, 1, 0, false, 0, 0, 0, true, 1, 1);
+    }
+    assert.equal(writer.queuedRows(), 6);
+    await writer.flush();
+    const rows = db.statements[0].values;
+    const uploaded = new Map<string, unknown>();
+    for (let i = 0; i < rows.length; i += 11) uploaded.set(`${rows[i]}/${rows[i + 1]}`, rows[i + 2]);
+    assert.deepEqual(Object.fromEntries(uploaded), { '1/2': 2, '2/1': 1, [`${big}/1`]: 2, [`${big}/2`]: 1, [`1/${2 ** 32 - 1}`]: 2, [`${2 ** 32 - 1}/${2 ** 32 - 1}`]: 1 });
+  });
 });
