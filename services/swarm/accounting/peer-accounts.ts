@@ -106,6 +106,8 @@ export class PeerAccounts {
   private flags = new Uint8Array(INITIAL_ROWS);
   /** Hash table of row numbers; EMPTY = free. Kept at most half full. */
   private table = new Int32Array(INITIAL_ROWS * 2).fill(EMPTY);
+  /** Where purgeInactive() resumes. */
+  private cursor = 0;
 
   /** @param inactivitySeconds cap on the time one announce adds to seed and active time (private.peerInactivitySeconds). */
   constructor(private readonly inactivitySeconds: number) {}
@@ -200,7 +202,6 @@ export class PeerAccounts {
     this.cursor = 0;
     return true;
   }
-  private cursor = 0;
 
   /** Calls `visit` with every peer whose slot `wanted` accepts (one pass over all rows). */
   forEachInSlots(wanted: (slot: number) => boolean, visit: (account: PeerAccount) => void): void {
