@@ -16,7 +16,7 @@
  *
  * `scripts/install-test-deps.sh` installs mariadb-server (Debian package).
  * Tests call `mariaDbMissing()` and skip with its reason when it is not
- * installed, except where TRACKER_TEST_REQUIRE_MARIADB=1 (CI) makes that a
+ * installed, except where REQUIRE_MARIADB_TESTS=1 (CI) makes that a
  * failure.
  */
 import { spawnSync } from 'node:child_process';
@@ -109,11 +109,11 @@ export function mariaDbMissing(): string | null {
 
 /**
  * The `skip` option for a test that needs MariaDB: its reason when mariadbd is
- * missing, false otherwise. With TRACKER_TEST_REQUIRE_MARIADB=1 (set by .ci/run)
+ * missing, false otherwise. With REQUIRE_MARIADB_TESTS=1 (set by .ci/run)
  * a missing server is not skipped: the test runs and fails.
  */
 export function skipWithoutMariaDb(): string | false {
-  if (process.env.TRACKER_TEST_REQUIRE_MARIADB === '1') return false;
+  if (process.env.REQUIRE_MARIADB_TESTS === '1') return false;
   return mariaDbMissing() ?? false;
 }
 

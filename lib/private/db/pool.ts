@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { Connection as CoreConnection } from 'mysql2';
 import type { Pool } from 'mysql2/promise';
 import type { Config } from '../../runtime/config.js';
+import type { FailureSink } from '../../runtime/failures.js';
 
 export interface SqlClient {
   /** One statement; resolves with its rows (SELECT) or its result header (INSERT, UPDATE). */
@@ -35,7 +36,8 @@ export function sqlErrno(error: unknown): number {
   return typeof errno === 'number' ? errno : 0;
 }
 
-export async function openDatabasePool(config: DatabaseConfig): Promise<DatabasePool> {
+/** `failures` hears about pooled connections that break while idle (the pool replaces them). */
+export async function openDatabasePool(config: DatabaseConfig, failures?: FailureSink): Promise<DatabasePool> {
   const mysql = await import('mysql2/promise');
   const common = {
     connectionLimit: config.poolSize,
@@ -58,8 +60,11 @@ export async function openDatabasePool(config: DatabaseConfig): Promise<Database
           password: config.passwordFile !== '' ? readFileSync(config.passwordFile, 'utf8').trim() : config.password,
           database: config.name,
         });
-  // A broken idle connection is replaced on the next query; this only keeps it from being an unhandled 'error'.
-  pool.pool.on('connection', (connection) => connection.on('error', () => {}));
+  // A connection that breaks while idle (the server restarted) is dropped by the pool and replaced on the next query;
+  // without a listener its 'error' would be unhandled.
+  pool.pool.on('connection', (connection) =>
+    connection.on('error', (error) => failures?.report(error, { what: 'idle database connection lost; the pool opens a new one' })),
+  );
   const timeout = config.queryTimeoutMs;
 
   return {
