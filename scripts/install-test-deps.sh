@@ -8,6 +8,7 @@
 #   chromium             (chromium)            e2e: WebTorrent in a real browser
 #   openssl              (openssl)             integration: a self-signed certificate for TLS
 #   redis-server         (redis-server)        unit + integration: Redis snapshots (a private server per run)
+#   mariadbd             (mariadb-server)      integration: private mode's database (a private server per run)
 #
 # With --bench it also installs what `npm run bench:compare` needs:
 #   opentracker          (opentracker)         the C tracker measured side by side
@@ -32,6 +33,12 @@ have_libtorrent() {
   return 1
 }
 
+# mariadbd and mariadb-install-db live in /usr/sbin, outside a non-root PATH.
+have_mariadb() {
+  { have_command mariadbd || [ -x /usr/sbin/mariadbd ]; } &&
+    { have_command mariadb-install-db || [ -x /usr/bin/mariadb-install-db ]; }
+}
+
 check_all() {
   missing=()
   have_command aria2c || missing+=(aria2)
@@ -40,6 +47,7 @@ check_all() {
   [ -x "${WT_E2E_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
   have_command openssl || missing+=(openssl)
   have_command redis-server || missing+=(redis-server)
+  have_mariadb || missing+=(mariadb-server)
   if [ "$bench" = yes ]; then
     [ -x /usr/bin/opentracker ] || missing+=(opentracker)
     have_command gcc || missing+=(gcc)

@@ -189,6 +189,21 @@ export function splitRedisUrls(value: string): string[] {
     .filter((item) => item !== '');
 }
 
+/** database.url; never echoes the value, as it carries a password. */
+function checkMysqlUrl(value: string): string | undefined {
+  if (value === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'it is not a URL; write mysql://user:password@host:port/database';
+  }
+  if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:') return 'it must start with mysql:// (or mariadb://)';
+  if (url.hostname === '') return 'it has no host';
+  if (!/^\/[^/]+$/.test(url.pathname)) return 'it must name the database: mysql://user:password@host:port/database';
+  return undefined;
+}
+
 function checkCidrs(items: string[]): string | undefined {
   try {
     parseCidrList(items);
@@ -384,6 +399,55 @@ const SCHEMA = {
     }),
     watch: boolean(true, 'Reload the access list when the file (or its ConfigMap mount) changes.'),
   },
+  private: {
+    enabled: boolean(false, 'Private tracker mode: users, torrents and approved clients from MariaDB (database.*), passkeys in the URL, transfer accounting. Off = a public tracker; nothing below is used.'),
+    udp: oneOf(['off', 'bep41'], 'off', 'UDP in private mode: off refuses it; bep41 takes the passkey from BEP 41 URL data (udp://host:port/<passkey>/announce), as chihaya does.'),
+    scrape: boolean(true, 'Serve /<passkey>/scrape (kuroneko\'s "scrape" switch).'),
+    strictPort: boolean(false, 'Refuse announces whose port is outside 1024-65535 (kuroneko\'s strict_port).'),
+    numwantDefault: integer(25, 1, 1000, 'Peers returned when a private client does not say how many it wants.'),
+    numwantMax: integer(50, 1, 1000, 'Most peers returned in one private announce.'),
+    intervalSeconds: integer(1800, 60, 86400, 'Announce interval sent to private clients, before drift.'),
+    intervalDriftSeconds: integer(300, 0, 3600, 'Random 0..this seconds added to each interval, so re-announces spread out.'),
+    minIntervalSeconds: integer(900, 1, 86400, 'Minimum announce interval sent to private clients; at most private.intervalSeconds.'),
+    peerInactivitySeconds: integer(3900, 60, 86400, 'A private peer silent this long is purged and its transfer_history row marked active = 0; longer than interval + drift.'),
+    recordEvents: boolean(false, 'Append every successful private announce to an hourly file <recordFolder>/events_YYYY-MM-DDTHH.json (kuroneko\'s recorder).'),
+    recordFolder: text('events', 'Folder of the event recorder\'s hourly files (created if missing).', { allowed: 'a folder path', check: (v) => (v.trim() === '' ? 'it is empty' : undefined) }),
+    recordBufferBytes: integer(4 * MiB, 64 * 1024, 1024 * MiB, 'Recorder lines waiting for the disk, at most; more are dropped and counted (the announce is never delayed).'),
+  },
+  database: {
+    url: text('', 'MariaDB/MySQL for private mode: mysql://user:password@host:port/database. "" = the host, port, socket, user, password and name keys below.', {
+      allowed: 'empty or a mysql:// URL',
+      normalize: (value) => value.trim(),
+      check: checkMysqlUrl,
+      secret: true,
+    }),
+    host: text('127.0.0.1', 'Database server host (when database.url is "").', { allowed: 'a host name or IP address', check: checkHost }),
+    port: integer(3306, 1, 65535, 'Database server port (when database.url is "").'),
+    socket: text('', 'Unix socket of the database server; "" = TCP to host:port.', {
+      allowed: 'empty or an absolute path',
+      check: (v) => (v === '' || v.startsWith('/') ? undefined : 'it is not an absolute path'),
+    }),
+    user: text('tracker', 'Database user (when database.url is "").', { allowed: 'a user name', check: (v) => (v.trim() === '' ? 'it is empty' : undefined) }),
+    password: text('', 'Database password (when database.url is ""); prefer database.passwordFile.', { secret: true }),
+    passwordFile: text('', 'File holding the database password (e.g. a mounted Kubernetes Secret), read at start.', { allowed: 'empty or an existing file', check: checkReadableFile }),
+    name: text('tracker', 'Database (schema) name (when database.url is "").', {
+      allowed: 'a database name (letters, digits, "_", "$", "-")',
+      check: (v) => (/^[\w$-]{1,64}$/.test(v) ? undefined : 'it is not a plain database name'),
+    }),
+    poolSize: integer(4, 1, 100, 'Connections in the pool (catalog reloads and flushes share it).'),
+    connectTimeoutMs: integer(5000, 100, 120_000, 'A connection attempt not answered within this long fails (and is retried at the next reload or flush).'),
+    queryTimeoutMs: integer(30_000, 100, 600_000, 'A query not answered within this long fails; a catalog reload or flush is retried later.'),
+    reloadSeconds: integer(45, 1, 86400, 'How often users, torrents, freeleech and approved clients are reloaded in the background.'),
+    flushSeconds: integer(3, 1, 3600, 'How often queued rows are written (a queue that reaches database.batchRows is written at once).'),
+    batchRows: integer(1000, 1, 100_000, 'Rows per INSERT statement; a queue this long is flushed without waiting for database.flushSeconds.'),
+    usersQueue: integer(100_000, 1, 100_000_000, 'Distinct users_main rows waiting to be written, at most; more updates are dropped and counted.'),
+    torrentsQueue: integer(100_000, 1, 100_000_000, 'Distinct torrents rows waiting to be written, at most; more updates are dropped and counted.'),
+    transferHistoryQueue: integer(200_000, 1, 100_000_000, 'Distinct transfer_history rows (user, torrent) waiting to be written, at most; more updates are dropped and counted.'),
+    transferIpsQueue: integer(200_000, 1, 100_000_000, 'Distinct transfer_ips rows waiting to be written, at most; more updates are dropped and counted.'),
+    snatchesQueue: integer(50_000, 1, 100_000_000, 'Snatches waiting to be written, at most; more are dropped and counted.'),
+    deadlockRetries: integer(5, 0, 100, 'Times a write that hit a deadlock (1213) or lock-wait timeout (1205) is retried before the rows wait for the next flush.'),
+    deadlockPauseMs: integer(1000, 0, 600_000, 'Pause before retry n of a deadlocked write: n x this.'),
+  },
   metrics: {
     enabled: boolean(true, 'Serve Prometheus metrics at /metrics on their own port.'),
     host: text('::', 'Address for the metrics endpoint.', { allowed: 'a host name or IP address', check: checkHost }),
@@ -417,6 +481,8 @@ export const SECTION_DOCS: Record<string, string> = {
   store: 'In-memory peer store (swarm role).',
   snapshot: 'Optional Redis snapshots of the swarm\'s peers, restored at start (swarm role).',
   accessList: 'Which torrents are served. Reload with SIGHUP or by changing the file.',
+  private: 'Private tracker mode (kuroneko-compatible): passkeys, users and torrents from MariaDB, transfer accounting.',
+  database: 'MariaDB/MySQL for private mode (loaded only when private.enabled).',
   metrics: 'Prometheus metrics.',
   log: 'Logging.',
   shutdown: 'Shutdown.',
@@ -585,6 +651,24 @@ export function crossCheck(loader: ConfigSources, warnings: string[]): void {
       'snapshot.redisUrl',
       `config key "snapshot.redisUrl": Redis Cluster has only database 0; remove the /db from the URL (from ${loader.source('snapshot.redisUrl')})`,
     );
+  }
+
+  if (c.private.enabled) {
+    ordered('private.minIntervalSeconds', 'private.intervalSeconds');
+    ordered('private.numwantDefault', 'private.numwantMax');
+    if (c.private.peerInactivitySeconds <= c.private.intervalSeconds + c.private.intervalDriftSeconds) {
+      throw new ConfigError(
+        'private.peerInactivitySeconds',
+        `config key "private.peerInactivitySeconds": must be longer than private.intervalSeconds + private.intervalDriftSeconds (${c.private.intervalSeconds + c.private.intervalDriftSeconds}), got ${c.private.peerInactivitySeconds} (from ${loader.source('private.peerInactivitySeconds')}); peers would be purged before they re-announce`,
+      );
+    }
+  }
+  if (c.database.password !== '' && c.database.passwordFile !== '') {
+    throw new ConfigError('database.passwordFile', 'config key "database.passwordFile": set either database.password or database.passwordFile, not both');
+  }
+  if (c.database.url !== '' && (c.database.password !== '' || c.database.passwordFile !== '')) {
+    const blamed = c.database.password !== '' ? 'database.password' : 'database.passwordFile';
+    throw new ConfigError(blamed, `config key "${blamed}": database.url is set and carries the password; remove ${blamed} or database.url`);
   }
 
   if (c.announce.peerTimeoutSeconds < c.announce.intervalSeconds + c.announce.intervalJitterSeconds) {

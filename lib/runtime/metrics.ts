@@ -107,6 +107,42 @@ export interface HandoffStatsSource {
   readonly lastSeconds: Readonly<Record<string, number>>;
 }
 
+/** Private mode's catalog reloader (lib/private/catalog/reloader.ts); read when scraped. */
+export interface PrivateCatalogStatsSource {
+  readonly users: number;
+  readonly torrents: number;
+  readonly clients: number;
+  readonly globalFreeleech: boolean;
+  readonly reloadsOk: number;
+  readonly reloadsFailed: number;
+  readonly lastReloadSeconds: number;
+  ageSeconds(): number;
+}
+
+/** One table's write queue in private mode (lib/private/db/writer.ts). */
+export interface PrivateTableStats {
+  readonly table: string;
+  readonly queued: number;
+  readonly rowsWritten: number;
+  readonly retries: number;
+  readonly failures: number;
+  /** Age of the oldest queued row in seconds; 0 when the queue is empty. */
+  readonly lagSeconds: number;
+}
+
+/** Private mode's database writer; read when scraped. */
+export interface PrivateWriterStatsSource {
+  tables(): readonly PrivateTableStats[];
+  readonly flushSecondsTotal: number;
+  readonly lastFlushSeconds: number;
+}
+
+/** Private mode's event recorder (lib/private/recorder/); read when scraped. */
+export interface PrivateRecorderStatsSource {
+  readonly recorded: number;
+  readonly bufferedBytes: number;
+}
+
 export class TrackerMetrics {
   readonly registry = new Registry();
   private readonly requests: FastCounter;
@@ -555,6 +591,64 @@ export class TrackerMetrics {
       },
       this.registry,
     );
+  }
+
+  // ------------------------------------------------------------ private mode (only when private.enabled)
+
+  /** The in-memory copy of users, torrents and approved clients, and how its background reloads go. */
+  observePrivateCatalog(source: PrivateCatalogStatsSource): void {
+    new Gauge({
+      name: 'tracker_private_catalog_entries',
+      help: 'Entries in the catalog copy in use, by kind (users, torrents, clients)',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        this.set({ kind: 'users' }, source.users);
+        this.set({ kind: 'torrents' }, source.torrents);
+        this.set({ kind: 'clients' }, source.clients);
+      },
+    });
+    this.gauge('tracker_private_catalog_age_seconds', 'Seconds since the catalog copy in use was loaded (grows while the database is down); -1 = never loaded', () => source.ageSeconds());
+    this.gauge('tracker_private_catalog_last_reload_seconds', 'Duration of the last catalog reload, successful or not', () => source.lastReloadSeconds);
+    this.gauge('tracker_private_global_freeleech', 'Whether global freeleech (mod_core) is on in the catalog copy in use (1) or not (0)', () => (source.globalFreeleech ? 1 : 0));
+    new ReadThroughCounter(
+      'tracker_private_catalog_reloads_total',
+      'Catalog reloads by result (a failed reload keeps the previous copy)',
+      () => [
+        { labels: { result: 'ok' }, value: source.reloadsOk },
+        { labels: { result: 'failed' }, value: source.reloadsFailed },
+      ],
+      this.registry,
+    );
+  }
+
+  /** Rows queued for the database and written, per table. */
+  observePrivateWriter(source: PrivateWriterStatsSource): void {
+    const perTable = (read: (t: PrivateTableStats) => number) => () => source.tables().map((t) => ({ labels: { table: t.table }, value: read(t) }));
+    const labelledGauge = (name: string, help: string, read: (t: PrivateTableStats) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['table'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const t of source.tables()) this.set({ table: t.table }, read(t));
+        },
+      });
+    };
+    labelledGauge('tracker_private_db_queue_rows', 'Rows waiting to be written, per table (bounded by database.<table>Queue)', (t) => t.queued);
+    labelledGauge('tracker_private_db_flush_lag_seconds', 'Age of the oldest row waiting to be written, per table (0 = none waiting)', (t) => t.lagSeconds);
+    new ReadThroughCounter('tracker_private_db_rows_written_total', 'Rows written to the database, per table', perTable((t) => t.rowsWritten), this.registry);
+    new ReadThroughCounter('tracker_private_db_retries_total', 'Writes retried after a deadlock (1213) or lock-wait timeout (1205), per table', perTable((t) => t.retries), this.registry);
+    new ReadThroughCounter('tracker_private_db_write_failures_total', 'Writes that failed (rows stay queued for the next flush), per table', perTable((t) => t.failures), this.registry);
+    new ReadThroughCounter('tracker_private_db_flush_seconds_total', 'Time spent flushing queued rows', () => [{ labels: {}, value: source.flushSecondsTotal }], this.registry);
+    this.gauge('tracker_private_db_last_flush_seconds', 'Duration of the last flush of all tables', () => source.lastFlushSeconds);
+  }
+
+  /** The event recorder's lines (drops are tracker_limit_hits_total{limit="private.recordBufferBytes"}). */
+  observePrivateRecorder(source: PrivateRecorderStatsSource): void {
+    new ReadThroughCounter('tracker_private_events_recorded_total', 'Announce events written to the hourly event files', () => [{ labels: {}, value: source.recorded }], this.registry);
+    this.gauge('tracker_private_events_buffered_bytes', 'Event lines waiting for the disk (bounded by private.recordBufferBytes)', () => source.bufferedBytes);
   }
 
   // ------------------------------------------------------------ tracker-port connections (edge)

@@ -110,6 +110,44 @@ interface ExpectedConfig {
     shutdownDeadlineSeconds: number;
   };
   accessList: { mode: 'off' | 'allow' | 'deny'; file: string; watch: boolean };
+  private: {
+    enabled: boolean;
+    udp: 'off' | 'bep41';
+    scrape: boolean;
+    strictPort: boolean;
+    numwantDefault: number;
+    numwantMax: number;
+    intervalSeconds: number;
+    intervalDriftSeconds: number;
+    minIntervalSeconds: number;
+    peerInactivitySeconds: number;
+    recordEvents: boolean;
+    recordFolder: string;
+    recordBufferBytes: number;
+  };
+  database: {
+    url: string;
+    host: string;
+    port: number;
+    socket: string;
+    user: string;
+    password: string;
+    passwordFile: string;
+    name: string;
+    poolSize: number;
+    connectTimeoutMs: number;
+    queryTimeoutMs: number;
+    reloadSeconds: number;
+    flushSeconds: number;
+    batchRows: number;
+    usersQueue: number;
+    torrentsQueue: number;
+    transferHistoryQueue: number;
+    transferIpsQueue: number;
+    snatchesQueue: number;
+    deadlockRetries: number;
+    deadlockPauseMs: number;
+  };
   metrics: { enabled: boolean; host: string; port: number; maxConnections: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   shutdown: { drainDelaySeconds: number; graceSeconds: number };
@@ -223,6 +261,44 @@ const DEFAULTS: ExpectedConfig = {
     shutdownDeadlineSeconds: 5,
   },
   accessList: { mode: 'off', file: '', watch: true },
+  private: {
+    enabled: false,
+    udp: 'off',
+    scrape: true,
+    strictPort: false,
+    numwantDefault: 25,
+    numwantMax: 50,
+    intervalSeconds: 1800,
+    intervalDriftSeconds: 300,
+    minIntervalSeconds: 900,
+    peerInactivitySeconds: 3900,
+    recordEvents: false,
+    recordFolder: 'events',
+    recordBufferBytes: 4 * 1024 * 1024,
+  },
+  database: {
+    url: '',
+    host: '127.0.0.1',
+    port: 3306,
+    socket: '',
+    user: 'tracker',
+    password: '',
+    passwordFile: '',
+    name: 'tracker',
+    poolSize: 4,
+    connectTimeoutMs: 5000,
+    queryTimeoutMs: 30_000,
+    reloadSeconds: 45,
+    flushSeconds: 3,
+    batchRows: 1000,
+    usersQueue: 100_000,
+    torrentsQueue: 100_000,
+    transferHistoryQueue: 200_000,
+    transferIpsQueue: 200_000,
+    snatchesQueue: 50_000,
+    deadlockRetries: 5,
+    deadlockPauseMs: 1000,
+  },
   metrics: { enabled: true, host: '::', port: 9000, maxConnections: 64 },
   log: { level: 'info' },
   shutdown: { drainDelaySeconds: 5, graceSeconds: 10 },
@@ -287,7 +363,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
     assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
-    assert.equal(keys.size, 103);
+    assert.equal(keys.size, 137);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -609,10 +685,44 @@ describe('config errors name the key', () => {
     'log.level': 'trace',
     'shutdown.drainDelaySeconds': '-1',
     'shutdown.graceSeconds': 'ten',
+    'private.enabled': 'maybe',
+    'private.udp': 'passkey',
+    'private.scrape': '2',
+    'private.strictPort': 'strict',
+    'private.numwantDefault': '0',
+    'private.numwantMax': '1001',
+    'private.intervalSeconds': '59',
+    'private.intervalDriftSeconds': '-1',
+    'private.minIntervalSeconds': '0',
+    'private.peerInactivitySeconds': '30',
+    'private.recordEvents': 'y',
+    'private.recordFolder': ' ',
+    'private.recordBufferBytes': '1024',
+    'database.url': 'http://db/site',
+    'database.host': '',
+    'database.port': '0',
+    'database.socket': 'relative/sock',
+    'database.user': ' ',
+    'database.passwordFile': '/nonexistent/password',
+    'database.name': 'site db',
+    'database.poolSize': '0',
+    'database.connectTimeoutMs': '10',
+    'database.queryTimeoutMs': '10',
+    'database.reloadSeconds': '0',
+    'database.flushSeconds': '0',
+    'database.batchRows': '0',
+    'database.usersQueue': '0',
+    'database.torrentsQueue': '0',
+    'database.transferHistoryQueue': '0',
+    'database.transferIpsQueue': '0',
+    'database.snatchesQueue': '0',
+    'database.deadlockRetries': '101',
+    'database.deadlockPauseMs': '-1',
   };
 
   // Free-text keys (paths and Kubernetes names) accept any string.
   const FREE_TEXT = new Set(['accessList.file', 'cluster.kubernetesNamespace', 'cluster.kubernetesService', 'cluster.kubernetesPortName', 'cluster.kubeconfig', 'snapshot.redisSentinelPassword', 'snapshot.keyPrefix']);
+  FREE_TEXT.add('database.password');
   test('every key is covered (free-text keys are checked via YAML below)', () => {
     const keys = configKeys()
       .map((k) => k.key)
@@ -708,6 +818,44 @@ describe('config snapshot.redisUrl', () => {
     const { config } = load(['--snapshot.redisUrl=redis://:secretpw@h:1', '--snapshot.redisSentinelPassword=sentinelpw']);
     const yaml = configToYaml(config);
     assert.ok(!yaml.includes('secretpw') && !yaml.includes('sentinelpw'));
+  });
+});
+
+describe('config private and database', () => {
+  test('private mode is off by default and its checks apply only when it is on', () => {
+    assert.equal(load().config.private.enabled, false);
+    assert.equal(load(['--private.numwantDefault=80']).config.private.numwantDefault, 80);
+    const e = configError(() => load(['--private.enabled', '--private.numwantDefault=80']));
+    assert.equal(e.key, 'private.numwantDefault');
+    assert.match(e.message, /at most private\.numwantMax \(50/);
+    assert.equal(configError(() => load(['--private.enabled', '--private.minIntervalSeconds=2000'])).key, 'private.minIntervalSeconds');
+    const idle = configError(() => load(['--private.enabled', '--private.peerInactivitySeconds=2000']));
+    assert.equal(idle.key, 'private.peerInactivitySeconds');
+    assert.match(idle.message, /longer than private\.intervalSeconds \+ private\.intervalDriftSeconds \(2100\)/);
+  });
+
+  test('a bad database.url is named and never echoed (it carries the password)', () => {
+    for (const [value, message] of [
+      ['not a url secretpw', /not a URL/],
+      ['postgres://u:secretpw@h/db', /must start with mysql:\/\//],
+      ['mysql://u:secretpw@h:3306', /must name the database/],
+    ] as const) {
+      const e = configError(() => load([], { TRACKER_DATABASE__URL: value }));
+      assert.equal(e.key, 'database.url');
+      assert.match(e.message, message);
+      assert.ok(!e.message.includes('secretpw'), e.message);
+    }
+    assert.equal(load(['--database.url=mysql://u:pw@db:3306/site']).config.database.url, 'mysql://u:pw@db:3306/site');
+  });
+
+  test('the password is given once, and never printed', () => {
+    assert.equal(configError(() => load(['--database.password=pw', `--database.passwordFile=${process.execPath}`])).key, 'database.passwordFile');
+    assert.equal(configError(() => load(['--database.url=mysql://u:pw@db/site', '--database.password=pw2'])).key, 'database.password');
+    const { config } = load(['--database.password=secretpw', '--private.enabled']);
+    const yaml = configToYaml(config);
+    assert.ok(!yaml.includes('secretpw'), 'database.password is redacted');
+    assert.ok(!configToYaml(load(['--database.url=mysql://u:secretpw@db/site']).config).includes('secretpw'), 'database.url is redacted');
+    assert.ok(configToYaml(config, { redactSecrets: false }).includes('secretpw'), 'positive control: the value is there unredacted');
   });
 });
 
