@@ -17,6 +17,7 @@ import { CHART_DIR, find, helm, ofKind, renderChart, renderChartAsync, validateO
 import { REPO_ROOT } from '../support/tracker-process.js';
 import { writeProjectedVolume } from '../support/chart-pods.js';
 import { ChartLookupApi } from '../support/chart-lookup-api.js';
+import { adapterQueries, dashboardQueries, grafanaInterpolate, promqlProblems, renderedQueries, type ChartQuery } from '../support/chart-promql.js';
 
 const HASH_A = 'aa'.repeat(20);
 const HASH_B = 'bb'.repeat(20);
@@ -485,6 +486,39 @@ describe('alert rules', () => {
     assert.match(set.get('TrackerSnapshotStale').expr, /\) > 60$/, '3 x swarm.config.snapshot.intervalSeconds 20');
     assert.match(set.get('TrackerSnapshotStale').annotations.description, /3 x snapshot.intervalSeconds \(20 s\)/);
     assert.match(set.get('TrackerSnapshotRestoreSlow').expr, /\) > 20\n/, '0.5 x swarm.config.snapshot.restoreDeadlineSeconds 40');
+  });
+});
+
+describe('PromQL: every expression the chart ships parses (prometheus-operator\'s webhook refuses a rule that does not; Grafana and KEDA show or scale on nothing)', () => {
+  // Alerts and KEDA triggers for every value set, with the monitoring objects on.
+  const renderedWithMonitoring = (): ChartQuery[] =>
+    Object.entries(VALUE_SETS).flatMap(([name, options]) => renderedQueries(renderChart({ ...options, set: { ...options.set, ...ALL_MONITORING } }), `values "${name}"`));
+
+  it('alert rules and KEDA queries for every value set, dashboard targets with Grafana\'s variables substituted, the README\'s prometheus-adapter rules', () => {
+    const queries = [...renderedWithMonitoring(), ...dashboardQueries(), ...adapterQueries()];
+    const count = (file: string) => queries.filter((q) => q.file.endsWith(file)).length;
+    // Every source is there: a collector that silently finds nothing would pass anything.
+    assert.ok(count('_alerts.tpl') >= 20 * Object.keys(VALUE_SETS).length, `${count('_alerts.tpl')} alert expressions`);
+    assert.equal(count('edge-scaledobject.yaml'), 2, 'KEDA requests/s, in two value sets');
+    assert.equal(count('swarm-scaledobject.yaml'), 1);
+    assert.ok(count('dashboard.json') > 50, `${count('dashboard.json')} dashboard expressions`);
+    assert.equal(count('README.md'), 4, 'two adapter rules, seriesQuery and metricsQuery each');
+    assert.deepEqual(queries.flatMap(promqlProblems), []);
+  });
+
+  it('a broken expression is reported with its file, its rule or panel, and the position (positive control)', () => {
+    const objects = structuredClone(rendered.get('snapshots with their own settings, alerts with a runbook URL')!);
+    const rule = find(objects, 'PrometheusRule').spec.groups[0].rules[0];
+    rule.expr = 'sum by (namespace) (rate(tracker_requests_total{namespace="tracker"}[5m])\n  > 0';
+    const [broken] = renderedQueries(objects, 'values "x"').flatMap(promqlProblems);
+    assert.match(broken, new RegExp(`^charts/tracker/templates/_alerts.tpl: values "x", group tracker.availability, alert ${rule.alert}: parse error at 2:`));
+    // A Grafana variable the dashboard does not define, and a function Prometheus does not have.
+    const panel = { file: 'charts/tracker/files/dashboard.json', where: 'panel 1 "Requests/s" target A', scoped: true };
+    const unknownVariable = promqlProblems({ ...panel, expr: grafanaInterpolate('sum(rate(tracker_requests_total{pod=~"$pod"}[$__rate_interval]))', [{ name: 'namespace', type: 'query' }]) });
+    assert.match(unknownVariable[0], /dashboard.json: panel 1 "Requests\/s" target A: \$pod at 1:39 is not a variable/);
+    assert.match(promqlProblems({ ...panel, expr: 'sum(rates(tracker_requests_total{}[5m]))' })[0], /parse error at 1:/);
+    // Substituted, the same target parses.
+    assert.deepEqual(promqlProblems({ ...panel, expr: grafanaInterpolate('sum(rate(tracker_requests_total{namespace=~"$namespace"}[$__rate_interval]))', [{ name: 'namespace', type: 'query' }]) }), []);
   });
 });
 

@@ -23,6 +23,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { find, renderChart, tools, type KubeObject } from '../support/chart.js';
+import { adapterQueries, dashboardQueries, metricSelectors, renderedQueries } from '../support/chart-promql.js';
 import type { FakeKubectlState } from '../support/fake-kubectl.js';
 import { LocalPod } from '../support/chart-pods.js';
 import { FakeKubeApi, type FakeEndpoint } from '../support/fake-kube-api.js';
@@ -89,13 +90,6 @@ async function podMetrics(pod: LocalPod): Promise<string> {
   const res = await fetch(`http://${pod.options.ip}:${pod.port('metrics')}/metrics`, { signal: AbortSignal.timeout(2000) });
   if (res.status !== 200) throw new Error(`${pod.options.podName} /metrics answered ${res.status}`);
   return res.text();
-}
-
-/** Metric names used by PromQL expressions; every reference must carry a selector ({...}). */
-function metricNamesIn(expr: string): string[] {
-  const bare = [...expr.matchAll(/\b((?:tracker|nodejs|process)_[a-z0-9_]+)\b(?!\{)/g)].map((m) => m[1]);
-  assert.deepEqual(bare, [], `metrics without a label selector in: ${expr}`);
-  return [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{/g)].map((m) => m[1]);
 }
 
 describe('the rendered chart, run as local processes', () => {
@@ -334,28 +328,29 @@ describe('the rendered chart, run as local processes', () => {
         else if (declared) exported.add(declared[1]);
       }
     }
-    const exprs: string[] = [];
-    for (const group of find(objects, 'PrometheusRule').spec.groups) for (const rule of group.rules) exprs.push(rule.expr);
-    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'files', 'dashboard.json'), 'utf8'));
-    for (const panel of dashboard.panels) for (const target of panel.targets ?? []) exprs.push(target.expr);
-    for (const v of dashboard.templating.list) if (v.definition) exprs.push(v.definition.replace(/label_values\((\w+),/, '$1{},'));
     const keda = renderChart({ namespace: NS, set: { 'edge.autoscaling.requestsPerSecond.provider': 'keda', 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda' } });
-    exprs.push(find(keda, 'ScaledObject', 'tracker-edge').spec.triggers[1].metadata.query);
-    exprs.push(find(keda, 'ScaledObject', 'tracker-swarm').spec.triggers[0].metadata.query);
-    // The prometheus-adapter rules the chart README gives for the HPAs' Pods metrics.
-    for (const m of readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'README.md'), 'utf8').matchAll(/seriesQuery: '([^']+)'/g)) exprs.push(m[1]);
+    // The rules as rendered for these processes' namespace, both KEDA triggers, the dashboard and its variable, the README's adapter rules.
+    const queries = [...renderedQueries(objects, 'run-chart values'), ...renderedQueries(keda, 'KEDA values'), ...dashboardQueries(), ...adapterQueries()];
     const missing = new Set<string>();
     let used = 0;
-    for (const expr of exprs) {
-      for (const name of metricNamesIn(expr)) {
+    for (const query of queries) {
+      // The names come from the parse tree's vector selectors: a query that does not parse is chart.test.ts's failure.
+      for (const { name, hasMatchers } of metricSelectors(query.expr)) {
+        // Several releases may share a Prometheus: every series a query reads carries a selector ({namespace...}).
+        assert.ok(hasMatchers || !query.scoped, `${query.file}: ${query.where}: ${name} without a label selector in: ${query.expr}`);
         used++;
-        if (!exported.has(name)) missing.add(name);
+        if (!exported.has(name)) missing.add(`${name} (${query.file}: ${query.where})`);
       }
     }
     assert.ok(used > 100, `found only ${used} metric references: the extraction is broken`);
     assert.deepEqual([...missing], [], 'metrics used but not exported');
-    // Positive control: a misspelt name is caught.
-    assert.ok(!exported.has('tracker_request_total'));
+    // Positive control: a misspelt name is found (also in a range vector, a __name__ matcher and under `on`) and is not exported.
+    assert.deepEqual(
+      metricSelectors('sum(rate(tracker_request_total{namespace="x"}[5m])) / on() group({__name__="tracker_peer"}) * up{}').map((s) => [s.name, s.hasMatchers]),
+      [['tracker_request_total', true], ['tracker_peer', true], ['up', true]],
+    );
+    assert.ok(!exported.has('tracker_request_total') && !exported.has('tracker_peer'));
+    assert.deepEqual(metricSelectors('tracker_peers > 0').map((s) => s.hasMatchers), [false], 'a bare selector is told apart');
   });
 
   it('kubectl tracker reload-access-list: updates the ConfigMap, reloads every edge, reports each pod\'s list size', async () => {
