@@ -534,10 +534,9 @@ describe('PromQL: every expression the chart ships parses (prometheus-operator\'
     const count = (file: string) => queries.filter((q) => q.file.endsWith(file)).length;
     // Every source is there: a collector that silently finds nothing would pass anything.
     assert.ok(count('_alerts.tpl') >= 20 * Object.keys(VALUE_SETS).length, `${count('_alerts.tpl')} alert expressions`);
-    assert.equal(count('edge-scaledobject.yaml'), 2, 'KEDA requests/s, in two value sets');
-    assert.equal(count('swarm-scaledobject.yaml'), 1);
+    assert.ok(count('edge-scaledobject.yaml') >= 1 && count('swarm-scaledobject.yaml') >= 1, 'KEDA triggers of both roles');
     assert.ok(count('dashboard.json') > 50, `${count('dashboard.json')} dashboard expressions`);
-    assert.equal(count('README.md'), 4, 'two adapter rules, seriesQuery and metricsQuery each');
+    assert.ok(count('README.md') >= 4, 'two adapter rules, seriesQuery and metricsQuery each');
     assert.deepEqual(queries.flatMap(promqlProblems), []);
   });
 
@@ -552,6 +551,9 @@ describe('PromQL: every expression the chart ships parses (prometheus-operator\'
     const unknownVariable = promqlProblems({ ...panel, expr: grafanaInterpolate('sum(rate(tracker_requests_total{pod=~"$pod"}[$__rate_interval]))', [{ name: 'namespace', type: 'query' }]) });
     assert.match(unknownVariable[0], /dashboard.json: panel 1 "Requests\/s" target A: \$pod at 1:39 is not a variable/);
     assert.match(promqlProblems({ ...panel, expr: 'sum(rates(tracker_requests_total{}[5m]))' })[0], /parse error at 1:/);
+    // What the grammar takes but Prometheus refuses: rate() of an instant vector.
+    assert.match(promqlProblems({ ...panel, expr: 'sum(rate(tracker_requests_total{}))' })[0], /rate\(\) at 1:5 needs a range vector/);
+    assert.deepEqual(promqlProblems({ ...panel, expr: 'quantile_over_time(0.9, rate(tracker_requests_total{}[5m])[1h:1m])' }), [], 'a subquery is a range vector');
     // Substituted, the same target parses.
     assert.deepEqual(promqlProblems({ ...panel, expr: grafanaInterpolate('sum(rate(tracker_requests_total{namespace=~"$namespace"}[$__rate_interval]))', [{ name: 'namespace', type: 'query' }]) }), []);
   });

@@ -132,21 +132,49 @@ function position(expr: string, offset: number): string {
   return `${before.length}:${before.at(-1)!.length + 1}`;
 }
 
-/** Parse errors of one expression: "<file>: <where>: parse error at line:col near `...` in: <expr>". */
+/**
+ * What Prometheus would refuse in one expression, each as "<file>: <where>:
+ * <what> at line:col ... in: <expr>": parse errors, variables left
+ * unsubstituted, and a range-vector function given something else.
+ */
 export function promqlProblems(query: ChartQuery): string[] {
   const problems: string[] = [];
   if (query.expr.trim() === '') return [`${query.file}: ${query.where}: empty expression`];
-  const unresolved = /\$\{?\w+|\[\[\w+\]\]|<<\.\w+>>/.exec(query.expr);
+  const unresolved = /\$\{?[A-Za-z_]\w*|\[\[\w+\]\]|<<\.\w+>>/.exec(query.expr);
   if (unresolved) problems.push(`${query.file}: ${query.where}: ${unresolved[0]} at ${position(query.expr, unresolved.index)} is not a variable the dashboard defines or the adapter fills in`);
-  parser.parse(query.expr).iterate({
+  const tree = parser.parse(query.expr);
+  tree.iterate({
     enter: (node) => {
       if (!node.type.isError || problems.length > 3) return;
       const near = query.expr.slice(Math.max(0, node.from - 10), node.to + 10).replace(/\n/g, ' ');
       problems.push(`${query.file}: ${query.where}: parse error at ${position(query.expr, node.from)} near \`${near}\` in: ${query.expr}`);
     },
   });
+  if (problems.length > 0) return problems;
+  // The grammar does not check argument types; Prometheus's parser (and so the webhook) refuses e.g. rate() of an instant vector.
+  tree.iterate({
+    enter: (node) => {
+      if (node.name !== 'FunctionCall') return;
+      const identifier = node.node.getChild('FunctionIdentifier');
+      const fn = identifier ? query.expr.slice(identifier.from, identifier.to) : '';
+      const index = Object.hasOwn(RANGE_ARGUMENT, fn) ? RANGE_ARGUMENT[fn] : undefined;
+      if (index === undefined) return;
+      const args: string[] = [];
+      for (let arg = node.node.getChild('FunctionCallBody')?.firstChild ?? null; arg; arg = arg.nextSibling) args.push(arg.name);
+      if (args[index] !== 'MatrixSelector' && args[index] !== 'SubqueryExpr') {
+        problems.push(`${query.file}: ${query.where}: ${fn}() at ${position(query.expr, node.from)} needs a range vector (e.g. x{...}[5m]) as argument ${index + 1}, got ${args[index] ?? 'none'}, in: ${query.expr}`);
+      }
+    },
+  });
   return problems;
 }
+
+/** Functions over a range vector, and which argument (0-based) it is. */
+const RANGE_ARGUMENT: Record<string, number> = {
+  rate: 0, irate: 0, increase: 0, delta: 0, idelta: 0, deriv: 0, predict_linear: 0, changes: 0, resets: 0,
+  avg_over_time: 0, min_over_time: 0, max_over_time: 0, sum_over_time: 0, count_over_time: 0, stddev_over_time: 0,
+  stdvar_over_time: 0, last_over_time: 0, present_over_time: 0, absent_over_time: 0, mad_over_time: 0, quantile_over_time: 1,
+};
 
 export interface MetricSelector {
   /** The metric name (or the __name__="..." matcher's); "" when the selector has neither. */
