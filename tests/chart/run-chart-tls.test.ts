@@ -2,9 +2,9 @@
  * The rendered chart with mutual TLS between edges and swarms
  * (`clusterTls`), run as local processes (tests/support/chart-cluster.ts):
  * one kubernetes.io/tls Secret per role, shaped as cert-manager writes them
- * and named as docs/operations.md tells the Certificates to name them
- * (`*.tracker-swarm.tracker.svc`, `*.tracker-edge.tracker.svc`), from a test
- * CA (tests/support/cluster-certs.ts). Proves that the edge's streams come
+ * with the names, usages and Secret names of the cert-manager Certificates
+ * in docs/operations.md (read from it), issued by a test CA
+ * (tests/support/cluster-certs.ts). Proves that the edge's streams come
  * up over mutual TLS, that a slot handoff between swarms passes their
  * certificate checks and keeps the peers, and that a stream without a
  * client certificate, or with a swarm's certificate posing as an edge, is
@@ -16,19 +16,41 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeObject } from '../support/chart.js';
+import YAML from 'yaml';
+import { validateObject, type KubeObject } from '../support/chart.js';
 import { ChartCluster, podMetrics, until } from '../support/chart-cluster.js';
 import { TestCa, type IssuedCert } from '../support/cluster-certs.js';
 import { metricIn, metricSum } from '../support/cluster.js';
 import { httpAnnounce } from '../support/clients/raw-tracker.js';
-import { cleanupScope } from '../support/tracker-process.js';
+import { cleanupScope, REPO_ROOT } from '../support/tracker-process.js';
 import { GrpcTransport } from '../../lib/transport/grpc/client.js';
 import { edgeChannelCredentials } from '../../lib/transport/grpc/credentials.js';
 import { TlsFiles } from '../../lib/transport/grpc/tls-files.js';
 
 const NS = 'tracker';
-const EDGE_SECRET = 'tracker-edge-tls';
-const SWARM_SECRET = 'tracker-swarm-tls';
+const GUIDE = readFileSync(join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+
+/** The cert-manager objects of the operations guide's mutual TLS section. */
+function guideCertManagerObjects(): KubeObject[] {
+  const section = GUIDE.slice(GUIDE.indexOf('## Mutual TLS between edges and swarms'));
+  const objects: KubeObject[] = [];
+  for (const block of section.matchAll(/```yaml\n([\s\S]*?)```/g)) {
+    for (const doc of YAML.parseAllDocuments(block[1])) {
+      const o = doc.toJS() as KubeObject | null;
+      if (o?.apiVersion?.startsWith('cert-manager.io/')) objects.push(o);
+    }
+  }
+  return objects;
+}
+
+/** The guide's Certificate whose Secret the guide's helm command gives a role. */
+function guideCertificate(objects: readonly KubeObject[], role: 'edge' | 'swarm'): { secretName: string; dnsNames: string[]; usages: string[]; issuer: string } {
+  const secretName = new RegExp(`--set clusterTls\\.${role}\\.existingSecret=(\\S+)`).exec(GUIDE)?.[1];
+  assert.ok(secretName, `docs/operations.md has no helm command setting clusterTls.${role}.existingSecret`);
+  const cert = objects.find((o) => o.kind === 'Certificate' && o.spec.secretName === secretName);
+  assert.ok(cert, `docs/operations.md has no Certificate writing the Secret ${secretName}`);
+  return { secretName, dnsNames: cert.spec.dnsNames, usages: cert.spec.usages, issuer: cert.spec.issuerRef.name };
+}
 
 /** A Secret as cert-manager writes it for a Certificate. */
 function tlsSecret(name: string, cert: IssuedCert, ca: TestCa): KubeObject {
@@ -50,6 +72,9 @@ describe('the rendered chart with clusterTls, run as local processes', { timeout
   let ca: TestCa;
   let edgeCert: IssuedCert;
   let swarmCert: IssuedCert;
+  const guide = guideCertManagerObjects();
+  const edgeSpec = guideCertificate(guide, 'edge');
+  const swarmSpec = guideCertificate(guide, 'swarm');
 
   before(async () => {
     scope = cleanupScope(t);
@@ -57,25 +82,39 @@ describe('the rendered chart with clusterTls, run as local processes', { timeout
     scope.after(() => rmSync(dir, { recursive: true, force: true }));
     ca = TestCa.create(dir, 'cluster');
     // The names docs/operations.md gives the two Certificates for release "tracker" in namespace "tracker".
-    swarmCert = ca.issue('swarm', { dns: ['*.tracker-swarm.tracker.svc'] });
-    edgeCert = ca.issue('edge', { dns: ['*.tracker-edge.tracker.svc'] });
+    swarmCert = ca.issue('swarm', { dns: swarmSpec.dnsNames });
+    edgeCert = ca.issue('edge', { dns: edgeSpec.dnsNames });
     cluster = await ChartCluster.start(scope, {
       namespace: NS,
       swarms: 2,
       set: {
         'clusterTls.enabled': 'true',
-        'clusterTls.edge.existingSecret': EDGE_SECRET,
-        'clusterTls.swarm.existingSecret': SWARM_SECRET,
+        'clusterTls.edge.existingSecret': edgeSpec.secretName,
+        'clusterTls.swarm.existingSecret': swarmSpec.secretName,
         // A short drain, so the stopping swarm gets to its handoff soon.
         'swarm.drainDelaySeconds': '1',
         'swarm.graceSeconds': '1',
       },
-      objects: [tlsSecret(EDGE_SECRET, edgeCert, ca), tlsSecret(SWARM_SECRET, swarmCert, ca)],
+      objects: [tlsSecret(edgeSpec.secretName, edgeCert, ca), tlsSecret(swarmSpec.secretName, swarmCert, ca)],
     });
   });
 
   after(async () => {
     for (const fn of cleanups.reverse()) await fn();
+  });
+
+  it('the guide\'s cert-manager objects: one CA Issuer signs both roles\' Certificates, with the usages each role needs; the Secrets have the kubernetes.io/tls shape', () => {
+    const issuer = guide.find((o) => o.kind === 'Issuer' && o.metadata.name === swarmSpec.issuer);
+    assert.ok(issuer?.spec.ca?.secretName, `the swarms' issuer ${swarmSpec.issuer} is a CA Issuer`);
+    assert.equal(edgeSpec.issuer, swarmSpec.issuer, 'edges and swarms trust each other only with one CA');
+    assert.ok(guide.some((o) => o.kind === 'Certificate' && o.spec.isCA === true && o.spec.secretName === issuer.spec.ca.secretName), 'the CA Issuer\'s Secret is the CA Certificate\'s');
+    assert.ok(swarmSpec.usages.includes('server auth') && swarmSpec.usages.includes('client auth'), 'swarms serve, and call each other for handoff');
+    assert.ok(edgeSpec.usages.includes('client auth'));
+    for (const o of guide) assert.equal(o.metadata.namespace, NS, `${o.kind}/${o.metadata.name}: in the release namespace (an Issuer is namespaced)`);
+    for (const name of [edgeSpec.secretName, swarmSpec.secretName]) {
+      const secret = cluster.objects.find((o) => o.kind === 'Secret' && o.metadata.name === name)!;
+      assert.deepEqual(validateObject(secret), []);
+    }
   });
 
   it('the edge\'s streams to both swarms are up over mutual TLS, with the Secrets\' files mounted as directories', async () => {
