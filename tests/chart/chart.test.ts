@@ -17,6 +17,7 @@ import { CHART_DIR, find, helm, ofKind, renderChart, renderChartAsync, validateO
 import { REPO_ROOT } from '../support/tracker-process.js';
 import { writeProjectedVolume } from '../support/chart-pods.js';
 import { ChartLookupApi } from '../support/chart-lookup-api.js';
+import { adapterQueries, dashboardQueries, grafanaInterpolate, promqlProblems, renderedQueries, type ChartQuery } from '../support/chart-promql.js';
 
 const HASH_A = 'aa'.repeat(20);
 const HASH_B = 'bb'.repeat(20);
@@ -55,6 +56,7 @@ const VALUE_SETS: Record<string, RenderOptions> = {
   'no handoff': { set: { 'swarm.handoffDeadlineSeconds': '0' } },
   'cluster token from an existing Secret': { set: { 'clusterToken.existingSecret': 'my-token', 'clusterToken.secretKey': 'shared' } },
   'no cluster token': { set: { 'clusterToken.enabled': 'false' } },
+  'mutual TLS between edges and swarms (cert-manager Secrets)': { set: { 'clusterTls.enabled': 'true', 'clusterTls.edge.existingSecret': 'tracker-edge-tls', 'clusterTls.swarm.existingSecret': 'tracker-swarm-tls' } },
   'swarm HPA on peers per pod (prometheus-adapter)': { set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'prometheus-adapter', 'swarm.autoscaling.minReplicas': '4' } },
   'swarm and edge autoscaling through KEDA': {
     set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda', 'edge.autoscaling.requestsPerSecond.provider': 'keda', ...ALL_MONITORING },
@@ -117,6 +119,11 @@ describe('helm lint and the values schema', () => {
       // Swarms scale on peers per pod, which only Prometheus knows: no provider, no swarm HPA.
       [{ 'swarm.autoscaling.enabled': 'true' }, /swarm.autoscaling.enabled needs swarm.autoscaling.peersPerPod.provider: prometheus-adapter or keda/],
       [{ 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'cpu' }, /provider/],
+      // Mutual TLS needs each role's certificate; the names are host names with their placeholder.
+      [{ 'clusterTls.enabled': 'true' }, /clusterTls.enabled needs clusterTls.(edge|swarm).existingSecret/],
+      [{ 'clusterTls.enabled': 'true', 'clusterTls.edge.existingSecret': 'edge-tls' }, /clusterTls.enabled needs clusterTls.swarm.existingSecret: a kubernetes.io\/tls Secret with tls.crt, tls.key and ca.crt/],
+      [{ 'clusterTls.serverName': 'swarm {name}' }, /serverName/],
+      [{ 'clusterTls.edgeName': '{name}.edges' }, /edgeName/],
     ];
     for (const [set, message] of refused) {
       assert.throws(() => renderChart({ set }), message, JSON.stringify(set));
@@ -187,7 +194,7 @@ describe('rendered objects', () => {
   it('Service ports, probes, NetworkPolicy and PodMonitor ports name real container ports; mounts have volumes; references resolve', () => {
     for (const [name, objects] of rendered) {
       const templates = podTemplates(objects);
-      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret'], VALUE_SETS[name].set?.['clusterToken.existingSecret']]);
+      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret'], VALUE_SETS[name].set?.['clusterToken.existingSecret'], VALUE_SETS[name].set?.['clusterTls.edge.existingSecret'], VALUE_SETS[name].set?.['clusterTls.swarm.existingSecret']]);
       for (const { owner, labels, spec } of templates) {
         const where = `${name}: ${owner.kind}/${owner.metadata.name}`;
         const ports = new Map<string, any>();
@@ -207,6 +214,7 @@ describe('rendered objects', () => {
           }
         }
         for (const v of spec.volumes ?? []) if (v.configMap && !external.has(v.configMap.name)) find(objects, 'ConfigMap', v.configMap.name);
+        for (const v of spec.volumes ?? []) if (v.secret && !external.has(v.secret.secretName)) find(objects, 'Secret', v.secret.secretName);
         if (owner.kind === 'Pod') continue;
         for (const svc of ofKind(objects, 'Service').filter((s) => matchesLabels(s.spec.selector, labels))) {
           for (const p of svc.spec.ports) {
@@ -330,6 +338,34 @@ describe('rendered objects', () => {
     const off = rendered.get('no cluster token')!;
     for (const kind of ['Deployment', 'StatefulSet']) assert.equal(tokenRef(off, kind), undefined, kind);
     assert.equal(ofKind(off, 'Secret').filter((s) => s.metadata.name.endsWith('-cluster-token')).length, 0);
+  });
+
+  it('mutual TLS: off by default; on, each role mounts its own cert-manager-shaped Secret as a directory, and names its peers as the Certificates must', () => {
+    const tlsOf = (objects: KubeObject[], kind: string) => {
+      const spec = find(objects, kind).spec.template.spec;
+      const c = spec.containers[0];
+      return {
+        volume: spec.volumes.find((v: any) => v.name === 'cluster-tls'),
+        mount: c.volumeMounts.find((m: any) => m.name === 'cluster-tls'),
+        env: Object.fromEntries(c.env.filter((e: any) => e.name.startsWith('TRACKER_CLUSTER__TLS__')).map((e: any) => [e.name, e.value])),
+      };
+    };
+    for (const kind of ['Deployment', 'StatefulSet']) assert.deepEqual(tlsOf(rendered.get('defaults')!, kind), { volume: undefined, mount: undefined, env: {} }, kind);
+    const on = rendered.get('mutual TLS between edges and swarms (cert-manager Secrets)')!;
+    const edge = tlsOf(on, 'Deployment');
+    const swarm = tlsOf(on, 'StatefulSet');
+    assert.deepEqual(edge.volume, { name: 'cluster-tls', secret: { secretName: 'tracker-edge-tls' } });
+    assert.deepEqual(swarm.volume, { name: 'cluster-tls', secret: { secretName: 'tracker-swarm-tls' } }, 'one Secret per role: an edge cannot pose as a swarm');
+    for (const { mount } of [edge, swarm]) assert.deepEqual(mount, { name: 'cluster-tls', mountPath: '/etc/tracker/cluster-tls', readOnly: true }, 'a directory (no subPath): renewals arrive');
+    const files = { TRACKER_CLUSTER__TLS__CERT_FILE: '/etc/tracker/cluster-tls/tls.crt', TRACKER_CLUSTER__TLS__KEY_FILE: '/etc/tracker/cluster-tls/tls.key', TRACKER_CLUSTER__TLS__CA_FILE: '/etc/tracker/cluster-tls/ca.crt' };
+    assert.deepEqual(edge.env, { ...files, TRACKER_CLUSTER__TLS__SERVER_NAME: '{name}.tracker-swarm.tracker.svc' });
+    assert.deepEqual(swarm.env, { ...files, TRACKER_CLUSTER__TLS__SERVER_NAME: '{name}.tracker-swarm.tracker.svc', TRACKER_CLUSTER__TLS__EDGE_NAME: '{id}.tracker-edge.tracker.svc' });
+    // The names follow the release's object names and namespace, or are given.
+    const other = renderChart({ release: 'big', namespace: 'trackers', set: { ...VALUE_SETS['mutual TLS between edges and swarms (cert-manager Secrets)'].set, 'clusterTls.edgeName': 'edge-{id}.example.org' } });
+    assert.deepEqual(tlsOf(other, 'StatefulSet').env.TRACKER_CLUSTER__TLS__SERVER_NAME, '{name}.big-tracker-swarm.trackers.svc');
+    assert.deepEqual(tlsOf(other, 'StatefulSet').env.TRACKER_CLUSTER__TLS__EDGE_NAME, 'edge-{id}.example.org');
+    // The token stays on with TLS (both are then required).
+    for (const kind of ['Deployment', 'StatefulSet']) assert.ok(find(on, kind).spec.template.spec.containers[0].env.some((e: any) => e.name === 'TRACKER_CLUSTER__AUTH_TOKEN'), kind);
   });
 
   it('security: non-root numeric user, read-only root, no capabilities, RuntimeDefault seccomp; edges and swarms get a token scoped to EndpointSlices', () => {
@@ -488,6 +524,41 @@ describe('alert rules', () => {
   });
 });
 
+describe('PromQL: every expression the chart ships parses (prometheus-operator\'s webhook refuses a rule that does not; Grafana and KEDA show or scale on nothing)', () => {
+  // Alerts and KEDA triggers for every value set, with the monitoring objects on.
+  const renderedWithMonitoring = (): ChartQuery[] =>
+    Object.entries(VALUE_SETS).flatMap(([name, options]) => renderedQueries(renderChart({ ...options, set: { ...options.set, ...ALL_MONITORING } }), `values "${name}"`));
+
+  it('alert rules and KEDA queries for every value set, dashboard targets with Grafana\'s variables substituted, the README\'s prometheus-adapter rules', () => {
+    const queries = [...renderedWithMonitoring(), ...dashboardQueries(), ...adapterQueries()];
+    const count = (file: string) => queries.filter((q) => q.file.endsWith(file)).length;
+    // Every source is there: a collector that silently finds nothing would pass anything.
+    assert.ok(count('_alerts.tpl') >= 20 * Object.keys(VALUE_SETS).length, `${count('_alerts.tpl')} alert expressions`);
+    assert.ok(count('edge-scaledobject.yaml') >= 1 && count('swarm-scaledobject.yaml') >= 1, 'KEDA triggers of both roles');
+    assert.ok(count('dashboard.json') > 50, `${count('dashboard.json')} dashboard expressions`);
+    assert.ok(count('README.md') >= 4, 'two adapter rules, seriesQuery and metricsQuery each');
+    assert.deepEqual(queries.flatMap(promqlProblems), []);
+  });
+
+  it('a broken expression is reported with its file, its rule or panel, and the position (positive control)', () => {
+    const objects = structuredClone(rendered.get('snapshots with their own settings, alerts with a runbook URL')!);
+    const rule = find(objects, 'PrometheusRule').spec.groups[0].rules[0];
+    rule.expr = 'sum by (namespace) (rate(tracker_requests_total{namespace="tracker"}[5m])\n  > 0';
+    const [broken] = renderedQueries(objects, 'values "x"').flatMap(promqlProblems);
+    assert.match(broken, new RegExp(`^charts/tracker/templates/_alerts.tpl: values "x", group tracker.availability, alert ${rule.alert}: parse error at 2:`));
+    // A Grafana variable the dashboard does not define, and a function Prometheus does not have.
+    const panel = { file: 'charts/tracker/files/dashboard.json', where: 'panel 1 "Requests/s" target A', scoped: true };
+    const unknownVariable = promqlProblems({ ...panel, expr: grafanaInterpolate('sum(rate(tracker_requests_total{pod=~"$pod"}[$__rate_interval]))', [{ name: 'namespace', type: 'query' }]) });
+    assert.match(unknownVariable[0], /dashboard.json: panel 1 "Requests\/s" target A: \$pod at 1:39 is not a variable/);
+    assert.match(promqlProblems({ ...panel, expr: 'sum(rates(tracker_requests_total{}[5m]))' })[0], /parse error at 1:/);
+    // What the grammar takes but Prometheus refuses: rate() of an instant vector.
+    assert.match(promqlProblems({ ...panel, expr: 'sum(rate(tracker_requests_total{}))' })[0], /rate\(\) at 1:5 needs a range vector/);
+    assert.deepEqual(promqlProblems({ ...panel, expr: 'quantile_over_time(0.9, rate(tracker_requests_total{}[5m])[1h:1m])' }), [], 'a subquery is a range vector');
+    // Substituted, the same target parses.
+    assert.deepEqual(promqlProblems({ ...panel, expr: grafanaInterpolate('sum(rate(tracker_requests_total{namespace=~"$namespace"}[$__rate_interval]))', [{ name: 'namespace', type: 'query' }]) }), []);
+  });
+});
+
 describe('snapshots (redis)', () => {
   const env = (objects: KubeObject[]): any[] => find(objects, 'StatefulSet', 'tracker-swarm').spec.template.spec.containers[0].env;
   const named = (objects: KubeObject[], variable: string): any => env(objects).find((e: any) => e.name === variable);
@@ -564,9 +635,11 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
           const configMap = find(objects, 'ConfigMap', spec.volumes.find((v: any) => v.name === 'config').configMap.name);
           writeProjectedVolume(join(dir, 'config'), configMap.data);
           writeFileSync(join(dir, 'list.txt'), '');
+          // The TLS Secret's files (the loader checks they can be read; their contents are the tracker's business at start).
+          writeProjectedVolume(join(dir, 'cluster-tls'), { 'tls.crt': 'crt', 'tls.key': 'key', 'ca.crt': 'ca' });
           const env: NodeJS.ProcessEnv = {};
           for (const e of c.env) {
-            if (e.value !== undefined) env[e.name] = String(e.value).replace('/etc/tracker/config', join(dir, 'config')).replace('/etc/tracker/access-list/list.txt', join(dir, 'list.txt'));
+            if (e.value !== undefined) env[e.name] = String(e.value).replace('/etc/tracker/config', join(dir, 'config')).replace('/etc/tracker/access-list/list.txt', join(dir, 'list.txt')).replace('/etc/tracker/cluster-tls', join(dir, 'cluster-tls'));
             else if (e.valueFrom.fieldRef) env[e.name] = e.valueFrom.fieldRef.fieldPath === 'metadata.name' ? `${owner.metadata.name}-0` : 'tracker';
             else if (e.valueFrom.secretKeyRef) {
               // What the Secret holds when the chart made it; a plausible value for one of the user's.
@@ -595,6 +668,14 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
           const made = ofKind(objects, 'Secret').find((x) => x.metadata.name.endsWith('-cluster-token'));
           const token = made ? Buffer.from(made.data.token, 'base64').toString() : name === 'no cluster token' ? '' : 'ab'.repeat(32);
           assert.equal(loaded.config.cluster.authToken, token, `${where}: the cluster token reaches both roles`);
+          const tls = loaded.config.cluster.tls;
+          if (name.startsWith('mutual TLS')) {
+            const mounted = c.volumeMounts.find((m: any) => m.name === 'cluster-tls').mountPath;
+            assert.deepEqual([tls.certFile, tls.keyFile, tls.caFile], ['tls.crt', 'tls.key', 'ca.crt'].map((f) => join(dir, 'cluster-tls', f)), `${where}: the files of the mounted Secret`);
+            assert.equal(mounted, '/etc/tracker/cluster-tls');
+            assert.equal(tls.serverName, '{name}.tracker-swarm.tracker.svc', `${where}: edges verify swarms, swarms each other, by the swarm pod's DNS name`);
+            assert.equal(tls.edgeName, c.name === 'swarm' ? '{id}.tracker-edge.tracker.svc' : '{id}', where);
+          } else assert.deepEqual([tls.certFile, tls.keyFile, tls.caFile], ['', '', ''], `${where}: no TLS unless clusterTls.enabled`);
           if (name.startsWith('allow list')) {
             assert.equal(loaded.config.announce.intervalSeconds, 900, 'config reaches both roles');
             assert.equal(loaded.config.http.maxScrapeHashes, c.name === 'edge' ? 50 : 100, 'edge.config reaches edges only');

@@ -1,11 +1,9 @@
 /**
  * Runs the rendered chart: each swarm and edge container of the rendered
  * StatefulSet and Deployment is started as a local process with its command,
- * args, env and mounted ConfigMaps/Secrets (tests/support/chart-pods.ts), on
- * a loopback address of its own. A fake API server serves the swarm
- * Service's EndpointSlices from the swarms' readiness probes, as the
- * EndpointSlice controller would, to the edge and to the swarms (which build
- * the same slot table from them). The swarms snapshot to a private
+ * args, env and mounted ConfigMaps/Secrets, on a loopback address of its
+ * own, membership served by a fake API server from the swarms' readiness
+ * (tests/support/chart-cluster.ts). The swarms snapshot to a private
  * redis-server through the chart's `redis.url` Secret, and hand slots off
  * (the chart's default), so their snapshot and handoff metrics exist; edges
  * and swarms prove themselves with the chart's generated token (its
@@ -23,12 +21,14 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { find, renderChart, tools, type KubeObject } from '../support/chart.js';
+import { adapterQueries, dashboardQueries, metricSelectors, renderedQueries } from '../support/chart-promql.js';
 import type { FakeKubectlState } from '../support/fake-kubectl.js';
 import { LocalPod } from '../support/chart-pods.js';
-import { FakeKubeApi, type FakeEndpoint } from '../support/fake-kube-api.js';
+import type { FakeKubeApi } from '../support/fake-kube-api.js';
+import { ChartCluster, podMetrics, probeStatus, probeUrl, until, type PodNetwork } from '../support/chart-cluster.js';
 import { metricIn } from '../support/cluster.js';
 import { httpAnnounce } from '../support/clients/raw-tracker.js';
-import { cleanupScope, delay, findFreePort, httpStatus, REPO_ROOT } from '../support/tracker-process.js';
+import { cleanupScope, REPO_ROOT } from '../support/tracker-process.js';
 import { withTimeout } from '../support/integration-helpers.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client.js';
@@ -45,85 +45,26 @@ type TrackerClientConstructor = new (opts: { infoHash: string; peerId: string; a
 const CLIENT_SPECIFIER: string = 'bittorrent-tracker';
 const Client = ((await import(CLIENT_SPECIFIER)) as { default: TrackerClientConstructor }).default;
 
-/** Three distinct loopback addresses (pods) and ports free on all of them. */
-async function podAddresses(): Promise<{ ips: string[]; tracker: number; metrics: number; grpc: number }> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 20 + Math.floor(Math.random() * 200);
-    const ips = [0, 1, 2].map((i) => `127.0.${base}.${10 + i}`);
-    try {
-      const tracker = await findFreePort({ host: ips[0] });
-      const metrics = await findFreePort({ host: ips[0], udp: false });
-      const grpc = await findFreePort({ host: ips[1], udp: false });
-      for (const ip of ips) {
-        if ((await findFreePort({ host: ip, udp: false })) === 0) throw new Error('no port');
-      }
-      return { ips, tracker, metrics, grpc };
-    } catch {
-      // another address block
-    }
-  }
-  throw new Error('no free loopback addresses and ports for the pods');
-}
-
-function probeUrl(pod: LocalPod, probe: 'startupProbe' | 'livenessProbe' | 'readinessProbe'): string {
-  const get = pod.container[probe].httpGet;
-  return `http://${pod.options.ip}:${typeof get.port === 'string' ? pod.port(get.port) : get.port}${get.path}`;
-}
-
-async function probeStatus(pod: LocalPod, probe: 'startupProbe' | 'livenessProbe' | 'readinessProbe'): Promise<number | null> {
-  return httpStatus(probeUrl(pod, probe), 1000).catch(() => null);
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, pods: readonly LocalPod[], timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    const dead = pods.find((p) => p.exited() !== null);
-    if (dead) throw new Error(dead.describe(`${dead.options.podName} exited (${JSON.stringify(dead.exited())}) while waiting for ${what}`));
-    if (Date.now() > end) throw new Error([`timed out waiting for ${what}`, ...pods.map((p) => p.describe(''))].join('\n'));
-    await delay(100);
-  }
-}
-
-/** GET /metrics of a pod, on its own address. */
-async function podMetrics(pod: LocalPod): Promise<string> {
-  const res = await fetch(`http://${pod.options.ip}:${pod.port('metrics')}/metrics`, { signal: AbortSignal.timeout(2000) });
-  if (res.status !== 200) throw new Error(`${pod.options.podName} /metrics answered ${res.status}`);
-  return res.text();
-}
-
-/** Metric names used by PromQL expressions; every reference must carry a selector ({...}). */
-function metricNamesIn(expr: string): string[] {
-  const bare = [...expr.matchAll(/\b((?:tracker|nodejs|process)_[a-z0-9_]+)\b(?!\{)/g)].map((m) => m[1]);
-  assert.deepEqual(bare, [], `metrics without a label selector in: ${expr}`);
-  return [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{/g)].map((m) => m[1]);
-}
-
 describe('the rendered chart, run as local processes', () => {
   const t = { after: (fn: () => unknown) => cleanups.push(fn) };
   const cleanups: Array<() => unknown> = [];
   let scope: ReturnType<typeof cleanupScope>;
+  let cluster: ChartCluster;
   let objects: KubeObject[];
   let api: FakeKubeApi;
   let workDir: string;
-  const swarms: LocalPod[] = [];
+  let swarms: LocalPod[];
   let edge: LocalPod;
-  let net: Awaited<ReturnType<typeof podAddresses>>;
-  let publishing = true;
+  let net: PodNetwork;
   let redis: RedisServer;
 
   before(async () => {
     scope = cleanupScope(t);
-    net = await podAddresses();
     redis = await startRedisServer(scope);
-    objects = renderChart({
+    cluster = await ChartCluster.start(scope, {
       namespace: NS,
+      swarms: 2,
       set: {
-        'ports.tracker': String(net.tracker),
-        'ports.metrics': String(net.metrics),
-        'ports.grpc': String(net.grpc),
-        'swarm.replicaCount': '2',
-        'edge.autoscaling.enabled': 'false',
-        'edge.replicaCount': '1',
         'accessList.mode': 'deny',
         'accessList.hashes[0]': DENIED,
         'metrics.podMonitor.enabled': 'true',
@@ -134,68 +75,10 @@ describe('the rendered chart, run as local processes', () => {
         'swarm.config.snapshot.intervalSeconds': '1',
       },
     });
-    workDir = mkdtempSync(join(tmpdir(), 'run-chart-'));
-    scope.after(() => rmSync(workDir, { recursive: true, force: true }));
-    api = await FakeKubeApi.start(NS);
-    scope.after(() => api.close());
-
-    const sts = find(objects, 'StatefulSet');
-    const swarmService = find(objects, 'Service', sts.spec.serviceName);
-    const grpcPortName = swarmService.spec.ports[0].name;
-    for (let i = 0; i < sts.spec.replicas; i++) {
-      const ip = net.ips[1 + i];
-      swarms.push(
-        new LocalPod({
-          objects,
-          podSpec: sts.spec.template.spec,
-          podName: `${sts.metadata.name}-${i}`,
-          namespace: NS,
-          ip,
-          workDir,
-          // Swarms watch the EndpointSlices too (what they own); their token reaches this API server.
-          hostEnv: { TRACKER_METRICS__HOST: ip, TRACKER_SWARM__GRPC_HOST: ip, TRACKER_CLUSTER__KUBECONFIG: api.kubeconfigPath },
-        }).start(scope),
-      );
-    }
-    // The EndpointSlice controller: endpoints of the swarm Service follow the pods' readiness probes.
-    let last = '';
-    const publish = async (): Promise<void> => {
-      const endpoints: FakeEndpoint[] = [];
-      for (const pod of swarms) endpoints.push({ pod: pod.options.podName, ip: pod.options.ip, ready: (await probeStatus(pod, 'readinessProbe')) === 200 });
-      const key = JSON.stringify(endpoints);
-      if (key !== last) {
-        last = key;
-        api.putSlice(`${swarmService.metadata.name}-x1`, swarmService.metadata.name, endpoints, { [grpcPortName]: swarms[0].port(swarmService.spec.ports[0].targetPort) });
-      }
-    };
-    void (async () => {
-      while (publishing) {
-        await publish();
-        await delay(100);
-      }
-    })();
-    await until('both swarms ready', async () => (await Promise.all(swarms.map((s) => probeStatus(s, 'readinessProbe')))).every((s) => s === 200), swarms);
-
-    const deployment = find(objects, 'Deployment');
-    edge = new LocalPod({
-      objects,
-      podSpec: deployment.spec.template.spec,
-      podName: `${deployment.metadata.name}-5f7d8-abcde`,
-      namespace: NS,
-      ip: net.ips[0],
-      workDir,
-      // In a pod: "::" is the pod's own address, and the service-account token reaches the API server.
-      hostEnv: { TRACKER_HOST: net.ips[0], TRACKER_METRICS__HOST: net.ips[0], TRACKER_CLUSTER__KUBECONFIG: api.kubeconfigPath },
-    }).start(scope);
-    await until('the edge ready, routing to both swarms', async () => {
-      if ((await probeStatus(edge, 'readinessProbe')) !== 200) return false;
-      const text = await podMetrics(edge).catch(() => '');
-      return metricIn(text, 'tracker_slot_table_members') === 2 && swarms.every((s) => metricIn(text, 'tracker_swarm_stream_up', { swarm: s.options.podName }) === 1);
-    }, [edge, ...swarms]);
+    ({ objects, api, workDir, swarms, edge, net } = cluster);
   });
 
   after(async () => {
-    publishing = false;
     for (const fn of cleanups.reverse()) await fn();
   });
 
@@ -334,28 +217,29 @@ describe('the rendered chart, run as local processes', () => {
         else if (declared) exported.add(declared[1]);
       }
     }
-    const exprs: string[] = [];
-    for (const group of find(objects, 'PrometheusRule').spec.groups) for (const rule of group.rules) exprs.push(rule.expr);
-    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'files', 'dashboard.json'), 'utf8'));
-    for (const panel of dashboard.panels) for (const target of panel.targets ?? []) exprs.push(target.expr);
-    for (const v of dashboard.templating.list) if (v.definition) exprs.push(v.definition.replace(/label_values\((\w+),/, '$1{},'));
     const keda = renderChart({ namespace: NS, set: { 'edge.autoscaling.requestsPerSecond.provider': 'keda', 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'keda' } });
-    exprs.push(find(keda, 'ScaledObject', 'tracker-edge').spec.triggers[1].metadata.query);
-    exprs.push(find(keda, 'ScaledObject', 'tracker-swarm').spec.triggers[0].metadata.query);
-    // The prometheus-adapter rules the chart README gives for the HPAs' Pods metrics.
-    for (const m of readFileSync(join(REPO_ROOT, 'charts', 'tracker', 'README.md'), 'utf8').matchAll(/seriesQuery: '([^']+)'/g)) exprs.push(m[1]);
+    // The rules as rendered for these processes' namespace, both KEDA triggers, the dashboard and its variable, the README's adapter rules.
+    const queries = [...renderedQueries(objects, 'run-chart values'), ...renderedQueries(keda, 'KEDA values'), ...dashboardQueries(), ...adapterQueries()];
     const missing = new Set<string>();
     let used = 0;
-    for (const expr of exprs) {
-      for (const name of metricNamesIn(expr)) {
+    for (const query of queries) {
+      // The names come from the parse tree's vector selectors: a query that does not parse is chart.test.ts's failure.
+      for (const { name, hasMatchers } of metricSelectors(query.expr)) {
+        // Several releases may share a Prometheus: every series a query reads carries a selector ({namespace...}).
+        assert.ok(hasMatchers || !query.scoped, `${query.file}: ${query.where}: ${name} without a label selector in: ${query.expr}`);
         used++;
-        if (!exported.has(name)) missing.add(name);
+        if (!exported.has(name)) missing.add(`${name} (${query.file}: ${query.where})`);
       }
     }
     assert.ok(used > 100, `found only ${used} metric references: the extraction is broken`);
     assert.deepEqual([...missing], [], 'metrics used but not exported');
-    // Positive control: a misspelt name is caught.
-    assert.ok(!exported.has('tracker_request_total'));
+    // Positive control: a misspelt name is found (also in a range vector, a __name__ matcher and under `on`) and is not exported.
+    assert.deepEqual(
+      metricSelectors('sum(rate(tracker_request_total{namespace="x"}[5m])) / on() group({__name__="tracker_peer"}) * up{}').map((s) => [s.name, s.hasMatchers]),
+      [['tracker_request_total', true], ['tracker_peer', true], ['up', true]],
+    );
+    assert.ok(!exported.has('tracker_request_total') && !exported.has('tracker_peer'));
+    assert.deepEqual(metricSelectors('tracker_peers > 0').map((s) => s.hasMatchers), [false], 'a bare selector is told apart');
   });
 
   it('kubectl tracker reload-access-list: updates the ConfigMap, reloads every edge, reports each pod\'s list size', async () => {
@@ -417,7 +301,7 @@ describe('the rendered chart, run as local processes', () => {
   });
 
   it('SIGTERM: every process drains and exits 0', async () => {
-    publishing = false;
+    cluster.stopPublishing();
     const results = await Promise.all([edge, ...swarms].map((p) => p.stop()));
     for (const [i, r] of results.entries()) assert.deepEqual(r, { code: 0, signal: null }, [edge, ...swarms][i].describe('unclean exit'));
   });

@@ -284,6 +284,71 @@ every edge stream and every handoff call between swarms must prove.
 {{- end -}}
 {{- end -}}
 
+{{/*
+Mutual TLS between edges and swarms (cluster.tls.*), one Secret per role:
+a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt (what a
+cert-manager Certificate writes). Swarms' certificates name swarms and
+edges' name edges, so an edge (the pod that parses the internet's traffic)
+cannot pose as a swarm to edges or to other swarms' handoff service.
+Mounted as a directory, never subPath: the tracker watches the files and
+takes a renewal without a restart. (dict "root" $ "component" "edge")
+*/}}
+{{- define "tracker.clusterTlsDir" -}}/etc/tracker/cluster-tls{{- end -}}
+
+{{- define "tracker.clusterTls.secretName" -}}
+{{- $secret := (index .root.Values.clusterTls .component).existingSecret -}}
+{{- if not $secret -}}
+{{- fail (printf "clusterTls.enabled needs clusterTls.%s.existingSecret: a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt for the %ss (e.g. written by a cert-manager Certificate, docs/operations.md \"Mutual TLS between edges and swarms\")" .component .component) -}}
+{{- end -}}
+{{ $secret }}
+{{- end -}}
+
+{{/* The name each swarm's certificate carries ({name} = its pod name): its DNS name behind the headless Service. */}}
+{{- define "tracker.clusterTls.serverName" -}}
+{{ default (printf "{name}.%s.%s.svc" (include "tracker.swarm.fullname" .) .Release.Namespace) .Values.clusterTls.serverName }}
+{{- end -}}
+
+{{/* The name each edge's certificate carries ({id} = its pod name, the edge id). */}}
+{{- define "tracker.clusterTls.edgeName" -}}
+{{ default (printf "{id}.%s.%s.svc" (include "tracker.edge.fullname" .) .Release.Namespace) .Values.clusterTls.edgeName }}
+{{- end -}}
+
+{{- define "tracker.clusterTls.env" -}}
+{{- if .root.Values.clusterTls.enabled -}}
+{{- $dir := include "tracker.clusterTlsDir" .root -}}
+- name: TRACKER_CLUSTER__TLS__CERT_FILE
+  value: {{ $dir }}/tls.crt
+- name: TRACKER_CLUSTER__TLS__KEY_FILE
+  value: {{ $dir }}/tls.key
+- name: TRACKER_CLUSTER__TLS__CA_FILE
+  value: {{ $dir }}/ca.crt
+# Edges verify swarms by this name, and swarms each other (slot handoff).
+- name: TRACKER_CLUSTER__TLS__SERVER_NAME
+  value: {{ include "tracker.clusterTls.serverName" .root | quote }}
+{{- if eq .component "swarm" }}
+- name: TRACKER_CLUSTER__TLS__EDGE_NAME
+  value: {{ include "tracker.clusterTls.edgeName" .root | quote }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{- define "tracker.clusterTls.volumeMount" -}}
+{{- if .root.Values.clusterTls.enabled -}}
+# A directory, never subPath: the kubelet swaps its ..data link when cert-manager renews the Secret.
+- name: cluster-tls
+  mountPath: {{ include "tracker.clusterTlsDir" .root }}
+  readOnly: true
+{{- end -}}
+{{- end -}}
+
+{{- define "tracker.clusterTls.volume" -}}
+{{- if .root.Values.clusterTls.enabled -}}
+- name: cluster-tls
+  secret:
+    secretName: {{ include "tracker.clusterTls.secretName" . }}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod-level fields both roles share. */}}
 {{- define "tracker.podCommon" -}}
 {{- $role := index .root.Values .component -}}
