@@ -12,8 +12,37 @@
  *
  * Post-hooks run after the reply has gone to the client and cannot change
  * it (see RequestPipeline).
+ *
+ * Writing a hook (services/edge/hooks/ has one per file; create-hooks.ts
+ * builds them):
+ * - Config: its own section, hooks.<name> in lib/runtime/config.ts, with
+ *   its name in HOOK_NAMES; checks between keys (what it needs when it is
+ *   listed in hooks.order) in checkHooks there. create-hooks.ts passes the
+ *   section's values to its constructor, with the counters it needs
+ *   (`metrics.limitCounter('<config key>')` for a limit, bound once) and
+ *   anything the edge shares (the access list).
+ * - State: whatever it loads (keys, lists, users) it loads in `start`,
+ *   before the edge listens (a failure stops the start, naming the hook),
+ *   refreshes in the background on its own timer or file watch, and again
+ *   in `reload` (SIGHUP); a failed refresh keeps the state in force. The
+ *   request path reads only memory: `announce` never awaits.
+ * - Reading the request: everything the client sent is on HookAnnounce
+ *   (lib/tracker/announce.ts, webtorrent.ts): peer_id, address, uploaded,
+ *   downloaded, left, and `params` (the announce URL's path and extra query
+ *   keys, whatever the protocol carried them in). `params` parses lazily:
+ *   read it only when the hook needs it.
+ * - Refusing: return a Refusal built once (`refusal(reason)`); its reason
+ *   is what the client shows, so it must say what to do and never echo
+ *   secrets. Refusals are counted per hook (tracker_hook_refusals_total).
+ * - Adding context: write a field of AnnounceContext. What the swarm must
+ *   know travels on the announce: a field in AnnounceContext, `applyTo`
+ *   copying it onto the request, the field in lib/tracker/announce.ts
+ *   AnnounceRequest and in proto/tracker.proto AnnounceRequest, then the
+ *   codec (lib/transport/grpc/codec.ts; a test compares it with proto/).
+ *   A passkey hook, for example, would set a user id there for the swarm's
+ *   accounting.
  */
-import type { ClientAnnounce } from '../../../lib/tracker/announce.js';
+import type { AnnounceRequest, ClientAnnounce } from '../../../lib/tracker/announce.js';
 import type { ErrorReply, SwarmReply } from '../../../lib/tracker/swarm.js';
 import type { ClientWtAnnounce } from '../../../lib/tracker/webtorrent.js';
 
@@ -51,6 +80,12 @@ export class AnnounceContext {
     this.minIntervalDelta = 0;
     this.sameSubnetBits = 0;
     this.minAnnounceSeconds = 0;
+  }
+
+  /** Puts what the swarm must know on the announce (UDP/HTTP; a WebTorrent announce carries none of it). */
+  applyTo(announce: AnnounceRequest): void {
+    announce.sameSubnetBits = this.sameSubnetBits;
+    announce.minAnnounceSeconds = this.minAnnounceSeconds;
   }
 }
 

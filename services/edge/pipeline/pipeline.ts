@@ -30,8 +30,11 @@ export interface Count {
   inc(by?: number): void;
 }
 
+/** What the pipeline needs of the router (SwarmRouter): its two ways to a swarm, and flushing. */
+export type SwarmClient = Pick<SwarmRouter, 'trySync' | 'request' | 'flush'>;
+
 export interface PipelineOptions {
-  router: SwarmRouter;
+  router: SwarmClient;
   /** In the order they run. */
   preHooks?: readonly PreHook[];
   postHooks?: readonly PostHook[];
@@ -44,7 +47,7 @@ export interface PipelineOptions {
 const NOT_COUNTED: Count = { inc() {} };
 
 export class RequestPipeline {
-  private readonly router: SwarmRouter;
+  private readonly router: SwarmClient;
   private readonly failures: FailureSink;
   /** Pre-hooks that look at announces, in order, and their refusal counters. */
   private readonly announceHooks: PreHook[];
@@ -77,8 +80,7 @@ export class RequestPipeline {
     const refused = this.admit(request);
     if (refused !== undefined) return this.refuse(request, refused, respond);
     const c = this.context;
-    request.sameSubnetBits = c.sameSubnetBits;
-    request.minAnnounceSeconds = c.minAnnounceSeconds;
+    c.applyTo(request);
     return this.sendAdjusted(request, c.intervalDelta, c.minIntervalDelta, respond);
   }
 
