@@ -59,7 +59,8 @@ export class TokenVerifier {
     const h = token.slice(0, dot1);
     const p = token.slice(dot1 + 1, dot2);
     const s = token.slice(dot2 + 1);
-    if (!BASE64URL.test(h) || !BASE64URL.test(p) || !BASE64URL.test(s)) return 'malformed (not base64url)';
+    // An unsigned token (RFC 7519 6.1) has an empty signature: it is refused below for its alg.
+    if (!BASE64URL.test(h) || !BASE64URL.test(p) || (s !== '' && !BASE64URL.test(s))) return 'malformed (not base64url)';
     const header = parseJson(h);
     const payload = parseJson(p);
     if (header === undefined || payload === undefined) return 'malformed (not JSON objects)';
@@ -84,6 +85,7 @@ export class TokenVerifier {
     const infoHash = infoHashClaim(payload.infohash);
     if (infoHash === undefined) return 'no valid infohash claim';
 
+    if (s === '') return 'malformed (no signature)';
     const signature = Buffer.from(s, 'base64url');
     if (algorithm === 'ES256' && signature.length !== 64) return 'malformed (ES256 signature length)';
     return {
