@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import type { AnnounceRequest } from '../../../lib/tracker/announce.js';
-import { NEAR_SCAN_MAX } from '../../../services/swarm/store/peer-table.js';
+import { nearScanWindow } from '../../../services/swarm/store/peer-table.js';
 import { announce, asAnnounce, clock, hash, makeStore, req, split, v4, v6 } from '../../support/swarm-store.js';
 import { mulberry32 } from '../../support/seeded-random.js';
 
@@ -29,8 +29,9 @@ describe('same-subnet preference (hooks.sameSubnet)', () => {
   it('a leecher gets every peer of its /24 first, then the others', () => {
     const store = makeStore({}, { random: mulberry32(1) });
     const H = hash(1);
-    // 20 peers in 10.0.7.0/24 among 400 in other /24s, stored interleaved.
-    for (let i = 0; i < 420; i++) announce(store, H, i % 21 === 0 ? inNet(7, 1 + i / 21) : inNet(20 + (i % 200), 1 + (i % 250)));
+    // 20 peers in 10.0.7.0/24 among 80 in other /24s, stored interleaved: fewer than one search window, so searched whole.
+    assert.ok(100 + 20 <= nearScanWindow(50));
+    for (let i = 0; i < 100; i++) announce(store, H, i % 5 === 0 ? inNet(7, 1 + i / 5) : inNet(20 + (i % 200), 1 + (i % 250)));
     for (let round = 0; round < 20; round++) {
       const me = inNet(7, 200 + round);
       const reply = asAnnounce(store.handle([near(req(H, me, { numwant: 50 }), 24)])[0]);
@@ -46,7 +47,9 @@ describe('same-subnet preference (hooks.sameSubnet)', () => {
   it('in a swarm bigger than one search window, replies hold many times the share a random sample would', () => {
     const store = makeStore({}, { random: mulberry32(2) });
     const H = hash(2);
-    const total = 4 * NEAR_SCAN_MAX;
+    const numwant = 20;
+    const window = nearScanWindow(numwant);
+    const total = 16 * window;
     const sameCount = 32;
     const every = total / sameCount;
     for (let i = 0; i < total; i++) announce(store, H, i % every === 0 ? inNet(9, 1 + i / every) : inNet(30 + (i % 200), 1 + (i >> 8), 1000 + i));
@@ -55,7 +58,7 @@ describe('same-subnet preference (hooks.sameSubnet)', () => {
     const rounds = 200;
     for (let round = 0; round < rounds; round++) {
       const me = inNet(9, 100 + (round % 100), 7000 + round);
-      const r = req(H, me, { numwant: 50, event: AnnounceEvent.Stopped });
+      const r = req(H, me, { numwant, event: AnnounceEvent.Stopped });
       // Announce, look, and leave again so the swarm stays the same.
       const a = asAnnounce(store.handle([near({ ...r, event: AnnounceEvent.None }, 24)])[0]);
       withPreference += split(a.peers, 6).filter((p) => isInNet(p, 9)).length;
@@ -63,9 +66,9 @@ describe('same-subnet preference (hooks.sameSubnet)', () => {
       without += split(b.peers, 6).filter((p) => isInNet(p, 9)).length;
       store.handle([r]);
     }
-    const randomShare = (50 * sameCount) / total;
-    // A window of NEAR_SCAN_MAX of the 4x records finds about a quarter of the 32: ~8 a reply against ~0.4.
-    assert.ok(withPreference / rounds > 5 * randomShare, `with: ${withPreference / rounds} same-subnet peers per reply; a random sample holds ${randomShare}`);
+    const randomShare = (numwant * sameCount) / total;
+    // A window of 1/16 of the records finds about 2 of the 32 a reply, against ~0.3 in a random sample of 20.
+    assert.ok(withPreference / rounds > 3 * randomShare, `with: ${withPreference / rounds} same-subnet peers per reply; a random sample holds ${randomShare}`);
     assert.ok(without / rounds < 3 * randomShare, `without: ${without / rounds} per reply`);
   });
 
