@@ -261,7 +261,10 @@ function readUrlData(msg: Uint8Array, start: number): RequestParams {
     if (o + 1 >= len) break;
     const end = o + 2 + msg[o + 1];
     if (end > len) break;
-    if (type === OPTION_URL_DATA) for (let i = o + 2; i < end; i++) scratch[n++] = msg[i];
+    if (type === OPTION_URL_DATA) {
+      scratch.set(msg.subarray(o + 2, end), n);
+      n += end - o - 2;
+    }
     o = end;
   }
   if (n === 0) return NO_PARAMS;
