@@ -5,6 +5,7 @@ import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client
 import { SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { SlotDestinations } from '../edge/slot-destinations.js';
+import { StartupReadiness } from '../edge/startup-readiness.js';
 import { FileMembership } from '../../lib/cluster/membership/file.js';
 import { createMembership, nodeName } from './cluster-config.js';
 import { edgeTrust } from './cluster-trust.js';
@@ -82,6 +83,12 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
 
   frontends = await Frontends.start({ config, edgeId, router, policy: ops.accessList.list, metrics: ops.metrics, logger });
   const started = frontends;
+  const readiness = new StartupReadiness({
+    swarms: () => destinations.slotTable.members.map((name) => ({ name, open: (destinations.transportNamed(name) as GrpcTransport | undefined)?.streamState === 'open' })),
+    waitMs: config.cluster.edgeReadyWaitSeconds * 1000,
+    logger,
+    waitRanOut: ops.metrics.limitCounter('cluster.edgeReadyWaitSeconds'),
+  });
 
   logger.info('edge listening', {
     edgeId,
@@ -95,6 +102,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   return ops.running({
     udpPort: started.udpPort,
     tcpPort: started.tcpPort,
+    ready: () => readiness.ready(),
     async stop() {
       await started.stop(config.shutdown.graceSeconds * 1000);
       router.close();

@@ -67,6 +67,7 @@ interface ExpectedConfig {
     maxQueuedRequests: number;
     maxMovedHops: number;
     movedWaitMs: number;
+    edgeReadyWaitSeconds: number;
     handoffDeadlineSeconds: number;
     handoffBudgetMs: number;
     authToken: string;
@@ -218,6 +219,7 @@ const DEFAULTS: ExpectedConfig = {
     maxQueuedRequests: 65536,
     maxMovedHops: 3,
     movedWaitMs: 500,
+    edgeReadyWaitSeconds: 10,
     handoffDeadlineSeconds: 30,
     handoffBudgetMs: 4,
     authToken: '',
@@ -619,6 +621,7 @@ describe('config errors name the key', () => {
     'cluster.membersFile': '/nonexistent/members',
     'cluster.maxMovedHops': '17',
     'cluster.movedWaitMs': '-1',
+    'cluster.edgeReadyWaitSeconds': '3601',
     'cluster.handoffDeadlineSeconds': '3601',
     'cluster.handoffBudgetMs': '0',
     'cluster.authToken': 'too-short-for-a-secret',
