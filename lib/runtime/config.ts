@@ -360,6 +360,7 @@ const SCHEMA = {
     maxQueuedRequests: integer(65536, 1, 10_000_000, 'Requests waiting per swarm for a message slot (maxMessagesInFlight), at most; more get a "swarm overloaded" failure at once.'),
     maxMovedHops: integer(3, 0, 16, 'Times an edge sends one request again after swarms answer "moved" (they own other slots than the edge thought); one more is answered unavailable.'),
     movedWaitMs: integer(500, 0, 10000, 'How long a moved request waits for the edge\'s membership to change when nothing else tells it where to go, before it is routed by the edge\'s table again.'),
+    edgeReadyWaitSeconds: integer(10, 0, 3600, 'Edge: at start, /readyz fails until a stream is open to every swarm, or this long at most (a swarm that never comes up cannot keep edges out of service); 0 = ready at once.'),
     handoffDeadlineSeconds: integer(30, 0, 3600, 'Swarm: how long it may take to pull the slots it is about to own before it reports ready, and to hand slots to their next owner after a membership change or on SIGTERM (then inside terminationGracePeriodSeconds); 0 = no handoff (moved peers come back from Redis or with their next announce).'),
     handoffBudgetMs: integer(4, 1, 1000, 'Swarm: longest a handoff export or import step may block the event loop.'),
     authToken: text('', 'Shared secret by which edges prove their identity to swarms (an HMAC per stream; the token never travels); the same on every edge and swarm. "" = none.', {

@@ -6,6 +6,7 @@ import { SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { startEdgePipeline } from '../edge/pipeline/create-pipeline.js';
 import { SlotDestinations } from '../edge/slot-destinations.js';
+import { StartupReadiness } from '../edge/startup-readiness.js';
 import { FileMembership } from '../../lib/cluster/membership/file.js';
 import { createMembership, nodeName } from './cluster-config.js';
 import { edgeTrust } from './cluster-trust.js';
@@ -84,6 +85,12 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   const { pipeline, hooks } = await startEdgePipeline(config, { router, accessList: ops.accessList.list, metrics: ops.metrics, failures: ops.failures.for('hooks'), logger });
   frontends = await Frontends.start({ config, edgeId, pipeline, metrics: ops.metrics, logger });
   const started = frontends;
+  const readiness = new StartupReadiness({
+    swarms: () => destinations.slotTable.members.map((name) => ({ name, open: (destinations.transportNamed(name) as GrpcTransport | undefined)?.streamState === 'open' })),
+    waitMs: config.cluster.edgeReadyWaitSeconds * 1000,
+    logger,
+    waitRanOut: ops.metrics.limitCounter('cluster.edgeReadyWaitSeconds'),
+  });
 
   logger.info('edge listening', {
     edgeId,
@@ -98,6 +105,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     udpPort: started.udpPort,
     tcpPort: started.tcpPort,
     reload: () => hooks.reload(),
+    ready: () => readiness.ready(),
     async stop() {
       await started.stop(config.shutdown.graceSeconds * 1000);
       await hooks.close();

@@ -20,13 +20,16 @@ export interface RunningTracker {
 /**
  * What every role has: metrics and probes on the ops port, and the access
  * list (edges enforce it; a swarm loads none). Readiness turns on when the
- * role calls `running()` and off when it starts stopping.
+ * role calls `running()` (and its own condition holds) and off when it
+ * starts stopping.
  */
 export async function startOperations(config: Config, logger: Logger, options: { accessList?: boolean } = {}) {
   const metrics = new TrackerMetrics();
   const failures = new Failures(logger, (component) => metrics.internalErrorCounter(component));
   let ready = false;
-  const ops = config.metrics.enabled ? new OpsServer(metrics, { ready: () => ready }, { maxConnections: config.metrics.maxConnections }) : undefined;
+  /** The role's own condition once it is running (an edge's start-up wait for its swarms). */
+  let roleReady: (() => boolean) | undefined;
+  const ops = config.metrics.enabled ? new OpsServer(metrics, { ready: () => ready && (roleReady?.() ?? true) }, { maxConnections: config.metrics.maxConnections }) : undefined;
   const metricsPort = ops ? await ops.listen(config.metrics.host, config.metrics.port) : 0;
   const useAccessList = options.accessList !== false;
   const accessList = new AccessListReloader({
@@ -49,8 +52,12 @@ export async function startOperations(config: Config, logger: Logger, options: {
     failures,
     metricsPort,
     accessList,
-    /** Marks the process ready and wraps the role's own stop with the shared teardown. */
-    running(role: { udpPort: number; tcpPort: number; reload?(): Promise<void>; stop(): Promise<void> }): RunningTracker {
+    /**
+     * Marks the process ready (once `role.ready`, when given, says so too) and
+     * wraps the role's own stop with the shared teardown.
+     */
+    running(role: { udpPort: number; tcpPort: number; ready?: () => boolean; reload?(): Promise<void>; stop(): Promise<void> }): RunningTracker {
+      roleReady = role.ready;
       ready = true;
       return {
         udpPort: role.udpPort,

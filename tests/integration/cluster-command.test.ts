@@ -80,8 +80,8 @@ test('tracker cluster --edges 2 --swarms 3: comes up, routes across edges, resta
   const cmd = await startClusterCommand(scope, { edges: EDGES, swarms: SWARMS });
   t.diagnostic(`base ports: port=${cmd.port} metrics.port=${cmd.metricsPort} swarm.grpcPort=${cmd.grpcPort}`);
 
-  // 1. All five processes are up: /readyz answers 200 on every metrics port.
-  await cmd.waitAllReady(20_000);
+  // 1. All five processes are up: /readyz answers 200 on every metrics port (an edge's once its streams to every swarm are open).
+  await cmd.waitAllReady(30_000);
   await waitStreamsUp(cmd, 10_000);
   t.diagnostic(`5 processes ready and connected after ${Date.now() - began} ms`);
   const pids = new Map([...Array.from({ length: EDGES }, (_, j) => `edge-${j}`), ...MEMBERS].map((name) => [name, cmd.childPid(name)]));

@@ -15,7 +15,8 @@
  *    edges' streams carry on;
  *  - a shared token from a file (cluster.authTokenFile) works the same way;
  *  - `tracker cluster` runs over mutual TLS with one certificate naming
- *    every node;
+ *    every node, and once every process is ready both edges reach both
+ *    swarms;
  *  - an edge whose swarm stalls or is overloaded shows it on /metrics.
  */
 import { after, before, describe, it, test } from 'node:test';
@@ -262,7 +263,7 @@ test('a cluster with a shared token from a file: served; a stream with the wrong
   assert.ok(await proven.whenOpen(5000), proven.stats().lastError);
 });
 
-test('tracker cluster over mutual TLS, one certificate naming every node: routes across edges', { timeout: 60_000 }, async (t) => {
+test('tracker cluster over mutual TLS, one certificate naming every node: routes across edges as soon as every process is ready', { timeout: 120_000 }, async (t) => {
   const scope = cleanupScope(t);
   const dir = mkdtempSync(join(tmpdir(), 'cluster-cmd-tls-'));
   scope.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -271,9 +272,16 @@ test('tracker cluster over mutual TLS, one certificate naming every node: routes
   const cmd = await startClusterCommand(scope, {
     edges: 2,
     swarms: 2,
-    extraArgs: [`--cluster.tls.certFile=${all.certFile}`, `--cluster.tls.keyFile=${all.keyFile}`, `--cluster.tls.caFile=${ca.certFile}`],
+    extraArgs: [
+      `--cluster.tls.certFile=${all.certFile}`,
+      `--cluster.tls.keyFile=${all.keyFile}`,
+      `--cluster.tls.caFile=${ca.certFile}`,
+      // Every process starts at once, so the edges' first connects find the swarms' ports closed. An edge
+      // is ready once its streams to both swarms are open: a wait no busy machine runs out of.
+      '--cluster.edgeReadyWaitSeconds=90',
+    ],
   });
-  await cmd.waitAllReady(20_000);
+  await cmd.waitAllReady(90_000);
   const table = SlotTable.build(['swarm-0', 'swarm-1']);
   const owned = (swarm: string): string => {
     for (;;) {
@@ -281,13 +289,15 @@ test('tracker cluster over mutual TLS, one certificate naming every node: routes
       if (table.ownerOf(hash) === swarm) return hash;
     }
   };
+  // No retries: once every process says ready, both edges reach both swarms.
   for (const swarm of ['swarm-0', 'swarm-1']) {
     const hash = owned(swarm);
     const port = peerPort();
-    await eventually(async () => ((await httpAnnounce(cmd.edgePort(0), { infoHash: hash, port, left: 0 })).ok ? true : undefined), 10_000, `${swarm} to serve through edge-0`).catch((error: Error) => {
-      throw new Error(cmd.describe(error.message));
-    });
-    assert.deepEqual((await httpAnnounce(cmd.edgePort(1), { infoHash: hash, port: peerPort() })).peers, [`127.0.0.1|${port}`], `${swarm}: edge-1 returns edge-0's peer`);
+    const seeder = await httpAnnounce(cmd.edgePort(0), { infoHash: hash, port, left: 0 });
+    assert.ok(seeder.ok, cmd.describe(`${swarm} through edge-0: ${seeder.why}`, 400));
+    const seen = await httpAnnounce(cmd.edgePort(1), { infoHash: hash, port: peerPort() });
+    assert.ok(seen.ok, cmd.describe(`${swarm} through edge-1: ${seen.why}`, 400));
+    assert.deepEqual(seen.peers, [`127.0.0.1|${port}`], cmd.describe(`${swarm}: edge-1 returns edge-0's peer`, 400));
   }
   for (let i = 0; i < 2; i++) {
     const text = await metricsText(cmd.swarmMetricsPort(i));
@@ -316,6 +326,8 @@ test('an edge whose swarm stalls or is overloaded shows timeouts, overload and u
     '--cluster.requestTimeoutMs=1500',
     '--cluster.maxMessagesInFlight=1',
     '--cluster.maxQueuedRequests=1',
+    // swarm-1 never comes up: serve (and be ready) with what there is from the start.
+    '--cluster.edgeReadyWaitSeconds=0',
   ]);
   scope.after(() => edge.kill('SIGKILL'));
   await edge.start();

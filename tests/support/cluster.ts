@@ -682,7 +682,11 @@ export interface ClusterCommand {
   childPids(): number[];
   /** The members file the supervisor wrote (from its "cluster started" log line). */
   membersFile(): string;
-  /** Waits (bounded) until /readyz answers 200 on every metrics port. */
+  /**
+   * Waits (bounded) until /readyz answers 200 on every metrics port: an edge's
+   * once its streams to every swarm are open, or cluster.edgeReadyWaitSeconds
+   * (10 s by default) ran out; pass a bigger one where a busy machine may need it.
+   */
   waitAllReady(timeoutMs: number): Promise<void>;
   output(): string;
   exited(): StopResult | null;

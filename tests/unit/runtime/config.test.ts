@@ -67,6 +67,7 @@ interface ExpectedConfig {
     maxQueuedRequests: number;
     maxMovedHops: number;
     movedWaitMs: number;
+    edgeReadyWaitSeconds: number;
     handoffDeadlineSeconds: number;
     handoffBudgetMs: number;
     authToken: string;
@@ -238,6 +239,7 @@ const DEFAULTS: ExpectedConfig = {
     maxQueuedRequests: 65536,
     maxMovedHops: 3,
     movedWaitMs: 500,
+    edgeReadyWaitSeconds: 10,
     handoffDeadlineSeconds: 30,
     handoffBudgetMs: 4,
     authToken: '',
@@ -404,7 +406,7 @@ describe('config defaults', () => {
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
     assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
     assert.equal(keys.get('hooks.clientApproval.prefixes')?.env, 'TRACKER_HOOKS__CLIENT_APPROVAL__PREFIXES');
-    assert.equal(keys.size, 157);
+    assert.equal(keys.size, 158);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -660,6 +662,7 @@ describe('config errors name the key', () => {
     'cluster.membersFile': '/nonexistent/members',
     'cluster.maxMovedHops': '17',
     'cluster.movedWaitMs': '-1',
+    'cluster.edgeReadyWaitSeconds': '3601',
     'cluster.handoffDeadlineSeconds': '3601',
     'cluster.handoffBudgetMs': '0',
     'cluster.authToken': 'too-short-for-a-secret',
