@@ -651,6 +651,12 @@ export class TrackerMetrics {
     this.gauge('tracker_private_events_buffered_bytes', 'Event lines waiting for the disk (bounded by private.recordBufferBytes)', () => source.bufferedBytes);
   }
 
+  /** Private peers whose last report the swarm holds (services/swarm/accounting/peer-accounts.ts), and what each costs. */
+  observePrivateAccounts(source: { readonly size: number; bytesPerPeer(): number }): void {
+    this.gauge('tracker_private_peers', 'Private peers (torrent, user, peer_id) whose last uploaded/downloaded report this swarm holds', () => source.size);
+    this.gauge('tracker_private_peer_bytes', 'Bytes of accounting state per private peer held (columns, hash table, growth slack), on top of the store row', () => source.bytesPerPeer());
+  }
+
   // ------------------------------------------------------------ tracker-port connections (edge)
 
   /** Whether native/tcp-guard counts and caps tracker-port connections (1) or the port runs without (0). */

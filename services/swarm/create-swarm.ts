@@ -1,14 +1,15 @@
 import type { Config } from '../../lib/runtime/config.js';
 import type { Failures } from '../../lib/runtime/failures.js';
 import type { TrackerMetrics } from '../../lib/runtime/metrics.js';
+import type { PrivateAccounting } from './accounting/private-announce.js';
 import { NewTorrentLimiter } from './limits/new-torrent-limiter.js';
 import { SlotChanges } from './store/slot-changes.js';
 import { SwarmStore } from './store/swarm-store.js';
 import { WebTorrentSwarms, webTorrentLimitHits } from './store/webtorrent-swarms.js';
 import { Swarm } from './swarm.js';
 
-/** The swarm half of a tracker from its configuration, with its gauges and limit counters registered and expiry running. */
-export function createSwarm(config: Config, metrics: TrackerMetrics, failures: Failures): Swarm {
+/** The swarm half of a tracker from its configuration (with private mode's accounting when given), with its gauges and limit counters registered and expiry running. */
+export function createSwarm(config: Config, metrics: TrackerMetrics, failures: Failures, accounting?: PrivateAccounting): Swarm {
   const s = config.store;
   const changes = new SlotChanges();
   const newTorrents =
@@ -61,7 +62,7 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
     },
     { limitHits: webTorrentLimitHits(metrics), changes },
   );
-  const swarm = new Swarm(store, webtorrent, { failures: failures.for('swarm'), newTorrents, changes });
+  const swarm = new Swarm(store, webtorrent, { failures: failures.for('swarm'), newTorrents, changes, accounting });
   swarm.startSweeper({
     intervalMs: s.sweepIntervalMs,
     budgetMs: s.sweepBudgetMs,

@@ -3,6 +3,7 @@ import { createLogger } from '../../lib/runtime/logger.js';
 import type { SwarmReply, SwarmRequest } from '../../lib/tracker/swarm.js';
 import type { SwarmService } from '../../lib/transport/transport.js';
 import { answerEach, INTERNAL_ERROR } from '../../lib/transport/replies.js';
+import type { PrivateAccounting } from './accounting/private-announce.js';
 import type { NewTorrentLimiter } from './limits/new-torrent-limiter.js';
 import { EdgeIncarnations } from './store/edge-incarnations.js';
 import { SlotChanges } from './store/slot-changes.js';
@@ -20,6 +21,8 @@ export interface SwarmOptions {
   newTorrents?: NewTorrentLimiter;
   /** Where the two stores stamp changes to slots: the one they were built with. Default: a new one (then nothing is stamped in it). */
   changes?: SlotChanges;
+  /** Private mode: credits private announces (userId != 0) and purges silent private peers. */
+  accounting?: PrivateAccounting;
 }
 
 /**
@@ -34,6 +37,8 @@ const BEHIND_SHARE = 1 / 8;
 const WT_BEHIND_REMOVALS = 128;
 /** Refilled prefixes the limiter forgets per sweep step at most. */
 const PREFIX_DROPS_PER_STEP = 4096;
+/** Private peers examined for inactivity per sweep step: a pass over a million takes ~4 minutes, well inside private.peerInactivitySeconds. */
+const PRIVATE_PURGE_PER_STEP = 4096;
 
 /**
  * What a swarm pod (or the swarm half of all-in-one) serves: UDP/HTTP peers
@@ -51,6 +56,7 @@ export class Swarm implements SwarmService {
   private readonly now: () => number;
   private readonly failures: FailureSink;
   private readonly newTorrents: NewTorrentLimiter | undefined;
+  readonly accounting: PrivateAccounting | undefined;
 
   constructor(
     readonly peers: SwarmStore,
@@ -60,6 +66,7 @@ export class Swarm implements SwarmService {
     this.now = options.now ?? (() => Date.now() / 1000);
     this.failures = options.failures ?? new Failures(createLogger({ level: 'error' })).for('swarm');
     this.newTorrents = options.newTorrents;
+    this.accounting = options.accounting;
     this.changes = options.changes ?? new SlotChanges();
     this.slots = new SlotState(peers, webtorrent, { edges: this.edges, now: this.now });
   }
@@ -145,6 +152,11 @@ export class Swarm implements SwarmService {
         name: 'new-torrent-prefixes',
         step: () => ({ behind: !limiter.dropRefilled(this.now(), PREFIX_DROPS_PER_STEP) }),
       });
+    }
+    const accounting = this.accounting;
+    if (accounting) {
+      // One bounded step per interval: silence is measured in minutes, so a pass never needs to hurry.
+      tasks.push({ name: 'private-accounts', step: () => (accounting.purgeStep(PRIVATE_PURGE_PER_STEP), { behind: false }) });
     }
     return tasks;
   }
