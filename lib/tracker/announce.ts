@@ -20,6 +20,20 @@ export interface AnnounceRequest {
   readonly left: number;
   /** Peers wanted; <= 0 means "the configured default". */
   readonly numwant: number;
+  /** Private mode: the announcing user (users_main.ID), from the passkey; 0 or absent = a public announce, none of the fields below is sent. */
+  readonly userId?: number;
+  /** Bytes uploaded since the client's `started`, as it reports them. */
+  readonly uploaded?: number;
+  /** Bytes downloaded since the client's `started`, as it reports them. */
+  readonly downloaded?: number;
+  /** The user's upload credit multiplier (users_main.UpMultiplier). */
+  readonly userUpMultiplier?: number;
+  /** The user's download credit multiplier (users_main.DownMultiplier). */
+  readonly userDownMultiplier?: number;
+  /** approved_clients.id of the peer_id's client, for transfer_ips. */
+  readonly clientId?: number;
+  /** The user hides their address (TrackerHide): written and recorded as 127.0.0.1. */
+  readonly hideAddress?: boolean;
 }
 
 /**
