@@ -652,9 +652,15 @@ export class TrackerMetrics {
   }
 
   /** Private peers whose last report the swarm holds (services/swarm/accounting/peer-accounts.ts), and what each costs. */
-  observePrivateAccounts(source: { readonly size: number; bytesPerPeer(): number }): void {
-    this.gauge('tracker_private_peers', 'Private peers (torrent, user, peer_id) whose last uploaded/downloaded report this swarm holds', () => source.size);
+  observePrivateAccounts(source: { readonly peers: number; readonly uncatalogued: number; bytesPerPeer(): number }): void {
+    this.gauge('tracker_private_peers', 'Private peers (torrent, user, peer_id) whose last uploaded/downloaded report this swarm holds', () => source.peers);
     this.gauge('tracker_private_peer_bytes', 'Bytes of accounting state per private peer held (columns, hash table, growth slack), on top of the store row', () => source.bytesPerPeer());
+    new ReadThroughCounter(
+      'tracker_private_uncatalogued_announces_total',
+      "Private announces served but not credited: the swarm's catalog copy did not know the torrent (yet); persistent growth means its reloads fail",
+      () => [{ labels: {}, value: source.uncatalogued }],
+      this.registry,
+    );
   }
 
   // ------------------------------------------------------------ tracker-port connections (edge)

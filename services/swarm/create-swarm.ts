@@ -27,12 +27,7 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
       : undefined;
   const store = new SwarmStore(
     {
-      intervalSeconds: config.announce.intervalSeconds,
-      minIntervalSeconds: config.announce.minIntervalSeconds,
-      intervalJitterSeconds: config.announce.intervalJitterSeconds,
-      numwantDefault: config.announce.numwantDefault,
-      numwantMax: config.announce.numwantMax,
-      peerTimeoutSeconds: config.announce.peerTimeoutSeconds,
+      ...announceRules(config),
       maxTorrents: s.maxTorrents,
       maxPeers: s.maxPeers,
       maxPeersPerAddressPerTorrent: s.maxPeersPerAddressPerTorrent,
@@ -75,4 +70,32 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
   metrics.observeSlotTransfers(swarm.slots.stats);
   if (newTorrents) metrics.observeNewTorrentPrefixes(() => newTorrents.size);
   return swarm;
+}
+
+/**
+ * Interval, numwant and peer timeout: announce.* for a public tracker,
+ * private.* (kuroneko's rules: interval + random 0..drift, numwant default
+ * and max, peers kept until private.peerInactivitySeconds) in private mode,
+ * where every UDP/HTTP announce the edge lets through carries a user.
+ */
+function announceRules(config: Config) {
+  const a = config.announce;
+  const p = config.private;
+  return p.enabled
+    ? {
+        intervalSeconds: p.intervalSeconds,
+        minIntervalSeconds: p.minIntervalSeconds,
+        intervalJitterSeconds: p.intervalDriftSeconds,
+        numwantDefault: p.numwantDefault,
+        numwantMax: p.numwantMax,
+        peerTimeoutSeconds: p.peerInactivitySeconds,
+      }
+    : {
+        intervalSeconds: a.intervalSeconds,
+        minIntervalSeconds: a.minIntervalSeconds,
+        intervalJitterSeconds: a.intervalJitterSeconds,
+        numwantDefault: a.numwantDefault,
+        numwantMax: a.numwantMax,
+        peerTimeoutSeconds: a.peerTimeoutSeconds,
+      };
 }

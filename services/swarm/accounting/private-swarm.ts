@@ -71,7 +71,7 @@ export async function startPrivateSwarm(config: Config, context: PrivateSwarmCon
   metrics.observePrivateCatalog(reloader);
   metrics.observePrivateWriter(writer);
   if (recorder) metrics.observePrivateRecorder(recorder);
-  metrics.observePrivateAccounts(accounts);
+  metrics.observePrivateAccounts(accounting);
 
   if (!(await reloader.start())) logger.warn('private mode: the first catalog load failed; not ready until it succeeds', { detail: reloader.detail() });
   writer.start();

@@ -1,0 +1,138 @@
+/**
+ * A swarm in private mode against a real mariadbd: the swarm half that
+ * services/tracker/swarm.ts and all-in-one build (startPrivateSwarm +
+ * createSwarm), answering announces that carry a user (as the edge's
+ * passkey hook sends them) through the in-process transport. It credits the
+ * right rows after its store took each announce, answers with kuroneko's
+ * interval and numwant, is not ready until the catalog loaded, and writes
+ * every queued row when it stops.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { defaultConfig, type Config } from '../../lib/runtime/config.js';
+import { Failures } from '../../lib/runtime/failures.js';
+import { silentLogger } from '../../lib/runtime/logger.js';
+import { TrackerMetrics } from '../../lib/runtime/metrics.js';
+import type { AnnounceReply, AnnounceRequest } from '../../lib/tracker/announce.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
+import type { SwarmReply } from '../../lib/tracker/swarm.js';
+import { InProcessTransport } from '../../lib/transport/in-process.js';
+import { startPrivateSwarm } from '../../services/swarm/accounting/private-swarm.js';
+import { createSwarm } from '../../services/swarm/create-swarm.js';
+import { skipWithoutMariaDb, startMariaDb, type MariaDbServer } from '../support/mariadb-server.js';
+import { cleanupScope, type CleanupContext } from '../support/tracker-process.js';
+
+const skip = skipWithoutMariaDb();
+const hash = (n: number) => createHash('sha1').update(`fixture torrent ${n}`).digest().toString('latin1');
+type Row = Record<string, number>;
+
+function privateConfig(db: MariaDbServer): Config {
+  const config = defaultConfig();
+  config.private.enabled = true;
+  config.database = db.config({ deadlockPauseMs: 10, flushSeconds: 3600 });
+  return config;
+}
+
+async function privateSwarm(scope: CleanupContext, config: Config, clock: { now: number }) {
+  const metrics = new TrackerMetrics({ defaultMetrics: false });
+  const failures = new Failures(silentLogger, (component) => metrics.internalErrorCounter(component));
+  const priv = await startPrivateSwarm(config, { metrics, failures, logger: silentLogger, swarmName: '', now: () => clock.now });
+  let stopped = false;
+  scope.after(async () => {
+    if (!stopped) await priv.stop(0);
+  });
+  const swarm = createSwarm(config, metrics, failures, priv.accounting);
+  scope.after(() => swarm.stopSweeper());
+  const transport = new InProcessTransport(swarm, failures.for('in-process'));
+  return {
+    priv,
+    metrics,
+    failures,
+    async stop(deadlineMs: number) {
+      stopped = true;
+      return priv.stop(deadlineMs);
+    },
+    async announce(r: Omit<AnnounceRequest, 'type' | 'numwant'> & { numwant?: number }): Promise<AnnounceReply> {
+      const [reply] = await new Promise<SwarmReply[]>((resolve) => transport.send([{ type: 'announce', numwant: 0, ...r }], resolve));
+      assert.equal(reply.type, 'announce', JSON.stringify(reply));
+      return reply as AnnounceReply;
+    },
+  };
+}
+
+const alice = { userId: 1, userUpMultiplier: 1, userDownMultiplier: 1, clientId: 1, peerId: '-qB4650-alicealiceal', endpoint: new Uint8Array([10, 0, 0, 1, 0x1a, 0xe1]) };
+const bob = { userId: 2, userUpMultiplier: 2, userDownMultiplier: 1, clientId: 6, peerId: 'A2-1-37-0-bobbobbobb', endpoint: new Uint8Array([10, 0, 0, 2, 0x1a, 0xe2]) };
+
+describe('a swarm in private mode', { skip }, () => {
+  test('credits announces that carry a user after its store took them, answers with the private interval and numwant, and writes every row when it stops', async (t) => {
+    const scope = cleanupScope(t);
+    const db = await startMariaDb(scope);
+    db.loadSchema();
+    db.loadFixtures();
+    const config = privateConfig(db);
+    config.private.intervalSeconds = 1000;
+    config.private.intervalDriftSeconds = 7;
+    config.private.minIntervalSeconds = 500;
+    config.private.numwantDefault = 1;
+    config.private.numwantMax = 2;
+    const clock = { now: Date.UTC(2026, 11, 2, 12, 0, 0) / 1000 };
+    const s = await privateSwarm(scope, config, clock);
+    assert.equal(s.priv.ready(), true);
+    assert.match(s.priv.detail(), /catalog: 4 users, 5 torrents/);
+
+    const first = await s.announce({ ...alice, infoHash: hash(1), event: AnnounceEvent.Started, uploaded: 5000, downloaded: 0, left: 0 });
+    assert.ok(first.interval >= 1000 && first.interval <= 1007, `interval ${first.interval} is private.intervalSeconds + 0..drift`);
+    assert.equal(first.minInterval, 500);
+    await s.announce({ ...bob, infoHash: hash(1), event: AnnounceEvent.Started, uploaded: 0, downloaded: 0, left: 1000 });
+    // Two more leechers: numwant 0 gets private.numwantDefault (1), numwant 50 gets private.numwantMax (2).
+    for (const n of [3, 4]) await s.announce({ userId: 1, peerId: `-qB4650-extra${n}extra0`, endpoint: new Uint8Array([10, 0, 0, n, 0x1a, 0xe0]), infoHash: hash(1), event: AnnounceEvent.Started, uploaded: 0, downloaded: 0, left: 10 });
+    assert.equal((await s.announce({ ...bob, infoHash: hash(1), event: AnnounceEvent.None, uploaded: 0, downloaded: 0, left: 1000 })).peers.length, 6);
+    assert.equal((await s.announce({ ...bob, infoHash: hash(1), event: AnnounceEvent.None, uploaded: 0, downloaded: 0, left: 1000, numwant: 50 })).peers.length, 12);
+
+    clock.now += 60;
+    await s.announce({ ...alice, infoHash: hash(1), event: AnnounceEvent.None, uploaded: 5600, downloaded: 0, left: 0 });
+    const done = await s.announce({ ...bob, infoHash: hash(1), event: AnnounceEvent.Completed, uploaded: 100, downloaded: 1000, left: 0 });
+    assert.equal(done.complete, 2, 'the store took the announce before the reply');
+    // A public announce (no user) on the same swarm is served and credits nothing.
+    await s.announce({ peerId: '-qB4650-publicpublic', endpoint: new Uint8Array([10, 0, 0, 9, 0x1a, 0xe9]), infoHash: hash(1), event: AnnounceEvent.Started, left: 0 });
+    await s.announce({ peerId: '-qB4650-publicpublic', endpoint: new Uint8Array([10, 0, 0, 9, 0x1a, 0xe9]), infoHash: hash(1), event: AnnounceEvent.None, left: 0, uploaded: 1e9 } as never);
+    // A torrent the swarm's catalog does not know is served and not credited, and counted.
+    await s.announce({ ...alice, infoHash: hash(99), event: AnnounceEvent.Started, uploaded: 0, downloaded: 0, left: 0 });
+    assert.match(await s.metrics.render().then((m) => m.body), /tracker_private_uncatalogued_announces_total 1\b/);
+    assert.match(await s.metrics.render().then((m) => m.body), /tracker_private_peers 4\b/);
+
+    const before = await db.query<Row>('SELECT COUNT(*) AS n FROM transfer_history');
+    assert.equal(before[0].n, 0, 'nothing is written before a flush (database.flushSeconds is an hour here)');
+    assert.equal(await s.stop(30_000), 0, 'stop writes every queued row');
+
+    const users = await db.query<Row>('SELECT ID, Uploaded, Downloaded, rawup, rawdl FROM users_main WHERE ID IN (1, 2) ORDER BY ID');
+    assert.deepEqual(users.map((r) => ({ ...r })), [
+      { ID: 1, Uploaded: 600, Downloaded: 0, rawup: 600, rawdl: 0 },
+      { ID: 2, Uploaded: 200, Downloaded: 1000, rawup: 100, rawdl: 1000 },
+    ]);
+    const history = await db.query<Row>('SELECT uid, fid, uploaded, downloaded, snatched, remaining FROM transfer_history WHERE uid IN (1, 2) AND fid = 1 ORDER BY uid');
+    assert.deepEqual(history.map((r) => ({ ...r })), [
+      { uid: 1, fid: 1, uploaded: 600, downloaded: 0, snatched: 0, remaining: 0 },
+      { uid: 2, fid: 1, uploaded: 100, downloaded: 1000, snatched: 1, remaining: 0 },
+    ]);
+    const [torrent] = await db.query<Row>('SELECT Snatched, Seeders FROM torrents WHERE ID = 1');
+    assert.deepEqual({ ...torrent }, { Snatched: 1, Seeders: 2 });
+  });
+
+  test('is not ready until the first catalog load, and serves from it once the database is back', async (t) => {
+    const scope = cleanupScope(t);
+    const db = await startMariaDb(scope);
+    db.loadSchema();
+    db.loadFixtures();
+    await db.stop();
+    const clock = { now: Date.UTC(2026, 11, 2, 12, 0, 0) / 1000 };
+    const s = await privateSwarm(scope, privateConfig(db), clock);
+    assert.equal(s.priv.ready(), false);
+    assert.match(s.priv.detail(), /catalog: never loaded/);
+    await db.start();
+    assert.equal(await s.priv.reloader.reloadNow(), true);
+    assert.equal(s.priv.ready(), true, 'control: the same process becomes ready once a copy loaded');
+    assert.match(s.priv.detail(), /catalog: 4 users/);
+  });
+});
