@@ -21,7 +21,8 @@ import { InProcessTransport } from '../../lib/transport/in-process.js';
 import { startPrivateSwarm } from '../../services/swarm/accounting/private-swarm.js';
 import { createSwarm } from '../../services/swarm/create-swarm.js';
 import { skipWithoutMariaDb, startMariaDb, type MariaDbServer } from '../support/mariadb-server.js';
-import { cleanupScope, type CleanupContext } from '../support/tracker-process.js';
+import { metricIn } from '../support/cluster.js';
+import { cleanupScope, startTracker, type CleanupContext } from '../support/tracker-process.js';
 
 const skip = skipWithoutMariaDb();
 const hash = (n: number) => createHash('sha1').update(`fixture torrent ${n}`).digest().toString('latin1');
@@ -134,5 +135,27 @@ describe('a swarm in private mode', { skip }, () => {
     assert.equal(await s.priv.reloader.reloadNow(), true);
     assert.equal(s.priv.ready(), true, 'control: the same process becomes ready once a copy loaded');
     assert.match(s.priv.detail(), /catalog: 4 users/);
+  });
+
+  test('the real tracker process in private mode: ready once the catalog loaded (its counts on /readyz), private gauges on /metrics, a clean stop', async (t) => {
+    const scope = cleanupScope(t);
+    const db = await startMariaDb(scope);
+    db.loadSchema();
+    db.loadFixtures();
+    await db.stop();
+    // The database is down at start: the process starts, and becomes ready only after a reload succeeds.
+    const starting = startTracker(scope, { extraArgs: ['--private.enabled=true', `--database.url=${db.url}`, '--database.reloadSeconds=1'], readyTimeoutMs: 60_000 });
+    const early = await Promise.race([starting.then(() => 'ready'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 3000))]);
+    assert.equal(early, 'waiting', 'not ready while the catalog never loaded');
+    await db.start();
+    const tracker = await starting;
+    const readyz = await fetch(`http://127.0.0.1:${tracker.metricsPort}/readyz`).then((r) => r.text());
+    assert.match(readyz, /^ready\ncatalog: 4 users, 5 torrents, 6 approved clients, loaded \d+ s ago\n$/);
+    assert.doesNotMatch(readyz, /alice0000/, 'never a passkey');
+    const metrics = await fetch(`http://127.0.0.1:${tracker.metricsPort}/metrics`).then((r) => r.text());
+    assert.equal(metricIn(metrics, 'tracker_private_catalog_entries', { kind: 'users' }), 4);
+    assert.equal(metricIn(metrics, 'tracker_private_peers'), 0);
+    assert.match(metrics, /^tracker_private_db_queue_rows\{table="[a-z_]+"\} 0$/m);
+    assert.deepEqual(await tracker.stop(), { code: 0, signal: null });
   });
 });
