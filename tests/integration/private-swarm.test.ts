@@ -121,6 +121,29 @@ describe('a swarm in private mode', { skip }, () => {
     assert.deepEqual({ ...torrent }, { Snatched: 1, Seeders: 2 });
   });
 
+  test('with the database stopped mid-run it keeps answering and crediting, and writes the rows once the database is back', async (t) => {
+    const scope = cleanupScope(t);
+    const db = await startMariaDb(scope);
+    db.loadSchema();
+    db.loadFixtures();
+    const clock = { now: Date.UTC(2026, 11, 2, 12, 0, 0) / 1000 };
+    const s = await privateSwarm(scope, privateConfig(db), clock);
+    await s.announce({ ...alice, infoHash: hash(4), event: AnnounceEvent.Started, uploaded: 0, downloaded: 0, left: 0 });
+    await db.stop();
+    for (let i = 1; i <= 5; i++) {
+      clock.now += 60;
+      const reply = await s.announce({ ...alice, infoHash: hash(4), event: AnnounceEvent.None, uploaded: i * 1000, downloaded: 0, left: 0 });
+      assert.equal(reply.complete, 1, 'served while the database is down');
+    }
+    assert.equal(await s.priv.writer.flush(), false, 'the flush fails while the database is down');
+    assert.equal(s.priv.ready(), true, 'still ready: the catalog copy in memory serves');
+    await db.start();
+    assert.equal(await s.stop(30_000), 0);
+    // Torrent 4 doubles upload credit: 5000 raw, 10000 credited.
+    const [user] = await db.query<Row>('SELECT Uploaded, rawup FROM users_main WHERE ID = 1');
+    assert.deepEqual({ ...user }, { Uploaded: 10_000, rawup: 5000 });
+  });
+
   test('is not ready until the first catalog load, and serves from it once the database is back', async (t) => {
     const scope = cleanupScope(t);
     const db = await startMariaDb(scope);
