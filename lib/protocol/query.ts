@@ -43,18 +43,17 @@ export function percentDecodeInto(raw: string, s: number, e: number, out: Uint8A
   return n;
 }
 
+const NON_LATIN1 = /[^\x00-\xff]/;
+
 /** Percent-decode raw[s, e) to a latin1 string, or null on a bad escape / char > 0xFF. */
 export function decodeText(raw: string, s: number, e: number): string | null {
-  let plain = true;
-  for (let i = s; i < e; i++) {
-    const c = raw.charCodeAt(i);
-    if (c > 0xff) return null;
-    if (c === C_PERCENT) {
-      plain = false;
-      break;
-    }
+  const percent = raw.indexOf('%', s);
+  if (percent < 0 || percent >= e) {
+    // Nothing to decode (a token, a passkey): native scans instead of a loop per char.
+    const plain = raw.slice(s, e);
+    return NON_LATIN1.test(plain) ? null : plain;
   }
-  if (plain) return raw.slice(s, e);
+  for (let i = s; i < percent; i++) if (raw.charCodeAt(i) > 0xff) return null;
   const out = Buffer.allocUnsafe(e - s);
   const n = percentDecodeInto(raw, s, e, out, e - s);
   return n < 0 ? null : out.toString('latin1', 0, n);

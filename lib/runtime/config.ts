@@ -213,6 +213,47 @@ function checkCidrs(items: string[]): string | undefined {
   }
 }
 
+/** The request hooks an edge can run (services/edge/hooks/), by their name in hooks.order. */
+export const HOOK_NAMES = ['torrentApproval', 'clientApproval', 'jwt', 'intervalVariation', 'announceRate', 'sameSubnet'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
+function checkHookOrder(items: string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const item of items) {
+    if (!(HOOK_NAMES as readonly string[]).includes(item)) return `unknown hook "${item}"; hooks are ${HOOK_NAMES.join(', ')}`;
+    if (seen.has(item)) return `hook "${item}" is listed twice`;
+    seen.add(item);
+  }
+  return undefined;
+}
+
+function checkPeerIdPrefixes(items: string[]): string | undefined {
+  for (const item of items) {
+    if (item.length > 20 || /[^\x00-\xff]/.test(item)) return `prefix ${JSON.stringify(item)} is not 1-20 one-byte characters`;
+  }
+  return undefined;
+}
+
+function checkJwtAlgorithms(items: string[]): string | undefined {
+  for (const item of items) if (item !== 'RS256' && item !== 'ES256' && item !== 'EdDSA') return `algorithm "${item}" is not one of RS256, ES256, EdDSA`;
+  return items.length === 0 ? 'it is empty' : undefined;
+}
+
+function checkHttpUrl(value: string): string | undefined {
+  if (value === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'it is not a URL';
+  }
+  return url.protocol === 'https:' || url.protocol === 'http:' ? undefined : 'it must start with https:// or http://';
+}
+
+function checkParameterName(value: string): string | undefined {
+  return /^[A-Za-z0-9._~-]{1,64}$/.test(value) ? undefined : 'it must be 1-64 letters, digits, ".", "_", "~" or "-"';
+}
+
 // ---------------------------------------------------------------------------
 // The schema: every key, once.
 
@@ -448,6 +489,43 @@ const SCHEMA = {
     deadlockRetries: integer(5, 0, 100, 'Times a write that hit a deadlock (1213) or lock-wait timeout (1205) is retried before the rows wait for the next flush.'),
     deadlockPauseMs: integer(1000, 0, 600_000, 'Pause before retry n of a deadlocked write: n x this.'),
   },
+  hooks: {
+    order: list(
+      ['torrentApproval'],
+      'Request hooks an edge runs on every announce, in this order (each is configured in its own section below); [] = none. torrentApproval does nothing while accessList.mode is off.',
+      `a list of hook names from ${HOOK_NAMES.join(', ')}, each once`,
+      checkHookOrder,
+    ),
+    clientApproval: {
+      mode: oneOf(['allow', 'deny'], 'allow', 'allow: only clients whose peer_id starts with one of the prefixes may announce; deny: every client but those.'),
+      prefixes: list([], 'peer_id prefixes, e.g. -qB (qBittorrent), -TR (Transmission), -lt (libtorrent), -DE (Deluge), -UT (uTorrent), -WW (WebTorrent); see README.', 'a list of 1-20 one-byte characters each', checkPeerIdPrefixes),
+    },
+    jwt: {
+      issuer: text('', 'The `iss` every token must carry.', { allowed: 'a string' }),
+      audience: text('', 'The `aud` every token must carry (or list).', { allowed: 'a string' }),
+      jwksFile: text('', 'JWK Set file of the public keys tokens are signed with, re-read when it changes; or set jwksUrl.', { allowed: 'empty or an existing file', check: checkReadableFile }),
+      jwksUrl: text('', 'JWK Set URL (https://...), fetched at start (the edge does not start without it) and every refreshSeconds.', { allowed: 'empty or an http(s) URL', normalize: (value) => value.trim(), check: checkHttpUrl }),
+      refreshSeconds: integer(300, 5, 86400, 'How often the JWK Set is fetched or re-read; new keys (rotation) are used from then on.'),
+      algorithms: list(['RS256', 'ES256', 'EdDSA'], 'Signature algorithms accepted; "none" and shared secrets never are.', 'a list of RS256, ES256, EdDSA', checkJwtAlgorithms),
+      parameter: text('jwt', 'Announce URL parameter holding the token (HTTP query, UDP BEP 41 URL data, WebTorrent message key or socket URL).', { allowed: 'a query parameter name', check: checkParameterName }),
+      requireExpiry: boolean(true, 'Refuse tokens without `exp` (set false for issuers that write none).'),
+      clockSkewSeconds: integer(30, 0, 3600, 'Slack allowed on `exp` and `nbf` for clocks that disagree.'),
+      cacheSize: integer(100_000, 0, 10_000_000, 'Verified tokens remembered (about 300 bytes each), so re-announces cost no signature check; past it the oldest is forgotten.'),
+      maxVerificationsPerSecond: integer(2000, 1, 1_000_000, 'Signatures an edge verifies per second at most (tokens it has not seen); more are told to announce again later.'),
+    },
+    intervalVariation: {
+      probabilityPercent: integer(50, 1, 100, 'Share of announce replies whose interval is lengthened (chihaya varinterval).'),
+      maxIncreaseSeconds: integer(60, 1, 3600, 'Seconds added at most (1 to this, uniformly).'),
+      modifyMinInterval: boolean(false, 'Lengthen the min interval by the same amount.'),
+    },
+    announceRate: {
+      minSeconds: integer(60, 1, 86400, 'A peer\'s regular announces (no event) to one torrent sooner than this after its last one get a failure; at most announce.minIntervalSeconds.'),
+    },
+    sameSubnet: {
+      prefixV4: integer(24, 1, 32, 'IPv4 prefix length: peers in the announcer\'s /N come first in its reply.'),
+      prefixV6: integer(64, 1, 128, 'IPv6 prefix length: peers in the announcer\'s /M come first in its reply.'),
+    },
+  },
   metrics: {
     enabled: boolean(true, 'Serve Prometheus metrics at /metrics on their own port.'),
     host: text('::', 'Address for the metrics endpoint.', { allowed: 'a host name or IP address', check: checkHost }),
@@ -483,6 +561,12 @@ export const SECTION_DOCS: Record<string, string> = {
   accessList: 'Which torrents are served. Reload with SIGHUP or by changing the file.',
   private: 'Private tracker mode (kuroneko-compatible): passkeys, users and torrents from MariaDB, transfer accounting.',
   database: 'MariaDB/MySQL for private mode (loaded only when private.enabled).',
+  hooks: 'Request hooks (edge role): checks and changes every announce goes through, whatever its protocol, in hooks.order. Each is off unless listed.',
+  'hooks.clientApproval': 'clientApproval: which BitTorrent clients may announce, by peer_id prefix.',
+  'hooks.jwt': 'jwt: announces must carry a signed token naming the torrent (chihaya jwt). Keys reload with SIGHUP too.',
+  'hooks.intervalVariation': 'intervalVariation: lengthens some replies\' interval at random, so clients that started together drift apart.',
+  'hooks.announceRate': 'announceRate: a floor on how often one peer may announce one torrent.',
+  'hooks.sameSubnet': 'sameSubnet: replies list the peers in the announcer\'s subnet first.',
   metrics: 'Prometheus metrics.',
   log: 'Logging.',
   shutdown: 'Shutdown.',
@@ -562,6 +646,52 @@ export function defaultConfig(): Config {
 // ---------------------------------------------------------------------------
 // Cross-field checks
 
+/** What the hooks listed in hooks.order need, and hook settings that do nothing. */
+function checkHooks(loader: ConfigSources, warnings: string[]): void {
+  const c = loader.config;
+  const hooks = c.hooks;
+  const on = new Set<string>(hooks.order);
+  const from = (key: string): string => (loader.source(key) === 'default' ? 'default' : `from ${loader.source(key)}`);
+  const need = (hook: string, key: string, what: string): never => {
+    throw new ConfigError(key, `config key "${key}": hook ${hook} is in hooks.order (${from('hooks.order')}) and needs ${what}`);
+  };
+  if (c.accessList.mode !== 'off' && !on.has('torrentApproval')) {
+    throw new ConfigError(
+      'hooks.order',
+      `config key "hooks.order": accessList.mode is "${c.accessList.mode}" (${from('accessList.mode')}) but hooks.order (${from('hooks.order')}) does not list torrentApproval, which enforces it; add it where it should run (e.g. torrentApproval,${hooks.order.join(',') || 'jwt'}) or set accessList.mode=off`,
+    );
+  }
+  if (on.has('clientApproval') && hooks.clientApproval.mode === 'allow' && hooks.clientApproval.prefixes.length === 0) {
+    need('clientApproval', 'hooks.clientApproval.prefixes', 'at least one prefix in mode allow (else no client could announce)');
+  }
+  if (on.has('jwt')) {
+    if (hooks.jwt.issuer === '') need('jwt', 'hooks.jwt.issuer', 'the issuer tokens carry (iss)');
+    if (hooks.jwt.audience === '') need('jwt', 'hooks.jwt.audience', 'the audience tokens carry (aud)');
+    if ((hooks.jwt.jwksFile === '') === (hooks.jwt.jwksUrl === '')) {
+      const key = hooks.jwt.jwksFile === '' ? 'hooks.jwt.jwksFile' : 'hooks.jwt.jwksUrl';
+      throw new ConfigError(key, `config key "${key}": hook jwt needs exactly one of hooks.jwt.jwksFile and hooks.jwt.jwksUrl, got ${hooks.jwt.jwksFile === '' ? 'neither' : 'both'}`);
+    }
+  }
+  if (on.has('announceRate')) {
+    const floor = hooks.announceRate.minSeconds;
+    for (const key of ['announce.minIntervalSeconds', 'webtorrent.intervalSeconds']) {
+      const interval = getPath(c, key.split('.')) as number;
+      if (floor > interval) {
+        throw new ConfigError(
+          'hooks.announceRate.minSeconds',
+          `config key "hooks.announceRate.minSeconds": must be at most ${key} (${interval}, ${from(key)}), got ${floor} (${from('hooks.announceRate.minSeconds')}); clients that follow the interval would be refused`,
+        );
+      }
+    }
+  }
+  // Settings of a hook that is not listed do nothing: say so, it is a likely mistake.
+  for (const info of SCHEMA_KEYS) {
+    const [section, hook] = info.path;
+    if (section !== 'hooks' || info.path.length < 3 || on.has(hook) || loader.source(info.key) === 'default') continue;
+    warnings.push(`${info.key} is set (${loader.source(info.key)}) but hook ${hook} is not in hooks.order: it does nothing`);
+  }
+}
+
 /** A config being loaded, and where each key's value came from ("default", "flag --x", ...). */
 export interface ConfigSources {
   readonly config: Config;
@@ -593,6 +723,8 @@ export function crossCheck(loader: ConfigSources, warnings: string[]): void {
       `config key "accessList.file": must name the access list file when accessList.mode is "${c.accessList.mode}" (from ${loader.source('accessList.mode')}), got ""; set accessList.file or accessList.mode=off`,
     );
   }
+
+  checkHooks(loader, warnings);
 
   const wildcard = (host: string): boolean => host === '::' || host === '0.0.0.0' || host === '::0' || host === '';
   if (

@@ -10,7 +10,7 @@ export type RequestAction = 'connect' | 'announce' | 'scrape' | 'answer' | 'inva
 /**
  * ok: answered normally. error: answered with a protocol error/failure.
  * dropped: no reply on purpose (bad connection id, unparsable datagram).
- * denied: refused by the access list. unavailable: the swarm could not answer.
+ * denied: refused by a request hook (access list, client approval, token...). unavailable: the swarm could not answer.
  */
 export type RequestResult = 'ok' | 'error' | 'dropped' | 'denied' | 'unavailable';
 
@@ -153,6 +153,8 @@ export class TrackerMetrics {
   private readonly wsDropped: FastCounter;
   private readonly internalErrors: FastCounter;
   private readonly limitHits: FastCounter;
+  /** Created when the first hook binds its counter: a process that runs no hooks exports none. */
+  private hookRefusals: FastCounter | undefined;
   private readonly scrapeHooks: Array<() => void> = [];
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -659,6 +661,33 @@ export class TrackerMetrics {
       'tracker_private_uncatalogued_announces_total',
       "Private announces served but not credited: the swarm's catalog copy did not know the torrent (yet); persistent growth means its reloads fail",
       () => [{ labels: {}, value: source.uncatalogued }],
+      this.registry,
+    );
+  }
+
+  // ------------------------------------------------------------ request hooks (edge)
+
+  /** Announces (and torrents of scrapes and WebTorrent answers) refused by the request hook `hook`; bound once per hook at start. */
+  hookRefusalCounter(hook: string): CounterChild {
+    this.hookRefusals ??= new FastCounter('tracker_hook_refusals_total', 'Requests refused by a request hook (hooks.order), by hook', ['hook'], this.registry);
+    return this.hookRefusals.child({ hook });
+  }
+
+  /** The JWT hook: keys in force, tokens it remembers as verified, signatures it checked, key reloads. */
+  observeJwt(source: () => { keys: number; cachedTokens: number; verifications: number; reloadsOk: number; reloadsFailed: number }): void {
+    this.gauge('tracker_jwt_keys', 'Signature keys the JWT hook accepts tokens from (hooks.jwt.jwksFile or jwksUrl)', () => source().keys);
+    this.gauge('tracker_jwt_cached_tokens', 'Tokens the JWT hook remembers as verified (bounded by hooks.jwt.cacheSize)', () => source().cachedTokens);
+    new ReadThroughCounter('tracker_jwt_verifications_total', 'Token signatures the JWT hook verified (tokens not in its cache)', () => [{ labels: {}, value: source().verifications }], this.registry);
+    new ReadThroughCounter(
+      'tracker_jwt_key_reloads_total',
+      'JWK Set reloads by result (a failed reload keeps the keys in force)',
+      () => {
+        const s = source();
+        return [
+          { labels: { result: 'ok' }, value: s.reloadsOk },
+          { labels: { result: 'failed' }, value: s.reloadsFailed },
+        ];
+      },
       this.registry,
     );
   }

@@ -20,6 +20,22 @@ export interface AnnounceRequest {
   readonly left: number;
   /** Peers wanted; <= 0 means "the configured default". */
   readonly numwant: number;
+  /**
+   * Same-subnet preference: the reply lists first the peers whose address
+   * shares this many leading bits with the announcer's (at most 32 for IPv4,
+   * 128 for IPv6), then the others. Absent or 0: no preference. The edge's
+   * pipeline sets it from its hooks (hooks.sameSubnet) before the request
+   * leaves the edge.
+   */
+  sameSubnetBits?: number;
+  /**
+   * Announce-rate floor: a regular announce (no event) from a peer the swarm
+   * holds and saw less than this many seconds ago is refused; `started`,
+   * `stopped` and `completed` always pass. Absent or 0: no floor. Set by the
+   * edge's pipeline (hooks.announceRate); enforced by the swarm, which keeps
+   * each peer's last announce.
+   */
+  minAnnounceSeconds?: number;
   /** Private mode: the announcing user (users_main.ID), from the passkey; 0 or absent = a public announce, none of the fields below is sent. */
   readonly userId?: number;
   /** Bytes uploaded since the client's `started`, as it reports them. */
@@ -42,6 +58,8 @@ export interface AnnounceRequest {
  * edge (proto/tracker.proto carries AnnounceRequest's fields only): hooks
  * run there, and no swarm logic uses them yet. Transfer accounting, when it
  * comes, runs on the swarm and will add uploaded/downloaded to the wire.
+ * Frontends set `sameSubnetBits` and `minAnnounceSeconds` to 0 (so every
+ * announce has the same shape); the pipeline fills them in.
  */
 export interface ClientAnnounce extends AnnounceRequest {
   /** Bytes uploaded since the client's `started`, as it reports them (clamped to 2^53 - 1). */

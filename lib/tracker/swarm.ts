@@ -27,6 +27,12 @@ export interface ErrorReply {
    * `unavailable`, which is what outage alerts watch.
    */
   readonly unavailable?: boolean;
+  /**
+   * True when one of the edge's request hooks refused the request (an access
+   * list, client approval, a token...): metrics count these as `denied`.
+   * Only an edge sets it; it never crosses the wire.
+   */
+  readonly denied?: boolean;
 }
 
 /**

@@ -56,6 +56,13 @@ export interface ClientWtAnnounce extends WtAnnounceRequest {
    */
   readonly address: Uint8Array;
   readonly params: RequestParams;
+  /**
+   * Seconds since this socket last announced this peer (info-hash and
+   * peer_id) successfully; Infinity for its first announce. A WebTorrent
+   * peer lives on the socket that announced it, so the edge holding the
+   * socket knows its previous announce (the announce-rate floor reads it).
+   */
+  readonly sinceLastAnnounce: number;
 }
 
 /** An answer to an offer this peer received, for the offerer `toPeerId`. */

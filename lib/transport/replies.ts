@@ -14,11 +14,12 @@ export function unavailableReply(message: string): ErrorReply {
 
 /**
  * What a frontend tells the client, and how it counts it, when a reply is
- * not the kind it asked for: a swarm's refusal is an `error`; no answer at
- * all (or a reply of the wrong kind) is `unavailable`.
+ * not the kind it asked for: a request hook's refusal is `denied`; a
+ * swarm's refusal is an `error`; no answer at all (or a reply of the wrong
+ * kind) is `unavailable`.
  */
-export function describeFailure(reply: SwarmReply): { message: string; result: 'error' | 'unavailable' } {
-  if (reply.type === 'error') return { message: reply.message, result: reply.unavailable ? 'unavailable' : 'error' };
+export function describeFailure(reply: SwarmReply): { message: string; result: 'error' | 'unavailable' | 'denied' } {
+  if (reply.type === 'error') return { message: reply.message, result: reply.denied ? 'denied' : reply.unavailable ? 'unavailable' : 'error' };
   return { message: 'internal error', result: 'unavailable' };
 }
 

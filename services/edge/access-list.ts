@@ -21,7 +21,11 @@ import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { silentLogger, type Logger } from '../../lib/runtime/logger.js';
-import type { InfoHashPolicy } from './info-hash-policy.js';
+
+/** Decides whether the tracker serves an info-hash (the access list implements it; hooks/torrent-approval.ts applies it). */
+export interface InfoHashPolicy {
+  allows(infoHash: string): boolean;
+}
 
 export type AccessListMode = 'off' | 'allow' | 'deny';
 

@@ -2,8 +2,7 @@ import type { Config } from '../../lib/runtime/config.js';
 import { parseCidrList } from '../../lib/runtime/cidr.js';
 import type { Logger } from '../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../lib/runtime/metrics.js';
-import type { SwarmRouter } from './router.js';
-import type { InfoHashPolicy } from './info-hash-policy.js';
+import type { RequestPipeline } from './pipeline/pipeline.js';
 import { ConnectionIds } from './udp/connection-id.js';
 import { UdpFrontend } from './udp/udp-frontend.js';
 import { HttpFrontend } from './http/http-frontend.js';
@@ -16,8 +15,8 @@ export interface FrontendDeps {
   config: Config;
   /** Stable id of this edge; swarms address relayed WebTorrent messages to it. */
   edgeId: string;
-  router: SwarmRouter;
-  policy: InfoHashPolicy;
+  /** Hooks, then the swarm (through the router): what every frontend hands its requests to. */
+  pipeline: RequestPipeline;
   metrics: TrackerMetrics;
   logger: Logger;
 }
@@ -25,7 +24,7 @@ export interface FrontendDeps {
 /**
  * Every client-facing listener of an edge: UDP, and HTTP + WebSocket on the
  * same TCP port. The same assembly serves all-in-one and edge pods; only the
- * router behind it differs.
+ * router behind the pipeline differs.
  */
 export class Frontends {
   private constructor(
@@ -33,11 +32,11 @@ export class Frontends {
     readonly tcp: TcpServer | undefined,
     readonly http: HttpFrontend | undefined,
     readonly ws: WsFrontend | undefined,
-    private readonly router: SwarmRouter,
+    private readonly pipeline: RequestPipeline,
   ) {}
 
   static async start(deps: FrontendDeps): Promise<Frontends> {
-    const { config, router, policy, metrics, logger } = deps;
+    const { config, pipeline, metrics, logger } = deps;
     let udp: UdpFrontend | undefined;
     if (config.udp.enabled) {
       let key: Uint8Array;
@@ -59,8 +58,7 @@ export class Frontends {
           slackSeconds: config.udp.connectionIdSlackSeconds,
           futureSkewSeconds: config.udp.connectionIdFutureSkewSeconds,
         }),
-        router,
-        policy,
+        pipeline,
         metrics,
         logger: logger.child({ component: 'udp' }),
       });
@@ -76,7 +74,7 @@ export class Frontends {
     );
     let ws: WsFrontend | undefined;
     if (tcp && config.webtorrent.enabled) {
-      ws = new WsFrontend({ edgeId: deps.edgeId, limits: config.webtorrent, clientAddress, router, policy, metrics, logger: logger.child({ component: 'ws' }) });
+      ws = new WsFrontend({ edgeId: deps.edgeId, limits: config.webtorrent, clientAddress, pipeline, metrics, logger: logger.child({ component: 'ws' }) });
       ws.register(tcp.app);
     }
     let http: HttpFrontend | undefined;
@@ -85,8 +83,7 @@ export class Frontends {
         maxQueryBytes: config.http.maxQueryBytes,
         maxScrapeHashes: config.http.maxScrapeHashes,
         clientAddress,
-        router,
-        policy,
+        pipeline,
         metrics,
         logger: logger.child({ component: 'http' }),
       });
@@ -94,7 +91,7 @@ export class Frontends {
     }
     if (tcp) TcpConnectionLimits.start({ http: config.http, metrics, logger: logger.child({ component: 'tcp' }) });
     await tcp?.listen(config.host, config.port);
-    return new Frontends(udp, tcp, http, ws, router);
+    return new Frontends(udp, tcp, http, ws, pipeline);
   }
 
   get udpPort(): number {
@@ -109,7 +106,7 @@ export class Frontends {
   async stop(graceMs: number): Promise<void> {
     this.tcp?.close();
     this.ws?.closeAll();
-    this.router.flush();
+    this.pipeline.flush();
     await this.udp?.stop(graceMs);
     const until = Date.now() + graceMs;
     while ((this.http?.inFlight ?? 0) + (this.ws?.inFlight ?? 0) > 0 && Date.now() < until) {

@@ -41,6 +41,7 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
         maxPeers: metrics.limitCounter('store.maxPeers'),
         maxPeersPerAddressPerTorrent: metrics.limitCounter('store.maxPeersPerAddressPerTorrent'),
         maxPeersPerAddressPerReply: metrics.limitCounter('store.maxPeersPerAddressPerReply'),
+        minAnnounceSeconds: metrics.limitCounter('hooks.announceRate.minSeconds'),
       },
     },
   );

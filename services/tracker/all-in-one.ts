@@ -4,6 +4,7 @@ import type { Logger } from '../../lib/runtime/logger.js';
 import { InProcessTransport } from '../../lib/transport/in-process.js';
 import { SingleDestination, SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
+import { startEdgePipeline } from '../edge/pipeline/create-pipeline.js';
 import { createSwarm } from '../swarm/create-swarm.js';
 import { startPrivateSwarm } from '../swarm/accounting/private-swarm.js';
 import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
@@ -30,8 +31,11 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
   const transport = new InProcessTransport(swarm, ops.failures.for('in-process'));
   const router = new SwarmRouter(new SingleDestination(transport), config.cluster.maxBatch, ops.failures.for('router'));
   let frontends: Frontends;
+  let hooks: Awaited<ReturnType<typeof startEdgePipeline>>['hooks'];
   try {
-    frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, router, policy: ops.accessList.list, metrics: ops.metrics, logger });
+    const edge = await startEdgePipeline(config, { router, accessList: ops.accessList.list, metrics: ops.metrics, failures: ops.failures.for('hooks'), logger });
+    hooks = edge.hooks;
+    frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, pipeline: edge.pipeline, metrics: ops.metrics, logger });
   } catch (error) {
     await snapshots?.close();
     await priv?.stop(0);
@@ -53,8 +57,10 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     udpPort: frontends.udpPort,
     tcpPort: frontends.tcpPort,
     readiness: priv,
+    reload: () => hooks.reload(),
     async stop() {
       await frontends.stop(config.shutdown.graceSeconds * 1000);
+      await hooks.close();
       await snapshots?.stop();
       // After the last reply: every credited row is written.
       await priv?.stop(config.shutdown.graceSeconds * 1000);

@@ -4,6 +4,7 @@ import type { Logger } from '../../lib/runtime/logger.js';
 import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client.js';
 import { SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
+import { startEdgePipeline } from '../edge/pipeline/create-pipeline.js';
 import { SlotDestinations } from '../edge/slot-destinations.js';
 import { FileMembership } from '../../lib/cluster/membership/file.js';
 import { createMembership, nodeName } from './cluster-config.js';
@@ -80,7 +81,8 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     }),
   );
 
-  frontends = await Frontends.start({ config, edgeId, router, policy: ops.accessList.list, metrics: ops.metrics, logger });
+  const { pipeline, hooks } = await startEdgePipeline(config, { router, accessList: ops.accessList.list, metrics: ops.metrics, failures: ops.failures.for('hooks'), logger });
+  frontends = await Frontends.start({ config, edgeId, pipeline, metrics: ops.metrics, logger });
   const started = frontends;
 
   logger.info('edge listening', {
@@ -95,8 +97,10 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   return ops.running({
     udpPort: started.udpPort,
     tcpPort: started.tcpPort,
+    reload: () => hooks.reload(),
     async stop() {
       await started.stop(config.shutdown.graceSeconds * 1000);
+      await hooks.close();
       router.close();
       await destinations.close();
       await membership.stop();

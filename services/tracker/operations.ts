@@ -9,7 +9,7 @@ export interface RunningTracker {
   readonly udpPort: number;
   readonly tcpPort: number;
   readonly metricsPort: number;
-  /** Re-reads the access list (what SIGHUP does). */
+  /** Re-reads the access list and what the role's hooks load, e.g. JWT keys (what SIGHUP does). */
   reload(): Promise<void>;
   /** Fails /readyz from now on (load balancers stop sending new clients); everything keeps serving. */
   unready(): void;
@@ -59,7 +59,7 @@ export async function startOperations(config: Config, logger: Logger, options: {
     metricsPort,
     accessList,
     /** Marks the process ready and wraps the role's own stop with the shared teardown. */
-    running(role: { udpPort: number; tcpPort: number; stop(): Promise<void>; readiness?: ReadinessGate }): RunningTracker {
+    running(role: { udpPort: number; tcpPort: number; reload?(): Promise<void>; stop(): Promise<void>; readiness?: ReadinessGate }): RunningTracker {
       ready = true;
       gate = role.readiness;
       return {
@@ -68,6 +68,7 @@ export async function startOperations(config: Config, logger: Logger, options: {
         metricsPort,
         async reload() {
           await accessList.reload();
+          await role.reload?.();
         },
         unready() {
           ready = false;

@@ -136,8 +136,8 @@ const sdpText = (tag: string): string => `v=0\r\no=- ${tag} 2 IN IP4 127.0.0.1\r
 /** One request of every type (and variants), binary ids with all byte values. */
 export function allRequests(): SwarmRequest[] {
   return [
-    { type: 'announce', infoHash: binaryId(0), peerId: binaryId(1), endpoint: Uint8Array.of(127, 0, 0, 1, 0x1a, 0xe1), event: 2, left: 1234567890123, numwant: 50 },
-    { type: 'announce', infoHash: binaryId(2), peerId: binaryId(3), endpoint: Uint8Array.from({ length: 18 }, (_, i) => 0xf0 + (i % 16)), event: 0, left: 0, numwant: -1 },
+    { type: 'announce', infoHash: binaryId(0), peerId: binaryId(1), endpoint: Uint8Array.of(127, 0, 0, 1, 0x1a, 0xe1), event: 2, left: 1234567890123, numwant: 50, sameSubnetBits: 24, minAnnounceSeconds: 300 },
+    { type: 'announce', infoHash: binaryId(2), peerId: binaryId(3), endpoint: Uint8Array.from({ length: 18 }, (_, i) => 0xf0 + (i % 16)), event: 0, left: 0, numwant: -1, sameSubnetBits: 0, minAnnounceSeconds: 0 },
     { type: 'scrape', infoHashes: [binaryId(4), binaryId(5), binaryId(6)] },
     {
       type: 'wt-announce',

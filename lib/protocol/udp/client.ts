@@ -214,3 +214,24 @@ export function parseUdpReply(msg: Uint8Array, peerLength: 6 | 18): UdpReply {
       return { type: 'invalid', reason: 'unknown action', transactionId };
   }
 }
+
+/**
+ * BEP 41 options carrying `url` (path and query, e.g. "/announce?jwt=..."),
+ * as libtorrent sends them: URLData options of at most 255 bytes each, then
+ * EndOfOptions. Append after the announce body (UdpAnnounceRequestParams.options).
+ */
+export function urlDataOptions(url: string): Uint8Array {
+  const bytes = Buffer.from(url, 'latin1');
+  const chunks = Math.ceil(bytes.length / 255);
+  const out = new Uint8Array(bytes.length + 2 * chunks + 1);
+  let o = 0;
+  for (let i = 0; i < bytes.length; i += 255) {
+    const part = bytes.subarray(i, i + 255);
+    out[o++] = 2;
+    out[o++] = part.length;
+    out.set(part, o);
+    o += part.length;
+  }
+  out[o] = 0;
+  return out;
+}

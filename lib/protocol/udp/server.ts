@@ -227,6 +227,9 @@ export function parseUdpRequest(msg: Uint8Array, maxScrapeHashes: number): UdpRe
   }
 }
 
+/** Where readUrlData gathers URL data: any datagram the frontend reads fits (a bigger one gets its own). */
+const URL_SCRATCH = Buffer.allocUnsafeSlow(4096);
+
 /** BEP 41 option types. Every other type has a length byte and that many data bytes. */
 const OPTION_END = 0;
 const OPTION_NOP = 1;
@@ -242,7 +245,11 @@ const OPTION_URL_DATA = 2;
 function readUrlData(msg: Uint8Array, start: number): RequestParams {
   const len = msg.length;
   if (isAnnounceOnly(msg, start)) return ANNOUNCE_ONLY;
-  let url = '';
+  // The chunks are gathered in one scratch buffer and made a string once: a
+  // token split over several options then costs one string, not a string
+  // and a Buffer view per chunk plus their concatenation.
+  const scratch = len - start <= URL_SCRATCH.length ? URL_SCRATCH : Buffer.allocUnsafe(len - start);
+  let n = 0;
   let o = start;
   while (o < len) {
     const type = msg[o];
@@ -254,10 +261,14 @@ function readUrlData(msg: Uint8Array, start: number): RequestParams {
     if (o + 1 >= len) break;
     const end = o + 2 + msg[o + 1];
     if (end > len) break;
-    if (type === OPTION_URL_DATA) url += latin1FromBytes(msg, o + 2, end);
+    if (type === OPTION_URL_DATA) {
+      scratch.set(msg.subarray(o + 2, end), n);
+      n += end - o - 2;
+    }
     o = end;
   }
-  if (url === '') return NO_PARAMS;
+  if (n === 0) return NO_PARAMS;
+  const url = scratch.toString('latin1', 0, n);
   const q = url.indexOf('?');
   return q < 0 ? new PathOnly(url) : new QueryParams(url.slice(0, q), url.slice(q + 1), null);
 }

@@ -277,6 +277,8 @@ function writeRequest(id: number, r: SwarmRequest): void {
         w.key(6, VARINT);
         w.int32(r.numwant | 0);
       }
+      w.uintField(7, r.sameSubnetBits ?? 0);
+      w.uintField(8, r.minAnnounceSeconds ?? 0);
       break;
     case 'scrape':
     case 'wt-scrape':
@@ -653,7 +655,7 @@ function readHashes(end: number): string[] {
 }
 
 function readAnnounce(end: number): SwarmRequest {
-  let infoHash = '', peerId = '', endpoint = EMPTY, event = 0, left = 0, numwant = 0;
+  let infoHash = '', peerId = '', endpoint = EMPTY, event = 0, left = 0, numwant = 0, sameSubnetBits = 0, minAnnounceSeconds = 0;
   while (r.pos < end) {
     const key = r.varint();
     switch (key) {
@@ -663,10 +665,12 @@ function readAnnounce(end: number): SwarmRequest {
       case (4 << 3) | VARINT: event = r.varint(); break;
       case (5 << 3) | VARINT: left = r.varint(); break;
       case (6 << 3) | VARINT: numwant = r.int32(); break;
+      case (7 << 3) | VARINT: sameSubnetBits = r.varint(); break;
+      case (8 << 3) | VARINT: minAnnounceSeconds = r.varint(); break;
       default: r.skip(key & 7, end);
     }
   }
-  return { type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant };
+  return { type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds };
 }
 
 function readWtAnnounce(end: number): SwarmRequest {

@@ -32,7 +32,19 @@ const fromStats = (f: tracker.v1.TorrentStats.$Properties): TorrentStats => ({ c
 export function toPbRequest(id: number, r: SwarmRequest): tracker.v1.Request.$Properties {
   switch (r.type) {
     case 'announce':
-      return { id, announce: { infoHash: bin(r.infoHash), peerId: bin(r.peerId), endpoint: r.endpoint, event: r.event, left: r.left, numwant: r.numwant } };
+      return {
+        id,
+        announce: {
+          infoHash: bin(r.infoHash),
+          peerId: bin(r.peerId),
+          endpoint: r.endpoint,
+          event: r.event,
+          left: r.left,
+          numwant: r.numwant,
+          sameSubnetBits: r.sameSubnetBits ?? 0,
+          minAnnounceSeconds: r.minAnnounceSeconds ?? 0,
+        },
+      };
     case 'scrape':
       return { id, scrape: { infoHashes: r.infoHashes.map(bin) } };
     case 'wt-scrape':
@@ -70,6 +82,8 @@ export function fromPbRequest(q: tracker.v1.Request.$Properties): SwarmRequest |
       event: (a.event ?? 0) as AnnounceEvent,
       left: Number(a.left ?? 0),
       numwant: a.numwant ?? 0,
+      sameSubnetBits: a.sameSubnetBits ?? 0,
+      minAnnounceSeconds: a.minAnnounceSeconds ?? 0,
     };
   }
   if (q.scrape) return { type: 'scrape', infoHashes: (q.scrape.infoHashes ?? []).map(str) };

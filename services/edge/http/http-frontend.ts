@@ -7,23 +7,22 @@ import {
   parseScrapeQuery,
 } from '../../../lib/protocol/http/server.js';
 import { compactEndpoint } from '../../../lib/net/ip.js';
-import type { AnnounceRequest, ClientAnnounce } from '../../../lib/tracker/announce.js';
+import type { ClientAnnounce } from '../../../lib/tracker/announce.js';
 import type { ScrapeRequest } from '../../../lib/tracker/scrape.js';
 import type { SwarmReply } from '../../../lib/tracker/swarm.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import { RequestCounters, type RequestResult, type TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { HistogramChild } from '../../../lib/runtime/fast-metrics.js';
-import type { SwarmRouter } from '../router.js';
-import { ScrapeSelection, type InfoHashPolicy } from '../info-hash-policy.js';
+import type { RequestPipeline, Respond } from '../pipeline/pipeline.js';
 import type { ClientAddressResolver } from './client-address.js';
 
 export interface HttpFrontendOptions {
   maxQueryBytes: number;
   maxScrapeHashes: number;
   clientAddress: ClientAddressResolver;
-  router: SwarmRouter;
-  policy: InfoHashPolicy;
+  /** Hooks, then the swarm: every announce and scrape goes through it. */
+  pipeline: RequestPipeline;
   metrics: TrackerMetrics;
   logger: Logger;
 }
@@ -114,10 +113,6 @@ export class HttpFrontend {
       return;
     }
     const params = parsed.value;
-    if (!this.options.policy.allows(params.infoHash)) {
-      this.fail(res, 'announce', 'torrent not allowed on this tracker', 'denied');
-      return;
-    }
     const address = this.options.clientAddress.resolve(new Uint8Array(res.getRemoteAddress()), req);
     const request: ClientAnnounce = {
       type: 'announce',
@@ -127,6 +122,8 @@ export class HttpFrontend {
       event: params.event,
       left: params.left,
       numwant: params.numwant,
+      sameSubnetBits: 0,
+      minAnnounceSeconds: 0,
       uploaded: params.uploaded,
       downloaded: params.downloaded,
       params: params.params,
@@ -167,42 +164,47 @@ export class HttpFrontend {
       this.fail(res, 'scrape', 'full scrapes are not allowed');
       return;
     }
-    const selection = new ScrapeSelection(parsed.infoHashes, this.options.policy);
+    const hashes = parsed.infoHashes;
     const respond = (reply: SwarmReply): void => {
       if (reply.type !== 'scrape') {
         const failure = describeFailure(reply);
         this.fail(res, 'scrape', failure.message, failure.result);
         return;
       }
-      const stats = selection.spread(reply.files);
-      const body = encodeScrapeReply(selection.hashes.map((hash, i) => [hash, stats[i]] as const));
+      const files = reply.files;
+      const body = encodeScrapeReply(hashes.map((hash, i) => [hash, files[i]] as const));
       this.ok(res, 'scrape', body, started);
     };
-    if (selection.allowed.length === 0) {
-      respond({ type: 'scrape', files: [] });
-      return;
-    }
-    const request: ScrapeRequest = { type: 'scrape', infoHashes: selection.allowed };
+    const request: ScrapeRequest = { type: 'scrape', infoHashes: hashes };
     this.dispatch(res, request, respond);
   }
 
-  /** Answers inside the handler when the swarm is in-process (keeps pipelining in order), else later. */
-  private dispatch(res: HttpResponse, request: AnnounceRequest | ScrapeRequest, respond: (reply: SwarmReply) => void): void {
-    const now = this.options.router.trySync(request);
-    if (now) {
-      respond(now);
-      return;
-    }
+  /**
+   * Hands `request` to the pipeline: a reply given within the call is
+   * written inside this handler, which keeps pipelined requests in order; a
+   * later one (a swarm over gRPC) is written corked, unless the client went
+   * away meanwhile.
+   */
+  private dispatch(res: HttpResponse, request: ClientAnnounce | ScrapeRequest, respond: Respond): void {
+    let later = false;
     let aborted = false;
+    const pipeline = this.options.pipeline;
+    const answer = (reply: SwarmReply): void => {
+      if (!later) {
+        respond(reply);
+        return;
+      }
+      this.pending--;
+      if (aborted) return;
+      res.cork(() => respond(reply));
+    };
+    const answered = request.type === 'announce' ? pipeline.announce(request, answer) : pipeline.scrape(request, answer);
+    if (answered) return;
+    later = true;
     res.onAborted(() => {
       aborted = true;
     });
     this.pending++;
-    this.options.router.request(request, (reply) => {
-      this.pending--;
-      if (aborted) return;
-      res.cork(() => respond(reply));
-    });
   }
 
   private ok(res: HttpResponse, action: Action, body: Uint8Array, started: number): void {

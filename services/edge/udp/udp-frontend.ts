@@ -15,10 +15,9 @@ import { createBatchUdpSocket, nativeUdpStatus, type BatchUdpSocket, type Receiv
 import type { Config } from '../../../lib/runtime/config.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
-import type { SwarmRouter } from '../router.js';
+import type { RequestPipeline } from '../pipeline/pipeline.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
 import type { ConnectionIds } from './connection-id.js';
-import { ScrapeSelection, type InfoHashPolicy } from '../info-hash-policy.js';
 
 export interface UdpFrontendOptions {
   host: string;
@@ -28,18 +27,18 @@ export interface UdpFrontendOptions {
   /** udp.batchedIo: auto (native recvmmsg/sendmmsg, else node:dgram with a warning), required (native or refuse to start), off (node:dgram). */
   batchedIo: Config['udp']['batchedIo'];
   connectionIds: ConnectionIds;
-  router: SwarmRouter;
-  policy: InfoHashPolicy;
+  /** Hooks, then the swarm: every announce and scrape goes through it. */
+  pipeline: RequestPipeline;
   metrics: TrackerMetrics;
   logger: Logger;
 }
 
-const TORRENT_NOT_ALLOWED = 'torrent not allowed on this tracker';
 const SCRAPE_EMPTY = 'full scrapes are not allowed';
 
 /**
- * BEP 15 frontend. Parses datagrams, checks connection ids, asks the swarm
- * through the router and writes replies. Holds no peer state. Datagrams come
+ * BEP 15 frontend. Parses datagrams, checks connection ids, hands each
+ * announce and scrape to the request pipeline (hooks, then the swarm) and
+ * writes replies; a hook's refusal is an error packet. Holds no peer state. Datagrams come
  * and go in batches (recvmmsg/sendmmsg through the native addon; one at a
  * time through node:dgram where the addon is not built).
  *
@@ -169,11 +168,6 @@ export class UdpFrontend {
           this.c.announceDropped.inc();
           return;
         }
-        if (!this.options.policy.allows(request.infoHash)) {
-          this.replyError({ batch, index: i }, request.transactionId, TORRENT_NOT_ALLOWED);
-          this.c.announceDenied.inc();
-          return;
-        }
         const peerLength = address.length === 4 ? 6 : 18;
         const swarmRequest: ClientAnnounce = {
           type: 'announce',
@@ -184,22 +178,27 @@ export class UdpFrontend {
           left: request.left,
           // Keep the reply inside one unfragmented datagram (79 IPv6 / 238 IPv4 peers).
           numwant: Math.min(request.numwant, maxPeersForDatagram(UDP_SAFE_PAYLOAD, peerLength)),
+          sameSubnetBits: 0,
+          minAnnounceSeconds: 0,
           uploaded: request.uploaded,
           downloaded: request.downloaded,
           params: request.params,
         };
         const transactionId = request.transactionId;
-        const now = this.options.router.trySync(swarmRequest);
-        if (now) {
-          this.onAnnounceReply(now, { batch, index: i }, transactionId, peerLength, started);
-          return;
-        }
-        const to = batch.source(i);
-        this.pending++;
-        this.options.router.request(swarmRequest, (reply) => {
-          this.pending--;
-          this.onAnnounceReply(reply, to, transactionId, peerLength, started);
+        // Answered within this call (hook refusal, in-process swarm): into this batch; later: to a copy of the source.
+        let to: ReplyTarget | undefined;
+        const answered = this.options.pipeline.announce(swarmRequest, (reply) => {
+          if (to === undefined) {
+            this.onAnnounceReply(reply, { batch, index: i }, transactionId, peerLength, started);
+          } else {
+            this.pending--;
+            this.onAnnounceReply(reply, to, transactionId, peerLength, started);
+          }
         });
+        if (!answered) {
+          to = batch.source(i);
+          this.pending++;
+        }
         return;
       }
       case 'scrape': {
@@ -213,32 +212,23 @@ export class UdpFrontend {
           return;
         }
         const transactionId = request.transactionId;
-        const selection = new ScrapeSelection(request.infoHashes, this.options.policy);
-        if (selection.allowed.length === 0) {
-          this.replyScrape({ batch, index: i }, transactionId, selection.spread([]), started);
-          return;
-        }
-        const scrape: ScrapeRequest = { type: 'scrape', infoHashes: selection.allowed };
-        const onReply = (reply: SwarmReply, to: ReplyTarget): void => {
+        const scrape: ScrapeRequest = { type: 'scrape', infoHashes: request.infoHashes };
+        let to: ReplyTarget | undefined;
+        const answered = this.options.pipeline.scrape(scrape, (reply) => {
+          const target = to ?? { batch, index: i };
+          if (to !== undefined) this.pending--;
           if (reply.type !== 'scrape') {
             const failure = describeFailure(reply);
-            this.replyError(to, transactionId, failure.message);
-            (failure.result === 'error' ? this.c.scrapeError : this.c.scrapeUnavailable).inc();
+            this.replyError(target, transactionId, failure.message);
+            (failure.result === 'unavailable' ? this.c.scrapeUnavailable : this.c.scrapeError).inc();
             return;
           }
-          this.replyScrape(to, transactionId, selection.spread(reply.files), started);
-        };
-        const now = this.options.router.trySync(scrape);
-        if (now) {
-          onReply(now, { batch, index: i });
-          return;
-        }
-        const to = batch.source(i);
-        this.pending++;
-        this.options.router.request(scrape, (reply) => {
-          this.pending--;
-          onReply(reply, to);
+          this.replyScrape(target, transactionId, reply.files, started);
         });
+        if (!answered) {
+          to = batch.source(i);
+          this.pending++;
+        }
         return;
       }
       default: {
@@ -262,7 +252,7 @@ export class UdpFrontend {
     if (reply.type !== 'announce') {
       const failure = describeFailure(reply);
       this.replyError(to, transactionId, failure.message);
-      (failure.result === 'error' ? this.c.announceError : this.c.announceUnavailable).inc();
+      (failure.result === 'denied' ? this.c.announceDenied : failure.result === 'error' ? this.c.announceError : this.c.announceUnavailable).inc();
       return;
     }
     let peers = reply.peers;

@@ -13,15 +13,14 @@ import {
 import { QueryParams } from '../../../lib/protocol/query.js';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { PathOnly, type RequestParams } from '../../../lib/tracker/params.js';
-import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
-import type { ClientWtAnnounce, RelaySink, SocketRef, WtRelayMessage } from '../../../lib/tracker/webtorrent.js';
+import type { SwarmReply } from '../../../lib/tracker/swarm.js';
+import type { ClientWtAnnounce, RelaySink, SocketRef, WtAnswerRequest, WtDisconnectRequest, WtRelayMessage, WtScrapeRequest } from '../../../lib/tracker/webtorrent.js';
 import type { Config } from '../../../lib/runtime/config.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import { RequestCounters, type RequestAction, type RequestResult, type TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { CounterChild, HistogramChild } from '../../../lib/runtime/fast-metrics.js';
-import type { SwarmRouter } from '../router.js';
+import type { RequestPipeline } from '../pipeline/pipeline.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
-import { ScrapeSelection, type InfoHashPolicy } from '../info-hash-policy.js';
 import type { ClientAddressResolver } from '../http/client-address.js';
 import { AddressLimits, addressKey, type AddressUsage } from './address-limits.js';
 import { MessageRateLimit, type MessageBucket } from './message-rate.js';
@@ -32,8 +31,8 @@ export interface WsFrontendOptions {
   limits: Config['webtorrent'];
   /** Where an upgrade request really came from (the socket, or a trusted proxy's header). */
   clientAddress: ClientAddressResolver;
-  router: SwarmRouter;
-  policy: InfoHashPolicy;
+  /** Hooks, then the swarm: every announce, answer, scrape and disconnect goes through it. */
+  pipeline: RequestPipeline;
   metrics: TrackerMetrics;
   logger: Logger;
   /** Milliseconds, monotonic; for tests. Default performance.now. */
@@ -71,13 +70,21 @@ interface SocketState extends MessageBucket {
    * may hold several peer_ids in one torrent: WebTorrent shares a socket per
    * tracker URL between all the clients of a page or process.
    */
-  peers: Map<string, { readonly infoHash: string; readonly peerId: string }>;
+  peers: Map<string, AnnouncedPeer>;
   /** Relayed offers/answers waiting for the end of this event-loop turn, and their kinds. */
   outbox: string[];
   outboxKinds: ('offer' | 'answer')[];
 }
 
 type Ws = WebSocket<SocketState>;
+
+/** A peer a socket announced. */
+interface AnnouncedPeer {
+  readonly infoHash: string;
+  readonly peerId: string;
+  /** Clock reading of its last announce the swarm accepted; -Infinity before the first (the announce-rate floor reads it). */
+  announcedAt: number;
+}
 
 /** What a socket's upgrade request carried: its path, and its query when it has one. */
 function upgradeParams(path: string, query: string): RequestParams {
@@ -350,12 +357,9 @@ export class WsFrontend implements RelaySink {
       this.send(ws, encodeWtFailure(reason, { action: 'announce', infoHash }));
       this.count('announce', result);
     };
-    if (!this.options.policy.allows(infoHash)) {
-      failure('torrent not allowed on this tracker', 'denied');
-      return;
-    }
     const key = infoHash + peerId;
-    const known = state.peers.has(key);
+    let peer = state.peers.get(key);
+    const known = peer !== undefined;
     const stopping = message.event === AnnounceEvent.Stopped;
     if (!known && !stopping) {
       const limits = this.options.limits;
@@ -370,7 +374,8 @@ export class WsFrontend implements RelaySink {
         return;
       }
       // Recorded before the swarm answers, so a close racing this announce still removes the peer.
-      state.peers.set(key, { infoHash, peerId });
+      peer = { infoHash, peerId, announcedAt: -Infinity };
+      state.peers.set(key, peer);
     }
     const request: ClientWtAnnounce = {
       type: 'wt-announce',
@@ -385,6 +390,7 @@ export class WsFrontend implements RelaySink {
       downloaded: message.downloaded,
       address: state.address,
       params: message.params,
+      sinceLastAnnounce: peer === undefined ? Infinity : (started - peer.announcedAt) / 1000,
     };
     this.dispatch(request, (reply) => {
       if (reply.type !== 'wt-announce') {
@@ -395,6 +401,7 @@ export class WsFrontend implements RelaySink {
         return;
       }
       if (stopping) this.forgetPeer(state, key);
+      else if (peer !== undefined) peer.announcedAt = started;
       if (state.closed) return;
       this.send(ws, encodeAnnounceReply({ infoHash, interval: reply.interval, complete: reply.complete, incomplete: reply.incomplete }));
       this.count('announce', 'ok');
@@ -405,12 +412,7 @@ export class WsFrontend implements RelaySink {
   private onAnswer(ws: Ws, message: WtAnnounceMessage): void {
     const state = ws.getUserData();
     const answer = message.answer!;
-    if (!this.options.policy.allows(message.infoHash)) {
-      this.send(ws, encodeWtFailure('torrent not allowed on this tracker', { action: 'announce', infoHash: message.infoHash }));
-      this.count('answer', 'denied');
-      return;
-    }
-    const request: SwarmRequest = {
+    const request: WtAnswerRequest = {
       type: 'wt-answer',
       infoHash: message.infoHash,
       peerId: message.peerId,
@@ -437,21 +439,14 @@ export class WsFrontend implements RelaySink {
       this.count('scrape', 'error');
       return;
     }
-    const selection = new ScrapeSelection(message.infoHashes, this.options.policy);
-    const respond = (files: readonly { complete: number; incomplete: number; downloaded: number }[]): void => {
-      if (state.closed) return;
-      const stats = selection.spread(files);
-      this.send(ws, encodeScrapeReply(selection.hashes.map((hash, i) => [hash, stats[i]] as const)));
-      this.count('scrape', 'ok');
-      this.latency.scrape.observe((this.clock() - started) / 1000);
-    };
-    if (selection.allowed.length === 0) {
-      respond([]);
-      return;
-    }
-    this.dispatch({ type: 'wt-scrape', infoHashes: selection.allowed }, (reply) => {
+    const hashes = message.infoHashes;
+    this.dispatch({ type: 'wt-scrape', infoHashes: hashes }, (reply) => {
       if (reply.type === 'wt-scrape') {
-        respond(reply.files);
+        if (state.closed) return;
+        const files = reply.files;
+        this.send(ws, encodeScrapeReply(hashes.map((hash, i) => [hash, files[i]] as const)));
+        this.count('scrape', 'ok');
+        this.latency.scrape.observe((this.clock() - started) / 1000);
       } else {
         const why = describeFailure(reply);
         this.count('scrape', why.result);
@@ -483,17 +478,31 @@ export class WsFrontend implements RelaySink {
     });
   }
 
-  private dispatch(request: SwarmRequest, onReply: (reply: SwarmReply) => void): void {
-    const now = this.options.router.trySync(request);
-    if (now) {
-      onReply(now);
-      return;
-    }
-    this.pending++;
-    this.options.router.request(request, (reply) => {
-      this.pending--;
+  /** Hands `request` to the pipeline; counts it in flight while a swarm over gRPC answers. */
+  private dispatch(request: ClientWtAnnounce | WtAnswerRequest | WtScrapeRequest | WtDisconnectRequest, onReply: (reply: SwarmReply) => void): void {
+    let later = false;
+    const answer = (reply: SwarmReply): void => {
+      if (later) this.pending--;
       onReply(reply);
-    });
+    };
+    const pipeline = this.options.pipeline;
+    let answered: boolean;
+    switch (request.type) {
+      case 'wt-announce':
+        answered = pipeline.wtAnnounce(request, answer);
+        break;
+      case 'wt-answer':
+        answered = pipeline.wtAnswer(request, answer);
+        break;
+      case 'wt-scrape':
+        answered = pipeline.scrape(request, answer);
+        break;
+      case 'wt-disconnect':
+        answered = pipeline.wtDisconnect(request, answer);
+    }
+    if (answered) return;
+    later = true;
+    this.pending++;
   }
 
   /** Sends unless the socket is gone; a slow reader over its backpressure budget is closed. */

@@ -14,7 +14,11 @@
  * A leecher gets a random window over everybody; a seeder gets leechers
  * first, then seeders up to numwant (records are partitioned leechers
  * first, so each part is one random window; see PeerTable.sample). The announcer is inserted/refreshed first and skipped by the
- * window, so it never gets itself back.
+ * window, so it never gets itself back. An announce may ask for the peers
+ * of the announcer's subnet first (`sameSubnetBits`, PeerTable.sampleNear)
+ * and carry an announce-rate floor (`minAnnounceSeconds`): a regular
+ * announce from a peer held and seen more recently than that is refused
+ * before anything changes.
  *
  * Time is in whole seconds from `options.now` (default: wall clock), read
  * once per `handle` batch and once per `sweepStep`.
@@ -81,6 +85,8 @@ export interface StoreLimitCounters {
   maxPeers: LimitCounter;
   maxPeersPerAddressPerTorrent: LimitCounter;
   maxPeersPerAddressPerReply: LimitCounter;
+  /** Announces refused by the floor the request carried (AnnounceRequest.minAnnounceSeconds, from hooks.announceRate.minSeconds). */
+  minAnnounceSeconds: LimitCounter;
 }
 
 export interface StoreOptions {
@@ -158,6 +164,8 @@ export class SwarmStore implements SwarmService {
   readonly v4: PeerTable;
   readonly v6: PeerTable;
 
+  private readonly tooSoonReplies = new Map<number, ErrorReply>();
+
   private sweepTid = 0;
   private sweepFamily = 0;
   private sweepPos = NOT_STARTED;
@@ -175,6 +183,7 @@ export class SwarmStore implements SwarmService {
       maxPeers: c.maxPeers ?? NOT_COUNTED,
       maxPeersPerAddressPerTorrent: c.maxPeersPerAddressPerTorrent ?? NOT_COUNTED,
       maxPeersPerAddressPerReply: c.maxPeersPerAddressPerReply ?? NOT_COUNTED,
+      minAnnounceSeconds: c.minAnnounceSeconds ?? NOT_COUNTED,
     };
     // A reply can hold more of one address than the torrent does only if the rule is tighter.
     const replyRule = {
@@ -242,6 +251,12 @@ export class SwarmStore implements SwarmService {
     } else {
       pos = table.find(tid, ep);
       if (pos >= 0) {
+        const floor = r.minAnnounceSeconds;
+        if (floor !== undefined && floor > 0 && r.event === AnnounceEvent.None && now - table.lastSeen(tid, pos) < floor) {
+          // Too soon after its last announce: refused, and its last-seen time stays (so is its place in the swarm).
+          this.hits.minAnnounceSeconds.inc();
+          return this.tooSoon(floor);
+        }
         pos = table.touch(tid, pos, seeder, now);
       } else {
         const sameAddress = -1 - pos;
@@ -262,7 +277,8 @@ export class SwarmStore implements SwarmService {
     let numwant = Math.floor(r.numwant);
     if (!(numwant > 0)) numwant = c.numwantDefault;
     if (numwant > c.numwantMax) numwant = c.numwantMax;
-    const peers = table.sample(tid, pos, seeder, numwant);
+    const bits = r.sameSubnetBits;
+    const peers = bits !== undefined && bits > 0 ? table.sampleNear(tid, pos, seeder, numwant, ep, bits) : table.sample(tid, pos, seeder, numwant);
     return this.announceReply(
       this.v4.seeders(tid) + this.v6.seeders(tid),
       this.v4.leechers(tid) + this.v6.leechers(tid),
@@ -572,6 +588,18 @@ export class SwarmStore implements SwarmService {
       downloaded,
       peers,
     };
+  }
+
+  /** The refusal of an announce that came sooner than `floor` seconds after the peer's last one (one object per floor in use). */
+  private tooSoon(floor: number): ErrorReply {
+    let reply = this.tooSoonReplies.get(floor);
+    if (reply === undefined) {
+      reply = Object.freeze(errorReply(`announced too soon: this tracker takes one announce per torrent every ${floor} seconds; wait and announce again`));
+      // Floors come from edge configs: a handful of values, but never let a hostile edge grow this.
+      if (this.tooSoonReplies.size >= 16) this.tooSoonReplies.clear();
+      this.tooSoonReplies.set(floor, reply);
+    }
+    return reply;
   }
 
   private createTorrent(infoHash: string): number {

@@ -19,6 +19,7 @@ import type { ClientWtAnnounce } from '../../../lib/tracker/webtorrent.js';
 import { InProcessTransport } from '../../../lib/transport/in-process.js';
 import { Frontends } from '../../../services/edge/frontends.js';
 import { SingleDestination, SwarmRouter } from '../../../services/edge/router.js';
+import { RequestPipeline } from '../../../services/edge/pipeline/pipeline.js';
 import { WebTorrentSwarms } from '../../../services/swarm/store/webtorrent-swarms.js';
 import { Swarm } from '../../../services/swarm/swarm.js';
 import { makeStore } from '../../support/swarm-store.js';
@@ -54,8 +55,7 @@ describe('an announce as the frontends hand it on', () => {
     frontends = await Frontends.start({
       config,
       edgeId: 'edge-test',
-      router,
-      policy: { allows: () => true },
+      pipeline: new RequestPipeline({ router, failures: { count: 0, report(error: unknown) { throw error; } } }),
       metrics: new TrackerMetrics({ defaultMetrics: false }),
       logger: silentLogger,
     });

@@ -15,6 +15,7 @@ import { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import { silentLogger } from '../../../lib/runtime/logger.js';
 import { InProcessTransport } from '../../../lib/transport/in-process.js';
 import { SingleDestination, SwarmRouter } from '../../../services/edge/router.js';
+import { RequestPipeline } from '../../../services/edge/pipeline/pipeline.js';
 import { TcpServer } from '../../../services/edge/tcp-server.js';
 import { ClientAddressResolver } from '../../../services/edge/http/client-address.js';
 import { WsFrontend } from '../../../services/edge/ws/ws-frontend.js';
@@ -50,8 +51,7 @@ async function startStack(overrides: Partial<Config['webtorrent']>): Promise<Sta
     limits,
     // Every client is 127.0.0.1, a trusted proxy: the address is X-Forwarded-For's.
     clientAddress: new ClientAddressResolver(parseCidrList(['127.0.0.1']), 'x-forwarded-for', true),
-    router,
-    policy: { allows: () => true },
+    pipeline: new RequestPipeline({ router, failures: { count: 0, report(error: unknown) { throw error; } } }),
     metrics,
     logger: silentLogger,
     clock: () => clock.ms,

@@ -148,6 +148,26 @@ interface ExpectedConfig {
     deadlockRetries: number;
     deadlockPauseMs: number;
   };
+  hooks: {
+    order: string[];
+    clientApproval: { mode: 'allow' | 'deny'; prefixes: string[] };
+    jwt: {
+      issuer: string;
+      audience: string;
+      jwksFile: string;
+      jwksUrl: string;
+      refreshSeconds: number;
+      algorithms: string[];
+      parameter: string;
+      requireExpiry: boolean;
+      clockSkewSeconds: number;
+      cacheSize: number;
+      maxVerificationsPerSecond: number;
+    };
+    intervalVariation: { probabilityPercent: number; maxIncreaseSeconds: number; modifyMinInterval: boolean };
+    announceRate: { minSeconds: number };
+    sameSubnet: { prefixV4: number; prefixV6: number };
+  };
   metrics: { enabled: boolean; host: string; port: number; maxConnections: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   shutdown: { drainDelaySeconds: number; graceSeconds: number };
@@ -299,6 +319,26 @@ const DEFAULTS: ExpectedConfig = {
     deadlockRetries: 5,
     deadlockPauseMs: 1000,
   },
+  hooks: {
+    order: ['torrentApproval'],
+    clientApproval: { mode: 'allow', prefixes: [] },
+    jwt: {
+      issuer: '',
+      audience: '',
+      jwksFile: '',
+      jwksUrl: '',
+      refreshSeconds: 300,
+      algorithms: ['RS256', 'ES256', 'EdDSA'],
+      parameter: 'jwt',
+      requireExpiry: true,
+      clockSkewSeconds: 30,
+      cacheSize: 100_000,
+      maxVerificationsPerSecond: 2000,
+    },
+    intervalVariation: { probabilityPercent: 50, maxIncreaseSeconds: 60, modifyMinInterval: false },
+    announceRate: { minSeconds: 60 },
+    sameSubnet: { prefixV4: 24, prefixV6: 64 },
+  },
   metrics: { enabled: true, host: '::', port: 9000, maxConnections: 64 },
   log: { level: 'info' },
   shutdown: { drainDelaySeconds: 5, graceSeconds: 10 },
@@ -363,7 +403,8 @@ describe('config defaults', () => {
     assert.equal(keys.get('store.sweepIntervalMs')?.flag, '--store.sweepIntervalMs');
     assert.equal(keys.get('cluster.tls.certFile')?.env, 'TRACKER_CLUSTER__TLS__CERT_FILE');
     assert.equal(keys.get('udp.batchedIo')?.env, 'TRACKER_UDP__BATCHED_IO', 'the name .ci/run sets');
-    assert.equal(keys.size, 137);
+    assert.equal(keys.get('hooks.clientApproval.prefixes')?.env, 'TRACKER_HOOKS__CLIENT_APPROVAL__PREFIXES');
+    assert.equal(keys.size, 157);
     for (const k of keys.values()) assert.ok(k.doc.length > 10, `${k.key} has a doc`);
   });
 });
@@ -678,6 +719,24 @@ describe('config errors name the key', () => {
     'snapshot.shutdownDeadlineSeconds': '601',
     'accessList.mode': 'whitelist',
     'accessList.watch': '2',
+    'hooks.order': 'jwt,passkey',
+    'hooks.clientApproval.mode': 'allowlist',
+    'hooks.clientApproval.prefixes': '-qB,-xxxxxxxxxxxxxxxxxxxx',
+    'hooks.jwt.jwksFile': '/nonexistent/jwks.json',
+    'hooks.jwt.jwksUrl': 'ftp://keys.example/jwks.json',
+    'hooks.jwt.refreshSeconds': '1',
+    'hooks.jwt.algorithms': 'RS256,HS256',
+    'hooks.jwt.parameter': 'j w t',
+    'hooks.jwt.requireExpiry': 'sometimes',
+    'hooks.jwt.clockSkewSeconds': '3601',
+    'hooks.jwt.cacheSize': '-1',
+    'hooks.jwt.maxVerificationsPerSecond': '0',
+    'hooks.intervalVariation.probabilityPercent': '0',
+    'hooks.intervalVariation.maxIncreaseSeconds': '0',
+    'hooks.intervalVariation.modifyMinInterval': 'maybe',
+    'hooks.announceRate.minSeconds': '0',
+    'hooks.sameSubnet.prefixV4': '33',
+    'hooks.sameSubnet.prefixV6': '129',
     'metrics.enabled': 'y',
     'metrics.host': '[::1]',
     'metrics.port': '-1',
@@ -721,7 +780,7 @@ describe('config errors name the key', () => {
   };
 
   // Free-text keys (paths and Kubernetes names) accept any string.
-  const FREE_TEXT = new Set(['accessList.file', 'cluster.kubernetesNamespace', 'cluster.kubernetesService', 'cluster.kubernetesPortName', 'cluster.kubeconfig', 'snapshot.redisSentinelPassword', 'snapshot.keyPrefix']);
+  const FREE_TEXT = new Set(['accessList.file', 'cluster.kubernetesNamespace', 'cluster.kubernetesService', 'cluster.kubernetesPortName', 'cluster.kubeconfig', 'snapshot.redisSentinelPassword', 'snapshot.keyPrefix', 'hooks.jwt.issuer', 'hooks.jwt.audience']);
   FREE_TEXT.add('database.password');
   test('every key is covered (free-text keys are checked via YAML below)', () => {
     const keys = configKeys()
@@ -1066,5 +1125,99 @@ describe('config YAML output', () => {
       assert.ok(help.includes(info.flag));
       assert.ok(help.includes(info.env));
     }
+  });
+});
+
+describe('config hooks', () => {
+  test('the hook list and each hook\'s options from YAML, env and flags', () => {
+    const dir = tempDir();
+    try {
+      const jwks = writeYaml(dir, '{"keys": []}', 'jwks.json');
+      const file = writeYaml(
+        dir,
+        [
+          'hooks:',
+          '  order: [clientApproval, jwt, sameSubnet]',
+          '  clientApproval:',
+          '    mode: deny',
+          '    prefixes: ["-XL", "-SD"]',
+          '  jwt:',
+          '    issuer: https://issuer.example',
+          '    audience: tracker',
+          `    jwksFile: ${jwks}`,
+          '',
+        ].join('\n'),
+      );
+      const fromFile = load(['--config', file]).config.hooks;
+      assert.deepEqual(fromFile.order, ['clientApproval', 'jwt', 'sameSubnet']);
+      assert.deepEqual(fromFile.clientApproval, { mode: 'deny', prefixes: ['-XL', '-SD'] });
+      assert.equal(fromFile.jwt.jwksFile, jwks);
+
+      const fromEnv = load([], {
+        TRACKER_HOOKS__ORDER: 'sameSubnet, clientApproval',
+        TRACKER_HOOKS__CLIENT_APPROVAL__PREFIXES: '-qB,-TR',
+        TRACKER_HOOKS__SAME_SUBNET__PREFIX_V4: '16',
+      }).config.hooks;
+      assert.deepEqual(fromEnv.order, ['sameSubnet', 'clientApproval']);
+      assert.deepEqual(fromEnv.clientApproval.prefixes, ['-qB', '-TR']);
+      assert.equal(fromEnv.sameSubnet.prefixV4, 16);
+
+      const fromFlags = load(['--hooks.order=announceRate,intervalVariation', '--hooks.announceRate.minSeconds=30', '--hooks.intervalVariation.modifyMinInterval=true']).config.hooks;
+      assert.deepEqual(fromFlags.order, ['announceRate', 'intervalVariation']);
+      assert.equal(fromFlags.announceRate.minSeconds, 30);
+      assert.equal(fromFlags.intervalVariation.modifyMinInterval, true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an unknown or repeated hook names hooks.order and the hook', () => {
+    const unknown = configError(() => load(['--hooks.order=torrentApproval,passkey']));
+    assert.equal(unknown.key, 'hooks.order');
+    assert.match(unknown.message, /unknown hook "passkey"; hooks are torrentApproval, clientApproval, jwt/);
+    const twice = configError(() => load([], { TRACKER_HOOKS__ORDER: 'jwt,jwt' }));
+    assert.match(twice.message, /hook "jwt" is listed twice/);
+  });
+
+  test('what a listed hook needs is asked for by its key, naming the hook', () => {
+    const issuer = configError(() => load(['--hooks.order=jwt', '--hooks.jwt.audience=a', '--hooks.jwt.jwksUrl=https://keys.example/jwks.json']));
+    assert.equal(issuer.key, 'hooks.jwt.issuer');
+    assert.match(issuer.message, /hook jwt is in hooks\.order \(from flag --hooks\.order\) and needs the issuer/);
+    const neither = configError(() => load(['--hooks.order=jwt', '--hooks.jwt.issuer=i', '--hooks.jwt.audience=a']));
+    assert.equal(neither.key, 'hooks.jwt.jwksFile');
+    assert.match(neither.message, /exactly one of hooks\.jwt\.jwksFile and hooks\.jwt\.jwksUrl, got neither/);
+    const prefixes = configError(() => load(['--hooks.order=clientApproval']));
+    assert.equal(prefixes.key, 'hooks.clientApproval.prefixes');
+    // In mode deny an empty list denies nobody: allowed.
+    assert.deepEqual(load(['--hooks.order=clientApproval', '--hooks.clientApproval.mode=deny']).config.hooks.order, ['clientApproval']);
+    const floor = configError(() => load(['--hooks.order=announceRate', '--hooks.announceRate.minSeconds=1000']));
+    assert.equal(floor.key, 'hooks.announceRate.minSeconds');
+    assert.match(floor.message, /must be at most announce\.minIntervalSeconds \(900, default\)/);
+  });
+
+  test('an access list needs torrentApproval in the hook list', () => {
+    const e = configError(() => load(['--accessList.mode=allow', '--accessList.file=/etc/list', '--hooks.order=clientApproval', '--hooks.clientApproval.mode=deny']));
+    assert.equal(e.key, 'hooks.order');
+    assert.match(e.message, /does not list torrentApproval, which enforces it; add it where it should run \(e\.g\. torrentApproval,clientApproval\)/);
+    // The default list has it.
+    assert.equal(load(['--accessList.mode=allow', '--accessList.file=/etc/list']).config.accessList.mode, 'allow');
+  });
+
+  test('options of a hook that is not listed are a warning', () => {
+    const result = load(['--hooks.clientApproval.prefixes=-qB']);
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0], /hooks\.clientApproval\.prefixes is set \(flag --hooks\.clientApproval\.prefixes\) but hook clientApproval is not in hooks\.order: it does nothing/);
+  });
+
+  test('--print-config shows the hook list and every hook\'s section, commented', () => {
+    const text = defaultConfigYaml();
+    const hooksAt = text.indexOf('\nhooks:');
+    assert.ok(hooksAt > 0);
+    const section = text.slice(hooksAt, text.indexOf('\nmetrics:'));
+    for (const name of ['order:', 'clientApproval:', 'jwt:', 'intervalVariation:', 'announceRate:', 'sameSubnet:', 'prefixes:', 'jwksUrl:']) {
+      assert.ok(section.includes(name), name);
+    }
+    assert.match(section, /# Request hooks an edge runs on every announce, in this order/);
+    assert.match(section, /# sameSubnet: replies list the peers in the announcer's subnet first\./);
   });
 });

@@ -258,7 +258,7 @@ test('codec.ts carries every field of every message of service Swarm in proto/tr
 });
 
 test('the check fails, naming the field, when the .proto has a field codec.ts does not know', () => {
-  const problems = checkCodecAgainst(withField('AnnounceRequest', 'uint64 uploaded = 7;')).problems;
+  const problems = checkCodecAgainst(withField('AnnounceRequest', 'uint64 uploaded = 9;')).problems;
   assert.ok(problems.some((p) => p.includes('EdgeBatch.requests[0].announce.uploaded')), problems.join('\n'));
   const nested = checkCodecAgainst(withField('SessionDescription', 'string mid = 3;')).problems;
   assert.ok(nested.some((p) => /relays\[\d\]\.(offer|answer)\.(offer|answer)\.mid/.test(p)), nested.join('\n'));
@@ -267,7 +267,7 @@ test('the check fails, naming the field, when the .proto has a field codec.ts do
 });
 
 test('the check fails when a field changes its number or type in the .proto', () => {
-  const renumbered = checkCodecAgainst(PROTO.replace('int32 numwant = 6;', 'int32 numwant = 8;')).problems;
+  const renumbered = checkCodecAgainst(PROTO.replace('int32 numwant = 6;', 'int32 numwant = 10;')).problems;
   assert.ok(renumbered.some((p) => p.includes('announce.numwant')), renumbered.join('\n'));
   // Same wire type, so the bytes alone would survive the round trip: the value does not.
   const retyped = checkCodecAgainst(PROTO.replace('uint64 left = 5;', 'sint64 left = 5;')).problems;

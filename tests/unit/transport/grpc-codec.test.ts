@@ -58,9 +58,9 @@ test('replies and relays: both directions, byte-identical encodings', () => {
 
 test('64-bit and negative integers, large and empty fields', () => {
   const big: SwarmRequest[] = [
-    { type: 'announce', infoHash: binaryId(1), peerId: binaryId(2), endpoint: new Uint8Array(18).fill(0xff), event: 3, left: 2 ** 53 - 1, numwant: -1 },
-    { type: 'announce', infoHash: binaryId(3), peerId: binaryId(4), endpoint: Uint8Array.of(0, 0, 0, 0, 0, 1), event: 0, left: 2 ** 40 + 5, numwant: -2147483648 },
-    { type: 'announce', infoHash: binaryId(5), peerId: binaryId(6), endpoint: Uint8Array.of(1, 2, 3, 4, 0xff, 0xff), event: 2, left: 0, numwant: 2147483647 },
+    { type: 'announce', infoHash: binaryId(1), peerId: binaryId(2), endpoint: new Uint8Array(18).fill(0xff), event: 3, left: 2 ** 53 - 1, numwant: -1, sameSubnetBits: 128, minAnnounceSeconds: 86400 },
+    { type: 'announce', infoHash: binaryId(3), peerId: binaryId(4), endpoint: Uint8Array.of(0, 0, 0, 0, 0, 1), event: 0, left: 2 ** 40 + 5, numwant: -2147483648, sameSubnetBits: 0, minAnnounceSeconds: 0 },
+    { type: 'announce', infoHash: binaryId(5), peerId: binaryId(6), endpoint: Uint8Array.of(1, 2, 3, 4, 0xff, 0xff), event: 2, left: 0, numwant: 2147483647, sameSubnetBits: 1, minAnnounceSeconds: 1 },
     { type: 'scrape', infoHashes: Array.from({ length: 2000 }, (_, i) => binaryId(i)) },
     { type: 'wt-announce', infoHash: binaryId(7), peerId: binaryId(8), from: { edge: 'édge-ü-🙂', socket: 2 ** 40 }, event: 0, seeder: false, offers: [{ offerId: binaryId(9), offer: { type: 'offer', sdp: 'v=0\r\n'.repeat(5000) } }] },
   ];

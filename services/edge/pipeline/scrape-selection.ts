@@ -1,23 +1,23 @@
-import type { TorrentStats } from '../../lib/tracker/scrape.js';
-
-/** Decides whether the tracker serves an info-hash (the access list implements it). */
-export interface InfoHashPolicy {
-  allows(infoHash: string): boolean;
-}
+import type { TorrentStats } from '../../../lib/tracker/scrape.js';
 
 export const ZERO_STATS: TorrentStats = Object.freeze({ complete: 0, incomplete: 0, downloaded: 0 });
 
 /**
- * Scrapes answer refused hashes as unknown torrents (zeros) instead of
- * failing the whole request; only the allowed ones go to the swarm.
+ * A scrape whose hashes the hooks did not all let through: refused hashes
+ * are answered as unknown torrents (zeros) instead of failing the whole
+ * request, and only the others go to the swarm.
  */
 export class ScrapeSelection {
   readonly allowed: string[] = [];
   private readonly positions: number[] = [];
 
-  constructor(readonly hashes: readonly string[], policy: InfoHashPolicy) {
+  /** `serves(hash)`: whether the hooks let the hash through. */
+  constructor(
+    readonly hashes: readonly string[],
+    serves: (infoHash: string) => boolean,
+  ) {
     for (let i = 0; i < hashes.length; i++) {
-      if (policy.allows(hashes[i])) {
+      if (serves(hashes[i])) {
         this.allowed.push(hashes[i]);
         this.positions.push(i);
       }
