@@ -10,6 +10,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaultConfig, type Config } from '../../lib/runtime/config.js';
 import { Failures } from '../../lib/runtime/failures.js';
 import { silentLogger } from '../../lib/runtime/logger.js';
@@ -17,11 +20,12 @@ import { TrackerMetrics } from '../../lib/runtime/metrics.js';
 import type { AnnounceReply, AnnounceRequest } from '../../lib/tracker/announce.js';
 import { AnnounceEvent } from '../../lib/tracker/events.js';
 import type { SwarmReply } from '../../lib/tracker/swarm.js';
+import { GrpcTransport } from '../../lib/transport/grpc/client.js';
 import { InProcessTransport } from '../../lib/transport/in-process.js';
 import { startPrivateSwarm } from '../../services/swarm/accounting/private-swarm.js';
 import { createSwarm } from '../../services/swarm/create-swarm.js';
 import { skipWithoutMariaDb, startMariaDb, type MariaDbServer } from '../support/mariadb-server.js';
-import { metricIn } from '../support/cluster.js';
+import { metricIn, startCluster } from '../support/cluster.js';
 import { cleanupScope, startTracker, type CleanupContext } from '../support/tracker-process.js';
 
 const skip = skipWithoutMariaDb();
@@ -180,5 +184,42 @@ describe('a swarm in private mode', { skip }, () => {
     assert.equal(metricIn(metrics, 'tracker_private_peers'), 0);
     assert.match(metrics, /^tracker_private_db_queue_rows\{table="[a-z_]+"\} 0$/m);
     assert.deepEqual(await tracker.stop(), { code: 0, signal: null });
+  });
+
+  test('a swarm process in private mode credits announces that reach it over gRPC with a user, records them under its name, and writes every row on SIGTERM', async (t) => {
+    const scope = cleanupScope(t);
+    const db = await startMariaDb(scope);
+    db.loadSchema();
+    db.loadFixtures();
+    const dir = mkdtempSync(join(tmpdir(), 'tracker-private-swarm-'));
+    scope.after(() => rmSync(dir, { recursive: true, force: true }));
+    const cluster = await startCluster(scope, {
+      swarms: 1,
+      edges: 1,
+      swarmArgs: ['--private.enabled=true', `--database.url=${db.url}`, '--database.flushSeconds=3600', '--private.recordEvents=true', `--private.recordFolder=${dir}`],
+    });
+    const swarm = cluster.swarms[0];
+    const edge = new GrpcTransport({ name: swarm.name, address: `127.0.0.1:${swarm.port}`, edgeId: 'edge-test', streamOpenTimeoutMs: 5000 });
+    scope.after(() => edge.close());
+    const send = (r: Omit<AnnounceRequest, 'type' | 'numwant'>): Promise<SwarmReply> =>
+      new Promise<SwarmReply[]>((resolve) => edge.send([{ type: 'announce', numwant: 0, ...r }], resolve)).then(([reply]) => reply);
+    const at = (uploaded: number, downloaded: number, event: AnnounceEvent, left: number) => ({ ...bob, infoHash: hash(1), event, uploaded, downloaded, left, hideAddress: false });
+    assert.equal((await send(at(50, 0, AnnounceEvent.Started, 1000))).type, 'announce');
+    assert.equal((await send(at(150, 400, AnnounceEvent.None, 600))).type, 'announce');
+    assert.equal((await send(at(250, 1000, AnnounceEvent.Completed, 0))).type, 'announce');
+    const metrics = await fetch(`http://127.0.0.1:${swarm.metricsPort}/metrics`).then((r) => r.text());
+    assert.equal(metricIn(metrics, 'tracker_private_peers'), 1, 'the swarm holds the private peer');
+    assert.equal((await db.query<Row>('SELECT COUNT(*) AS n FROM transfer_history'))[0].n, 0, 'nothing written before the shutdown (database.flushSeconds is an hour)');
+
+    await edge.close();
+    assert.deepEqual(await swarm.stop(), { code: 0, signal: null });
+    const [user] = await db.query<Row>('SELECT Uploaded, Downloaded, rawup, rawdl FROM users_main WHERE ID = 2');
+    // bob's UpMultiplier is 2: 200 raw up credited 400.
+    assert.deepEqual({ ...user }, { Uploaded: 400, Downloaded: 1000, rawup: 200, rawdl: 1000 });
+    const [history] = await db.query<Row>('SELECT uploaded, downloaded, snatched FROM transfer_history WHERE uid = 2 AND fid = 1');
+    assert.deepEqual({ ...history }, { uploaded: 200, downloaded: 1000, snatched: 1 });
+    const files = readdirSync(dir);
+    assert.equal(files.length, 1);
+    assert.match(files[0], /^events_\d{4}-\d{2}-\d{2}T\d{2}_swarm-0\.json$/, 'the recorder file carries the swarm name');
   });
 });
