@@ -222,4 +222,75 @@ describe('a swarm in private mode', { skip }, () => {
     assert.equal(files.length, 1);
     assert.match(files[0], /^events_\d{4}-\d{2}-\d{2}T\d{2}_swarm-0\.json$/, 'the recorder file carries the swarm name');
   });
+
+  test('3 -> 4 swarm processes in the middle of private transfers: users_main totals equal the bytes reported after each first announce', { timeout: 300_000 }, async (t) => {
+    const scope = cleanupScope(t);
+    const db = await startMariaDb(scope);
+    db.loadSchema();
+    db.loadFixtures();
+    // 60 more torrents, so some of them move to the fourth swarm.
+    const values = Array.from({ length: 60 }, (_, i) => `(${100 + i}, ${100 + i}, 'anime', UNHEX(SHA1('fixture torrent ${100 + i}')), 1, 1, 0)`).join(', ');
+    db.rootSql(`INSERT INTO torrents (ID, GroupID, TorrentType, info_hash, DownMultiplier, UpMultiplier, Status) VALUES ${values}`, db.database);
+    const cluster = await startCluster(scope, { swarms: 3, edges: 1, swarmArgs: ['--private.enabled=true', `--database.url=${db.url}`] });
+    const transports = new Map<string, GrpcTransport>();
+    scope.after(async () => {
+      for (const tr of transports.values()) await tr.close();
+    });
+    const to = (name: string): GrpcTransport => {
+      let tr = transports.get(name);
+      if (!tr) {
+        const node = cluster.swarm(name);
+        tr = new GrpcTransport({ name, address: `127.0.0.1:${node.port}`, edgeId: 'edge-test', streamOpenTimeoutMs: 5000 });
+        transports.set(name, tr);
+      }
+      return tr;
+    };
+    const users = [1, 2, 5];
+    const peers = Array.from({ length: 120 }, (_, i) => ({
+      userId: users[i % users.length],
+      peerId: `-qB4650-${String(i).padStart(12, '0')}`,
+      endpoint: Uint8Array.of(10, 4, i >> 8, i & 0xff, 0x1a, 0xe1),
+      infoHash: hash(100 + (i % 60)),
+      uploaded: 1_000_000 + i,
+      downloaded: 0,
+      first: 1_000_000 + i,
+      started: false,
+    }));
+    const round = async (): Promise<void> => {
+      await Promise.all(
+        peers.map(async (p, i) => {
+          if (p.started) {
+            p.uploaded += 1000 + i;
+            p.downloaded += 10 * i;
+          }
+          const request = { type: 'announce' as const, numwant: 0, infoHash: p.infoHash, peerId: p.peerId, endpoint: p.endpoint, event: p.started ? AnnounceEvent.None : AnnounceEvent.Started, left: 10, userId: p.userId, uploaded: p.uploaded, downloaded: p.downloaded, userUpMultiplier: 1, userDownMultiplier: 1, clientId: 1, hideAddress: false };
+          const [reply] = await new Promise<SwarmReply[]>((resolve) => to(cluster.ownerOf(p.infoHash)).send([request], resolve));
+          assert.equal(reply.type, 'announce', cluster.describe(`announce ${i}: ${JSON.stringify(reply)}`));
+          p.started = true;
+        }),
+      );
+    };
+    await round();
+    await round();
+    const before = new Map(peers.map((p) => [p.peerId, cluster.ownerOf(p.infoHash)]));
+    await cluster.addSwarm();
+    await cluster.waitHandoffs();
+    const moved = peers.filter((p) => cluster.ownerOf(p.infoHash) !== before.get(p.peerId));
+    assert.ok(moved.length > 0, 'some peers moved to the new swarm');
+    await round();
+    await round();
+    for (const tr of transports.values()) await tr.close();
+    transports.clear();
+    await cluster.stop();
+
+    const rows = await db.query<Row>('SELECT ID, rawup, rawdl FROM users_main WHERE ID IN (1, 2, 5) ORDER BY ID');
+    assert.deepEqual(
+      rows.map((r) => ({ ...r })),
+      users.map((id) => {
+        const mine = peers.filter((p) => p.userId === id);
+        return { ID: id, rawup: mine.reduce((n, p) => n + p.uploaded - p.first, 0), rawdl: mine.reduce((n, p) => n + p.downloaded, 0) };
+      }),
+      `${moved.length} peers moved: none double-counted, none lost`,
+    );
+  });
 });
