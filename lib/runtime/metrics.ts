@@ -653,6 +653,18 @@ export class TrackerMetrics {
     this.gauge('tracker_private_events_buffered_bytes', 'Event lines waiting for the disk (bounded by private.recordBufferBytes)', () => source.bufferedBytes);
   }
 
+  /** Private peers whose last report the swarm holds (services/swarm/accounting/peer-accounts.ts), and what each costs. */
+  observePrivateAccounts(source: { readonly peers: number; readonly uncatalogued: number; bytesPerPeer(): number }): void {
+    this.gauge('tracker_private_peers', 'Private peers (torrent, user, peer_id) whose last uploaded/downloaded report this swarm holds', () => source.peers);
+    this.gauge('tracker_private_peer_bytes', 'Bytes of accounting state per private peer held (columns, hash table, growth slack), on top of the store row', () => source.bytesPerPeer());
+    new ReadThroughCounter(
+      'tracker_private_uncatalogued_announces_total',
+      "Private announces served but not credited: the swarm's catalog copy did not know the torrent (yet); persistent growth means its reloads fail",
+      () => [{ labels: {}, value: source.uncatalogued }],
+      this.registry,
+    );
+  }
+
   // ------------------------------------------------------------ request hooks (edge)
 
   /** Announces (and torrents of scrapes and WebTorrent answers) refused by the request hook `hook`; bound once per hook at start. */

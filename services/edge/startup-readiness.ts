@@ -65,4 +65,11 @@ export class StartupReadiness {
     }
     return this.latched;
   }
+
+  /** The /readyz detail line while the start is not over. */
+  detail(): string {
+    if (this.latched) return '';
+    const down = this.options.swarms().filter((s) => !s.open).map((s) => s.name);
+    return down.length === 0 ? 'waiting for the slot table' : `waiting for streams to ${down.join(', ')}`;
+  }
 }

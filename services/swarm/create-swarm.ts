@@ -1,14 +1,15 @@
 import type { Config } from '../../lib/runtime/config.js';
 import type { Failures } from '../../lib/runtime/failures.js';
 import type { TrackerMetrics } from '../../lib/runtime/metrics.js';
+import type { PrivateAccounting } from './accounting/private-announce.js';
 import { NewTorrentLimiter } from './limits/new-torrent-limiter.js';
 import { SlotChanges } from './store/slot-changes.js';
 import { SwarmStore } from './store/swarm-store.js';
 import { WebTorrentSwarms, webTorrentLimitHits } from './store/webtorrent-swarms.js';
 import { Swarm } from './swarm.js';
 
-/** The swarm half of a tracker from its configuration, with its gauges and limit counters registered and expiry running. */
-export function createSwarm(config: Config, metrics: TrackerMetrics, failures: Failures): Swarm {
+/** The swarm half of a tracker from its configuration (with private mode's accounting when given), with its gauges and limit counters registered and expiry running. */
+export function createSwarm(config: Config, metrics: TrackerMetrics, failures: Failures, accounting?: PrivateAccounting): Swarm {
   const s = config.store;
   const changes = new SlotChanges();
   const newTorrents =
@@ -26,12 +27,7 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
       : undefined;
   const store = new SwarmStore(
     {
-      intervalSeconds: config.announce.intervalSeconds,
-      minIntervalSeconds: config.announce.minIntervalSeconds,
-      intervalJitterSeconds: config.announce.intervalJitterSeconds,
-      numwantDefault: config.announce.numwantDefault,
-      numwantMax: config.announce.numwantMax,
-      peerTimeoutSeconds: config.announce.peerTimeoutSeconds,
+      ...announceRules(config),
       maxTorrents: s.maxTorrents,
       maxPeers: s.maxPeers,
       maxPeersPerAddressPerTorrent: s.maxPeersPerAddressPerTorrent,
@@ -62,7 +58,7 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
     },
     { limitHits: webTorrentLimitHits(metrics), changes },
   );
-  const swarm = new Swarm(store, webtorrent, { failures: failures.for('swarm'), newTorrents, changes });
+  const swarm = new Swarm(store, webtorrent, { failures: failures.for('swarm'), newTorrents, changes, accounting });
   swarm.startSweeper({
     intervalMs: s.sweepIntervalMs,
     budgetMs: s.sweepBudgetMs,
@@ -75,4 +71,32 @@ export function createSwarm(config: Config, metrics: TrackerMetrics, failures: F
   metrics.observeSlotTransfers(swarm.slots.stats);
   if (newTorrents) metrics.observeNewTorrentPrefixes(() => newTorrents.size);
   return swarm;
+}
+
+/**
+ * Interval, numwant and peer timeout: announce.* for a public tracker,
+ * private.* (kuroneko's rules: interval + random 0..drift, numwant default
+ * and max, peers kept until private.peerInactivitySeconds) in private mode,
+ * where every UDP/HTTP announce the edge lets through carries a user.
+ */
+function announceRules(config: Config) {
+  const a = config.announce;
+  const p = config.private;
+  return p.enabled
+    ? {
+        intervalSeconds: p.intervalSeconds,
+        minIntervalSeconds: p.minIntervalSeconds,
+        intervalJitterSeconds: p.intervalDriftSeconds,
+        numwantDefault: p.numwantDefault,
+        numwantMax: p.numwantMax,
+        peerTimeoutSeconds: p.peerInactivitySeconds,
+      }
+    : {
+        intervalSeconds: a.intervalSeconds,
+        minIntervalSeconds: a.minIntervalSeconds,
+        intervalJitterSeconds: a.intervalJitterSeconds,
+        numwantDefault: a.numwantDefault,
+        numwantMax: a.numwantMax,
+        peerTimeoutSeconds: a.peerTimeoutSeconds,
+      };
 }

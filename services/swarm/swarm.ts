@@ -3,6 +3,10 @@ import { createLogger } from '../../lib/runtime/logger.js';
 import type { SwarmReply, SwarmRequest } from '../../lib/tracker/swarm.js';
 import type { SwarmService } from '../../lib/transport/transport.js';
 import { answerEach, INTERNAL_ERROR } from '../../lib/transport/replies.js';
+import type { AnnounceReply, AnnounceRequest } from '../../lib/tracker/announce.js';
+import { AnnounceEvent } from '../../lib/tracker/events.js';
+import type { PrivateAccounting, PrivateAnnounce } from './accounting/private-announce.js';
+import { SlotAccounts } from './accounting/slot-accounts.js';
 import type { NewTorrentLimiter } from './limits/new-torrent-limiter.js';
 import { EdgeIncarnations } from './store/edge-incarnations.js';
 import { SlotChanges } from './store/slot-changes.js';
@@ -20,6 +24,8 @@ export interface SwarmOptions {
   newTorrents?: NewTorrentLimiter;
   /** Where the two stores stamp changes to slots: the one they were built with. Default: a new one (then nothing is stamped in it). */
   changes?: SlotChanges;
+  /** Private mode: credits private announces (userId != 0) and purges silent private peers. */
+  accounting?: PrivateAccounting;
 }
 
 /**
@@ -34,6 +40,8 @@ const BEHIND_SHARE = 1 / 8;
 const WT_BEHIND_REMOVALS = 128;
 /** Refilled prefixes the limiter forgets per sweep step at most. */
 const PREFIX_DROPS_PER_STEP = 4096;
+/** Private peers examined for inactivity per sweep step: a pass over a million takes ~4 minutes, well inside private.peerInactivitySeconds. */
+const PRIVATE_PURGE_PER_STEP = 4096;
 
 /**
  * What a swarm pod (or the swarm half of all-in-one) serves: UDP/HTTP peers
@@ -51,6 +59,23 @@ export class Swarm implements SwarmService {
   private readonly now: () => number;
   private readonly failures: FailureSink;
   private readonly newTorrents: NewTorrentLimiter | undefined;
+  readonly accounting: PrivateAccounting | undefined;
+  private readonly privateAnnounce: PrivateAnnounce = {
+    infoHash: '',
+    peerId: '',
+    endpoint: new Uint8Array(0),
+    event: AnnounceEvent.None,
+    uploaded: 0,
+    downloaded: 0,
+    left: 0,
+    userId: 0,
+    userUpMultiplier: 1,
+    userDownMultiplier: 1,
+    hideAddress: false,
+    clientId: 0,
+    seeders: 0,
+    leechers: 0,
+  };
 
   constructor(
     readonly peers: SwarmStore,
@@ -60,8 +85,13 @@ export class Swarm implements SwarmService {
     this.now = options.now ?? (() => Date.now() / 1000);
     this.failures = options.failures ?? new Failures(createLogger({ level: 'error' })).for('swarm');
     this.newTorrents = options.newTorrents;
+    this.accounting = options.accounting;
     this.changes = options.changes ?? new SlotChanges();
-    this.slots = new SlotState(peers, webtorrent, { edges: this.edges, now: this.now });
+    this.slots = new SlotState(peers, webtorrent, {
+      edges: this.edges,
+      now: this.now,
+      accounts: options.accounting ? new SlotAccounts(options.accounting.accounts) : undefined,
+    });
   }
 
   /**
@@ -100,8 +130,12 @@ export class Swarm implements SwarmService {
 
   private answer(r: SwarmRequest, now: number): SwarmReply {
     switch (r.type) {
-      case 'announce':
-        return this.peers.announce(r, now);
+      case 'announce': {
+        const reply = this.peers.announce(r, now);
+        // Credited after the store took the announce (its counts are in the reply) and before the reply is encoded.
+        if (this.accounting !== undefined && r.userId !== undefined && r.userId !== 0 && reply.type === 'announce') this.credit(r, reply);
+        return reply;
+      }
       case 'scrape':
         return this.peers.scrape(r);
       case 'wt-announce':
@@ -115,6 +149,27 @@ export class Swarm implements SwarmService {
       default:
         return { type: 'error', message: 'unknown request type' };
     }
+  }
+
+  /** One private announce into the accounting, through a reused record: the hot path allocates nothing for it. */
+  private credit(r: AnnounceRequest, reply: AnnounceReply): void {
+    const p = this.privateAnnounce;
+    p.infoHash = r.infoHash;
+    p.peerId = r.peerId;
+    p.endpoint = r.endpoint;
+    p.event = r.event;
+    p.uploaded = r.uploaded ?? 0;
+    p.downloaded = r.downloaded ?? 0;
+    p.left = r.left;
+    p.userId = r.userId ?? 0;
+    p.userUpMultiplier = r.userUpMultiplier ?? 1;
+    p.userDownMultiplier = r.userDownMultiplier ?? 1;
+    p.hideAddress = r.hideAddress === true;
+    p.clientId = r.clientId ?? 0;
+    p.seeders = reply.complete;
+    p.leechers = reply.incomplete;
+    // Not credited when the torrent is not in this swarm's catalog copy (counted there).
+    this.accounting!.announce(p);
   }
 
   /** The expiry tasks of this swarm: packed peers, WebTorrent peers and offers, idle new-torrent prefixes. */
@@ -145,6 +200,11 @@ export class Swarm implements SwarmService {
         name: 'new-torrent-prefixes',
         step: () => ({ behind: !limiter.dropRefilled(this.now(), PREFIX_DROPS_PER_STEP) }),
       });
+    }
+    const accounting = this.accounting;
+    if (accounting) {
+      // One bounded step per interval: silence is measured in minutes, so a pass never needs to hurry.
+      tasks.push({ name: 'private-accounts', step: () => (accounting.purgeStep(PRIVATE_PURGE_PER_STEP), { behind: false }) });
     }
     return tasks;
   }

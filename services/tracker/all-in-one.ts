@@ -6,6 +6,7 @@ import { SingleDestination, SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { startEdgePipeline } from '../edge/pipeline/create-pipeline.js';
 import { createSwarm } from '../swarm/create-swarm.js';
+import { startPrivateSwarm } from '../swarm/accounting/private-swarm.js';
 import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
 import { EVERY_SLOT } from '../swarm/snapshot/swarm-slot-source.js';
 import { startOperations, type RunningTracker } from './operations.js';
@@ -16,7 +17,9 @@ const LOCAL_EDGE = 'local';
 /** Edge and swarm in one process, joined by the in-process transport. */
 export async function startAllInOne(config: Config, logger: Logger): Promise<RunningTracker> {
   const ops = await startOperations(config, logger);
-  const swarm = createSwarm(config, ops.metrics, ops.failures);
+  // Private mode: the database, the catalog and the writer come up first; readiness waits for the first catalog load.
+  const priv = config.private.enabled ? await startPrivateSwarm(config, { metrics: ops.metrics, failures: ops.failures, logger, swarmName: '' }) : undefined;
+  const swarm = createSwarm(config, ops.metrics, ops.failures, priv?.accounting);
   // This process is the one edge: WebTorrent peers restored from an earlier process had sockets that closed with it.
   swarm.edgeConnected(LOCAL_EDGE, randomBytes(8).toString('hex'));
 
@@ -35,6 +38,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, pipeline: edge.pipeline, metrics: ops.metrics, logger });
   } catch (error) {
     await snapshots?.close();
+    await priv?.stop(0);
     throw error;
   }
   if (frontends.ws) swarm.webtorrent.setRelay(frontends.ws);
@@ -52,11 +56,14 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
   return ops.running({
     udpPort: frontends.udpPort,
     tcpPort: frontends.tcpPort,
+    readiness: priv,
     reload: () => hooks.reload(),
     async stop() {
       await frontends.stop(config.shutdown.graceSeconds * 1000);
       await hooks.close();
       await snapshots?.stop();
+      // After the last reply: every credited row is written.
+      await priv?.stop(config.shutdown.graceSeconds * 1000);
       swarm.stopSweeper();
       await transport.close();
     },

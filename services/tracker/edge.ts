@@ -105,7 +105,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     udpPort: started.udpPort,
     tcpPort: started.tcpPort,
     reload: () => hooks.reload(),
-    ready: () => readiness.ready(),
+    readiness,
     async stop() {
       await started.stop(config.shutdown.graceSeconds * 1000);
       await hooks.close();

@@ -17,6 +17,12 @@ export interface RunningTracker {
   stop(): Promise<void>;
 }
 
+/** A condition readiness also waits for, with its /readyz detail line. */
+export interface ReadinessGate {
+  ready(): boolean;
+  detail(): string;
+}
+
 /**
  * What every role has: metrics and probes on the ops port, and the access
  * list (edges enforce it; a swarm loads none). Readiness turns on when the
@@ -27,9 +33,10 @@ export async function startOperations(config: Config, logger: Logger, options: {
   const metrics = new TrackerMetrics();
   const failures = new Failures(logger, (component) => metrics.internalErrorCounter(component));
   let ready = false;
-  /** The role's own condition once it is running (an edge's start-up wait for its swarms). */
-  let roleReady: (() => boolean) | undefined;
-  const ops = config.metrics.enabled ? new OpsServer(metrics, { ready: () => ready && (roleReady?.() ?? true) }, { maxConnections: config.metrics.maxConnections }) : undefined;
+  /** What else readiness waits for (an edge's streams to its swarms at start, private mode's catalog); set by running(). */
+  let gate: ReadinessGate | undefined;
+  const readiness = { ready: () => ready && (gate?.ready() ?? true), detail: () => gate?.detail() ?? '' };
+  const ops = config.metrics.enabled ? new OpsServer(metrics, readiness, { maxConnections: config.metrics.maxConnections }) : undefined;
   const metricsPort = ops ? await ops.listen(config.metrics.host, config.metrics.port) : 0;
   const useAccessList = options.accessList !== false;
   const accessList = new AccessListReloader({
@@ -52,13 +59,10 @@ export async function startOperations(config: Config, logger: Logger, options: {
     failures,
     metricsPort,
     accessList,
-    /**
-     * Marks the process ready (once `role.ready`, when given, says so too) and
-     * wraps the role's own stop with the shared teardown.
-     */
-    running(role: { udpPort: number; tcpPort: number; ready?: () => boolean; reload?(): Promise<void>; stop(): Promise<void> }): RunningTracker {
-      roleReady = role.ready;
+    /** Marks the process ready and wraps the role's own stop with the shared teardown. */
+    running(role: { udpPort: number; tcpPort: number; reload?(): Promise<void>; stop(): Promise<void>; readiness?: ReadinessGate }): RunningTracker {
       ready = true;
+      gate = role.readiness;
       return {
         udpPort: role.udpPort,
         tcpPort: role.tcpPort,

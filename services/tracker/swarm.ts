@@ -2,6 +2,7 @@ import type { Config } from '../../lib/runtime/config.js';
 import type { Logger } from '../../lib/runtime/logger.js';
 import { GrpcSwarmServer, type StreamRejection } from '../../lib/transport/grpc/server.js';
 import { createSwarm } from '../swarm/create-swarm.js';
+import { startPrivateSwarm } from '../swarm/accounting/private-swarm.js';
 import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
 import { createSwarmHandoff } from '../swarm/handoff/create-handoff.js';
 import { nodeName } from './cluster-config.js';
@@ -17,7 +18,9 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
   const name = nodeName(config);
   const ops = await startOperations(config, logger, { accessList: false });
   const trust = await swarmTrust(config, name, logger, ops.metrics);
-  const swarm = createSwarm(config, ops.metrics, ops.failures);
+  // Private mode: the database, the catalog and the writer come up before the swarm serves; readiness waits for the first catalog load.
+  const priv = config.private.enabled ? await startPrivateSwarm(config, { metrics: ops.metrics, failures: ops.failures, logger, swarmName: name }) : undefined;
+  const swarm = createSwarm(config, ops.metrics, ops.failures, priv?.accounting);
 
   // Ownership: the edges' membership provider and slot table. Batches routed
   // by another table are checked and what is not ours is answered "moved".
@@ -77,6 +80,7 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
   } catch (error) {
     await snapshots?.close();
     handoff?.close();
+    await priv?.stop(0);
     throw error;
   }
   snapshots?.start();
@@ -89,12 +93,15 @@ export async function startSwarm(config: Config, logger: Logger): Promise<Runnin
   return ops.running({
     udpPort: 0,
     tcpPort: port,
+    readiness: priv,
     async stop() {
       await server.shutdown(config.shutdown.graceSeconds * 1000);
       // After the last request: nothing changes any more. Before the final snapshot: what was handed off is not written.
       await handoff?.handoff.stop();
       handoff?.close();
       await snapshots?.stop();
+      // After the last reply and the handoff: every row this swarm credited is written (handed-off slots' rows stay here).
+      await priv?.stop(config.shutdown.graceSeconds * 1000);
       await stopOwnership();
       swarm.stopSweeper();
       trust.close();

@@ -20,6 +20,7 @@ import { GrpcSwarmServer } from '../../lib/transport/grpc/server.js';
 import { EdgeAuthenticator } from '../../lib/transport/grpc/edge-auth.js';
 import { EdgeProofVerifier, SWARM_PROOF_LABEL } from '../../lib/transport/grpc/edge-token.js';
 import { handoffServiceDefinition } from '../../lib/transport/grpc/handoff-service.js';
+import type { PrivateAccounting } from '../../services/swarm/accounting/private-announce.js';
 import { Ownership } from '../../services/swarm/ownership.js';
 import { Handoff, type HandoffOptions } from '../../services/swarm/handoff/handoff.js';
 import { HandoffPeers } from '../../services/swarm/handoff/handoff-peers.js';
@@ -33,6 +34,8 @@ export interface LabNodeOptions {
   handoff?: Partial<HandoffOptions>;
   /** The cluster token this node uses to call others and requires from callers ('' = none). */
   token?: string;
+  /** Private mode: each node's accounting, by node name. */
+  accounting?: (name: string) => PrivateAccounting;
 }
 
 export class LabNode {
@@ -142,7 +145,7 @@ export class HandoffLab {
     for (const name of names) {
       const membership = new StaticMembership([]);
       await membership.start();
-      const node = new LabNode(name, makeSwarm({ clock: this.clock }), membership, options);
+      const node = new LabNode(name, makeSwarm({ clock: this.clock, accounting: options.accounting?.(name) }), membership, options);
       await node.listen();
       this.all.push(node);
       made.push(node);
@@ -161,7 +164,7 @@ export class HandoffLab {
     await old.close();
     const membership = new StaticMembership([]);
     await membership.start();
-    const node = new LabNode(name, makeSwarm({ clock: this.clock }), membership, options);
+    const node = new LabNode(name, makeSwarm({ clock: this.clock, accounting: options.accounting?.(name) }), membership, options);
     await node.listen();
     this.all[this.all.indexOf(old)] = node;
     const snapshot = old.membership.snapshot();

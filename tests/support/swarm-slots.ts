@@ -6,6 +6,7 @@
  */
 import { AnnounceEvent } from '../../lib/tracker/events.js';
 import type { SocketRef } from '../../lib/tracker/webtorrent.js';
+import type { PrivateAccounting } from '../../services/swarm/accounting/private-announce.js';
 import { SlotChanges } from '../../services/swarm/store/slot-changes.js';
 import { SwarmStore, type StoreConfig, type StoreOptions } from '../../services/swarm/store/swarm-store.js';
 import { WebTorrentSwarms, type WebTorrentConfig, type WebTorrentLimitHits } from '../../services/swarm/store/webtorrent-swarms.js';
@@ -35,6 +36,8 @@ export interface TestSwarmOptions {
   store?: Partial<StoreConfig>;
   storeOptions?: StoreOptions;
   webtorrent?: Partial<WebTorrentConfig>;
+  /** Private mode: the accounting the swarm credits private announces into (and carries with its slots). */
+  accounting?: PrivateAccounting;
 }
 
 /** A swarm whose stores and SlotState share one injected clock (whole seconds) and one SlotChanges. */
@@ -63,7 +66,7 @@ export function makeSwarm(options: TestSwarmOptions = {}): TestSwarm {
     maxPendingOffersPerSocket: limits.counter('webtorrent.maxPendingOffersPerSocket'),
   };
   const webtorrent = new WebTorrentSwarms({ ...WT_CONFIG, ...options.webtorrent }, { changes, limitHits: hits, random: () => 0.5 });
-  const swarm = new Swarm(store, webtorrent, { now: c.now, changes });
+  const swarm = new Swarm(store, webtorrent, { now: c.now, changes, accounting: options.accounting });
   return { swarm, clock: c, limits };
 }
 

@@ -138,6 +138,9 @@ export function allRequests(): SwarmRequest[] {
   return [
     { type: 'announce', infoHash: binaryId(0), peerId: binaryId(1), endpoint: Uint8Array.of(127, 0, 0, 1, 0x1a, 0xe1), event: 2, left: 1234567890123, numwant: 50, sameSubnetBits: 24, minAnnounceSeconds: 300 },
     { type: 'announce', infoHash: binaryId(2), peerId: binaryId(3), endpoint: Uint8Array.from({ length: 18 }, (_, i) => 0xf0 + (i % 16)), event: 0, left: 0, numwant: -1, sameSubnetBits: 0, minAnnounceSeconds: 0 },
+    // Private mode: the user's fields travel only with a user (a float multiplier of 0 is a freeleech user, not "absent").
+    { type: 'announce', infoHash: binaryId(2), peerId: binaryId(3), endpoint: Uint8Array.of(10, 0, 0, 2, 0x1a, 0xe1), event: 1, left: 0, numwant: 0, sameSubnetBits: 0, minAnnounceSeconds: 0, userId: 4_000_000_000, uploaded: 2 ** 52, downloaded: 12345, userUpMultiplier: 2.5, userDownMultiplier: 0, clientId: 6, hideAddress: true },
+    { type: 'announce', infoHash: binaryId(4), peerId: binaryId(5), endpoint: Uint8Array.of(10, 0, 0, 3, 0x1a, 0xe1), event: 0, left: 99, numwant: 0, sameSubnetBits: 0, minAnnounceSeconds: 0, userId: 1, uploaded: 0, downloaded: 0, userUpMultiplier: 1, userDownMultiplier: 0.5, clientId: 0, hideAddress: false },
     { type: 'scrape', infoHashes: [binaryId(4), binaryId(5), binaryId(6)] },
     {
       type: 'wt-announce',

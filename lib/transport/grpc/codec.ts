@@ -154,6 +154,15 @@ class Writer extends GrowableBuffer {
     this.varint(1);
   }
 
+  /** A protobuf `float` (fixed32, little-endian IEEE 754 single). */
+  floatField(field: number, v: number): void {
+    if (v === 0) return;
+    this.key(field, FIXED32);
+    this.ensure(4);
+    this.buf.writeFloatLE(v, this.pos);
+    this.pos += 4;
+  }
+
   /** A latin1 string as `bytes` (one byte per char). */
   latin1Field(field: number, s: string): void {
     const n = s.length;
@@ -279,6 +288,16 @@ function writeRequest(id: number, r: SwarmRequest): void {
       }
       w.uintField(7, r.sameSubnetBits ?? 0);
       w.uintField(8, r.minAnnounceSeconds ?? 0);
+      // Private mode only: a public announce costs nothing more on the wire.
+      if (r.userId !== undefined && r.userId !== 0) {
+        w.uintField(9, r.userId);
+        w.uintField(10, r.uploaded ?? 0);
+        w.uintField(11, r.downloaded ?? 0);
+        w.floatField(12, r.userUpMultiplier ?? 0);
+        w.floatField(13, r.userDownMultiplier ?? 0);
+        w.uintField(14, r.clientId ?? 0);
+        w.boolField(15, r.hideAddress === true);
+      }
       break;
     case 'scrape':
     case 'wt-scrape':
@@ -524,6 +543,14 @@ class Reader {
     throw new RangeError('varint too long');
   }
 
+  /** A fixed32 float (the key already read). */
+  float(limit: number): number {
+    if (this.pos + 4 > limit) throw new RangeError('field out of range');
+    const v = this.buf.readFloatLE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
   /** Length of a LEN field; returns its end offset (pos is at its start). */
   len(limit: number): number {
     const n = this.varint();
@@ -656,6 +683,7 @@ function readHashes(end: number): string[] {
 
 function readAnnounce(end: number): SwarmRequest {
   let infoHash = '', peerId = '', endpoint = EMPTY, event = 0, left = 0, numwant = 0, sameSubnetBits = 0, minAnnounceSeconds = 0;
+  let userId = 0, uploaded = 0, downloaded = 0, userUpMultiplier = 0, userDownMultiplier = 0, clientId = 0, hideAddress = false;
   while (r.pos < end) {
     const key = r.varint();
     switch (key) {
@@ -667,10 +695,21 @@ function readAnnounce(end: number): SwarmRequest {
       case (6 << 3) | VARINT: numwant = r.int32(); break;
       case (7 << 3) | VARINT: sameSubnetBits = r.varint(); break;
       case (8 << 3) | VARINT: minAnnounceSeconds = r.varint(); break;
+      case (9 << 3) | VARINT: userId = r.varint(); break;
+      case (10 << 3) | VARINT: uploaded = r.varint(); break;
+      case (11 << 3) | VARINT: downloaded = r.varint(); break;
+      case (12 << 3) | FIXED32: userUpMultiplier = r.float(end); break;
+      case (13 << 3) | FIXED32: userDownMultiplier = r.float(end); break;
+      case (14 << 3) | VARINT: clientId = r.varint(); break;
+      case (15 << 3) | VARINT: hideAddress = r.varint() !== 0; break;
       default: r.skip(key & 7, end);
     }
   }
-  return { type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds };
+  if (userId === 0) return { type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds };
+  return {
+    type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds,
+    userId, uploaded, downloaded, userUpMultiplier, userDownMultiplier, clientId, hideAddress,
+  };
 }
 
 function readWtAnnounce(end: number): SwarmRequest {

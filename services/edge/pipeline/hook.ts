@@ -74,18 +74,44 @@ export class AnnounceContext {
   sameSubnetBits = 0;
   /** AnnounceRequest.minAnnounceSeconds: the swarm refuses a regular announce sooner than this after the last; 0 = none. */
   minAnnounceSeconds = 0;
+  /** Private mode (AnnounceRequest.userId and the fields after it): the user the passkey names; 0 = a public announce. */
+  userId = 0;
+  /** The client's reported totals (the passkey hook copies them from the announce). */
+  uploaded = 0;
+  downloaded = 0;
+  userUpMultiplier = 1;
+  userDownMultiplier = 1;
+  clientId = 0;
+  hideAddress = false;
 
   clear(): void {
     this.intervalDelta = 0;
     this.minIntervalDelta = 0;
     this.sameSubnetBits = 0;
     this.minAnnounceSeconds = 0;
+    this.userId = 0;
+    this.uploaded = 0;
+    this.downloaded = 0;
+    this.userUpMultiplier = 1;
+    this.userDownMultiplier = 1;
+    this.clientId = 0;
+    this.hideAddress = false;
   }
 
   /** Puts what the swarm must know on the announce (UDP/HTTP; a WebTorrent announce carries none of it). */
   applyTo(announce: AnnounceRequest): void {
     announce.sameSubnetBits = this.sameSubnetBits;
     announce.minAnnounceSeconds = this.minAnnounceSeconds;
+    // Only a private announce gets the user's fields: a public one keeps its shape and costs nothing more.
+    if (this.userId !== 0) {
+      announce.userId = this.userId;
+      announce.uploaded = this.uploaded;
+      announce.downloaded = this.downloaded;
+      announce.userUpMultiplier = this.userUpMultiplier;
+      announce.userDownMultiplier = this.userDownMultiplier;
+      announce.clientId = this.clientId;
+      announce.hideAddress = this.hideAddress;
+    }
   }
 }
 

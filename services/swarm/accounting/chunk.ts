@@ -123,9 +123,14 @@ export function exportSlots(table: PeerAccounts, wanted: (slot: number) => boole
   return chunks;
 }
 
-/** Merges a chunk into the table; returns how many peers it held. Throws AccountingChunkError before changing anything. */
-export function importChunk(table: PeerAccounts, bytes: Uint8Array): number {
+/**
+ * Merges a chunk into the table; returns how many peers it held. Throws
+ * AccountingChunkError before changing anything (`check` may throw it too,
+ * for each decoded peer, before any is put).
+ */
+export function importChunk(table: PeerAccounts, bytes: Uint8Array, check?: (account: PeerAccount) => void): number {
   const accounts = decodeAccounts(bytes);
+  if (check) for (const account of accounts) check(account);
   for (const account of accounts) table.put(account, mergeAccounts);
   return accounts.length;
 }

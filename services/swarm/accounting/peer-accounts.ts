@@ -21,12 +21,19 @@
  *    seeder then, active time always; both capped at the inactivity limit;
  *  - `completed` records a snatch once per peer;
  *  - `stopped` credits the last deltas and forgets the peer.
+ *
+ * Rows of one slot are linked (SLOT_INDEX_BYTES more per peer, 512 KiB of
+ * heads and counts), so a snapshot or handoff of a slot reads that slot's
+ * peers only, not every row.
  */
+import { SLOT_COUNT } from '../../../lib/cluster/slot-table.js';
 import { fmix32, murmur3Round } from '../../../lib/crypto/murmur3.js';
 import { AnnounceEvent } from '../../../lib/tracker/events.js';
 
 /** 4 torrent + 4 user + 20 peer_id + 2 slot + 3 x 8 counters + 4 x 4 times + 1 flags. */
 export const ROW_BYTES = 71;
+/** The per-slot list links of a row (previous and next row of the same slot). */
+export const SLOT_INDEX_BYTES = 8;
 export const PEER_ID_BYTES = 20;
 
 export const FLAG_SNATCHED = 1;
@@ -104,6 +111,11 @@ export class PeerAccounts {
   private seedTime = new Uint32Array(INITIAL_ROWS);
   private activeTime = new Uint32Array(INITIAL_ROWS);
   private flags = new Uint8Array(INITIAL_ROWS);
+  /** Per-slot doubly linked lists of rows: heads, sizes, and each row's neighbours (EMPTY = none). */
+  private readonly slotHead = new Int32Array(SLOT_COUNT).fill(EMPTY);
+  private readonly slotSize = new Uint32Array(SLOT_COUNT);
+  private slotPrev = new Int32Array(INITIAL_ROWS);
+  private slotNext = new Int32Array(INITIAL_ROWS);
   /** Hash table of row numbers; EMPTY = free. Kept at most half full. */
   private table = new Int32Array(INITIAL_ROWS * 2).fill(EMPTY);
   /** Where purgeInactive() resumes. */
@@ -118,7 +130,7 @@ export class PeerAccounts {
 
   /** Bytes held per peer (columns plus hash table), at the current size. */
   bytesPerPeer(): number {
-    return this.rows === 0 ? 0 : (this.capacity * ROW_BYTES + this.table.length * 4) / this.rows;
+    return this.rows === 0 ? 0 : (this.capacity * (ROW_BYTES + SLOT_INDEX_BYTES) + this.table.length * 4) / this.rows;
   }
 
   /** Applies one announce; what it credits is in `this.credit` until the next call. */
@@ -141,7 +153,7 @@ export class PeerAccounts {
         return c;
       }
       row = this.insert(a.torrentId, a.userId, a.peerId);
-      this.slots[row] = a.slot;
+      this.link(row, a.slot);
       this.firstSeen[row] = a.now;
       this.lastSeen[row] = a.now;
       this.seedTime[row] = 0;
@@ -203,6 +215,26 @@ export class PeerAccounts {
     return true;
   }
 
+  /** Peers held in `slot`. */
+  slotPeerCount(slot: number): number {
+    return this.slotSize[slot];
+  }
+
+  /** Calls `visit` with every peer of `slot` (that slot's rows only). */
+  forEachInSlot(slot: number, visit: (account: PeerAccount) => void): void {
+    for (let row = this.slotHead[slot]; row !== EMPTY; row = this.slotNext[row]) visit(this.account(row));
+  }
+
+  /** Forgets every peer of `slot`. Returns how many. */
+  dropSlot(slot: number): number {
+    let dropped = 0;
+    while (this.slotHead[slot] !== EMPTY) {
+      this.removeRow(this.slotHead[slot]);
+      dropped++;
+    }
+    return dropped;
+  }
+
   /** Calls `visit` with every peer whose slot `wanted` accepts (one pass over all rows). */
   forEachInSlots(wanted: (slot: number) => boolean, visit: (account: PeerAccount) => void): void {
     for (let row = 0; row < this.rows; row++) if (wanted(this.slots[row])) visit(this.account(row));
@@ -226,8 +258,13 @@ export class PeerAccounts {
   put(account: PeerAccount, merge: (held: PeerAccount, incoming: PeerAccount) => PeerAccount): void {
     let row = this.find(account.torrentId, account.userId, account.peerId);
     const value = row === EMPTY ? account : merge(this.account(row), account);
-    if (row === EMPTY) row = this.insert(account.torrentId, account.userId, account.peerId);
-    this.slots[row] = value.slot;
+    if (row === EMPTY) {
+      row = this.insert(account.torrentId, account.userId, account.peerId);
+      this.link(row, value.slot);
+    } else if (this.slots[row] !== value.slot) {
+      this.unlink(row);
+      this.link(row, value.slot);
+    }
     this.uploaded[row] = value.uploaded;
     this.downloaded[row] = value.downloaded;
     this.left[row] = value.left;
@@ -320,8 +357,29 @@ export class PeerAccounts {
     return i;
   }
 
+  private link(row: number, slot: number): void {
+    const next = this.slotHead[slot];
+    this.slots[row] = slot;
+    this.slotPrev[row] = EMPTY;
+    this.slotNext[row] = next;
+    if (next !== EMPTY) this.slotPrev[next] = row;
+    this.slotHead[slot] = row;
+    this.slotSize[slot]++;
+  }
+
+  private unlink(row: number): void {
+    const slot = this.slots[row];
+    const prev = this.slotPrev[row];
+    const next = this.slotNext[row];
+    if (prev !== EMPTY) this.slotNext[prev] = next;
+    else this.slotHead[slot] = next;
+    if (next !== EMPTY) this.slotPrev[next] = prev;
+    this.slotSize[slot]--;
+  }
+
   /** Removes `row`: backward-shift deletion in the table, then the last row moves into its place (rows stay dense). */
   private removeRow(row: number): void {
+    this.unlink(row);
     const mask = this.table.length - 1;
     let hole = this.position(row);
     this.table[hole] = EMPTY;
@@ -338,7 +396,9 @@ export class PeerAccounts {
     const last = --this.rows;
     if (row !== last) {
       this.table[this.position(last)] = row;
+      this.unlink(last);
       this.copyRow(last, row);
+      this.link(row, this.slots[row]);
     }
   }
 
@@ -359,7 +419,7 @@ export class PeerAccounts {
 
   private growRows(): void {
     const capacity = this.capacity * 2;
-    const grow = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(a: T, per = 1): T => {
+    const grow = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(a: T, per = 1): T => {
       const b = new (a.constructor as new (n: number) => T)(capacity * per);
       b.set(a);
       return b;
@@ -376,6 +436,8 @@ export class PeerAccounts {
     this.seedTime = grow(this.seedTime);
     this.activeTime = grow(this.activeTime);
     this.flags = grow(this.flags);
+    this.slotPrev = grow(this.slotPrev);
+    this.slotNext = grow(this.slotNext);
     this.capacity = capacity;
   }
 

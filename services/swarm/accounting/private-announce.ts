@@ -60,14 +60,35 @@ export interface PrivateAccountingOptions {
 }
 
 export class PrivateAccounting {
+  /** Announces not credited because this process's catalog copy does not know the torrent (the edge's copy may be newer). */
+  uncatalogued = 0;
+
   constructor(private readonly options: PrivateAccountingOptions) {}
+
+  /** The last report of every private peer (snapshots and handoffs carry it by slot). */
+  get accounts(): PeerAccounts {
+    return this.options.accounts;
+  }
+
+  /** Private peers whose last report is held. */
+  get peers(): number {
+    return this.options.accounts.size;
+  }
+
+  /** Bytes of accounting state per private peer held. */
+  bytesPerPeer(): number {
+    return this.options.accounts.bytesPerPeer();
+  }
 
   /** Accounts one announce; false (nothing accounted) when the torrent is not in the catalog. */
   announce(a: PrivateAnnounce): boolean {
     const { accounts, writer, recorder } = this.options;
     const catalog = this.options.catalog();
     const torrent = catalog.torrent(a.infoHash);
-    if (torrent === NOT_FOUND) return false;
+    if (torrent === NOT_FOUND) {
+      this.uncatalogued++;
+      return false;
+    }
     const torrentId = catalog.torrentId(torrent);
     const now = this.options.now();
     const e = a.endpoint;

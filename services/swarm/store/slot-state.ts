@@ -17,8 +17,15 @@
  * or a damaged one is refused with a SlotChunkError and changes nothing.
  * Expired peers are skipped, and so are WebTorrent peers whose edge process
  * is gone (edge-incarnations.ts).
+ *
+ * In private mode the slot's accounting (the last report of each private
+ * peer, accounting/slot-accounts.ts) is one more chunk after the store's,
+ * of its own kind: snapshots and handoffs carry it with the peers, and it
+ * merges in any order (the newest report wins).
  */
 import { performance } from 'node:perf_hooks';
+import { AccountingChunkError } from '../accounting/chunk.js';
+import { isAccountsChunk, readAccountsChunk, type SlotAccounts } from '../accounting/slot-accounts.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { EdgeIncarnations } from './edge-incarnations.js';
 import { Merge } from './merge.js';
@@ -81,6 +88,8 @@ export interface SlotStateOptions {
   /** Milliseconds, monotonic, for budgets and durations. */
   monotonicMs?: () => number;
   maxChunkBytes?: number;
+  /** Private mode: the accounting state that travels with each slot. */
+  accounts?: SlotAccounts;
 }
 
 export class SlotState {
@@ -89,6 +98,7 @@ export class SlotState {
   private readonly now: () => number;
   private readonly monotonicMs: () => number;
   private readonly edges: EdgeIncarnations;
+  private readonly accounts: SlotAccounts | undefined;
 
   constructor(
     private readonly store: SwarmStore,
@@ -99,6 +109,7 @@ export class SlotState {
     this.now = options.now ?? (() => Date.now() / 1000);
     this.monotonicMs = options.monotonicMs ?? performance.now.bind(performance);
     this.maxChunkBytes = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
+    this.accounts = options.accounts;
   }
 
   /** A writer for `exportSlot`: one per caller, reused across slots. */
@@ -228,6 +239,14 @@ export class SlotState {
     }
     if (!writer.empty) yield finish();
     else stats.exportSeconds += (this.monotonicMs() - started) / 1000;
+
+    // Private mode: the slot's accounting, after its peers (one chunk: 71 bytes a peer).
+    const accounts = this.accounts?.exportSlot(slot);
+    if (accounts) {
+      stats.exportChunks++;
+      stats.exportBytes += accounts.byteLength;
+      yield accounts;
+    }
   }
 
   /**
@@ -250,6 +269,12 @@ export class SlotState {
 
   /** Imports one chunk (its bytes exactly). Throws SlotChunkError, having changed nothing, when it cannot. */
   importChunk(bytes: Uint8Array, now: number = this.now()): ImportResult {
+    if (isAccountsChunk(bytes)) {
+      const read = this.checkAccounts(bytes, 0);
+      if (read.end !== bytes.length) throw this.refuse('corrupt', `${bytes.length - read.end} bytes after the accounting chunk`);
+      this.applyAccounts(bytes, [0], [read.end], read.slot);
+      return { torrents: 0, peers: 0, skippedExpired: 0, skippedStale: 0, refusedByCaps: 0 };
+    }
     const read = readChunk(bytes, 0);
     if (!read.ok) throw this.refuse(read.reason, read.message);
     if (read.end !== bytes.length) throw this.refuse('corrupt', `${bytes.length - read.end} bytes after the slot chunk`);
@@ -264,14 +289,25 @@ export class SlotState {
   importSlotValue(slot: number, bytes: Uint8Array, now: number = this.now()): ImportResult {
     if (bytes.length < CHUNK_HEADER_BYTES) throw this.refuse('corrupt', `a snapshot of ${bytes.length} bytes cannot hold a slot chunk`);
     const starts: number[] = [];
+    const accountStarts: number[] = [];
+    const accountEnds: number[] = [];
     for (let at = 0; at < bytes.length; ) {
+      if (isAccountsChunk(bytes, at)) {
+        const read = this.checkAccounts(bytes, at);
+        if (read.slot !== slot) throw this.refuse('corrupt', `the snapshot of slot ${slot} holds an accounting chunk of slot ${read.slot}`);
+        accountStarts.push(at);
+        accountEnds.push(read.end);
+        at = read.end;
+        continue;
+      }
       const read = readChunk(bytes, at);
       if (!read.ok) throw this.refuse(read.reason, read.message);
       if (read.header.slot !== slot) throw this.refuse('corrupt', `the snapshot of slot ${slot} holds a chunk of slot ${read.header.slot}`);
       starts.push(at);
       at = read.end;
     }
-    return this.apply(bytes, starts, now);
+    if (accountStarts.length > 0) this.applyAccounts(bytes, accountStarts, accountEnds, slot);
+    return starts.length > 0 ? this.apply(bytes, starts, now) : { torrents: 0, peers: 0, skippedExpired: 0, skippedStale: 0, refusedByCaps: 0 };
   }
 
   /** Deletes everything held in `slots` (it belongs elsewhere now), giving the event loop a turn every `budgetMs`. Stamps nothing. */
@@ -279,6 +315,7 @@ export class SlotState {
     const total = { torrents: 0, peers: 0 };
     let turnStart = this.monotonicMs();
     for (const slot of slots) {
+      this.accounts?.dropSlot(slot);
       for (const from of [this.store, this.webtorrent]) {
         for (;;) {
           const step = from.dropFromSlot(slot, DROP_CHECK_EVERY);
@@ -298,6 +335,29 @@ export class SlotState {
   private nonceOf(edge: string): string {
     const nonce = this.edges.nonceOf(edge) ?? '';
     return nonce.length <= MAX_NONCE ? nonce : '';
+  }
+
+  /** The accounting chunk at `at`, checked; refused (SlotChunkError) when it cannot be read or this swarm keeps no accounting. */
+  private checkAccounts(bytes: Uint8Array, at: number): { slot: number; end: number } {
+    if (!this.accounts) throw this.refuse('corrupt', 'an accounting chunk reached a swarm that is not in private mode (private.enabled differs across the cluster?)');
+    const read = readAccountsChunk(bytes, at);
+    if (!read.ok) throw this.refuse(read.reason, read.message);
+    return read;
+  }
+
+  /** Merges accounting chunks already checked; a damaged payload is refused whole (each chunk decodes before it merges). */
+  private applyAccounts(bytes: Uint8Array, starts: readonly number[], ends: readonly number[], slot: number): void {
+    const accounts = this.accounts!;
+    for (let i = 0; i < starts.length; i++) {
+      try {
+        accounts.importChunk(bytes, starts[i], ends[i], slot);
+      } catch (error) {
+        if (error instanceof AccountingChunkError) throw this.refuse('corrupt', error.message);
+        throw error;
+      }
+      this.stats.importChunks++;
+      this.stats.importBytes += ends[i] - starts[i];
+    }
   }
 
   private refuse(reason: 'version' | 'corrupt', message: string): SlotChunkError {

@@ -8,7 +8,7 @@ import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import assert from 'node:assert/strict';
 import { CatalogBuilder } from '../../../lib/private/catalog/catalog.js';
 import { credited } from '../../../services/swarm/accounting/credit.js';
-import { PeerAccounts, type AccountedAnnounce } from '../../../services/swarm/accounting/peer-accounts.js';
+import { PeerAccounts, ROW_BYTES, SLOT_INDEX_BYTES, type AccountedAnnounce } from '../../../services/swarm/accounting/peer-accounts.js';
 import { int, printSeed, randomBinary, rngFor, where } from '../../support/seeded-random.js';
 
 const PEER_A = '-qB4650-aaaaaaaaaaaa';
@@ -131,7 +131,8 @@ describe('the packed table', () => {
     const model = new Map<string, number>();
     const peerIds = Array.from({ length: 50 }, () => randomBinary(r, 20));
     for (let i = 0; i < 40_000; i++) {
-      const a = announce({ torrentId: int(r, 20), userId: int(r, 20), peerId: peerIds[int(r, peerIds.length)], uploaded: int(r, 1000), now: 1000 + i });
+      const torrentId = int(r, 20);
+      const a = announce({ torrentId, userId: int(r, 20), peerId: peerIds[int(r, peerIds.length)], uploaded: int(r, 1000), now: 1000 + i, slot: torrentId % 4 });
       const key = `${a.torrentId}/${a.userId}/${a.peerId}`;
       a.event = int(r, 6) === 0 ? AnnounceEvent.Stopped : AnnounceEvent.None;
       const c = table.announce(a);
@@ -147,9 +148,22 @@ describe('the packed table', () => {
       const peerId = key.slice(key.indexOf('/', key.indexOf('/') + 1) + 1);
       assert.equal(table.get(torrentId, userId, peerId)?.uploaded, uploaded);
     }
+    // The per-slot lists (what snapshots and handoffs read) hold exactly the peers of each slot, and drop by slot.
+    for (let slot = 0; slot < 4; slot++) {
+      const listed: string[] = [];
+      table.forEachInSlot(slot, (a) => listed.push(`${a.torrentId}/${a.userId}/${a.peerId}`));
+      const expected = [...model.keys()].filter((key) => Number(key.split('/')[0]) % 4 === slot);
+      assert.deepEqual(listed.sort(), expected.sort(), `slot ${slot}`);
+      assert.equal(table.slotPeerCount(slot), expected.length);
+    }
+    const before = table.size;
+    assert.equal(table.dropSlot(1), model.size - [...model.keys()].filter((key) => Number(key.split('/')[0]) % 4 !== 1).length);
+    assert.equal(table.slotPeerCount(1), 0);
+    table.forEachInSlot(1, () => assert.fail('slot 1 was dropped'));
+    assert.ok(table.size < before && table.slotPeerCount(2) > 0, 'control: other slots keep their peers');
   });
 
-  test('bytes per private peer (stated in the README): 79 with full arrays, at most 2 x 71 + 16 right after they double', (t) => {
+  test('bytes per private peer (stated in the README): 87 with full arrays, at most 2 x (71 + 8) + 16 right after they double', (t) => {
     const table = new PeerAccounts(3900);
     let worst = 0;
     for (let i = 0; i < 200_000; i++) {
@@ -157,6 +171,6 @@ describe('the packed table', () => {
       if (i > 2000) worst = Math.max(worst, table.bytesPerPeer());
     }
     t.diagnostic(`bytes per private peer: ${table.bytesPerPeer().toFixed(1)} at ${table.size} peers, worst ${worst.toFixed(1)} after growth`);
-    assert.ok(worst <= 2 * 71 + 16 + 1, `worst ${worst}`);
+    assert.ok(worst <= 2 * (ROW_BYTES + SLOT_INDEX_BYTES) + 16 + 1, `worst ${worst}`);
   });
 });

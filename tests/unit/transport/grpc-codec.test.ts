@@ -35,6 +35,16 @@ test('requests: fast -> generated -> fast, generated -> fast, byte-identical enc
   }
 });
 
+test('a public announce costs no byte more for private mode: the user fields are written only with a user', () => {
+  const base = { type: 'announce', infoHash: binaryId(0), peerId: binaryId(1), endpoint: Uint8Array.of(127, 0, 0, 1, 0x1a, 0xe1), event: 0, left: 5, numwant: 0 } as const;
+  const plain = fast.encodeEdgeBatch({ firstId: 1, requests: [base], tableIdentity: 0 });
+  const publicWithFields = fast.encodeEdgeBatch({ firstId: 1, requests: [{ ...base, userId: 0, uploaded: 999, downloaded: 999, userUpMultiplier: 2, clientId: 3, hideAddress: true }], tableIdentity: 0 });
+  assert.deepEqual(publicWithFields, plain);
+  const privateOne = fast.encodeEdgeBatch({ firstId: 1, requests: [{ ...base, userId: 7, uploaded: 999 }], tableIdentity: 0 });
+  assert.ok(privateOne.length > plain.length, 'control: with a user they are written');
+  assert.equal((fast.decodeEdgeBatch(privateOne).requests[0] as { userId?: number }).userId, 7);
+});
+
 test('an EdgeBatch from an edge that stamps no identity decodes as identity 0 (check every request)', () => {
   // EdgeBatch { requests: [Request { id: 5 }] } and nothing else.
   const decoded = fast.decodeEdgeBatch(Buffer.from([0x0a, 0x02, 0x08, 0x05]));
