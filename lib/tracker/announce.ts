@@ -36,6 +36,24 @@ export interface AnnounceRequest {
    * each peer's last announce.
    */
   minAnnounceSeconds?: number;
+  /**
+   * Private mode: the announcing user (users_main.ID), from the passkey; 0
+   * or absent = a public announce, and none of the fields below is sent. Set
+   * by the edge's pipeline (the passkey hook), like the fields below.
+   */
+  userId?: number;
+  /** Bytes uploaded since the client's `started`, as it reports them. */
+  uploaded?: number;
+  /** Bytes downloaded since the client's `started`, as it reports them. */
+  downloaded?: number;
+  /** The user's upload credit multiplier (users_main.UpMultiplier). */
+  userUpMultiplier?: number;
+  /** The user's download credit multiplier (users_main.DownMultiplier). */
+  userDownMultiplier?: number;
+  /** approved_clients.id of the peer_id's client, for transfer_ips. */
+  clientId?: number;
+  /** The user hides their address (TrackerHide): written and recorded as 127.0.0.1. */
+  hideAddress?: boolean;
 }
 
 /**

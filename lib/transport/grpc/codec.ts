@@ -24,7 +24,7 @@
  * canonically; 64-bit integers are plain numbers (exact up to 2^53).
  */
 import type { AnnounceEvent } from '../../tracker/events.js';
-import type { AnnounceReply } from '../../tracker/announce.js';
+import type { AnnounceReply, AnnounceRequest } from '../../tracker/announce.js';
 import type { TorrentStats } from '../../tracker/scrape.js';
 import type { SwarmReply, SwarmRequest } from '../../tracker/swarm.js';
 import type { SessionDescription, SocketRef, WtRelayMessage } from '../../tracker/webtorrent.js';
@@ -200,6 +200,14 @@ class Writer extends GrowableBuffer {
     this.end(start);
   }
 
+  /** A float field (fixed32, little-endian), skipped when 0 like every proto3 scalar. */
+  floatField(field: number, v: number): void {
+    if (v === 0) return;
+    this.key(field, FIXED32);
+    this.ensure(4);
+    this.pos = this.buf.writeFloatLE(v, this.pos);
+  }
+
   /** Starts a length-delimited field: writes the key, reserves one byte for the length. */
   open(field: number): number {
     this.key(field, LEN);
@@ -261,6 +269,17 @@ function writeStats(field: number, files: readonly TorrentStats[]): void {
   }
 }
 
+/** Private mode's fields of an announce (AnnounceRequest 9-15); only for a user's announce. */
+function writePrivateAnnounce(r: AnnounceRequest): void {
+  w.uintField(9, r.userId ?? 0);
+  w.uintField(10, r.uploaded ?? 0);
+  w.uintField(11, r.downloaded ?? 0);
+  w.floatField(12, r.userUpMultiplier ?? 0);
+  w.floatField(13, r.userDownMultiplier ?? 0);
+  w.uintField(14, r.clientId ?? 0);
+  w.boolField(15, r.hideAddress === true);
+}
+
 function writeRequest(id: number, r: SwarmRequest): void {
   const at = w.open(EDGE_REQUESTS);
   w.uintField(1, id);
@@ -279,6 +298,7 @@ function writeRequest(id: number, r: SwarmRequest): void {
       }
       w.uintField(7, r.sameSubnetBits ?? 0);
       w.uintField(8, r.minAnnounceSeconds ?? 0);
+      if (r.userId !== undefined && r.userId !== 0) writePrivateAnnounce(r);
       break;
     case 'scrape':
     case 'wt-scrape':
@@ -576,6 +596,14 @@ class Reader {
     return this.buf.subarray(start, end);
   }
 
+  /** A float (fixed32, little-endian). */
+  float(limit: number): number {
+    if (this.pos + 4 > limit) throw new RangeError('field out of range');
+    const v = this.buf.readFloatLE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
   skip(wire: number, limit: number): void {
     switch (wire) {
       case VARINT:
@@ -656,6 +684,7 @@ function readHashes(end: number): string[] {
 
 function readAnnounce(end: number): SwarmRequest {
   let infoHash = '', peerId = '', endpoint = EMPTY, event = 0, left = 0, numwant = 0, sameSubnetBits = 0, minAnnounceSeconds = 0;
+  let userId = 0, uploaded = 0, downloaded = 0, userUpMultiplier = 0, userDownMultiplier = 0, clientId = 0, hideAddress = false;
   while (r.pos < end) {
     const key = r.varint();
     switch (key) {
@@ -667,10 +696,22 @@ function readAnnounce(end: number): SwarmRequest {
       case (6 << 3) | VARINT: numwant = r.int32(); break;
       case (7 << 3) | VARINT: sameSubnetBits = r.varint(); break;
       case (8 << 3) | VARINT: minAnnounceSeconds = r.varint(); break;
+      case (9 << 3) | VARINT: userId = r.varint(); break;
+      case (10 << 3) | VARINT: uploaded = r.varint(); break;
+      case (11 << 3) | VARINT: downloaded = r.varint(); break;
+      case (12 << 3) | FIXED32: userUpMultiplier = r.float(end); break;
+      case (13 << 3) | FIXED32: userDownMultiplier = r.float(end); break;
+      case (14 << 3) | VARINT: clientId = r.varint(); break;
+      case (15 << 3) | VARINT: hideAddress = r.varint() !== 0; break;
       default: r.skip(key & 7, end);
     }
   }
-  return { type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds };
+  // A public announce keeps the shape it always had; a user's carries the private fields (absent ones are 0, as in proto3).
+  if (userId === 0) return { type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds };
+  return {
+    type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds,
+    userId, uploaded, downloaded, userUpMultiplier, userDownMultiplier, clientId, hideAddress,
+  };
 }
 
 function readWtAnnounce(end: number): SwarmRequest {

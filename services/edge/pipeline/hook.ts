@@ -74,18 +74,46 @@ export class AnnounceContext {
   sameSubnetBits = 0;
   /** AnnounceRequest.minAnnounceSeconds: the swarm refuses a regular announce sooner than this after the last; 0 = none. */
   minAnnounceSeconds = 0;
+  /** Private mode (the passkey hook): AnnounceRequest.userId; 0 = a public announce, and the fields below are not sent. */
+  userId = 0;
+  /** AnnounceRequest.uploaded / downloaded: the client's report, for the swarm's accounting. */
+  uploaded = 0;
+  downloaded = 0;
+  /** AnnounceRequest.userUpMultiplier / userDownMultiplier. */
+  userUpMultiplier = 1;
+  userDownMultiplier = 1;
+  /** AnnounceRequest.clientId: approved_clients.id of the peer_id's client. */
+  clientId = 0;
+  /** AnnounceRequest.hideAddress. */
+  hideAddress = false;
 
   clear(): void {
     this.intervalDelta = 0;
     this.minIntervalDelta = 0;
     this.sameSubnetBits = 0;
     this.minAnnounceSeconds = 0;
+    this.userId = 0;
+    this.uploaded = 0;
+    this.downloaded = 0;
+    this.userUpMultiplier = 1;
+    this.userDownMultiplier = 1;
+    this.clientId = 0;
+    this.hideAddress = false;
   }
 
   /** Puts what the swarm must know on the announce (UDP/HTTP; a WebTorrent announce carries none of it). */
   applyTo(announce: AnnounceRequest): void {
     announce.sameSubnetBits = this.sameSubnetBits;
     announce.minAnnounceSeconds = this.minAnnounceSeconds;
+    // A public announce gets no private fields at all, so its shape (and its bytes on the wire) stay as they were.
+    if (this.userId === 0) return;
+    announce.userId = this.userId;
+    announce.uploaded = this.uploaded;
+    announce.downloaded = this.downloaded;
+    announce.userUpMultiplier = this.userUpMultiplier;
+    announce.userDownMultiplier = this.userDownMultiplier;
+    announce.clientId = this.clientId;
+    announce.hideAddress = this.hideAddress;
   }
 }
 
