@@ -6,6 +6,8 @@ import type { TrackerMetrics } from './metrics.js';
 export interface Readiness {
   /** True once every frontend is listening and until shutdown begins. */
   ready(): boolean;
+  /** Lines after "ready"/"not ready" on /readyz saying what the process waits for or serves from (never secrets). */
+  detail?(): string;
 }
 
 export interface OpsServerOptions {
@@ -67,7 +69,8 @@ export class OpsServer {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
       } else if (path === '/readyz') {
         const ready = this.readiness.ready();
-        res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+        const detail = this.readiness.detail?.() ?? '';
+        res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(`${ready ? 'ready' : 'not ready'}\n${detail === '' ? '' : `${detail}\n`}`);
       } else {
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
       }

@@ -5,6 +5,7 @@ import { InProcessTransport } from '../../lib/transport/in-process.js';
 import { SingleDestination, SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { startEdgePipeline } from '../edge/pipeline/create-pipeline.js';
+import { startEdgeCatalog, type EdgeCatalog } from '../edge/edge-catalog.js';
 import { createSwarm } from '../swarm/create-swarm.js';
 import { createSwarmSnapshots } from '../swarm/snapshot/create-snapshots.js';
 import { EVERY_SLOT } from '../swarm/snapshot/swarm-slot-source.js';
@@ -29,11 +30,22 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
   const router = new SwarmRouter(new SingleDestination(transport), config.cluster.maxBatch, ops.failures.for('router'));
   let frontends: Frontends;
   let hooks: Awaited<ReturnType<typeof startEdgePipeline>>['hooks'];
+  // Private mode, edge half: the passkey hook's catalog; readiness waits for its first copy.
+  let catalog: EdgeCatalog | undefined;
   try {
-    const edge = await startEdgePipeline(config, { router, accessList: ops.accessList.list, metrics: ops.metrics, failures: ops.failures.for('hooks'), logger });
+    catalog = config.private.enabled ? await startEdgeCatalog(config, { metrics: ops.metrics, failures: ops.failures, logger }) : undefined;
+    const edge = await startEdgePipeline(config, {
+      router,
+      accessList: ops.accessList.list,
+      metrics: ops.metrics,
+      failures: ops.failures.for('hooks'),
+      logger,
+      catalog: catalog?.current,
+    });
     hooks = edge.hooks;
-    frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, pipeline: edge.pipeline, metrics: ops.metrics, logger });
+    frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, pipeline: edge.pipeline, udpPipeline: edge.udpPipeline, metrics: ops.metrics, logger });
   } catch (error) {
+    await catalog?.stop();
     await snapshots?.close();
     throw error;
   }
@@ -53,9 +65,11 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     udpPort: frontends.udpPort,
     tcpPort: frontends.tcpPort,
     reload: () => hooks.reload(),
+    readiness: catalog,
     async stop() {
       await frontends.stop(config.shutdown.graceSeconds * 1000);
       await hooks.close();
+      await catalog?.stop();
       await snapshots?.stop();
       swarm.stopSweeper();
       await transport.close();

@@ -5,6 +5,7 @@ import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client
 import { SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { startEdgePipeline } from '../edge/pipeline/create-pipeline.js';
+import { startEdgeCatalog } from '../edge/edge-catalog.js';
 import { SlotDestinations } from '../edge/slot-destinations.js';
 import { FileMembership } from '../../lib/cluster/membership/file.js';
 import { createMembership, nodeName } from './cluster-config.js';
@@ -81,8 +82,17 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     }),
   );
 
-  const { pipeline, hooks } = await startEdgePipeline(config, { router, accessList: ops.accessList.list, metrics: ops.metrics, failures: ops.failures.for('hooks'), logger });
-  frontends = await Frontends.start({ config, edgeId, pipeline, metrics: ops.metrics, logger });
+  // Private mode: the passkey hook's catalog loads before the edge listens; readiness waits for its first copy.
+  const catalog = config.private.enabled ? await startEdgeCatalog(config, { metrics: ops.metrics, failures: ops.failures, logger }) : undefined;
+  const { pipeline, udpPipeline, hooks } = await startEdgePipeline(config, {
+    router,
+    accessList: ops.accessList.list,
+    metrics: ops.metrics,
+    failures: ops.failures.for('hooks'),
+    logger,
+    catalog: catalog?.current,
+  });
+  frontends = await Frontends.start({ config, edgeId, pipeline, udpPipeline, metrics: ops.metrics, logger });
   const started = frontends;
 
   logger.info('edge listening', {
@@ -98,9 +108,11 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     udpPort: started.udpPort,
     tcpPort: started.tcpPort,
     reload: () => hooks.reload(),
+    readiness: catalog,
     async stop() {
       await started.stop(config.shutdown.graceSeconds * 1000);
       await hooks.close();
+      await catalog?.stop();
       router.close();
       await destinations.close();
       await membership.stop();

@@ -17,6 +17,12 @@ export interface RunningTracker {
   stop(): Promise<void>;
 }
 
+/** A condition readiness also waits for, with its /readyz detail line. */
+export interface ReadinessGate {
+  ready(): boolean;
+  detail(): string;
+}
+
 /**
  * What every role has: metrics and probes on the ops port, and the access
  * list (edges enforce it; a swarm loads none). Readiness turns on when the
@@ -26,7 +32,10 @@ export async function startOperations(config: Config, logger: Logger, options: {
   const metrics = new TrackerMetrics();
   const failures = new Failures(logger, (component) => metrics.internalErrorCounter(component));
   let ready = false;
-  const ops = config.metrics.enabled ? new OpsServer(metrics, { ready: () => ready }, { maxConnections: config.metrics.maxConnections }) : undefined;
+  /** What else readiness waits for (private mode's catalog); set by running(). */
+  let gate: ReadinessGate | undefined;
+  const readiness = { ready: () => ready && (gate?.ready() ?? true), detail: () => gate?.detail() ?? '' };
+  const ops = config.metrics.enabled ? new OpsServer(metrics, readiness, { maxConnections: config.metrics.maxConnections }) : undefined;
   const metricsPort = ops ? await ops.listen(config.metrics.host, config.metrics.port) : 0;
   const useAccessList = options.accessList !== false;
   const accessList = new AccessListReloader({
@@ -50,8 +59,9 @@ export async function startOperations(config: Config, logger: Logger, options: {
     metricsPort,
     accessList,
     /** Marks the process ready and wraps the role's own stop with the shared teardown. */
-    running(role: { udpPort: number; tcpPort: number; reload?(): Promise<void>; stop(): Promise<void> }): RunningTracker {
+    running(role: { udpPort: number; tcpPort: number; reload?(): Promise<void>; stop(): Promise<void>; readiness?: ReadinessGate }): RunningTracker {
       ready = true;
+      gate = role.readiness;
       return {
         udpPort: role.udpPort,
         tcpPort: role.tcpPort,

@@ -43,6 +43,7 @@
  *   accounting.
  */
 import type { AnnounceRequest, ClientAnnounce } from '../../../lib/tracker/announce.js';
+import type { RequestParams } from '../../../lib/tracker/params.js';
 import type { ErrorReply, SwarmReply } from '../../../lib/tracker/swarm.js';
 import type { ClientWtAnnounce } from '../../../lib/tracker/webtorrent.js';
 
@@ -133,6 +134,11 @@ export interface PreHook {
    * and WebTorrent answers for them are refused.
    */
   torrent?(infoHash: string): Refusal | undefined;
+  /**
+   * Whether a scrape sent to `params` (its path: a passkey) is answered at
+   * all (undefined: yes); a refusal is the scrape's reply.
+   */
+  scrape?(params: RequestParams): Refusal | undefined;
   /** Loads what the hook needs before the edge listens; a failure stops the start. */
   start?(): Promise<void>;
   /** Re-reads what the hook loaded (SIGHUP); keeps the old state on failure. */
