@@ -37,9 +37,9 @@ export interface AnnounceRequest {
    */
   minAnnounceSeconds?: number;
   /**
-   * Private mode: the announcing user (users_main.ID), from the passkey (the
-   * edge's hook sets it and the ones below through AnnounceContext.applyTo);
-   * 0 or absent = a public announce, and none of them goes on the wire.
+   * Private mode: the announcing user (users_main.ID), from the passkey; 0
+   * or absent = a public announce, and none of the fields below is sent. Set
+   * by the edge's pipeline (the passkey hook), like the fields below.
    */
   userId?: number;
   /** Bytes uploaded since the client's `started`, as it reports them. */

@@ -17,6 +17,8 @@ export interface FrontendDeps {
   edgeId: string;
   /** Hooks, then the swarm (through the router): what every frontend hands its requests to. */
   pipeline: RequestPipeline;
+  /** UDP's own pipeline when it differs (private mode with private.udp = off refuses every UDP request). */
+  udpPipeline?: RequestPipeline;
   metrics: TrackerMetrics;
   logger: Logger;
 }
@@ -58,7 +60,7 @@ export class Frontends {
           slackSeconds: config.udp.connectionIdSlackSeconds,
           futureSkewSeconds: config.udp.connectionIdFutureSkewSeconds,
         }),
-        pipeline,
+        pipeline: deps.udpPipeline ?? pipeline,
         metrics,
         logger: logger.child({ component: 'udp' }),
       });
@@ -84,6 +86,7 @@ export class Frontends {
         maxScrapeHashes: config.http.maxScrapeHashes,
         clientAddress,
         pipeline,
+        passkeyRoutes: config.private.enabled,
         metrics,
         logger: logger.child({ component: 'http' }),
       });

@@ -33,9 +33,17 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
   let frontends: Frontends;
   let hooks: Awaited<ReturnType<typeof startEdgePipeline>>['hooks'];
   try {
-    const edge = await startEdgePipeline(config, { router, accessList: ops.accessList.list, metrics: ops.metrics, failures: ops.failures.for('hooks'), logger });
+    const edge = await startEdgePipeline(config, {
+      router,
+      accessList: ops.accessList.list,
+      metrics: ops.metrics,
+      failures: ops.failures.for('hooks'),
+      logger,
+      // Private mode, edge half: the passkey hook reads the swarm half's catalog (one pool, one copy in this process).
+      catalog: priv ? () => priv.reloader.current : undefined,
+    });
     hooks = edge.hooks;
-    frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, pipeline: edge.pipeline, metrics: ops.metrics, logger });
+    frontends = await Frontends.start({ config, edgeId: LOCAL_EDGE, pipeline: edge.pipeline, udpPipeline: edge.udpPipeline, metrics: ops.metrics, logger });
   } catch (error) {
     await snapshots?.close();
     await priv?.stop(0);

@@ -5,6 +5,8 @@ import { GrpcTransport, type StreamState } from '../../lib/transport/grpc/client
 import { SwarmRouter } from '../edge/router.js';
 import { Frontends } from '../edge/frontends.js';
 import { startEdgePipeline } from '../edge/pipeline/create-pipeline.js';
+import { startEdgeCatalog } from '../edge/edge-catalog.js';
+import { allGates } from './operations.js';
 import { SlotDestinations } from '../edge/slot-destinations.js';
 import { StartupReadiness } from '../edge/startup-readiness.js';
 import { FileMembership } from '../../lib/cluster/membership/file.js';
@@ -82,8 +84,17 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     }),
   );
 
-  const { pipeline, hooks } = await startEdgePipeline(config, { router, accessList: ops.accessList.list, metrics: ops.metrics, failures: ops.failures.for('hooks'), logger });
-  frontends = await Frontends.start({ config, edgeId, pipeline, metrics: ops.metrics, logger });
+  // Private mode: the passkey hook's catalog loads before the edge listens; readiness waits for its first copy.
+  const catalog = config.private.enabled ? await startEdgeCatalog(config, { metrics: ops.metrics, failures: ops.failures, logger }) : undefined;
+  const { pipeline, udpPipeline, hooks } = await startEdgePipeline(config, {
+    router,
+    accessList: ops.accessList.list,
+    metrics: ops.metrics,
+    failures: ops.failures.for('hooks'),
+    logger,
+    catalog: catalog?.current,
+  });
+  frontends = await Frontends.start({ config, edgeId, pipeline, udpPipeline, metrics: ops.metrics, logger });
   const started = frontends;
   const readiness = new StartupReadiness({
     swarms: () => destinations.slotTable.members.map((name) => ({ name, open: (destinations.transportNamed(name) as GrpcTransport | undefined)?.streamState === 'open' })),
@@ -105,10 +116,11 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     udpPort: started.udpPort,
     tcpPort: started.tcpPort,
     reload: () => hooks.reload(),
-    readiness,
+    readiness: catalog ? allGates(readiness, catalog) : readiness,
     async stop() {
       await started.stop(config.shutdown.graceSeconds * 1000);
       await hooks.close();
+      await catalog?.stop();
       router.close();
       await destinations.close();
       await membership.stop();

@@ -23,6 +23,14 @@ export interface ReadinessGate {
   detail(): string;
 }
 
+/** One gate that is ready when every one of `gates` is; its detail joins theirs. */
+export function allGates(...gates: readonly ReadinessGate[]): ReadinessGate {
+  return {
+    ready: () => gates.every((g) => g.ready()),
+    detail: () => gates.map((g) => g.detail()).filter((d) => d !== '').join('\n'),
+  };
+}
+
 /**
  * What every role has: metrics and probes on the ops port, and the access
  * list (edges enforce it; a swarm loads none). Readiness turns on when the

@@ -56,6 +56,9 @@ const VALUE_SETS: Record<string, RenderOptions> = {
   'no handoff': { set: { 'swarm.handoffDeadlineSeconds': '0' } },
   'cluster token from an existing Secret': { set: { 'clusterToken.existingSecret': 'my-token', 'clusterToken.secretKey': 'shared' } },
   'no cluster token': { set: { 'clusterToken.enabled': 'false' } },
+  'private mode, database password from a Secret': {
+    set: { 'config.private.enabled': 'true', 'config.database.host': 'mariadb.site.svc', 'config.database.name': 'gazelle', 'databasePassword.existingSecret': 'site-db', 'databasePassword.secretKey': 'pw' },
+  },
   'mutual TLS between edges and swarms (cert-manager Secrets)': { set: { 'clusterTls.enabled': 'true', 'clusterTls.edge.existingSecret': 'tracker-edge-tls', 'clusterTls.swarm.existingSecret': 'tracker-swarm-tls' } },
   'swarm HPA on peers per pod (prometheus-adapter)': { set: { 'swarm.autoscaling.enabled': 'true', 'swarm.autoscaling.peersPerPod.provider': 'prometheus-adapter', 'swarm.autoscaling.minReplicas': '4' } },
   'swarm and edge autoscaling through KEDA': {
@@ -194,7 +197,7 @@ describe('rendered objects', () => {
   it('Service ports, probes, NetworkPolicy and PodMonitor ports name real container ports; mounts have volumes; references resolve', () => {
     for (const [name, objects] of rendered) {
       const templates = podTemplates(objects);
-      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret'], VALUE_SETS[name].set?.['clusterToken.existingSecret'], VALUE_SETS[name].set?.['clusterTls.edge.existingSecret'], VALUE_SETS[name].set?.['clusterTls.swarm.existingSecret']]);
+      const external = new Set([VALUE_SETS[name].set?.['udpConnectionIdKey.existingSecret'], VALUE_SETS[name].set?.['accessList.existingConfigMap'], VALUE_SETS[name].set?.['redis.existingSecret'], VALUE_SETS[name].set?.['clusterToken.existingSecret'], VALUE_SETS[name].set?.['clusterTls.edge.existingSecret'], VALUE_SETS[name].set?.['clusterTls.swarm.existingSecret'], VALUE_SETS[name].set?.['databasePassword.existingSecret']]);
       for (const { owner, labels, spec } of templates) {
         const where = `${name}: ${owner.kind}/${owner.metadata.name}`;
         const ports = new Map<string, any>();
@@ -338,6 +341,28 @@ describe('rendered objects', () => {
     const off = rendered.get('no cluster token')!;
     for (const kind of ['Deployment', 'StatefulSet']) assert.equal(tokenRef(off, kind), undefined, kind);
     assert.equal(ofKind(off, 'Secret').filter((s) => s.metadata.name.endsWith('-cluster-token')).length, 0);
+  });
+
+  it('private mode: the database password Secret is mounted as a file on both roles and named by database.passwordFile; never in a ConfigMap', () => {
+    const of = (objects: KubeObject[], kind: string) => {
+      const spec = find(objects, kind).spec.template.spec;
+      const c = spec.containers[0];
+      return {
+        volume: spec.volumes.find((v: any) => v.name === 'database-password'),
+        mount: c.volumeMounts.find((m: any) => m.name === 'database-password'),
+        file: c.env.find((e: any) => e.name === 'TRACKER_DATABASE__PASSWORD_FILE')?.value,
+      };
+    };
+    const on = rendered.get('private mode, database password from a Secret')!;
+    for (const kind of ['Deployment', 'StatefulSet']) {
+      const { volume, mount, file } = of(on, kind);
+      assert.deepEqual(volume.secret, { secretName: 'site-db', items: [{ key: 'pw', path: 'pw' }] }, kind);
+      assert.equal(mount.readOnly, true, kind);
+      assert.equal(file, `${mount.mountPath}/pw`, kind);
+    }
+    for (const kind of ['Deployment', 'StatefulSet']) assert.deepEqual(of(rendered.get('defaults')!, kind), { volume: undefined, mount: undefined, file: undefined }, `${kind}: nothing without the Secret`);
+    // A password in `config` would land in a ConfigMap: the schema refuses it.
+    assert.throws(() => renderChart({ set: { 'config.database.password': 'hunter2' } }), /password/);
   });
 
   it('mutual TLS: off by default; on, each role mounts its own cert-manager-shaped Secret as a directory, and names its peers as the Certificates must', () => {
@@ -637,9 +662,11 @@ describe('what the chart gives the tracker is what the tracker reads', () => {
           writeFileSync(join(dir, 'list.txt'), '');
           // The TLS Secret's files (the loader checks they can be read; their contents are the tracker's business at start).
           writeProjectedVolume(join(dir, 'cluster-tls'), { 'tls.crt': 'crt', 'tls.key': 'key', 'ca.crt': 'ca' });
+          // The database password Secret's file (database.passwordFile must exist), under the key the values name.
+          writeProjectedVolume(join(dir, 'database'), { [VALUE_SETS[name].set?.['databasePassword.secretKey'] ?? 'password']: 'pw' });
           const env: NodeJS.ProcessEnv = {};
           for (const e of c.env) {
-            if (e.value !== undefined) env[e.name] = String(e.value).replace('/etc/tracker/config', join(dir, 'config')).replace('/etc/tracker/access-list/list.txt', join(dir, 'list.txt')).replace('/etc/tracker/cluster-tls', join(dir, 'cluster-tls'));
+            if (e.value !== undefined) env[e.name] = String(e.value).replace('/etc/tracker/config', join(dir, 'config')).replace('/etc/tracker/access-list/list.txt', join(dir, 'list.txt')).replace('/etc/tracker/cluster-tls', join(dir, 'cluster-tls')).replace('/etc/tracker/database', join(dir, 'database'));
             else if (e.valueFrom.fieldRef) env[e.name] = e.valueFrom.fieldRef.fieldPath === 'metadata.name' ? `${owner.metadata.name}-0` : 'tracker';
             else if (e.valueFrom.secretKeyRef) {
               // What the Secret holds when the chart made it; a plausible value for one of the user's.

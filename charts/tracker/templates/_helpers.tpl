@@ -387,3 +387,37 @@ alone (its label) must not roll the swarms, each roll being a handoff.
 {{- define "tracker.configChecksum" -}}
 {{ (include (print .Template.BasePath "/configmap.yaml") . | fromYaml).data | toYaml | sha256sum }}
 {{- end -}}
+
+{{/*
+Private mode's database password (database.passwordFile) from a Secret the
+operator creates (databasePassword.existingSecret): mounted as a file on
+both roles, never an environment variable, so it shows in no `kubectl
+describe` and no process listing. The tracker reads it at start.
+*/}}
+{{- define "tracker.databasePasswordDir" -}}/etc/tracker/database{{- end -}}
+
+{{- define "tracker.databasePassword.env" -}}
+{{- if .Values.databasePassword.existingSecret -}}
+- name: TRACKER_DATABASE__PASSWORD_FILE
+  value: {{ include "tracker.databasePasswordDir" . }}/{{ .Values.databasePassword.secretKey }}
+{{- end -}}
+{{- end -}}
+
+{{- define "tracker.databasePassword.volumeMount" -}}
+{{- if .Values.databasePassword.existingSecret -}}
+- name: database-password
+  mountPath: {{ include "tracker.databasePasswordDir" . }}
+  readOnly: true
+{{- end -}}
+{{- end -}}
+
+{{- define "tracker.databasePassword.volume" -}}
+{{- if .Values.databasePassword.existingSecret -}}
+- name: database-password
+  secret:
+    secretName: {{ .Values.databasePassword.existingSecret }}
+    items:
+      - key: {{ .Values.databasePassword.secretKey }}
+        path: {{ .Values.databasePassword.secretKey }}
+{{- end -}}
+{{- end -}}

@@ -24,7 +24,7 @@
  * canonically; 64-bit integers are plain numbers (exact up to 2^53).
  */
 import type { AnnounceEvent } from '../../tracker/events.js';
-import type { AnnounceReply } from '../../tracker/announce.js';
+import type { AnnounceReply, AnnounceRequest } from '../../tracker/announce.js';
 import type { TorrentStats } from '../../tracker/scrape.js';
 import type { SwarmReply, SwarmRequest } from '../../tracker/swarm.js';
 import type { SessionDescription, SocketRef, WtRelayMessage } from '../../tracker/webtorrent.js';
@@ -270,6 +270,17 @@ function writeStats(field: number, files: readonly TorrentStats[]): void {
   }
 }
 
+/** Private mode's fields of an announce (AnnounceRequest 9-15); only for a user's announce. */
+function writePrivateAnnounce(r: AnnounceRequest): void {
+  w.uintField(9, r.userId ?? 0);
+  w.uintField(10, r.uploaded ?? 0);
+  w.uintField(11, r.downloaded ?? 0);
+  w.floatField(12, r.userUpMultiplier ?? 0);
+  w.floatField(13, r.userDownMultiplier ?? 0);
+  w.uintField(14, r.clientId ?? 0);
+  w.boolField(15, r.hideAddress === true);
+}
+
 function writeRequest(id: number, r: SwarmRequest): void {
   const at = w.open(EDGE_REQUESTS);
   w.uintField(1, id);
@@ -288,16 +299,7 @@ function writeRequest(id: number, r: SwarmRequest): void {
       }
       w.uintField(7, r.sameSubnetBits ?? 0);
       w.uintField(8, r.minAnnounceSeconds ?? 0);
-      // Private mode only: a public announce costs nothing more on the wire.
-      if (r.userId !== undefined && r.userId !== 0) {
-        w.uintField(9, r.userId);
-        w.uintField(10, r.uploaded ?? 0);
-        w.uintField(11, r.downloaded ?? 0);
-        w.floatField(12, r.userUpMultiplier ?? 0);
-        w.floatField(13, r.userDownMultiplier ?? 0);
-        w.uintField(14, r.clientId ?? 0);
-        w.boolField(15, r.hideAddress === true);
-      }
+      if (r.userId !== undefined && r.userId !== 0) writePrivateAnnounce(r);
       break;
     case 'scrape':
     case 'wt-scrape':
@@ -705,6 +707,7 @@ function readAnnounce(end: number): SwarmRequest {
       default: r.skip(key & 7, end);
     }
   }
+  // A public announce keeps the shape it always had; a user's carries the private fields (absent ones are 0, as in proto3).
   if (userId === 0) return { type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds };
   return {
     type: 'announce', infoHash, peerId, endpoint, event: event as AnnounceEvent, left, numwant, sameSubnetBits, minAnnounceSeconds,

@@ -43,17 +43,15 @@ export function toPbRequest(id: number, r: SwarmRequest): tracker.v1.Request.$Pr
           numwant: r.numwant,
           sameSubnetBits: r.sameSubnetBits ?? 0,
           minAnnounceSeconds: r.minAnnounceSeconds ?? 0,
-          ...(r.userId !== undefined && r.userId !== 0
-            ? {
-                userId: r.userId,
-                uploaded: r.uploaded ?? 0,
-                downloaded: r.downloaded ?? 0,
-                userUp: r.userUpMultiplier ?? 0,
-                userDown: r.userDownMultiplier ?? 0,
-                clientId: r.clientId ?? 0,
-                hideAddress: r.hideAddress === true,
-              }
-            : {}),
+          ...(r.userId ? {
+            userId: r.userId,
+            uploaded: r.uploaded ?? 0,
+            downloaded: r.downloaded ?? 0,
+            userUp: r.userUpMultiplier ?? 0,
+            userDown: r.userDownMultiplier ?? 0,
+            clientId: r.clientId ?? 0,
+            hideAddress: r.hideAddress ?? false,
+          } : {}),
         },
       };
     case 'scrape':
@@ -95,17 +93,15 @@ export function fromPbRequest(q: tracker.v1.Request.$Properties): SwarmRequest |
       numwant: a.numwant ?? 0,
       sameSubnetBits: a.sameSubnetBits ?? 0,
       minAnnounceSeconds: a.minAnnounceSeconds ?? 0,
-      ...(a.userId
-        ? {
-            userId: a.userId,
-            uploaded: Number(a.uploaded ?? 0),
-            downloaded: Number(a.downloaded ?? 0),
-            userUpMultiplier: a.userUp ?? 0,
-            userDownMultiplier: a.userDown ?? 0,
-            clientId: a.clientId ?? 0,
-            hideAddress: a.hideAddress ?? false,
-          }
-        : {}),
+      ...(a.userId ? {
+        userId: a.userId,
+        uploaded: Number(a.uploaded ?? 0),
+        downloaded: Number(a.downloaded ?? 0),
+        userUpMultiplier: a.userUp ?? 0,
+        userDownMultiplier: a.userDown ?? 0,
+        clientId: a.clientId ?? 0,
+        hideAddress: a.hideAddress ?? false,
+      } : {}),
     };
   }
   if (q.scrape) return { type: 'scrape', infoHashes: (q.scrape.infoHashes ?? []).map(str) };

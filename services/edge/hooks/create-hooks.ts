@@ -13,6 +13,7 @@
 import type { Config, HookName } from '../../../lib/runtime/config.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
+import type { Catalog } from '../../../lib/private/catalog/catalog.js';
 import type { AccessList } from '../access-list.js';
 import type { PreHook } from '../pipeline/hook.js';
 import { AnnounceRate } from './announce-rate.js';
@@ -20,6 +21,7 @@ import { ClientApproval } from './client-approval.js';
 import { IntervalVariation } from './interval-variation.js';
 import { JwksSource } from './jwt/jwks-source.js';
 import { JwtApproval } from './jwt/jwt-approval.js';
+import { PasskeyApproval } from './passkey.js';
 import { SameSubnet } from './same-subnet.js';
 import { TorrentApproval } from './torrent-approval.js';
 
@@ -28,6 +30,8 @@ export interface HookDeps {
   accessList: AccessList;
   metrics: TrackerMetrics;
   logger: Logger;
+  /** Private mode: the catalog copy in use (the edge's CatalogReloader.current); the passkey hook reads it. */
+  catalog?: () => Catalog;
 }
 
 /** The hooks of hooks.order, and their lifecycle. */
@@ -36,6 +40,11 @@ export class Hooks {
 
   static fromConfig(config: Config, deps: HookDeps): Hooks {
     const pre: PreHook[] = [];
+    // Private mode: the passkey decides who announces at all, so it runs before every listed hook.
+    if (config.private.enabled) {
+      if (deps.catalog === undefined) throw new Error('private.enabled: the edge started its hooks without a catalog');
+      pre.push(new PasskeyApproval({ catalog: deps.catalog, strictPort: config.private.strictPort, scrape: config.private.scrape }));
+    }
     for (const name of config.hooks.order as HookName[]) {
       const hook = createHook(name, config, deps);
       if (hook !== undefined) pre.push(hook);

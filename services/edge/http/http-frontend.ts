@@ -8,6 +8,8 @@ import {
 } from '../../../lib/protocol/http/server.js';
 import { compactEndpoint } from '../../../lib/net/ip.js';
 import type { ClientAnnounce } from '../../../lib/tracker/announce.js';
+import { NO_PARAMS, PathOnly, type RequestParams } from '../../../lib/tracker/params.js';
+import { ANNOUNCE_PATH } from '../../../lib/protocol/query.js';
 import type { ScrapeRequest } from '../../../lib/tracker/scrape.js';
 import type { SwarmReply } from '../../../lib/tracker/swarm.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
@@ -23,6 +25,12 @@ export interface HttpFrontendOptions {
   clientAddress: ClientAddressResolver;
   /** Hooks, then the swarm: every announce and scrape goes through it. */
   pipeline: RequestPipeline;
+  /**
+   * Private mode: also answer /<passkey>/announce and /<passkey>/scrape (the
+   * passkey hook reads the path). Metrics label them announce and scrape:
+   * a passkey never becomes a label.
+   */
+  passkeyRoutes?: boolean;
   metrics: TrackerMetrics;
   logger: Logger;
 }
@@ -76,8 +84,12 @@ export class HttpFrontend {
   }
 
   register(app: TemplatedApp): void {
-    app.get('/announce', (res, req) => this.onAnnounce(res, req));
-    app.get('/scrape', (res, req) => this.onScrape(res, req));
+    app.get('/announce', (res, req) => this.onAnnounce(res, req, ANNOUNCE_PATH));
+    app.get('/scrape', (res, req) => this.onScrape(res, req, NO_PARAMS));
+    if (this.options.passkeyRoutes === true) {
+      app.get('/:passkey/announce', (res, req) => this.onAnnounce(res, req, req.getUrl()));
+      app.get('/:passkey/scrape', (res, req) => this.onScrape(res, req, new PathOnly(req.getUrl())));
+    }
   }
 
   private count(action: Action, result: RequestResult): void {
@@ -103,11 +115,11 @@ export class HttpFrontend {
     return query;
   }
 
-  private onAnnounce(res: HttpResponse, req: HttpRequest): void {
+  private onAnnounce(res: HttpResponse, req: HttpRequest, path: string): void {
     const started = performance.now();
     const query = this.acceptQuery(res, req, 'announce');
     if (query === null) return;
-    const parsed = parseAnnounceQuery(query);
+    const parsed = parseAnnounceQuery(query, path);
     if (!parsed.ok) {
       this.fail(res, 'announce', parsed.error);
       return;
@@ -151,7 +163,8 @@ export class HttpFrontend {
     this.dispatch(res, request, respond);
   }
 
-  private onScrape(res: HttpResponse, req: HttpRequest): void {
+  /** `params`: where the scrape was sent, for the hooks that refuse whole scrapes (a passkey). */
+  private onScrape(res: HttpResponse, req: HttpRequest, sentTo: RequestParams): void {
     const started = performance.now();
     const query = this.acceptQuery(res, req, 'scrape');
     if (query === null) return;
@@ -176,7 +189,7 @@ export class HttpFrontend {
       this.ok(res, 'scrape', body, started);
     };
     const request: ScrapeRequest = { type: 'scrape', infoHashes: hashes };
-    this.dispatch(res, request, respond);
+    this.dispatch(res, request, respond, sentTo);
   }
 
   /**
@@ -185,7 +198,7 @@ export class HttpFrontend {
    * later one (a swarm over gRPC) is written corked, unless the client went
    * away meanwhile.
    */
-  private dispatch(res: HttpResponse, request: ClientAnnounce | ScrapeRequest, respond: Respond): void {
+  private dispatch(res: HttpResponse, request: ClientAnnounce | ScrapeRequest, respond: Respond, sentTo?: RequestParams): void {
     let later = false;
     let aborted = false;
     const pipeline = this.options.pipeline;
@@ -198,7 +211,7 @@ export class HttpFrontend {
       if (aborted) return;
       res.cork(() => respond(reply));
     };
-    const answered = request.type === 'announce' ? pipeline.announce(request, answer) : pipeline.scrape(request, answer);
+    const answered = request.type === 'announce' ? pipeline.announce(request, answer) : pipeline.scrape(request, answer, sentTo);
     if (answered) return;
     later = true;
     res.onAborted(() => {

@@ -43,6 +43,7 @@
  *   accounting.
  */
 import type { AnnounceRequest, ClientAnnounce } from '../../../lib/tracker/announce.js';
+import type { RequestParams } from '../../../lib/tracker/params.js';
 import type { ErrorReply, SwarmReply } from '../../../lib/tracker/swarm.js';
 import type { ClientWtAnnounce } from '../../../lib/tracker/webtorrent.js';
 
@@ -74,14 +75,17 @@ export class AnnounceContext {
   sameSubnetBits = 0;
   /** AnnounceRequest.minAnnounceSeconds: the swarm refuses a regular announce sooner than this after the last; 0 = none. */
   minAnnounceSeconds = 0;
-  /** Private mode (AnnounceRequest.userId and the fields after it): the user the passkey names; 0 = a public announce. */
+  /** Private mode (the passkey hook): AnnounceRequest.userId; 0 = a public announce, and the fields below are not sent. */
   userId = 0;
-  /** The client's reported totals (the passkey hook copies them from the announce). */
+  /** AnnounceRequest.uploaded / downloaded: the client's report, for the swarm's accounting. */
   uploaded = 0;
   downloaded = 0;
+  /** AnnounceRequest.userUpMultiplier / userDownMultiplier. */
   userUpMultiplier = 1;
   userDownMultiplier = 1;
+  /** AnnounceRequest.clientId: approved_clients.id of the peer_id's client. */
   clientId = 0;
+  /** AnnounceRequest.hideAddress. */
   hideAddress = false;
 
   clear(): void {
@@ -102,16 +106,15 @@ export class AnnounceContext {
   applyTo(announce: AnnounceRequest): void {
     announce.sameSubnetBits = this.sameSubnetBits;
     announce.minAnnounceSeconds = this.minAnnounceSeconds;
-    // Only a private announce gets the user's fields: a public one keeps its shape and costs nothing more.
-    if (this.userId !== 0) {
-      announce.userId = this.userId;
-      announce.uploaded = this.uploaded;
-      announce.downloaded = this.downloaded;
-      announce.userUpMultiplier = this.userUpMultiplier;
-      announce.userDownMultiplier = this.userDownMultiplier;
-      announce.clientId = this.clientId;
-      announce.hideAddress = this.hideAddress;
-    }
+    // A public announce gets no private fields at all, so its shape (and its bytes on the wire) stay as they were.
+    if (this.userId === 0) return;
+    announce.userId = this.userId;
+    announce.uploaded = this.uploaded;
+    announce.downloaded = this.downloaded;
+    announce.userUpMultiplier = this.userUpMultiplier;
+    announce.userDownMultiplier = this.userDownMultiplier;
+    announce.clientId = this.clientId;
+    announce.hideAddress = this.hideAddress;
   }
 }
 
@@ -131,6 +134,11 @@ export interface PreHook {
    * and WebTorrent answers for them are refused.
    */
   torrent?(infoHash: string): Refusal | undefined;
+  /**
+   * Whether a scrape sent to `params` (its path: a passkey) is answered at
+   * all (undefined: yes); a refusal is the scrape's reply.
+   */
+  scrape?(params: RequestParams): Refusal | undefined;
   /** Loads what the hook needs before the edge listens; a failure stops the start. */
   start?(): Promise<void>;
   /** Re-reads what the hook loaded (SIGHUP); keeps the old state on failure. */

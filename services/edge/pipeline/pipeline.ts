@@ -15,6 +15,7 @@
  */
 import type { FailureSink } from '../../../lib/runtime/failures.js';
 import type { AnnounceReply, ClientAnnounce } from '../../../lib/tracker/announce.js';
+import { NO_PARAMS, type RequestParams } from '../../../lib/tracker/params.js';
 import type { ScrapeRequest } from '../../../lib/tracker/scrape.js';
 import type { SwarmReply, SwarmRequest } from '../../../lib/tracker/swarm.js';
 import type { ClientWtAnnounce, WtAnnounceReply, WtAnswerRequest, WtDisconnectRequest, WtScrapeRequest } from '../../../lib/tracker/webtorrent.js';
@@ -55,6 +56,9 @@ export class RequestPipeline {
   /** Pre-hooks that decide which torrents are served (scrapes, WebTorrent answers). */
   private readonly torrentHooks: PreHook[];
   private readonly torrentRefusals: Count[];
+  /** Pre-hooks that decide whether a scrape is answered at all (a passkey). */
+  private readonly scrapeHooks: PreHook[];
+  private readonly scrapeRefusals: Count[];
   private readonly postHooks: PostHook[];
   /** Cleared and filled for each announce; read before anything can run in between. */
   private readonly context = new AnnounceContext();
@@ -71,6 +75,8 @@ export class RequestPipeline {
     this.announceRefusals = this.announceHooks.map((h) => counter(h.name));
     this.torrentHooks = pre.filter((h) => h.torrent !== undefined);
     this.torrentRefusals = this.torrentHooks.map((h) => counter(h.name));
+    this.scrapeHooks = pre.filter((h) => h.scrape !== undefined);
+    this.scrapeRefusals = this.scrapeHooks.map((h) => counter(h.name));
     this.postHooks = (options.postHooks ?? []).filter((h) => h.announce !== undefined);
   }
 
@@ -105,8 +111,17 @@ export class RequestPipeline {
   /**
    * A UDP/HTTP or WebTorrent scrape. The reply lists every requested hash in
    * order; hashes a hook refused are reported as unknown torrents (zeros).
+   * `params` is where the scrape was sent (a passkey's path), for the hooks
+   * that refuse whole scrapes.
    */
-  scrape(request: ScrapeRequest | WtScrapeRequest, respond: Respond): boolean {
+  scrape(request: ScrapeRequest | WtScrapeRequest, respond: Respond, params: RequestParams = NO_PARAMS): boolean {
+    if (this.scrapeHooks.length > 0) {
+      const refused = this.refusesScrape(params);
+      if (refused !== undefined) {
+        respond(refused);
+        return true;
+      }
+    }
     if (this.torrentHooks.length === 0) return this.send(request, respond);
     const selection = new ScrapeSelection(request.infoHashes, (hash) => this.servesTorrent(hash) === undefined);
     if (selection.allowed.length === request.infoHashes.length) return this.send(request, respond);
@@ -147,6 +162,25 @@ export class RequestPipeline {
       }
       if (refused !== undefined) {
         this.announceRefusals[i].inc();
+        return refused;
+      }
+    }
+    return undefined;
+  }
+
+  /** The first scrape hook's refusal of a scrape sent to `params`, if any. */
+  private refusesScrape(params: RequestParams): Refusal | typeof INTERNAL_ERROR | undefined {
+    const hooks = this.scrapeHooks;
+    for (let i = 0; i < hooks.length; i++) {
+      let refused: Refusal | undefined;
+      try {
+        refused = hooks[i].scrape!(params);
+      } catch (error) {
+        this.failures.report(error, { hook: hooks[i].name, request: 'scrape' });
+        return INTERNAL_ERROR;
+      }
+      if (refused !== undefined) {
+        this.scrapeRefusals[i].inc();
         return refused;
       }
     }

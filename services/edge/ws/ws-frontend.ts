@@ -452,7 +452,7 @@ export class WsFrontend implements RelaySink {
         this.count('scrape', why.result);
         if (!state.closed) this.send(ws, encodeWtFailure(why.message, { action: 'scrape' }));
       }
-    });
+    }, state.params);
   }
 
   /** Drops one of the socket's peers from its own and its address's counts (a no-op once the socket closed). */
@@ -479,7 +479,8 @@ export class WsFrontend implements RelaySink {
   }
 
   /** Hands `request` to the pipeline; counts it in flight while a swarm over gRPC answers. */
-  private dispatch(request: ClientWtAnnounce | WtAnswerRequest | WtScrapeRequest | WtDisconnectRequest, onReply: (reply: SwarmReply) => void): void {
+  /** `params`: the socket's upgrade path and query (a scrape's passkey). */
+  private dispatch(request: ClientWtAnnounce | WtAnswerRequest | WtScrapeRequest | WtDisconnectRequest, onReply: (reply: SwarmReply) => void, params?: RequestParams): void {
     let later = false;
     const answer = (reply: SwarmReply): void => {
       if (later) this.pending--;
@@ -495,7 +496,7 @@ export class WsFrontend implements RelaySink {
         answered = pipeline.wtAnswer(request, answer);
         break;
       case 'wt-scrape':
-        answered = pipeline.scrape(request, answer);
+        answered = pipeline.scrape(request, answer, params);
         break;
       case 'wt-disconnect':
         answered = pipeline.wtDisconnect(request, answer);

@@ -104,10 +104,10 @@ function differences(want: unknown, got: unknown, path: string, out: string[]): 
 }
 
 const camel = (name: string): string => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-/** Fields the domain model names otherwise than the .proto's camelCase (Message.field -> domain key). */
-const DOMAIN_NAMES: Readonly<Record<string, string>> = {
-  'AnnounceRequest.user_up': 'userUpMultiplier',
-  'AnnounceRequest.user_down': 'userDownMultiplier',
+/** Fields whose domain name is not the camelCase of the .proto's (the lead fixed both names). */
+const DOMAIN_NAMES: Record<string, string> = {
+  'tracker.v1.AnnounceRequest.user_up': 'userUpMultiplier',
+  'tracker.v1.AnnounceRequest.user_down': 'userDownMultiplier',
 };
 
 /** `protoValue` (a protobufjs plain object of `type`) against the domain value codec.ts decoded from it. */
@@ -123,7 +123,7 @@ function compareMessage(type: protobuf.Type, protoValue: Plain, domain: Plain, p
       else compareMessage(field.resolve().resolvedType as protobuf.Type, value as Plain, domain, here, out);
       continue;
     }
-    const key = DOMAIN_NAMES[`${type.name}.${field.name}`] ?? camel(field.name);
+    const key = DOMAIN_NAMES[`${type.fullName.slice(1)}.${field.name}`] ?? camel(field.name);
     if (!(key in domain) || domain[key] === undefined) {
       out.push(`${here}: not in the domain value as "${key}" (codec.ts does not read it, or the domain model names it otherwise)`);
       continue;

@@ -111,3 +111,19 @@ test('truncated or overlong input throws instead of misreading', () => {
   assert.throws(() => fast.decodeEdgeBatch(Buffer.from([0x0a, 0x05, 0x08])));
   assert.throws(() => fast.decodeEdgeBatch(Buffer.from([0x0b]))); // group wire type
 });
+
+test('private announce fields travel only with a user: a public announce is byte for byte what it was, a user\'s keeps a 0 multiplier as 0', () => {
+  const base = { type: 'announce', infoHash: 'h'.repeat(20), peerId: 'p'.repeat(20), endpoint: new Uint8Array([127, 0, 0, 1, 0x1a, 0xe1]), event: 0, left: 5, numwant: 0 } as const;
+  const publicBytes = fast.encodeEdgeBatch({ firstId: 1, requests: [base], tableIdentity: 0 });
+  // Private values on a public announce (userId 0) are not sent: the swarm must not credit anyone.
+  const stray = fast.encodeEdgeBatch({ firstId: 1, requests: [{ ...base, userId: 0, uploaded: 9, clientId: 3 }], tableIdentity: 0 });
+  assert.deepEqual(Buffer.from(stray), Buffer.from(publicBytes));
+  assert.equal((fast.decodeEdgeBatch(publicBytes).requests[0] as { userId?: number }).userId, undefined);
+
+  const user = { ...base, userId: 7, uploaded: 2 ** 40, downloaded: 0, userUpMultiplier: 1.5, userDownMultiplier: 0, clientId: 2, hideAddress: true };
+  const bytes = fast.encodeEdgeBatch({ firstId: 1, requests: [user], tableIdentity: 0 });
+  assert.ok(bytes.length > publicBytes.length);
+  for (const decoded of [fast.decodeEdgeBatch(bytes).requests[0], ref.decodeEdgeBatch(bytes).requests[0]]) {
+    assert.deepEqual(comparable(decoded as SwarmRequest), comparable({ ...user, sameSubnetBits: 0, minAnnounceSeconds: 0 }));
+  }
+});
