@@ -131,11 +131,15 @@ export async function startMariaDb(t: CleanupContext, options: MariaDbOptions = 
     throw new Error('mariadb-server: user and database must be word characters, the password without quotes or backslashes');
   }
 
+  // Each server (and its install) gets its own temporary-file folder: with the shared /tmp, installs
+  // running at the same time (test files run in parallel) collide on internal temporary tables
+  // ("Unknown table 'mysql.tmp_user_sys'": 4 of 8 parallel installs failed here).
+  const scratch = mkdtempSync(join(tmpdir(), 'tracker-mariadb-tmp-'));
   if (!existsSync(join(dataDir, 'mysql'))) {
     mkdirSync(dataDir, { recursive: true });
     const installed = spawnSync(
       INSTALL_DB,
-      ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root'],
+      ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root', `--tmpdir=${scratch}`],
       { encoding: 'utf8' },
     );
     if (installed.error || installed.status !== 0) {
@@ -153,6 +157,7 @@ export async function startMariaDb(t: CleanupContext, options: MariaDbOptions = 
     '--user=root',
     `--log-error=${errorLog}`,
     `--pid-file=${join(dataDir, 'pid')}`,
+    `--tmpdir=${scratch}`,
     // Grants name 127.0.0.1, not a resolved host name.
     '--skip-name-resolve',
     // A throwaway server: small files, no fsync per commit.
@@ -218,6 +223,7 @@ export async function startMariaDb(t: CleanupContext, options: MariaDbOptions = 
       await raceTimeout(child.exit, 30_000);
     }
     if (temporary) rmSync(dataDir, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
   });
 
   await launch();
