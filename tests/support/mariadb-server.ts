@@ -143,6 +143,8 @@ export async function startMariaDb(t: CleanupContext, options: MariaDbOptions = 
       { encoding: 'utf8' },
     );
     if (installed.error || installed.status !== 0) {
+      rmSync(scratch, { recursive: true, force: true });
+      if (temporary) rmSync(dataDir, { recursive: true, force: true });
       throw new Error(`${INSTALL_DB} failed (${installed.error?.message ?? `exit ${installed.status}`})\n${installed.stdout}${installed.stderr}`);
     }
   }
