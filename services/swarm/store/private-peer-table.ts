@@ -56,6 +56,9 @@ export class PrivatePeerTable {
   private readonly random: () => number;
   /** Users already in the current reply (one per user first); reused across replies. */
   private picked: Uint32Array = new Uint32Array(64);
+  /** Set by `locate`. */
+  private page: Uint8Array = EMPTY;
+  private base = 0;
 
   constructor(endpointLength: number, random: () => number, capacity: number) {
     this.endpointLength = endpointLength;
@@ -68,8 +71,12 @@ export class PrivatePeerTable {
     for (let t = 0; t < capacity; t++) this.meta[t * META_STRIDE + M_CLASS] = -1;
   }
 
+  /** Peers and leechers of every torrent. */
+  totalPeers = 0;
+  totalLeechers = 0;
+
   /** Makes room for torrent ids below `capacity`. */
-  grow(capacity: number): void {
+  ensureTorrents(capacity: number): void {
     const old = this.meta;
     if (capacity * META_STRIDE <= old.length) return;
     this.meta = new Int32Array(capacity * META_STRIDE);
@@ -90,45 +97,64 @@ export class PrivatePeerTable {
     return this.meta[m + M_COUNT] - this.meta[m + M_LEECHERS];
   }
 
-  /** Position of (userId, peerId) in the torrent, or -1. `peerId` is 20 bytes (latin1 string). */
+  /**
+   * Position of (userId, peerId) in the torrent, or `-1 - n` where n is how
+   * many peers that user already has in it (the store caps that, as it caps
+   * peers per address in public swarms). `peerId` is 20 bytes (latin1).
+   */
   find(tid: number, userId: number, peerId: string): number {
     const m = tid * META_STRIDE;
     const count = this.meta[m + M_COUNT];
     if (count === 0) return -1;
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     const R = this.recordSize;
+    const u = userId >>> 0;
+    let same = 0;
     for (let i = 0, o = base; i < count; i++, o += R) {
-      if (readU32(page, o + O_USER) !== userId >>> 0) continue;
+      if (readU32(page, o + O_USER) !== u) continue;
       let j = 0;
       while (j < PEER_ID_LENGTH && page[o + O_PEER_ID + j] === (peerId.charCodeAt(j) & 0xff)) j++;
       if (j === PEER_ID_LENGTH) return i;
+      same++;
     }
-    return -1;
+    return -1 - same;
   }
 
   userId(tid: number, pos: number): number {
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     return readU32(page, base + pos * this.recordSize + O_USER);
   }
 
   endpoint(tid: number, pos: number): Uint8Array {
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     const o = base + pos * this.recordSize + O_ENDPOINT;
     return page.slice(o, o + this.endpointLength);
   }
 
   lastSeen(tid: number, pos: number): number {
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     return readU32(page, base + pos * this.recordSize + this.oLastSeen);
   }
 
   flags(tid: number, pos: number): number {
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     return page[base + pos * this.recordSize + this.oFlags];
   }
 
   setFlags(tid: number, pos: number, flags: number): void {
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     page[base + pos * this.recordSize + this.oFlags] = flags;
   }
 
@@ -138,7 +164,9 @@ export class PrivatePeerTable {
     const meta = this.meta;
     const count = meta[m + M_COUNT];
     this.ensureCapacity(tid, count + 1);
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     const R = this.recordSize;
     const leechers = meta[m + M_LEECHERS];
     let pos: number;
@@ -151,6 +179,8 @@ export class PrivatePeerTable {
       meta[m + M_LEECHERS] = leechers + 1;
     }
     meta[m + M_COUNT] = count + 1;
+    this.totalPeers++;
+    if (!seeder) this.totalLeechers++;
     const o = base + pos * R;
     writeU32(page, o + O_USER, userId >>> 0);
     for (let j = 0; j < PEER_ID_LENGTH; j++) page[o + O_PEER_ID + j] = peerId.charCodeAt(j) & 0xff;
@@ -166,7 +196,9 @@ export class PrivatePeerTable {
    * from leecher to seeder or back.
    */
   touch(tid: number, pos: number, ep: Uint8Array, seeder: boolean, now: number): number {
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     const o = base + pos * this.recordSize;
     const wasSeeder = (page[o + this.oFlags] & PRIVATE_FLAG_SEEDER) !== 0;
     if (wasSeeder === seeder) {
@@ -188,21 +220,56 @@ export class PrivatePeerTable {
     const meta = this.meta;
     const count = meta[m + M_COUNT];
     const leechers = meta[m + M_LEECHERS];
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     const R = this.recordSize;
     if (pos < leechers) {
       // Last leecher fills the gap, last seeder fills the last leecher's place.
       page.copyWithin(base + pos * R, base + (leechers - 1) * R, base + leechers * R);
       if (leechers < count) page.copyWithin(base + (leechers - 1) * R, base + (count - 1) * R, base + count * R);
       meta[m + M_LEECHERS] = leechers - 1;
+      this.totalLeechers--;
     } else {
       page.copyWithin(base + pos * R, base + (count - 1) * R, base + count * R);
     }
     meta[m + M_COUNT] = count - 1;
+    this.totalPeers--;
     if (count - 1 === 0) {
       this.slab.free(meta[m + M_HANDLE], meta[m + M_CLASS]);
       meta[m + M_CLASS] = -1;
     }
+  }
+
+  /**
+   * Removes peers last seen at or before `cutoff` among positions `from`
+   * down to `to` (the sweeper walks a block downwards in budgeted steps, as
+   * with PeerTable.expireRange); returns how many.
+   */
+  expireRange(tid: number, from: number, to: number, cutoff: number): number {
+    const m = tid * META_STRIDE;
+    let removed = 0;
+    for (let pos = from; pos >= to; pos--) {
+      if (this.lastSeen(tid, pos) <= cutoff) {
+        this.remove(tid, pos);
+        removed++;
+        if (this.meta[m + M_COUNT] === 0) break;
+      }
+    }
+    return removed;
+  }
+
+  /** Removes every peer (used when a torrent is dropped). */
+  clear(tid: number): void {
+    const m = tid * META_STRIDE;
+    const meta = this.meta;
+    if (meta[m + M_COUNT] === 0) return;
+    this.totalPeers -= meta[m + M_COUNT];
+    this.totalLeechers -= meta[m + M_LEECHERS];
+    meta[m + M_COUNT] = 0;
+    meta[m + M_LEECHERS] = 0;
+    this.slab.free(meta[m + M_HANDLE], meta[m + M_CLASS]);
+    meta[m + M_CLASS] = -1;
   }
 
   /**
@@ -220,7 +287,9 @@ export class PrivatePeerTable {
     const E = this.endpointLength;
     const n = numwant < count ? numwant : count;
     const out = new Uint8Array(n * E);
-    const { page, base } = this.block(tid);
+    this.locate(tid);
+    const page = this.page;
+    const base = this.base;
     const me = userId >>> 0;
     let w = 0;
     if (!forSeeder && leechers < count) {
@@ -269,9 +338,11 @@ export class PrivatePeerTable {
     return w === n ? out : out.subarray(0, w * E);
   }
 
-  private block(tid: number): { page: Uint8Array; base: number } {
+  /** Points `page` and `base` at the torrent's block (fields, so a lookup allocates nothing). */
+  private locate(tid: number): void {
     const h = this.meta[tid * META_STRIDE + M_HANDLE];
-    return { page: this.slab.pages[h >>> 16] as Uint8Array, base: h & 0xffff };
+    this.page = this.slab.pages[h >>> 16] as Uint8Array;
+    this.base = h & 0xffff;
   }
 
   private ensureCapacity(tid: number, need: number): void {
@@ -282,9 +353,9 @@ export class PrivatePeerTable {
     const nk = classFor(need);
     const h = this.slab.alloc(nk);
     if (k >= 0) {
-      const { page, base } = this.block(tid);
+      this.locate(tid);
       const np = this.slab.pages[h >>> 16] as Uint8Array;
-      np.set(page.subarray(base, base + meta[m + M_COUNT] * this.recordSize), h & 0xffff);
+      np.set(this.page.subarray(this.base, this.base + meta[m + M_COUNT] * this.recordSize), h & 0xffff);
       this.slab.free(meta[m + M_HANDLE], k);
     }
     meta[m + M_HANDLE] = h;

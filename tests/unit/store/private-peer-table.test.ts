@@ -108,4 +108,31 @@ describe('PrivatePeerTable', () => {
     assert.equal(t.count(T), 0);
     assert.equal(t.slab.usedBytes, 0);
   });
+
+  it("tells how many peers a user already has when the peer is new, for the store's per-user cap", () => {
+    const t = table();
+    add(t, 1, 1, v4(1), false);
+    add(t, 1, 2, v4(1, 7000), true);
+    add(t, 2, 3, v4(1, 7001), true);
+    assert.equal(t.find(T, 1, pid(9)), -1 - 2);
+    assert.equal(t.find(T, 3, pid(9)), -1);
+    assert.equal(t.totalPeers, 3);
+    assert.equal(t.totalLeechers, 1);
+  });
+
+  it('expires peers last seen at or before the cutoff and clears a torrent', () => {
+    const t = table();
+    t.insert(T, 1, pid(1), v4(1), false, 100, 0);
+    t.insert(T, 2, pid(2), v4(2), true, 200, 0);
+    t.insert(T, 3, pid(3), v4(3), false, 300, 0);
+    t.insert(T, 4, pid(4), v4(4), true, 100, 0);
+    assert.equal(t.expireRange(T, t.count(T) - 1, 0, 150), 2);
+    assert.equal(t.count(T), 2);
+    assert.ok(t.find(T, 2, pid(2)) >= 0 && t.find(T, 3, pid(3)) >= 0);
+    assert.equal(t.leechers(T), 1);
+    t.clear(T);
+    assert.equal(t.count(T), 0);
+    assert.equal(t.totalPeers, 0);
+    assert.equal(t.slab.usedBytes, 0);
+  });
 });
