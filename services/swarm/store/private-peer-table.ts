@@ -25,6 +25,7 @@
  * users; a seeder is offered leechers of other users. The announcing user's
  * own peers are never returned.
  */
+import type { ChunkWriter } from './slot-codec.js';
 import { CLASS_CAPACITY, SlabAllocator, classFor, readU32, writeU32 } from './slab.js';
 
 export const PRIVATE_FLAG_SEEDER = 1;
@@ -257,6 +258,18 @@ export class PrivatePeerTable {
       }
     }
     return removed;
+  }
+
+  /** Writes peers [from, from + n) of the torrent as privatePeer records (slot export). */
+  exportRecords(tid: number, from: number, n: number, writer: ChunkWriter): void {
+    if (n <= 0) return;
+    this.locate(tid);
+    const page = this.page;
+    const R = this.recordSize;
+    const E = this.endpointLength;
+    for (let i = 0, o = this.base + from * R; i < n; i++, o += R) {
+      writer.privatePeer(readU32(page, o + O_USER), page, o + O_PEER_ID, o + O_ENDPOINT, E, readU32(page, o + this.oLastSeen), page[o + this.oFlags]);
+    }
   }
 
   /** Removes every peer (used when a torrent is dropped). */
