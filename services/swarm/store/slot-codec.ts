@@ -10,7 +10,10 @@
  *   header (16 bytes)
  *     0  4  magic "TSLC"
  *     4  1  version (1)
- *     5  1  flags (0; a reader refuses any it does not know)
+ *     5  1  flags: bit 0 = the body may hold private-mode torrents (tag 4);
+ *           a reader refuses any flag it does not know, so a release that
+ *           predates private peers refuses such a chunk whole instead of
+ *           dropping its peers (public chunks keep flags 0, unchanged)
  *     6  2  slot
  *     8  4  exporter clock: Unix seconds when the chunk was written
  *     12 4  body length
@@ -24,6 +27,9 @@
  *     3 WebTorrent torrent: info-hash bytes 2..19, downloaded, peer count,
  *       then per peer its peer_id (20 bytes), edge number, socket number and
  *       the age/flags varint
+ *     4 private-mode torrent (peers keyed by user and peer_id): as tag 1,
+ *       but each peer is its user id (varint), peer_id (20 bytes), endpoint
+ *       and the age/flags varint
  *
  * Varints are unsigned LEB128 of at most 8 bytes (integers below 2^53).
  * Last-seen times travel as ages from the exporter's clock, so an IPv4 peer
@@ -43,6 +49,9 @@ export const CHUNK_HEADER_BYTES = 16;
 export const TAG_PACKED_TORRENT = 1;
 export const TAG_WT_EDGE = 2;
 export const TAG_WT_TORRENT = 3;
+export const TAG_PRIVATE_TORRENT = 4;
+/** Header flag: the chunk may hold TAG_PRIVATE_TORRENT sections. */
+export const CHUNK_FLAG_PRIVATE = 1;
 
 const HASH_TAIL = 18;
 const PEER_ID = 20;
@@ -58,6 +67,7 @@ export const WORST = {
   torrentHead: 1 + HASH_TAIL + 5 + 8 + 8,
   packedPeer: (endpointLength: number): number => endpointLength + 5,
   wtPeer: PEER_ID + 8 + 8 + 5,
+  privatePeer: (endpointLength: number): number => 5 + PEER_ID + endpointLength + 5,
   edge: (id: string, nonce: string): number => 1 + 2 + id.length + 2 + 3 * nonce.length,
 } as const;
 
@@ -79,6 +89,7 @@ export class ChunkWriter {
   private slot = 0;
   private clock = 0;
   private sections = 0;
+  private flags = 0;
 
   constructor(maxBytes: number) {
     if (!(maxBytes >= 1024)) throw new RangeError(`a chunk must be allowed at least 1024 bytes, got ${maxBytes}`);
@@ -92,6 +103,7 @@ export class ChunkWriter {
     this.clock = clock >>> 0;
     this.at = CHUNK_HEADER_BYTES;
     this.sections = 0;
+    this.flags = 0;
   }
 
   /** Bytes still free. */
@@ -112,6 +124,28 @@ export class ChunkWriter {
     this.varint(downloaded);
     this.varint(n4);
     this.varint(n6);
+  }
+
+  /** A private-mode torrent (key as for packedTorrent); its `n4 + n6` privatePeer records follow. */
+  privateTorrent(key: Uint8Array, keyAt: number, downloaded: number, n4: number, n6: number): void {
+    this.sections++;
+    this.flags |= CHUNK_FLAG_PRIVATE;
+    this.buf[this.at++] = TAG_PRIVATE_TORRENT;
+    for (let i = 2; i < 20; i++) this.buf[this.at++] = key[keyAt + i];
+    this.varint(downloaded);
+    this.varint(n4);
+    this.varint(n6);
+  }
+
+  /** One private-mode peer: its peer_id is `page[idAt..idAt+20)`, its endpoint `page[epAt..epAt+endpointLength)`. */
+  privatePeer(userId: number, page: Uint8Array, idAt: number, epAt: number, endpointLength: number, lastSeen: number, flags: number): void {
+    this.varint(userId);
+    const buf = this.buf;
+    let at = this.at;
+    for (let j = 0; j < PEER_ID; j++) buf[at++] = page[idAt + j];
+    for (let j = 0; j < endpointLength; j++) buf[at++] = page[epAt + j];
+    this.at = at;
+    this.varint(this.ageFlags(lastSeen, flags));
   }
 
   /** One UDP/HTTP peer: its endpoint is `page[o..o+endpointLength)`. */
@@ -158,7 +192,7 @@ export class ChunkWriter {
     const body = this.at - CHUNK_HEADER_BYTES;
     writeU32(buf, 0, CHUNK_MAGIC);
     buf[4] = CHUNK_VERSION;
-    buf[5] = 0;
+    buf[5] = this.flags;
     buf[6] = this.slot >>> 8;
     buf[7] = this.slot & 0xff;
     writeU32(buf, 8, this.clock);
@@ -166,6 +200,7 @@ export class ChunkWriter {
     const out = buf.slice(0, this.at);
     this.at = CHUNK_HEADER_BYTES;
     this.sections = 0;
+    this.flags = 0;
     return out;
   }
 
@@ -216,6 +251,10 @@ export interface ChunkVisitor {
   packedPeer(bytes: Uint8Array, at: number, endpointLength: 6 | 18, lastSeen: number, flags: number): void;
   wtTorrent(infoHash: string, downloaded: number, n: number): void;
   wtPeer(peerId: string, edge: string, nonce: string, socket: number, lastSeen: number, flags: number): void;
+  /** Optional: a reader that does not hold private peers may leave these out (it then only checks them). */
+  privateTorrent?(infoHash: string, downloaded: number, n4: number, n6: number): void;
+  /** `bytes[idAt..idAt+20)` is the peer_id, `bytes[epAt..epAt+endpointLength)` the endpoint. */
+  privatePeer?(userId: number, bytes: Uint8Array, idAt: number, epAt: number, endpointLength: 6 | 18, lastSeen: number, flags: number): void;
 }
 
 /** Why a chunk cannot be read: `version` = another release wrote it; `corrupt` = not a chunk, cut short or inconsistent. */
@@ -248,12 +287,12 @@ export function readChunk(bytes: Uint8Array, at = 0, visitor?: ChunkVisitor): Ch
       message: `slot chunk version ${version} is not readable by this tracker (it reads version ${CHUNK_VERSION}): it was written by ${version > CHUNK_VERSION ? 'a newer' : 'an older'} release; run one release across the cluster, or let clients re-announce`,
     };
   }
-  if (bytes[at + 5] !== 0) return corrupt(`unknown slot chunk flags ${bytes[at + 5]}`);
+  if ((bytes[at + 5] & ~CHUNK_FLAG_PRIVATE) !== 0) return corrupt(`unknown slot chunk flags ${bytes[at + 5]}`);
   const header: ChunkHeader = { version, slot: (bytes[at + 6] << 8) | bytes[at + 7], clock: readU32(bytes, at + 8), bodyLength: readU32(bytes, at + 12) };
   const start = at + CHUNK_HEADER_BYTES;
   const end = start + header.bodyLength;
   if (end > bytes.length) return corrupt(`slot chunk body of ${header.bodyLength} bytes is cut short at ${bytes.length - start}`);
-  const problem = new BodyReader(bytes, start, end, header, visitor).read();
+  const problem = new BodyReader(bytes, start, end, header, visitor, (bytes[at + 5] & CHUNK_FLAG_PRIVATE) !== 0).read();
   return problem === null ? { ok: true, header, end } : corrupt(`slot ${header.slot} chunk: ${problem}`);
 }
 
@@ -272,6 +311,7 @@ class BodyReader {
     private readonly end: number,
     private readonly header: ChunkHeader,
     private readonly visitor: ChunkVisitor | undefined,
+    private readonly mayHoldPrivate: boolean,
   ) {
     this.at = start;
     this.slotPrefix = String.fromCharCode(header.slot >>> 8, header.slot & 0xff);
@@ -285,6 +325,7 @@ class BodyReader {
       if (tag === TAG_PACKED_TORRENT) problem = this.packedTorrent();
       else if (tag === TAG_WT_EDGE) problem = this.edge();
       else if (tag === TAG_WT_TORRENT) problem = this.wtTorrent();
+      else if (tag === TAG_PRIVATE_TORRENT && this.mayHoldPrivate) problem = this.privateTorrent();
       else problem = `unknown section tag ${tag}`;
       if (problem !== null) return `${problem} (at byte ${this.at})`;
     }
@@ -309,6 +350,31 @@ class BodyReader {
       const af = this.varint();
       if (af < 0 || af > 0xffffffff) return 'peer cut short or age out of range';
       this.visitor?.packedPeer(this.b, o, len, this.lastSeen(af), af & 3);
+    }
+    return null;
+  }
+
+  private privateTorrent(): string | null {
+    const hash = this.hash();
+    if (hash === null) return 'private torrent cut short';
+    const downloaded = this.varint();
+    const n4 = this.varint();
+    const n6 = this.varint();
+    if (downloaded < 0 || n4 < 0 || n6 < 0) return 'private torrent counts cut short or too large';
+    if (downloaded > 0xffffffff) return `downloaded ${downloaded} is out of range`;
+    // Each peer takes at least a user byte, its peer_id, its endpoint and one byte.
+    if (n4 * (PEER_ID + 8) + n6 * (PEER_ID + 20) > this.end - this.at) return `${n4} + ${n6} private peers do not fit in what is left`;
+    this.visitor?.privateTorrent?.(hash, downloaded, n4, n6);
+    for (let i = 0; i < n4 + n6; i++) {
+      const len = i < n4 ? 6 : 18;
+      const user = this.varint();
+      if (user < 1 || user > 0xffffffff) return 'private peer user id cut short or out of range';
+      if (this.end - this.at < PEER_ID + len) return 'private peer cut short';
+      const idAt = this.at;
+      this.at += PEER_ID + len;
+      const af = this.varint();
+      if (af < 0 || af > 0xffffffff) return 'private peer cut short or age out of range';
+      this.visitor?.privatePeer?.(user, this.b, idAt, idAt + PEER_ID, len, this.lastSeen(af), af & 3);
     }
     return null;
   }

@@ -92,6 +92,8 @@ export interface SlotStateOptions {
   accounts?: SlotAccounts;
 }
 
+const PACKED_KINDS = ['public', 'private'] as const;
+
 export class SlotState {
   readonly stats = new SlotTransferStats();
   readonly maxChunkBytes: number;
@@ -144,49 +146,56 @@ export class SlotState {
       writer.begin(slot, Math.floor(this.now()));
     };
 
-    // UDP/HTTP torrents.
+    // UDP/HTTP torrents: public peers (keyed by endpoint), then private-mode ones (keyed by user and peer_id).
     const store = this.store;
-    const cursor = store.openSlot(slot);
-    try {
-      let partOf = -1;
-      let from4 = 0;
-      let from6 = 0;
-      while (cursor.tid >= 0) {
-        const tid = cursor.tid;
-        if (tid !== partOf) {
-          from4 = 0;
-          from6 = 0;
+    for (const kind of PACKED_KINDS) {
+      const v4 = kind === 'public' ? store.v4 : store.pv4;
+      const v6 = kind === 'public' ? store.v6 : store.pv6;
+      const cost4 = kind === 'public' ? WORST.packedPeer(6) : WORST.privatePeer(6);
+      const cost6 = kind === 'public' ? WORST.packedPeer(18) : WORST.privatePeer(18);
+      const cursor = store.openSlot(slot);
+      try {
+        let partOf = -1;
+        let from4 = 0;
+        let from6 = 0;
+        while (cursor.tid >= 0) {
+          const tid = cursor.tid;
+          if (tid !== partOf) {
+            from4 = 0;
+            from6 = 0;
+          }
+          const left4 = Math.max(0, v4.count(tid) - from4);
+          const left6 = Math.max(0, v6.count(tid) - from6);
+          let space = writer.room - WORST.torrentHead;
+          const take4 = Math.min(left4, Math.max(0, Math.floor(space / cost4)));
+          space -= take4 * cost4;
+          const take6 = Math.min(left6, Math.max(0, Math.floor(space / cost6)));
+          if (left4 + left6 > 0 && take4 + take6 === 0) {
+            // This chunk is full: the torrent goes on in the next one.
+            partOf = tid;
+            yield finish();
+            resume();
+            continue;
+          }
+          if (take4 + take6 > 0) {
+            if (kind === 'public') store.exportTorrent(tid, writer, from4, take4, from6, take6);
+            else store.exportPrivateTorrent(tid, writer, from4, take4, from6, take6);
+            stats.exportPeers += take4 + take6;
+          }
+          if (take4 === left4 && take6 === left6) {
+            cursor.tid = store.nextInSlot(tid);
+            partOf = -1;
+          } else {
+            partOf = tid;
+            from4 += take4;
+            from6 += take6;
+            yield finish();
+            resume();
+          }
         }
-        const left4 = Math.max(0, store.v4.count(tid) - from4);
-        const left6 = Math.max(0, store.v6.count(tid) - from6);
-        let space = writer.room - WORST.torrentHead;
-        const take4 = Math.min(left4, Math.max(0, Math.floor(space / WORST.packedPeer(6))));
-        space -= take4 * WORST.packedPeer(6);
-        const take6 = Math.min(left6, Math.max(0, Math.floor(space / WORST.packedPeer(18))));
-        if (left4 + left6 > 0 && take4 + take6 === 0) {
-          // This chunk is full: the torrent goes on in the next one.
-          partOf = tid;
-          yield finish();
-          resume();
-          continue;
-        }
-        if (take4 + take6 > 0) {
-          store.exportTorrent(tid, writer, from4, take4, from6, take6);
-          stats.exportPeers += take4 + take6;
-        }
-        if (take4 === left4 && take6 === left6) {
-          cursor.tid = store.nextInSlot(tid);
-          partOf = -1;
-        } else {
-          partOf = tid;
-          from4 += take4;
-          from6 += take6;
-          yield finish();
-          resume();
-        }
+      } finally {
+        store.closeSlot(cursor);
       }
-    } finally {
-      store.closeSlot(cursor);
     }
 
     // WebTorrent torrents, with their edges defined in each chunk before the first peer that names them.
@@ -438,6 +447,23 @@ class ChunkImporter implements ChunkVisitor {
     for (let j = 0; j < endpointLength; j++) ep[j] = bytes[at + j];
     const seen = Math.min(lastSeen, Math.floor(this.nowSeconds));
     this.count(this.store.mergePeer(this.tid, ep, seen, (flags & FLAG_PEER_SEEDER) !== 0, (flags & FLAG_PEER_COMPLETED) !== 0));
+  }
+
+  privateTorrent(infoHash: string, downloaded: number): void {
+    this.begin(infoHash, downloaded, true);
+  }
+
+  privatePeer(userId: number, bytes: Uint8Array, idAt: number, epAt: number, endpointLength: 6 | 18, lastSeen: number, flags: number): void {
+    if (lastSeen <= this.packedCutoff) {
+      this.result.skippedExpired++;
+      return;
+    }
+    if (!this.resolve()) return;
+    const ep = endpointLength === 6 ? this.ep4 : this.ep6;
+    for (let j = 0; j < endpointLength; j++) ep[j] = bytes[epAt + j];
+    const peerId = String.fromCharCode.apply(null, bytes.subarray(idAt, idAt + 20) as unknown as number[]);
+    const seen = Math.min(lastSeen, Math.floor(this.nowSeconds));
+    this.count(this.store.mergePrivatePeer(this.tid, userId, peerId, ep, seen, (flags & FLAG_PEER_SEEDER) !== 0, (flags & FLAG_PEER_COMPLETED) !== 0));
   }
 
   wtPeer(peerId: string, edge: string, nonce: string, socket: number, lastSeen: number, flags: number): void {

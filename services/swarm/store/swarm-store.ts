@@ -52,6 +52,7 @@ import { answerEach } from '../../../lib/transport/replies.js';
 import { NOT_COUNTED, type LimitCounter } from '../limits/limit-counter.js';
 import { Merge } from './merge.js';
 import { FLAG_COMPLETED, FLAG_SEEDER, PeerTable } from './peer-table.js';
+import { PRIVATE_FLAG_COMPLETED, PrivatePeerTable } from './private-peer-table.js';
 import type { ChunkWriter } from './slot-codec.js';
 import type { SlotChanges } from './slot-changes.js';
 import { SlotLists, type SlotListCursor } from './slot-lists.js';
@@ -163,6 +164,9 @@ export class SwarmStore implements SwarmService {
 
   readonly v4: PeerTable;
   readonly v6: PeerTable;
+  /** Private-mode peers (announces with a userId), keyed by (userId, peer_id). */
+  readonly pv4: PrivatePeerTable;
+  readonly pv6: PrivatePeerTable;
 
   private readonly tooSoonReplies = new Map<number, ErrorReply>();
 
@@ -198,6 +202,8 @@ export class SwarmStore implements SwarmService {
     this.downloaded = new Uint32Array(this.idCapacity);
     this.v4 = new PeerTable(COMPACT_V4_LENGTH, this.random, seeds.readInt32LE(0), this.idCapacity, replyRule);
     this.v6 = new PeerTable(COMPACT_V6_LENGTH, this.random, seeds.readInt32LE(4), this.idCapacity, replyRule);
+    this.pv4 = new PrivatePeerTable(COMPACT_V4_LENGTH, this.random, this.idCapacity);
+    this.pv6 = new PrivatePeerTable(COMPACT_V6_LENGTH, this.random, this.idCapacity);
   }
 
   // ------------------------------------------------------------------ requests
@@ -222,6 +228,8 @@ export class SwarmStore implements SwarmService {
     if (ep.length === COMPACT_V4_LENGTH) table = this.v4;
     else if (ep.length === COMPACT_V6_LENGTH) table = this.v6;
     else return errorReply('invalid peer address');
+    const userId = r.userId;
+    if (userId !== undefined && userId > 0) return this.announcePrivate(r, userId, ep.length === COMPACT_V4_LENGTH ? this.pv4 : this.pv6, now);
     const c = this.config;
 
     let tid = this.ids.get(r.infoHash);
@@ -232,12 +240,7 @@ export class SwarmStore implements SwarmService {
         table.remove(tid, pos);
         this.changes?.markHash(r.infoHash);
       }
-      return this.announceReply(
-        this.v4.seeders(tid) + this.v6.seeders(tid),
-        this.v4.leechers(tid) + this.v6.leechers(tid),
-        this.downloaded[tid],
-        EMPTY,
-      );
+      return this.announceReply(this.seeders(tid), this.leechers(tid), this.downloaded[tid], EMPTY);
     }
 
     const seeder = r.left === 0;
@@ -279,12 +282,81 @@ export class SwarmStore implements SwarmService {
     if (numwant > c.numwantMax) numwant = c.numwantMax;
     const bits = r.sameSubnetBits;
     const peers = bits !== undefined && bits > 0 ? table.sampleNear(tid, pos, seeder, numwant, ep, bits) : table.sample(tid, pos, seeder, numwant);
-    return this.announceReply(
-      this.v4.seeders(tid) + this.v6.seeders(tid),
-      this.v4.leechers(tid) + this.v6.leechers(tid),
-      this.downloaded[tid],
-      peers,
-    );
+    return this.announceReply(this.seeders(tid), this.leechers(tid), this.downloaded[tid], peers);
+  }
+
+  /**
+   * A private-mode announce: the peer is (userId, peer_id), so a new address
+   * updates it and users sharing an address stay apart; the reply never holds
+   * the user's own peers (kuroneko's rules, see private-peer-table.ts). The
+   * per-address cap of public swarms applies per user here.
+   */
+  private announcePrivate(r: AnnounceRequest, userId: number, table: PrivatePeerTable, now: number): AnnounceReply | ErrorReply {
+    const ep = r.endpoint;
+    let tid = this.ids.get(r.infoHash);
+    if (r.event === AnnounceEvent.Stopped) {
+      if (tid < 0) return this.announceReply(0, 0, 0, EMPTY);
+      const pos = table.find(tid, userId, r.peerId);
+      if (pos >= 0) {
+        table.remove(tid, pos);
+        this.changes?.markHash(r.infoHash);
+      }
+      return this.announceReply(this.seeders(tid), this.leechers(tid), this.downloaded[tid], EMPTY);
+    }
+    const seeder = r.left === 0;
+    let pos: number;
+    if (tid < 0) {
+      if (!TorrentTable.valid(r.infoHash)) return errorReply('invalid info_hash');
+      const refused = this.refuseNewTorrent(ep, now);
+      if (refused !== null) return refused;
+      tid = this.createTorrent(r.infoHash);
+      pos = table.insert(tid, userId, r.peerId, ep, seeder, now, 0);
+    } else {
+      pos = table.find(tid, userId, r.peerId);
+      if (pos >= 0) {
+        const floor = r.minAnnounceSeconds;
+        if (floor !== undefined && floor > 0 && r.event === AnnounceEvent.None && now - table.lastSeen(tid, pos) < floor) {
+          this.hits.minAnnounceSeconds.inc();
+          return this.tooSoon(floor);
+        }
+        pos = table.touch(tid, pos, ep, seeder, now);
+      } else {
+        const refused = this.refuseNewPeer(-1 - pos);
+        if (refused !== null) return refused;
+        pos = table.insert(tid, userId, r.peerId, ep, seeder, now, 0);
+      }
+    }
+    this.changes?.markHash(r.infoHash);
+    if (r.event === AnnounceEvent.Completed) {
+      const flags = table.flags(tid, pos);
+      if ((flags & PRIVATE_FLAG_COMPLETED) === 0) {
+        table.setFlags(tid, pos, flags | PRIVATE_FLAG_COMPLETED);
+        this.downloaded[tid] = this.downloaded[tid] + 1;
+      }
+    }
+    const c = this.config;
+    let numwant = Math.floor(r.numwant);
+    if (!(numwant > 0)) numwant = c.numwantDefault;
+    if (numwant > c.numwantMax) numwant = c.numwantMax;
+    const peers = table.select(tid, userId, seeder, numwant);
+    return this.announceReply(this.seeders(tid), this.leechers(tid), this.downloaded[tid], peers);
+  }
+
+  /** Seeders of a torrent, public and private, both families. */
+  private seeders(tid: number): number {
+    return this.v4.seeders(tid) + this.v6.seeders(tid) + this.pv4.seeders(tid) + this.pv6.seeders(tid);
+  }
+
+  private leechers(tid: number): number {
+    return this.v4.leechers(tid) + this.v6.leechers(tid) + this.pv4.leechers(tid) + this.pv6.leechers(tid);
+  }
+
+  private peerCount(tid: number): number {
+    return this.v4.count(tid) + this.v6.count(tid) + this.pv4.count(tid) + this.pv6.count(tid);
+  }
+
+  private totalPeers(): number {
+    return this.v4.totalPeers + this.v6.totalPeers + this.pv4.totalPeers + this.pv6.totalPeers;
   }
 
   scrape(r: ScrapeRequest): ScrapeReply {
@@ -299,8 +371,8 @@ export class SwarmStore implements SwarmService {
     const tid = typeof infoHash === 'string' ? this.ids.get(infoHash) : -1;
     if (tid < 0) return ZERO_STATS;
     return {
-      complete: this.v4.seeders(tid) + this.v6.seeders(tid),
-      incomplete: this.v4.leechers(tid) + this.v6.leechers(tid),
+      complete: this.seeders(tid),
+      incomplete: this.leechers(tid),
       downloaded: this.downloaded[tid],
     };
   }
@@ -309,11 +381,13 @@ export class SwarmStore implements SwarmService {
   stats(): StoreStats {
     const a = this.v4;
     const b = this.v6;
+    const pa = this.pv4;
+    const pb = this.pv6;
     return {
       torrents: this.torrentCount,
       peers: {
-        v4: { seeders: a.totalPeers - a.totalLeechers, leechers: a.totalLeechers },
-        v6: { seeders: b.totalPeers - b.totalLeechers, leechers: b.totalLeechers },
+        v4: { seeders: a.totalPeers - a.totalLeechers + pa.totalPeers - pa.totalLeechers, leechers: a.totalLeechers + pa.totalLeechers },
+        v6: { seeders: b.totalPeers - b.totalLeechers + pb.totalPeers - pb.totalLeechers, leechers: b.totalLeechers + pb.totalLeechers },
       },
     };
   }
@@ -380,7 +454,7 @@ export class SwarmStore implements SwarmService {
       this.hits.maxTorrents.inc();
       return TORRENTS_FULL;
     }
-    if (this.v4.totalPeers + this.v6.totalPeers >= this.config.maxPeers) {
+    if (this.totalPeers() >= this.config.maxPeers) {
       this.hits.maxPeers.inc();
       return PEERS_FULL;
     }
@@ -389,7 +463,7 @@ export class SwarmStore implements SwarmService {
 
   /** Why a new peer cannot join a torrent where its address has `sameAddress` peers, or null. */
   private refuseNewPeer(sameAddress: number): ErrorReply | null {
-    if (this.v4.totalPeers + this.v6.totalPeers >= this.config.maxPeers) {
+    if (this.totalPeers() >= this.config.maxPeers) {
       this.hits.maxPeers.inc();
       return PEERS_FULL;
     }
@@ -420,8 +494,9 @@ export class SwarmStore implements SwarmService {
     while (this.sweepTid < this.idHigh) {
       const tid = this.sweepTid;
       if (this.live[tid] !== 0) {
-        while (this.sweepFamily < 2) {
-          const table = this.sweepFamily === 0 ? this.v4 : this.v6;
+        while (this.sweepFamily < 4) {
+          const f = this.sweepFamily;
+          const table = f === 0 ? this.v4 : f === 1 ? this.v6 : f === 2 ? this.pv4 : this.pv6;
           let pos = Math.min(this.sweepPos, table.count(tid) - 1);
           while (pos >= 0) {
             const n = pos + 1 < credit ? pos + 1 : credit;
@@ -444,7 +519,7 @@ export class SwarmStore implements SwarmService {
           this.sweepFamily++;
           this.sweepPos = NOT_STARTED;
         }
-        if (this.v4.count(tid) === 0 && this.v6.count(tid) === 0) this.deleteTorrent(tid);
+        if (this.peerCount(tid) === 0) this.deleteTorrent(tid);
       }
       this.sweepTid++;
       this.sweepFamily = 0;
@@ -477,7 +552,7 @@ export class SwarmStore implements SwarmService {
   /** UDP/HTTP peers held in `slot` (visits its torrents). */
   slotPeerCount(slot: number): number {
     let n = 0;
-    for (let tid = this.slots.first(slot); tid >= 0; tid = this.slots.after(tid)) n += this.v4.count(tid) + this.v6.count(tid);
+    for (let tid = this.slots.first(slot); tid >= 0; tid = this.slots.after(tid)) n += this.peerCount(tid);
     return n;
   }
 
@@ -488,12 +563,19 @@ export class SwarmStore implements SwarmService {
     this.v6.exportRecords(tid, from6, n6, writer);
   }
 
+  /** As exportTorrent, for the torrent's private-mode peers. */
+  exportPrivateTorrent(tid: number, writer: ChunkWriter, from4: number, n4: number, from6: number, n6: number): void {
+    writer.privateTorrent(this.ids.keyBytes, tid * INFO_HASH_LENGTH, this.downloaded[tid], n4, n6);
+    this.pv4.exportRecords(tid, from4, n4, writer);
+    this.pv6.exportRecords(tid, from6, n6, writer);
+  }
+
   /** Deletes up to `maxTorrents` torrents of `slot` with their peers; returns how many torrents and peers went. */
   dropFromSlot(slot: number, maxTorrents: number): { torrents: number; peers: number } {
     let torrents = 0;
     let peers = 0;
     for (let tid = this.slots.first(slot); tid >= 0 && torrents < maxTorrents; tid = this.slots.first(slot)) {
-      peers += this.v4.count(tid) + this.v6.count(tid);
+      peers += this.peerCount(tid);
       this.deleteTorrent(tid);
       torrents++;
     }
@@ -519,7 +601,7 @@ export class SwarmStore implements SwarmService {
       this.hits.maxTorrents.inc();
       return -1;
     }
-    if (this.v4.totalPeers + this.v6.totalPeers >= this.config.maxPeers) {
+    if (this.totalPeers() >= this.config.maxPeers) {
       this.hits.maxPeers.inc();
       return -1;
     }
@@ -557,9 +639,27 @@ export class SwarmStore implements SwarmService {
     return Merge.Added;
   }
 
+  /** As mergePeer, for a private-mode peer keyed by (userId, peerId); the per-address cap applies per user. */
+  mergePrivatePeer(tid: number, userId: number, peerId: string, ep: Uint8Array, lastSeen: number, seeder: boolean, completed: boolean): Merge {
+    const table = ep.length === COMPACT_V4_LENGTH ? this.pv4 : this.pv6;
+    let pos = table.find(tid, userId, peerId);
+    if (pos >= 0) {
+      const seen = table.lastSeen(tid, pos);
+      if (lastSeen > seen || (lastSeen === seen && seeder && (table.flags(tid, pos) & FLAG_SEEDER) === 0)) {
+        pos = table.touch(tid, pos, ep, seeder, lastSeen);
+      }
+      const flags = table.flags(tid, pos);
+      if (completed && (flags & PRIVATE_FLAG_COMPLETED) === 0) table.setFlags(tid, pos, flags | PRIVATE_FLAG_COMPLETED);
+      return Merge.Merged;
+    }
+    if (this.refuseNewPeer(-1 - pos) !== null) return Merge.Refused;
+    table.insert(tid, userId, peerId, ep, seeder, lastSeen, completed ? PRIVATE_FLAG_COMPLETED : 0);
+    return Merge.Added;
+  }
+
   /** Deletes torrent `tid` if it holds no peer (an import created it and every peer was refused). */
   dropIfEmpty(tid: number): void {
-    if (this.v4.count(tid) === 0 && this.v6.count(tid) === 0) this.deleteTorrent(tid);
+    if (this.peerCount(tid) === 0) this.deleteTorrent(tid);
   }
 
   // ------------------------------------------------------------------ internals
@@ -624,6 +724,8 @@ export class SwarmStore implements SwarmService {
     this.downloaded[tid] = 0;
     this.v4.clear(tid);
     this.v6.clear(tid);
+    this.pv4.clear(tid);
+    this.pv6.clear(tid);
     this.freeIds.push(tid);
     this.torrentCount--;
   }
@@ -641,6 +743,8 @@ export class SwarmStore implements SwarmService {
     this.slots.setIdCapacity(cap);
     this.v4.ensureTorrents(cap);
     this.v6.ensureTorrents(cap);
+    this.pv4.ensureTorrents(cap);
+    this.pv6.ensureTorrents(cap);
     this.idCapacity = cap;
   }
 }
