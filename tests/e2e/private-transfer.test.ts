@@ -72,13 +72,14 @@ async function privateTransfer(
     200,
   );
 
-  const seeder = await startAria2(scope, 'seed', { torrentPath: torrent.torrentPath, dir: seedDir, workDir, name: 'aria2c seeder (alice)' });
+  // Both clients exit on their own, so each reports its totals (a SIGTERMed aria2c sends no stopped announce):
+  // the seeder once it sent the whole file, the leecher after announcing completed and seeding 3 s.
+  const seeder = await startAria2(scope, 'seed', { torrentPath: torrent.torrentPath, dir: seedDir, workDir, name: 'aria2c seeder (alice)', seedRatio: 1 });
   await seeder.waitForTrackerResponse(30_000);
-  const leecher = await startAria2(scope, 'leech', { torrentPath: bobTorrent, dir: leechDir, workDir, name: 'aria2c leecher (bob)' });
+  const leecher = await startAria2(scope, 'leech', { torrentPath: bobTorrent, dir: leechDir, workDir, name: 'aria2c leecher (bob)', seedTimeMinutes: 0.05 });
   await leecher.waitForDownload(90_000, join(leechDir, torrent.name));
   assert.equal(await sha256File(join(leechDir, torrent.name)), torrent.sha256, 'downloaded file differs from the original');
-  // SIGTERM: aria2c shuts down gracefully and sends event=stopped with its upload.
-  await seeder.stop();
+  await seeder.waitForDownload(60_000);
 
   const history = await eventually(
     async () => {
