@@ -58,6 +58,8 @@ export interface CreateTorrentOptions {
   name?: string;
   /** Where to write the .torrent; default `<dir>/<name>.torrent`. */
   torrentPath?: string;
+  /** BEP 27 `private: 1` in the info dictionary (clients then use only the tracker: no DHT, PEX or LPD). */
+  private?: boolean;
 }
 
 /** Writes a random payload file and a single-file v1 .torrent for it. */
@@ -73,6 +75,7 @@ export async function createTorrent(options: CreateTorrentOptions): Promise<Test
     name,
     'piece length': pieceLength,
     pieces: payload.pieces,
+    ...(options.private ? { private: 1 } : {}),
   };
   const { torrentBytes, infoHash } = await writeMetainfo(torrentPath, info, options);
   return {

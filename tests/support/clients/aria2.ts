@@ -34,6 +34,17 @@ export interface Aria2Options {
   udpTrackers?: boolean;
   /** Name used in messages. */
   name?: string;
+  /**
+   * Seeder: exit once it uploaded this many times the torrent's size (0, the
+   * default, seeds until stopped). Exiting on its own, aria2c sends
+   * event=stopped with its upload; on SIGTERM it shuts down at once and does not.
+   */
+  seedRatio?: number;
+  /**
+   * Leecher: minutes (fractional) to seed after the download before exiting
+   * (default 0). Above 0 it announces event=completed first, then event=stopped.
+   */
+  seedTimeMinutes?: number;
 }
 
 export class Aria2Client {
@@ -111,10 +122,10 @@ export async function startAria2(scope: CleanupContext, role: 'seed' | 'leech', 
   }
   if (role === 'seed') {
     // Seed until stopped.
-    args.push('--seed-ratio=0.0');
+    args.push(`--seed-ratio=${options.seedRatio ?? 0}`);
   } else {
     // Exit as soon as the download is complete (and verified).
-    args.push('--seed-time=0', '--bt-hash-check-seed=true');
+    args.push(`--seed-time=${options.seedTimeMinutes ?? 0}`, '--bt-hash-check-seed=true');
   }
   args.push(options.torrentPath ?? options.magnet!);
   const managed = new ManagedProcess(scope, {
