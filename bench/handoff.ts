@@ -36,16 +36,13 @@ import { RedisSnapshotBackend } from '../services/swarm/snapshot/redis-backend.j
 import { createRedisClient, redisClientPlan } from '../services/swarm/snapshot/redis-client.js';
 import { SnapshotScheduler } from '../services/swarm/snapshot/scheduler.js';
 import { EVERY_SLOT, SwarmSlotSource } from '../services/swarm/snapshot/swarm-slot-source.js';
-import { SlotChanges } from '../services/swarm/store/slot-changes.js';
-import { SwarmStore } from '../services/swarm/store/swarm-store.js';
-import { WebTorrentSwarms } from '../services/swarm/store/webtorrent-swarms.js';
-import { Swarm } from '../services/swarm/swarm.js';
 import { metricIn, metricSum, startCluster, type Cluster, type ClusterNode } from '../tests/support/cluster.js';
 import { RawHttpConnection, decodeCompactPeers, endpointKey } from '../tests/support/integration-helpers.js';
 import { startRedisServer } from '../tests/support/redis-server.js';
 import { DEFAULT_MODEL, describePeerPool } from './loadtest/model.js';
 import { parseRunArgs } from './loadtest/options.js';
 import { runLoadtest } from './loadtest/runner.js';
+import { benchHash, benchSwarm } from './swarm-fixture.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -70,44 +67,14 @@ function cpuSeconds(pid: number): number {
 
 // ---------------------------------------------------------------- the peers
 
-/** Info-hash of torrent k of the set (xorshift bytes; uniform slots). */
-function torrentHash(k: number): string {
-  let x = (k + 1) * 0x9e3779b1;
-  let s = '';
-  for (let i = 0; i < 20; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    s += String.fromCharCode((x >>> 8) & 0xff);
-  }
-  return s;
-}
-
 /** Peer i: 10.a.b.c:6881, in torrent i % torrents. */
 const peerKey = (i: number): string => `10.${(i >>> 16) & 0xff}.${(i >>> 8) & 0xff}.${i & 0xff}|6881`;
 
 /** Writes N peers (torrents of PEERS_PER_TORRENT) to Redis as slot snapshots, as a swarm's shutdown pass would. */
 async function writeSnapshot(redisUrl: string, peers: number): Promise<void> {
-  const config = defaultConfig();
-  const changes = new SlotChanges();
-  const store = new SwarmStore(
-    {
-      intervalSeconds: 1800,
-      minIntervalSeconds: 900,
-      intervalJitterSeconds: 0,
-      numwantDefault: 50,
-      numwantMax: 200,
-      peerTimeoutSeconds: config.announce.peerTimeoutSeconds,
-      maxTorrents: 1e8,
-      maxPeers: 1e8,
-      maxPeersPerAddressPerTorrent: 1024,
-      maxPeersPerAddressPerReply: 1000,
-    },
-    { changes },
-  );
-  const swarm = new Swarm(store, new WebTorrentSwarms({ ...config.webtorrent, maxPendingOffers: 1000 }, { changes }), { changes });
+  const swarm = benchSwarm();
   const torrents = Math.ceil(peers / PEERS_PER_TORRENT);
-  const hashes = Array.from({ length: torrents }, (_, k) => torrentHash(k));
+  const hashes = Array.from({ length: torrents }, (_, k) => benchHash(k));
   const now = Date.now() / 1000;
   for (let i = 0; i < peers; i++) {
     const r: AnnounceRequest = {
@@ -119,10 +86,10 @@ async function writeSnapshot(redisUrl: string, peers: number): Promise<void> {
       left: i % 3 === 0 ? 0 : 100,
       numwant: 1,
     };
-    store.announce(r, now);
+    swarm.peers.announce(r, now);
   }
   const failures = new Failures(createLogger({ level: 'error' }));
-  const client = createRedisClient(redisClientPlan({ ...config.snapshot, redisUrl }));
+  const client = createRedisClient(redisClientPlan({ ...defaultConfig().snapshot, redisUrl }));
   const backend = new RedisSnapshotBackend(client, { keyPrefix: KEY_PREFIX, failures: failures.for('redis') });
   await backend.waitReady(10_000);
   const scheduler = new SnapshotScheduler(new SwarmSlotSource(swarm.slots, swarm.changes, EVERY_SLOT), backend, {
@@ -152,7 +119,7 @@ async function missingPeers(port: number, peers: number, connections = 16): Prom
     const conn = await RawHttpConnection.open('127.0.0.1', port, 10_000);
     try {
       for (let k = next++; k < torrents; k = next++) {
-        const query = buildAnnounceQuery({ peerId: '-CK0001-000000000000', infoHash: torrentHash(k), port: 9, left: 1, numwant: 200 });
+        const query = buildAnnounceQuery({ peerId: '-CK0001-000000000000', infoHash: benchHash(k), port: 9, left: 1, numwant: 200 });
         const res = await conn.get(`/announce?${query}`, {}, 10_000);
         const reply = parseAnnounceReply(res.body);
         if (reply.type !== 'announce') {

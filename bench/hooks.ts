@@ -25,8 +25,7 @@ import { defaultConfig, type Config } from '../lib/runtime/config.js';
 import { Failures } from '../lib/runtime/failures.js';
 import { silentLogger } from '../lib/runtime/logger.js';
 import { TrackerMetrics } from '../lib/runtime/metrics.js';
-import { compactEndpoint } from '../lib/net/ip.js';
-import { maxPeersForDatagram, parseUdpRequest, UDP_SAFE_PAYLOAD } from '../lib/protocol/udp/server.js';
+import { parseUdpRequest } from '../lib/protocol/udp/server.js';
 import { urlDataOptions, writeAnnounceRequest } from '../lib/protocol/udp/client.js';
 import { AnnounceEvent } from '../lib/tracker/events.js';
 import type { ClientAnnounce } from '../lib/tracker/announce.js';
@@ -35,6 +34,7 @@ import { InProcessTransport } from '../lib/transport/in-process.js';
 import { AccessList } from '../services/edge/access-list.js';
 import { Hooks } from '../services/edge/hooks/create-hooks.js';
 import { RequestPipeline } from '../services/edge/pipeline/pipeline.js';
+import { clientAnnounceFromUdp } from '../services/edge/udp/client-announce.js';
 import { SingleDestination, SwarmRouter } from '../services/edge/router.js';
 import { createSwarm } from '../services/swarm/create-swarm.js';
 import { mulberry32 } from '../tests/support/seeded-random.js';
@@ -106,21 +106,7 @@ function datagram(t: number, peer: number, url: string, event: AnnounceEvent): {
 function announceFrom(data: Uint8Array, address: Uint8Array): ClientAnnounce {
   const request = parseUdpRequest(data, 74);
   if (request.type !== 'announce') throw new Error(`not an announce: ${request.type}`);
-  const peerLength = address.length === 4 ? 6 : 18;
-  return {
-    type: 'announce',
-    infoHash: request.infoHash,
-    peerId: request.peerId,
-    endpoint: compactEndpoint(address, request.port),
-    event: request.event,
-    left: request.left,
-    numwant: Math.min(request.numwant, maxPeersForDatagram(UDP_SAFE_PAYLOAD, peerLength)),
-    sameSubnetBits: 0,
-    minAnnounceSeconds: 0,
-    uploaded: request.uploaded,
-    downloaded: request.downloaded,
-    params: request.params,
-  };
+  return clientAnnounceFromUdp(request, address);
 }
 
 async function main(): Promise<void> {

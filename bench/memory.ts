@@ -28,6 +28,7 @@ import { SwarmStore, type StoreConfig } from '../services/swarm/store/swarm-stor
 import { WebTorrentSwarms } from '../services/swarm/store/webtorrent-swarms.js';
 import { Swarm } from '../services/swarm/swarm.js';
 import { mulberry32 as prng } from '../tests/support/seeded-random.js';
+import { benchHash } from './swarm-fixture.js';
 
 interface Args {
   peers: number;
@@ -67,19 +68,6 @@ function settle(): Snapshot {
   for (let i = 0; i < 4; i++) gc!();
   const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
   return { mem: process.memoryUsage(), youngGen: young ? young.space_size : 0 };
-}
-
-/** A 20-byte info-hash for torrent k, built fresh each time (as a request would). */
-function infoHash(k: number): string {
-  let x = (k + 1) * 0x9e3779b1;
-  let s = '';
-  for (let i = 0; i < 20; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    s += String.fromCharCode((x >>> 8) & 0xff);
-  }
-  return s;
 }
 
 async function main(): Promise<void> {
@@ -138,7 +126,7 @@ async function main(): Promise<void> {
     ep[5] = port;
     batch.push({
       type: 'announce',
-      infoHash: infoHash(pick()),
+      infoHash: benchHash(pick()),
       peerId: '-BM0001-000000000000',
       endpoint: ep,
       event: AnnounceEvent.Started,
@@ -295,7 +283,7 @@ async function floodExpiry(config: StoreConfig, torrents: number, maxDutyPercent
     ep[3] = i;
     ep[4] = 0x1a;
     ep[5] = 0xe1;
-    store.announce({ type: 'announce', infoHash: infoHash(i), peerId: '-BM0001-000000000000', endpoint: ep, event: AnnounceEvent.Started, left: 1, numwant: 0 }, clock.t);
+    store.announce({ type: 'announce', infoHash: benchHash(i), peerId: '-BM0001-000000000000', endpoint: ep, event: AnnounceEvent.Started, left: 1, numwant: 0 }, clock.t);
   }
   clock.t += config.peerTimeoutSeconds + 1;
   const webtorrent = new WebTorrentSwarms({ intervalSeconds: 120, peerTimeoutSeconds: 300, offerTtlSeconds: 60, maxPendingOffers: 1000 });

@@ -40,13 +40,11 @@ import { RedisSnapshotBackend } from '../services/swarm/snapshot/redis-backend.j
 import { createRedisClient, redisClientPlan } from '../services/swarm/snapshot/redis-client.js';
 import { SnapshotScheduler } from '../services/swarm/snapshot/scheduler.js';
 import { EVERY_SLOT, SwarmSlotSource } from '../services/swarm/snapshot/swarm-slot-source.js';
-import { SlotChanges } from '../services/swarm/store/slot-changes.js';
-import { SwarmStore } from '../services/swarm/store/swarm-store.js';
-import { WebTorrentSwarms } from '../services/swarm/store/webtorrent-swarms.js';
 import { Swarm } from '../services/swarm/swarm.js';
 import { startRedisServer } from '../tests/support/redis-server.js';
 import { parseRunArgs } from './loadtest/options.js';
 import { runLoadtest } from './loadtest/runner.js';
+import { benchHash, benchSwarm } from './swarm-fixture.js';
 
 const MAIN = fileURLToPath(new URL('../services/tracker/main.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -142,37 +140,9 @@ const median = (xs: number[]): number => {
 
 /** A swarm in this process holding `peers` IPv4 peers, ~12 per torrent, last seen now. */
 function filledSwarm(peers: number): Swarm {
-  const config = defaultConfig();
-  const changes = new SlotChanges();
-  const store = new SwarmStore(
-    {
-      intervalSeconds: 1800,
-      minIntervalSeconds: 900,
-      intervalJitterSeconds: 0,
-      numwantDefault: 50,
-      numwantMax: 200,
-      peerTimeoutSeconds: config.announce.peerTimeoutSeconds,
-      maxTorrents: 1e8,
-      maxPeers: 1e8,
-      maxPeersPerAddressPerTorrent: 1024,
-      maxPeersPerAddressPerReply: 1000,
-    },
-    { changes },
-  );
-  const webtorrent = new WebTorrentSwarms({ ...config.webtorrent, maxPendingOffers: 1000 }, { changes });
-  const swarm = new Swarm(store, webtorrent, { changes });
+  const swarm = benchSwarm();
   const torrents = Math.max(1, Math.round(peers / 12));
-  const hashes = Array.from({ length: torrents }, (_, k) => {
-    let x = (k + 1) * 0x9e3779b1;
-    let s = '';
-    for (let i = 0; i < 20; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      s += String.fromCharCode((x >>> 8) & 0xff);
-    }
-    return s;
-  });
+  const hashes = Array.from({ length: torrents }, (_, k) => benchHash(k));
   const now = Date.now() / 1000;
   for (let i = 0; i < peers; i++) {
     const r: AnnounceRequest = {
@@ -184,7 +154,7 @@ function filledSwarm(peers: number): Swarm {
       left: i % 3 === 0 ? 0 : 100,
       numwant: 1,
     };
-    store.announce(r, now);
+    swarm.peers.announce(r, now);
   }
   return swarm;
 }

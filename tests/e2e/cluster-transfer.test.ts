@@ -29,11 +29,10 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAria2 } from '../support/clients/aria2.js';
 import { launchChromium, leechInBrowser, startPageServer } from '../support/clients/browser.js';
-import { pollUntil } from '../support/clients/common.js';
 import { startLibtorrent, type LibtorrentClient } from '../support/clients/libtorrent.js';
 import { describeReply, httpAnnounce, udpAnnounce } from '../support/clients/raw-tracker.js';
 import { startRtorrent } from '../support/clients/rtorrent.js';
-import { magnetUri, startNodeLeecher, startNodeSeeder, wsScrape, type ScrapeStats } from '../support/clients/webtorrent-node.js';
+import { magnetUri, startNodeLeecher, startNodeSeeder, waitForWsSeeders, type ScrapeStats } from '../support/clients/webtorrent-node.js';
 import { metricIn, startCluster, type Cluster, type ClusterNode, type ClusterOptions } from '../support/cluster.js';
 import { createTorrent, makeTempDir, MiB, sha256File, writeTorrentVariant } from '../support/torrent.js';
 import { cleanupScope, type CleanupContext } from '../support/tracker-process.js';
@@ -76,20 +75,8 @@ function suiteCluster(options: ClusterOptions = {}, prepare?: (scope: CleanupCon
 }
 
 /** Polls a WebSocket scrape through `edge` until the swarm counts `count` seeders (bounded). */
-async function waitSeeders(cluster: Cluster, edge: ClusterNode, infoHash: Uint8Array, count: number, timeoutMs = 10_000): Promise<ScrapeStats> {
-  let last: unknown = 'no reply yet';
-  const found = await pollUntil(async () => {
-    try {
-      const stats = await wsScrape(wsUrl(edge), infoHash, 2000);
-      last = stats;
-      return stats.complete >= count ? stats : undefined;
-    } catch (error) {
-      last = (error as Error).message;
-      return undefined;
-    }
-  }, timeoutMs);
-  if (!found) throw new Error(cluster.describe(`${edge.name} did not count ${count} seeder(s) within ${timeoutMs} ms (last scrape: ${JSON.stringify(last)})`));
-  return found;
+function waitSeeders(cluster: Cluster, edge: ClusterNode, infoHash: Uint8Array, count: number, timeoutMs = 10_000): Promise<ScrapeStats> {
+  return waitForWsSeeders(wsUrl(edge), infoHash, count, timeoutMs, (what) => cluster.describe(`${edge.name} ${what}`));
 }
 
 describe('real clients through a 2-edge, 3-swarm cluster (seeder on edge A, leecher on edge B)', { timeout: 100_000 }, () => {

@@ -13,7 +13,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pollUntil } from '../support/clients/common.js';
-import { magnetUri, startNodeLeecher, startNodeSeeder, wsScrape, type ScrapeStats } from '../support/clients/webtorrent-node.js';
+import { magnetUri, startNodeLeecher, startNodeSeeder, waitForWsSeeders, type ScrapeStats } from '../support/clients/webtorrent-node.js';
 import { metricIn, startCluster, type Cluster, type ClusterNode } from '../support/cluster.js';
 import { createTorrent, makeTempDir, MiB } from '../support/torrent.js';
 import { cleanupScope } from '../support/tracker-process.js';
@@ -21,20 +21,8 @@ import { cleanupScope } from '../support/tracker-process.js';
 const wsUrl = (edge: ClusterNode): string => `ws://127.0.0.1:${edge.port}/announce`;
 
 /** Polls a WebSocket scrape through `edge` until `count` seeders are counted (bounded). */
-async function waitSeeders(cluster: Cluster, edge: ClusterNode, infoHash: Uint8Array, count: number, timeoutMs = 10_000): Promise<ScrapeStats> {
-  let last: unknown = 'no reply yet';
-  const found = await pollUntil(async () => {
-    try {
-      const stats = await wsScrape(wsUrl(edge), infoHash, 2000);
-      last = stats;
-      return stats.complete >= count ? stats : undefined;
-    } catch (error) {
-      last = (error as Error).message;
-      return undefined;
-    }
-  }, timeoutMs);
-  if (!found) throw new Error(cluster.describe(`${edge.name} did not count ${count} seeder(s) within ${timeoutMs} ms (last scrape: ${JSON.stringify(last)})`));
-  return found;
+function waitSeeders(cluster: Cluster, edge: ClusterNode, infoHash: Uint8Array, count: number, timeoutMs = 10_000): Promise<ScrapeStats> {
+  return waitForWsSeeders(wsUrl(edge), infoHash, count, timeoutMs, (what) => cluster.describe(`${edge.name} ${what}`));
 }
 
 describe('WebTorrent across edges after the torrent\'s slot moved to another swarm', { timeout: 150_000 }, () => {

@@ -8,13 +8,11 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCatalog } from '../../lib/private/catalog/loader.js';
 import { CatalogReloader } from '../../lib/private/catalog/reloader.js';
-import { openDatabasePool } from '../../lib/private/db/pool.js';
 import { DatabaseWriter } from '../../lib/private/db/writer.js';
 import { EventRecorder } from '../../lib/private/recorder/event-recorder.js';
 import { Failures } from '../../lib/runtime/failures.js';
@@ -23,21 +21,17 @@ import { TrackerMetrics } from '../../lib/runtime/metrics.js';
 import { AnnounceEvent } from '../../lib/tracker/events.js';
 import { PeerAccounts } from '../../services/swarm/accounting/peer-accounts.js';
 import { PrivateAccounting, type PrivateAnnounce } from '../../services/swarm/accounting/private-announce.js';
-import { skipWithoutMariaDb, startMariaDb } from '../support/mariadb-server.js';
+import { skipWithoutMariaDb } from '../support/mariadb-server.js';
+import { fixtureHash, startPrivateSite } from '../support/private-site.js';
 import { cleanupScope } from '../support/tracker-process.js';
 
 const skip = skipWithoutMariaDb();
-const hash = (n: number) => createHash('sha1').update(`fixture torrent ${n}`).digest().toString('latin1');
 type Row = Record<string, number>;
 
 describe('private accounting into MariaDB', { skip }, () => {
   test('a seeder and a leecher: credited and raw bytes, history, snatch, un-prune, event lines; a database outage loses nothing', async (t) => {
     const scope = cleanupScope(t);
-    const db = await startMariaDb(scope);
-    db.loadSchema();
-    db.loadFixtures();
-    const pool = await openDatabasePool(db.config());
-    scope.after(() => pool.end().catch(() => {}));
+    const { db, pool } = await startPrivateSite(scope);
     const dir = mkdtempSync(join(tmpdir(), 'tracker-private-'));
     scope.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -66,7 +60,7 @@ describe('private accounting into MariaDB', { skip }, () => {
     const alice = { userId: 1, userUpMultiplier: 1, userDownMultiplier: 1, hideAddress: false, clientId: 1, peerId: '-qB4650-alicealiceal', endpoint: new Uint8Array([10, 0, 0, 1, 0x1a, 0xe1]) };
     const bob = { userId: 2, userUpMultiplier: 2, userDownMultiplier: 1, hideAddress: false, clientId: 6, peerId: 'A2-1-37-0-bobbobbobb', endpoint: new Uint8Array([10, 0, 0, 2, 0x1a, 0xe2]) };
     const go = (who: typeof alice, torrent: number, over: Partial<PrivateAnnounce>): void => {
-      assert.equal(accounting.announce({ ...who, infoHash: hash(torrent), event: AnnounceEvent.None, uploaded: 0, downloaded: 0, left: 0, seeders: 1, leechers: 1, ...over }), true);
+      assert.equal(accounting.announce({ ...who, infoHash: fixtureHash(torrent), event: AnnounceEvent.None, uploaded: 0, downloaded: 0, left: 0, seeders: 1, leechers: 1, ...over }), true);
     };
 
     go(alice, 1, { event: AnnounceEvent.Started, uploaded: 5000 }); // a resumed session: its 5000 are the baseline

@@ -6,7 +6,6 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { NOT_FOUND } from '../../lib/private/catalog/catalog.js';
 import { loadCatalog } from '../../lib/private/catalog/loader.js';
 import { CatalogReloader } from '../../lib/private/catalog/reloader.js';
@@ -14,25 +13,10 @@ import { openDatabasePool, type DatabasePool } from '../../lib/private/db/pool.j
 import { Failures } from '../../lib/runtime/failures.js';
 import { silentLogger } from '../../lib/runtime/logger.js';
 import { TrackerMetrics } from '../../lib/runtime/metrics.js';
-import { skipWithoutMariaDb, startMariaDb, type MariaDbServer } from '../support/mariadb-server.js';
-import { cleanupScope, type CleanupContext } from '../support/tracker-process.js';
+import { skipWithoutMariaDb } from '../support/mariadb-server.js';
+import { fixtureHash, startPrivateSite } from '../support/private-site.js';
 
 const skip = skipWithoutMariaDb();
-
-/** A fixture torrent's info-hash (db/fixtures.sql: SHA-1 of its name) as the latin1 string requests carry. */
-function fixtureHash(n: number): string {
-  return createHash('sha1').update(`fixture torrent ${n}`).digest().toString('latin1');
-}
-
-async function site(t: CleanupContext): Promise<{ db: MariaDbServer; pool: DatabasePool }> {
-  const scope = cleanupScope(t);
-  const db = await startMariaDb(scope);
-  db.loadSchema();
-  db.loadFixtures();
-  const pool = await openDatabasePool(db.config());
-  scope.after(() => pool.end().catch(() => {}));
-  return { db, pool };
-}
 
 function reloaderFor(pool: DatabasePool, now: () => number = Date.now) {
   const metrics = new TrackerMetrics({ defaultMetrics: false });
@@ -44,7 +28,7 @@ function reloaderFor(pool: DatabasePool, now: () => number = Date.now) {
 
 describe('private catalog (MariaDB)', { skip }, () => {
   test('loads users, torrents with group multipliers, approved clients and global freeleech', async (t) => {
-    const { db, pool } = await site(t);
+    const { db, pool } = await startPrivateSite(t);
     const catalog = await loadCatalog(pool, 1000);
     assert.equal(catalog.users, 4, 'Enabled = 1 users only (dave is disabled)');
     assert.equal(catalog.torrents, 5);
@@ -89,7 +73,7 @@ describe('private catalog (MariaDB)', { skip }, () => {
   });
 
   test('a reload picks up changes and swaps them in whole', async (t) => {
-    const { db, pool } = await site(t);
+    const { db, pool } = await startPrivateSite(t);
     const { reloader } = reloaderFor(pool);
     t.after(() => reloader.stop());
     assert.equal(reloader.ready(), false);
@@ -131,7 +115,7 @@ describe('private catalog (MariaDB)', { skip }, () => {
   });
 
   test('database stopped: the last copy is served and metrics say so; started: reloads resume', async (t) => {
-    const { db, pool } = await site(t);
+    const { db, pool } = await startPrivateSite(t);
     let now = 1_000_000;
     const { reloader, metrics } = reloaderFor(pool, () => now);
     t.after(() => reloader.stop());
@@ -164,7 +148,7 @@ describe('private catalog (MariaDB)', { skip }, () => {
   });
 
   test('a tracker that never loaded is not ready, and says why', async (t) => {
-    const { db } = await site(t);
+    const { db } = await startPrivateSite(t);
     const pool = await openDatabasePool(db.config({ password: 'wrong-password' }));
     t.after(() => pool.end().catch(() => {}));
     const { reloader } = reloaderFor(pool);

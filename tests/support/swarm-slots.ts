@@ -7,11 +7,15 @@
 import { AnnounceEvent } from '../../lib/tracker/events.js';
 import type { SocketRef } from '../../lib/tracker/webtorrent.js';
 import type { PrivateAccounting } from '../../services/swarm/accounting/private-announce.js';
+import type { SnapshotBackend } from '../../services/swarm/snapshot/backend.js';
+import { SnapshotScheduler } from '../../services/swarm/snapshot/scheduler.js';
+import { EVERY_SLOT, SwarmSlotSource, type SlotOwnership } from '../../services/swarm/snapshot/swarm-slot-source.js';
 import { SlotChanges } from '../../services/swarm/store/slot-changes.js';
 import { SwarmStore, type StoreConfig, type StoreOptions } from '../../services/swarm/store/swarm-store.js';
 import { WebTorrentSwarms, type WebTorrentConfig, type WebTorrentLimitHits } from '../../services/swarm/store/webtorrent-swarms.js';
 import { Swarm } from '../../services/swarm/swarm.js';
 import { int } from './seeded-random.js';
+import { FakeClock, RecordingSink } from './snapshot-fakes.js';
 import { CONFIG, clock, req, type TestClock } from './swarm-store.js';
 
 export const WT_CONFIG: WebTorrentConfig = { intervalSeconds: 120, peerTimeoutSeconds: 3600, offerTtlSeconds: 60, maxPendingOffers: 1000, maxTorrents: 1e9, maxPeers: 1e9 };
@@ -226,4 +230,23 @@ export function slotsOf(hashes: Iterable<string>): number[] {
   const set = new Set<number>();
   for (const h of hashes) set.add((h.charCodeAt(0) << 8) | h.charCodeAt(1));
   return [...set].sort((x, y) => x - y);
+}
+
+/**
+ * A snapshot scheduler over a test swarm's slots, on a fake clock that only
+ * moves when the test says, with the failures it reports kept for asserts.
+ */
+export function scheduledSwarm(t: TestSwarm, backend: SnapshotBackend, ownership: SlotOwnership = EVERY_SLOT): { scheduler: SnapshotScheduler; failures: RecordingSink } {
+  const failures = new RecordingSink();
+  const scheduler = new SnapshotScheduler(new SwarmSlotSource(t.swarm.slots, t.swarm.changes, ownership), backend, {
+    intervalMs: 30_000,
+    ttlSeconds: 3660,
+    maxBytesInFlight: 1 << 20,
+    budgetMs: 4,
+    restoreDeadlineMs: 10_000,
+    shutdownDeadlineMs: 5_000,
+    failures,
+    clock: new FakeClock(),
+  });
+  return { scheduler, failures };
 }

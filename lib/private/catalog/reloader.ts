@@ -8,6 +8,7 @@
  * never loaded a copy is not ready: it would refuse every passkey.
  */
 import type { FailureSink } from '../../runtime/failures.js';
+import type { PrivateCatalogStatsSource } from '../../runtime/metrics.js';
 import { EMPTY_CATALOG, type Catalog } from './catalog.js';
 
 export interface CatalogReloaderOptions {
@@ -19,20 +20,7 @@ export interface CatalogReloaderOptions {
   now?: () => number;
 }
 
-/** What metrics read when scraped. */
-export interface CatalogStats {
-  readonly users: number;
-  readonly torrents: number;
-  readonly clients: number;
-  readonly globalFreeleech: boolean;
-  readonly reloadsOk: number;
-  readonly reloadsFailed: number;
-  readonly lastReloadSeconds: number;
-  /** Seconds since the copy in use was loaded; -1 before the first load. */
-  ageSeconds(): number;
-}
-
-export class CatalogReloader implements CatalogStats {
+export class CatalogReloader implements PrivateCatalogStatsSource {
   /** The copy every lookup reads; replaced whole by a successful reload. */
   current: Catalog = EMPTY_CATALOG;
   reloadsOk = 0;
@@ -89,6 +77,7 @@ export class CatalogReloader implements CatalogStats {
     return this.loadedAtMs >= 0;
   }
 
+  /** Seconds since the copy in use was loaded; -1 before the first load. */
   ageSeconds(): number {
     return this.loadedAtMs < 0 ? -1 : (this.now() - this.loadedAtMs) / 1000;
   }

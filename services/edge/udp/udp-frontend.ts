@@ -1,8 +1,6 @@
-import type { ClientAnnounce } from '../../../lib/tracker/announce.js';
 import type { ScrapeRequest, TorrentStats } from '../../../lib/tracker/scrape.js';
 import type { SwarmReply } from '../../../lib/tracker/swarm.js';
 import {
-  maxPeersForDatagram,
   parseUdpRequest,
   UDP_SAFE_PAYLOAD,
   writeAnnounceReply,
@@ -10,13 +8,14 @@ import {
   writeErrorReply,
   writeScrapeReply,
 } from '../../../lib/protocol/udp/server.js';
-import { compactEndpoint, isUsableUnicast } from '../../../lib/net/ip.js';
+import { isUsableUnicast } from '../../../lib/net/ip.js';
 import { createBatchUdpSocket, nativeUdpStatus, type BatchUdpSocket, type ReceivedBatch, type UdpEndpoint } from '../../../lib/net/udp/index.js';
 import type { Config } from '../../../lib/runtime/config.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import type { RequestPipeline } from '../pipeline/pipeline.js';
 import { describeFailure } from '../../../lib/transport/replies.js';
+import { clientAnnounceFromUdp } from './client-announce.js';
 import type { ConnectionIds } from './connection-id.js';
 
 export interface UdpFrontendOptions {
@@ -169,21 +168,7 @@ export class UdpFrontend {
           return;
         }
         const peerLength = address.length === 4 ? 6 : 18;
-        const swarmRequest: ClientAnnounce = {
-          type: 'announce',
-          infoHash: request.infoHash,
-          peerId: request.peerId,
-          endpoint: compactEndpoint(address, request.port),
-          event: request.event,
-          left: request.left,
-          // Keep the reply inside one unfragmented datagram (79 IPv6 / 238 IPv4 peers).
-          numwant: Math.min(request.numwant, maxPeersForDatagram(UDP_SAFE_PAYLOAD, peerLength)),
-          sameSubnetBits: 0,
-          minAnnounceSeconds: 0,
-          uploaded: request.uploaded,
-          downloaded: request.downloaded,
-          params: request.params,
-        };
+        const swarmRequest = clientAnnounceFromUdp(request, address);
         const transactionId = request.transactionId;
         // Answered within this call (hook refusal, in-process swarm): into this batch; later: to a copy of the source.
         let to: ReplyTarget | undefined;

@@ -267,6 +267,27 @@ export async function wsScrape(url: string, infoHash: Uint8Array, timeoutMs = 30
   }
 }
 
+/**
+ * Polls WebSocket scrapes of `url` (2 s each) until at least `count` seeders
+ * are counted: proof the tracker has processed their announces. Throws
+ * `failure(what happened)` when `timeoutMs` runs out, with the last reply.
+ */
+export async function waitForWsSeeders(url: string, infoHash: Uint8Array, count: number, timeoutMs: number, failure: (message: string) => string): Promise<ScrapeStats> {
+  let last: unknown = 'no reply yet';
+  const found = await pollUntil(async () => {
+    try {
+      const stats = await wsScrape(url, infoHash, 2000);
+      last = stats;
+      return stats.complete >= count ? stats : undefined;
+    } catch (error) {
+      last = (error as Error).message;
+      return undefined;
+    }
+  }, timeoutMs);
+  if (!found) throw new Error(failure(`did not count ${count} seeder(s) within ${timeoutMs} ms (last scrape: ${JSON.stringify(last)})`));
+  return found;
+}
+
 // ---------------------------------------------------------------------------
 // webtorrent@3 peers in child processes: the parent side
 

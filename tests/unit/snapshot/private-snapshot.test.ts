@@ -13,10 +13,7 @@ import { AnnounceEvent } from '../../../lib/tracker/events.js';
 import { PeerAccounts } from '../../../services/swarm/accounting/peer-accounts.js';
 import { PrivateAccounting } from '../../../services/swarm/accounting/private-announce.js';
 import { MemorySnapshotBackend } from '../../../services/swarm/snapshot/memory-backend.js';
-import { SnapshotScheduler } from '../../../services/swarm/snapshot/scheduler.js';
-import { EVERY_SLOT, SwarmSlotSource } from '../../../services/swarm/snapshot/swarm-slot-source.js';
-import { FakeClock, RecordingSink } from '../../support/snapshot-fakes.js';
-import { hashInSlot, makeSwarm, type TestSwarm } from '../../support/swarm-slots.js';
+import { hashInSlot, makeSwarm, scheduledSwarm, type TestSwarm } from '../../support/swarm-slots.js';
 import { clock as testClock } from '../../support/swarm-store.js';
 
 const HASHES = [3, 0x4242, 0xfffe].map((slot, i) => hashInSlot(slot, i));
@@ -31,19 +28,6 @@ function privateSwarm(credited: number[]): TestSwarm {
   return makeSwarm({ clock, accounting: new PrivateAccounting({ catalog: () => catalog, accounts: new PeerAccounts(3900), writer, recorder: null, now: clock.now, inactivitySeconds: 3900 }) });
 }
 
-function scheduler(t: TestSwarm, backend: MemorySnapshotBackend): SnapshotScheduler {
-  return new SnapshotScheduler(new SwarmSlotSource(t.swarm.slots, t.swarm.changes, EVERY_SLOT), backend, {
-    intervalMs: 30_000,
-    ttlSeconds: 3660,
-    maxBytesInFlight: 1 << 20,
-    budgetMs: 4,
-    restoreDeadlineMs: 10_000,
-    shutdownDeadlineMs: 5_000,
-    failures: new RecordingSink(),
-    clock: new FakeClock(),
-  });
-}
-
 function announce(t: TestSwarm, hash: string, userId: number, uploaded: number, event: AnnounceEvent = AnnounceEvent.None): void {
   t.clock.t += 60;
   const reply = t.swarm.handleOne({ type: 'announce', infoHash: hash, peerId: `-qB4650-user${String(userId).padStart(8, '0')}`, endpoint: Uint8Array.of(10, 0, 0, userId, 0x1a, 0xe1), event, left: 0, numwant: 0, userId, uploaded, downloaded: 0, userUpMultiplier: 1, userDownMultiplier: 1, clientId: 1 });
@@ -54,7 +38,7 @@ test('kill -9 after a snapshot pass, restore in a new process: the next announce
   const backend = new MemorySnapshotBackend();
   const before: number[] = [];
   const a = privateSwarm(before);
-  const writerA = scheduler(a, backend);
+  const writerA = scheduledSwarm(a, backend).scheduler;
   HASHES.forEach((h, i) => announce(a, h, i + 1, 1_000_000, AnnounceEvent.Started));
   HASHES.forEach((h, i) => announce(a, h, i + 1, 1_000_500));
   assert.deepEqual(before.filter((n) => n > 0), [500, 500, 500]);
@@ -64,7 +48,7 @@ test('kill -9 after a snapshot pass, restore in a new process: the next announce
   const after: number[] = [];
   const b = privateSwarm(after);
   b.clock.t = a.clock.t;
-  const restored = await scheduler(b, backend).restore();
+  const restored = await scheduledSwarm(b, backend).scheduler.restore();
   assert.equal(restored.complete, true);
   assert.equal(b.swarm.accounting!.peers, 3, 'every private peer\'s last report came back');
   HASHES.forEach((h, i) => announce(b, h, i + 1, 1_000_800));

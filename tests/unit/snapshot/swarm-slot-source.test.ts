@@ -8,30 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TrackerMetrics } from '../../../lib/runtime/metrics.js';
 import { MemorySnapshotBackend } from '../../../services/swarm/snapshot/memory-backend.js';
-import { SnapshotScheduler } from '../../../services/swarm/snapshot/scheduler.js';
-import { EVERY_SLOT, SwarmSlotSource, type SlotOwnership } from '../../../services/swarm/snapshot/swarm-slot-source.js';
+import { EVERY_SLOT, type SlotOwnership } from '../../../services/swarm/snapshot/swarm-slot-source.js';
 import { metricIn } from '../../support/cluster.js';
-import { FakeClock, RecordingSink } from '../../support/snapshot-fakes.js';
 import { rngFor } from '../../support/seeded-random.js';
 import { req } from '../../support/swarm-store.js';
-import { connectEdges, dump, fillRandom, hashInSlot, lines, makeSwarm, slotsOf, type TestSwarm } from '../../support/swarm-slots.js';
+import { connectEdges, dump, fillRandom, hashInSlot, lines, makeSwarm, scheduledSwarm, slotsOf, type TestSwarm } from '../../support/swarm-slots.js';
 
 const HASHES = [0, 1, 2, 0x4242, 0xfffe].flatMap((slot) => [hashInSlot(slot, 0), hashInSlot(slot, 1)]);
-
-function scheduled(t: TestSwarm, backend: MemorySnapshotBackend, ownership: SlotOwnership = EVERY_SLOT) {
-  const failures = new RecordingSink();
-  const scheduler = new SnapshotScheduler(new SwarmSlotSource(t.swarm.slots, t.swarm.changes, ownership), backend, {
-    intervalMs: 30_000,
-    ttlSeconds: 3660,
-    maxBytesInFlight: 1 << 20,
-    budgetMs: 4,
-    restoreDeadlineMs: 10_000,
-    shutdownDeadlineMs: 5_000,
-    failures,
-    clock: new FakeClock(),
-  });
-  return { scheduler, failures };
-}
 
 function filled(seed: string): TestSwarm {
   const t = makeSwarm();
@@ -45,12 +28,12 @@ test('what a swarm writes, a new swarm restores: every peer, and the restored co
   const backend = new MemorySnapshotBackend();
   const a = filled('write-restore');
   // The source sees changes from its creation on: these announces come after it.
-  const { scheduler: writer } = scheduled(a, backend);
+  const { scheduler: writer } = scheduledSwarm(a, backend);
   fillRandom(a, rngFor('write-restore-more'), { hashes: HASHES, ops: 200 });
   await writer.runPass();
   const b = makeSwarm({ clock: a.clock });
   connectEdges(b.swarm);
-  const { scheduler: reader, failures } = scheduled(b, backend);
+  const { scheduler: reader, failures } = scheduledSwarm(b, backend);
   const restored = await reader.restore();
   assert.equal(restored.complete, true);
   assert.equal(failures.count, 0);
@@ -64,12 +47,12 @@ test('what a swarm writes, a new swarm restores: every peer, and the restored co
 test('a restored swarm does not write back what it just read; a change after it is written', async () => {
   const backend = new MemorySnapshotBackend();
   const a = filled('no-write-back');
-  const { scheduler: writer } = scheduled(a, backend);
+  const { scheduler: writer } = scheduledSwarm(a, backend);
   a.swarm.handle([req(HASHES[0], Uint8Array.of(10, 9, 9, 9, 0, 80))]);
   fillRandom(a, rngFor('no-write-back-more'), { hashes: HASHES, ops: 200 });
   await writer.runPass();
   const b = makeSwarm({ clock: a.clock });
-  const { scheduler: reader } = scheduled(b, backend);
+  const { scheduler: reader } = scheduledSwarm(b, backend);
   await reader.restore();
   assert.equal((await reader.runPass()).set, 0);
   b.swarm.handle([req(HASHES[4], Uint8Array.of(10, 9, 9, 8, 0, 80))]);
@@ -81,13 +64,13 @@ test('only owned slots are written and restored', async () => {
   const backend = new MemorySnapshotBackend();
   const a = filled('owned');
   const even: SlotOwnership = { owns: (slot) => slot % 2 === 0 };
-  const { scheduler: writer } = scheduled(a, backend, even);
+  const { scheduler: writer } = scheduledSwarm(a, backend, even);
   fillRandom(a, rngFor('owned-more'), { hashes: HASHES, ops: 300 });
   await writer.stop();
   assert.equal(backend.size, slotsOf(HASHES).filter((s) => s % 2 === 0).length);
   const b = makeSwarm({ clock: a.clock });
   connectEdges(b.swarm);
-  await scheduled(b, backend, EVERY_SLOT).scheduler.restore();
+  await scheduledSwarm(b, backend, EVERY_SLOT).scheduler.restore();
   const evenHashes = HASHES.filter((h) => slotsOf([h])[0] % 2 === 0);
   assert.deepEqual(lines(dump(b.swarm, evenHashes)), lines(dump(a.swarm, evenHashes)));
   assert.equal(dump(b.swarm, HASHES.filter((h) => !evenHashes.includes(h))).peers.size, 0);
@@ -96,7 +79,7 @@ test('only owned slots are written and restored', async () => {
 test('a snapshot written by another release is counted as unreadable, and the rest is restored', async () => {
   const backend = new MemorySnapshotBackend();
   const a = filled('version');
-  const { scheduler: writer } = scheduled(a, backend);
+  const { scheduler: writer } = scheduledSwarm(a, backend);
   await writer.stop();
   const [value] = (await backend.readMany([0])) as Uint8Array[];
   const future = Uint8Array.from(value);
@@ -106,7 +89,7 @@ test('a snapshot written by another release is counted as unreadable, and the re
   connectEdges(b.swarm);
   const metrics = new TrackerMetrics({ defaultMetrics: false });
   metrics.observeSlotTransfers(b.swarm.slots.stats);
-  const { scheduler: reader, failures } = scheduled(b, backend);
+  const { scheduler: reader, failures } = scheduledSwarm(b, backend);
   const restored = await reader.restore();
   assert.equal(restored.corrupt, 1);
   assert.match(String((failures.reports[0].error as Error).message), /version 2/);
