@@ -79,7 +79,10 @@ test('an edge started before its swarm is ready only once its stream is open, an
   const hash = randomId20();
   assert.ok((await httpAnnounce(edge.port, { infoHash: hash, port: 30_002, left: 0 })).ok, edge.describe('the first announce after ready'));
   assert.deepEqual((await httpAnnounce(edge.port, { infoHash: hash, port: 30_003 })).peers, ['127.0.0.1|30002']);
-  assert.match(edge.output(), /"msg":"edge ready: a stream is open to every swarm".*"swarms":\["swarm-0"\]/);
+  const said = /"msg":"edge ready: a stream is open to every swarm".*"swarms":\["swarm-0"\]/;
+  await eventually(() => (said.test(edge.output()) ? true : undefined), 10_000, 'the ready line naming swarm-0').catch((error: Error) => {
+    throw new Error(edge.describe(error.message));
+  });
   assert.equal(metricIn(await edge.metrics(), 'tracker_limit_hits_total', { limit: 'cluster.edgeReadyWaitSeconds' }), 0);
 });
 
@@ -89,7 +92,11 @@ test('a swarm that never comes up keeps an edge out only for cluster.edgeReadyWa
   const edge = await edgeOf(deadPort, 1);
   scope.after(() => edge.kill('SIGKILL'));
   await edge.start(30_000);
-  assert.match(edge.output(), /"level":"warn","msg":"edge ready without a stream to every swarm \(cluster.edgeReadyWaitSeconds ran out\).*"down":\["swarm-0"\]/);
+  // The line is written when /readyz first answers 200; it reaches us through the child's stdout pipe a moment later.
+  const warned = /"level":"warn","msg":"edge ready without a stream to every swarm \(cluster.edgeReadyWaitSeconds ran out\).*"down":\["swarm-0"\]/;
+  await eventually(() => (warned.test(edge.output()) ? true : undefined), 10_000, 'the warning naming swarm-0').catch((error: Error) => {
+    throw new Error(edge.describe(error.message));
+  });
   // Ready, and what it can serve it serves; its clients learn the rest at once.
   const reply = await httpAnnounce(edge.port, { infoHash: randomId20(), port: 30_004 });
   assert.deepEqual([reply.ok, reply.why], [false, 'swarm swarm-0 unavailable']);
